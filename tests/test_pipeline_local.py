@@ -1,0 +1,178 @@
+"""The poll pipeline on local sources (Maildir, mbox) and the store underneath it."""
+
+from __future__ import annotations
+
+import mailbox
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import Workspace, email_bytes
+
+from triage import config, pipeline
+from triage.mailbox import open_source
+from triage.store import SCHEMA_VERSION, Store
+
+
+def run_poll(workspace: Workspace) -> pipeline.Summary:
+    settings = config.load(workspace.config)
+    with Store(settings.store_path) as store:
+        source = open_source(settings.mailbox)
+        try:
+            return pipeline.poll(settings, store, source)
+        finally:
+            source.close()
+
+
+def test_store_is_wal_versioned_and_migrates_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "t.db") as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with Store(tmp_path / "t.db") as store:  # reopening does not migrate again
+        assert store.schema_version == SCHEMA_VERSION
+    with sqlite3.connect(tmp_path / "t.db") as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"messages", "customers", "cases", "detections", "drafts", "deadlines", "events", "checkpoints", "labels"} <= tables
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "t.db") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer than this triage"):
+        Store(tmp_path / "t.db")
+
+
+def test_maildir_poll_is_idempotent_and_leaves_the_maildir_alone(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(message_id=f"<md{i}@customer.test>") for i in range(3)])
+    before = sorted(p.name for p in path.rglob("*") if p.is_file())
+    workspace.maildir_config(path)
+    first = run_poll(workspace)
+    assert (first.fetched, first.triaged, first.drafts) == (3, 3, 3)
+    assert run_poll(workspace).fetched == 0
+    assert sorted(p.name for p in path.rglob("*") if p.is_file()) == before
+
+
+def test_mbox_source(workspace: Workspace, tmp_path: Path) -> None:
+    box = mailbox.mbox(str(tmp_path / "inbox.mbox"))
+    for i in range(2):
+        box.add(email_bytes(message_id=f"<mb{i}@customer.test>"))
+    box.close()
+    workspace.write_config(
+        f'[mailbox]\nsource = "mbox"\npath = "{tmp_path / "inbox.mbox"}"\n[store]\npath = "triage.db"\n'
+    )
+    assert run_poll(workspace).fetched == 2
+    assert run_poll(workspace).fetched == 0
+
+
+def test_reply_joins_its_case_and_supersedes_the_pending_draft(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(message_id="<first@customer.test>")])
+    workspace.maildir_config(path)
+    run_poll(workspace)
+    maildir(
+        [
+            email_bytes(
+                subject="Re: Order #123 arrived broken",
+                body="Any news? Still broken.",
+                message_id="<second@customer.test>",
+                headers={"In-Reply-To": "<first@customer.test>", "References": "<first@customer.test>"},
+            )
+        ],
+        path,
+    )
+    summary = run_poll(workspace)
+    assert summary.triaged == 1
+    with Store(workspace.db) as store:
+        rows = store.db.execute("SELECT case_id FROM messages ORDER BY id").fetchall()
+        assert rows[0][0] == rows[1][0]
+        statuses = [r[0] for r in store.db.execute("SELECT status FROM drafts ORDER BY id")]
+        assert statuses == ["superseded", "pending"]
+
+
+def test_reply_to_our_own_message_id_threads_even_without_references(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(message_id="<first@customer.test>")])
+    workspace.maildir_config(path)
+    run_poll(workspace)
+    with Store(workspace.db) as store:
+        ours = store.db.execute("SELECT outgoing_message_id, case_id FROM drafts").fetchone()
+    maildir([email_bytes(body="Still broken", message_id="<r@customer.test>", headers={"In-Reply-To": ours[0]})], path)
+    run_poll(workspace)
+    with Store(workspace.db) as store:
+        assert store.db.execute("SELECT case_id FROM messages WHERE message_id = '<r@customer.test>'").fetchone()[0] == ours[1]
+
+
+def test_automatic_mail_on_a_thread_never_reopens_nor_drafts(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(message_id="<first@customer.test>")])
+    workspace.maildir_config(path)
+    run_poll(workspace)
+    with Store(workspace.db) as store:
+        with store.write():
+            store.update_case(1, status="resolved")
+    maildir(
+        [
+            email_bytes(
+                body="I am out of the office.",
+                message_id="<ooo@customer.test>",
+                headers={"In-Reply-To": "<first@customer.test>", "Auto-Submitted": "auto-replied"},
+            )
+        ],
+        path,
+    )
+    summary = run_poll(workspace)
+    assert (summary.ignored, summary.drafts) == (1, 0)
+    with Store(workspace.db) as store:
+        assert store.case(1)["status"] == "resolved"
+
+
+def test_a_flooding_sender_is_recorded_but_gets_no_new_drafts(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(subject=f"complaint {i}", message_id=f"<f{i}@customer.test>") for i in range(5)])
+    workspace.maildir_config(path, extra="[poll]\nrate_limit = 3\nrate_window_minutes = 60\n")
+    summary = run_poll(workspace)
+    assert (summary.triaged, summary.rate_limited, summary.drafts) == (5, 2, 3)
+
+
+def test_retry_replaces_a_quarantined_row_once_it_can_be_triaged(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([b"\x00garbage without headers\n", email_bytes(message_id="<ok@customer.test>")])
+    workspace.maildir_config(path)
+    assert run_poll(workspace).quarantined == 1
+    with Store(workspace.db) as store:
+        [bad] = store.quarantined()
+        # As if a message had failed under older rules: its raw bytes are a good email now.
+        store.db.execute("UPDATE messages SET raw = ? WHERE id = ?", (email_bytes(message_id="<late@customer.test>"), bad["id"]))
+    listed = workspace.run("queue", "--quarantined", "--json")
+    assert [r["id"] for r in __import__("json").loads(listed.stdout)] == [bad["id"]]
+    done = workspace.run("retry", "--all", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = __import__("json").loads(done.stdout)
+    assert (summary["triaged"], summary["quarantined"], summary["drafts"]) == (1, 0, 1)
+    with Store(workspace.db) as store:
+        assert store.quarantined() == []
+        assert store.message_by_mid(store.db.execute("SELECT mailbox FROM messages LIMIT 1").fetchone()[0], "<late@customer.test>")
+    assert run_poll(workspace).fetched == 0  # the Maildir key is still known: no refetch
+
+
+def test_retry_that_fails_again_counts_retries(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    workspace.maildir_config(maildir([b"\x00garbage without headers\n"]))
+    run_poll(workspace)
+    for expected in (1, 2):
+        assert workspace.run("retry", "--all").returncode == 0
+        with Store(workspace.db) as store:
+            [row] = store.quarantined()
+            assert row["retries"] == expected and row["error"].startswith("parse:")
+
+
+def test_thanks_all_sorted_closes_the_case_and_withdraws_its_pending_draft(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(message_id="<first@customer.test>")])
+    workspace.maildir_config(path)
+    run_poll(workspace)
+    thanks = email_bytes(
+        subject="Re: Order #123 arrived broken",
+        body="Thanks, all sorted now! The replacement came this morning and works perfectly.",
+        message_id="<thanks@customer.test>",
+        headers={"In-Reply-To": "<first@customer.test>"},
+    )
+    maildir([thanks], path)
+    summary = run_poll(workspace)
+    assert (summary.triaged, summary.drafts) == (1, 0)
+    with Store(workspace.db) as store:
+        assert store.queue() == []
+        assert store.case(1)["status"] == "closed"

@@ -1,0 +1,148 @@
+"""Approve and send against real servers: one SMTP delivery, threaded, filed in Sent, original \\Answered."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from conftest import Workspace, email_bytes
+from servers import Dovecot, SmtpServer
+
+COMPLAINT = email_bytes(
+    subject="Order #48213: blender arrived broken",
+    body="My blender (order #48213) arrived broken. This is the second time. I want it fixed.",
+    sender="Ann Lee <ann@customer.test>",
+    message_id="<complaint-1@customer.test>",
+)
+
+
+def setup(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace, extra: str = "") -> int:
+    uid = dovecot.append("INBOX", COMPLAINT)
+    workspace.imap_config(
+        dovecot,
+        extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n{extra}',
+    )
+    done = workspace.run("poll", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["drafts"] == 1
+    return uid
+
+
+def draft_id(workspace: Workspace) -> int:
+    return int(json.loads(workspace.run("queue", "--json").stdout)[0]["id"])
+
+
+def test_approve_sends_once_threaded_and_files_it(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
+    uid = setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    done = workspace.run("approve", str(did), "--agent", "dana")
+    assert done.returncode == 0, done.stderr
+
+    [mail] = smtp_server.messages
+    msg = mail.message
+    assert mail.rcpt_tos == ("ann@customer.test",)
+    assert msg["In-Reply-To"] == "<complaint-1@customer.test>"
+    assert "<complaint-1@customer.test>" in msg["References"]
+    assert msg["Subject"] == "Re: Order #48213: blender arrived broken"
+    assert "support@example.com" in msg["From"]
+
+    sent = dovecot.messages("Sent")
+    assert len(sent) == 1 and msg["Message-ID"].encode() in sent[0][1]
+    assert "\\Answered" in dovecot.flags("INBOX", uid)
+    with dovecot.client() as c:
+        c.select_folder("INBOX")
+        # Sent and INBOX are separate folders; thread the original with a copy of the reply in INBOX
+        c.append("INBOX", sent[0][1])
+        c.select_folder("INBOX")
+        threads = c.thread(algorithm="REFERENCES")
+    assert any(len(_flatten(t)) == 2 for t in threads), threads
+
+    assert json.loads(workspace.run("queue", "--json").stdout) == []
+    again = workspace.run("approve", str(did))
+    assert again.returncode == 1 and "is sent" in again.stderr
+    assert len(smtp_server.messages) == 1
+    with sqlite3.connect(workspace.db) as db:
+        kinds = [r[0] for r in db.execute("SELECT kind FROM events WHERE draft_id = ? ORDER BY id", (did,))]
+        actors = {r[0] for r in db.execute("SELECT actor FROM events WHERE kind = 'draft-approved'")}
+        deadline_done = db.execute("SELECT done_at FROM deadlines WHERE kind = 'first-response'").fetchone()[0]
+    assert kinds == ["draft-created", "draft-approved", "sent"]
+    assert actors == {"dana"} and deadline_done
+
+
+def _flatten(thread: object) -> list[int]:
+    if isinstance(thread, int):
+        return [thread]
+    return [x for part in thread for x in _flatten(part)]  # type: ignore[union-attr]
+
+
+def test_crash_after_acceptance_is_recovered_from_sent_without_resending(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    assert workspace.run("approve", str(did)).returncode == 0
+    assert len(smtp_server.messages) == 1
+    # As if the process died after SMTP acceptance and the Sent append, before recording it:
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("UPDATE drafts SET status = 'sending', sent_at = NULL WHERE id = ?", (did,))
+    done = workspace.run("send-pending", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recovered"] == [did]
+    assert len(smtp_server.messages) == 1 and len(dovecot.messages("Sent")) == 1
+
+
+def test_smtp_refusal_leaves_it_approved_with_the_error_then_send_pending_delivers(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    smtp_server.refuse_all = "451 4.3.0 try later"
+    failed = workspace.run("approve", str(did))
+    assert failed.returncode == 3 and "451" in failed.stderr
+    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    assert row["status"] == "approved" and "451" in row["error"]
+    smtp_server.refuse_all = None
+    done = workspace.run("send-pending", "--json")
+    assert json.loads(done.stdout)["sent"] == [did]
+    assert len(smtp_server.messages) == 1
+    assert workspace.run("send-pending", "--json").stdout.count("[]") == 2  # nothing left to send
+
+
+def test_draft_with_tone_findings_needs_an_override(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("UPDATE drafts SET body = 'Hi Ann, calm down. As per my last email, it is fixed.' WHERE id = ?", (did,))
+    refused = workspace.run("approve", str(did))
+    assert refused.returncode == 1 and "tone finding" in refused.stderr
+    assert smtp_server.messages == []
+    ok = workspace.run("approve", str(did), "--override-tone", "customer asked for this wording")
+    assert ok.returncode == 0, ok.stderr
+    with sqlite3.connect(workspace.db) as db:
+        assert db.execute("SELECT override_reason FROM drafts WHERE id = ?", (did,)).fetchone()[0] == "customer asked for this wording"
+
+
+def test_reject_needs_a_reason_and_is_audited(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    assert workspace.run("reject", str(did), "--reason", "answered by phone", "--agent", "sam").returncode == 0
+    assert json.loads(workspace.run("queue", "--json").stdout) == []
+    with sqlite3.connect(workspace.db) as db:
+        detail = db.execute("SELECT actor, detail FROM events WHERE kind = 'draft-rejected'").fetchone()
+    assert detail[0] == "sam" and "answered by phone" in detail[1]
+
+
+def test_imap_down_at_approval_leaves_the_draft_approved_not_stuck_sending(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    dovecot.stop(keep_dir=True)
+    failed = workspace.run("approve", str(did))
+    assert failed.returncode == 3 and "cannot reach IMAP server" in failed.stderr
+    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    assert row["status"] == "approved" and smtp_server.messages == []
+    dovecot.start()
+    done = workspace.run("send-pending", "--json")
+    assert json.loads(done.stdout)["sent"] == [did], done.stderr
+    assert len(smtp_server.messages) == 1

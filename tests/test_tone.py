@@ -1,0 +1,211 @@
+"""The tone linter: every 'avoid' phrase of DOMAIN.md and its variations, and no false alarms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from triage.errors import RulesError
+from triage.tone import Finding, Linter, PhraseError, compile_phrase, lint_text
+
+ROOT = Path(__file__).parent.parent
+RULES = ROOT / "rules"
+
+
+@pytest.fixture(scope="module")
+def linter() -> Linter:
+    return Linter.load(RULES)
+
+
+# Every row of DOMAIN.md's "Language to avoid" table, as written there.
+DOMAIN_AVOID = [
+    "We're sorry that you are having this problem.",
+    "Sorry you feel that way.",
+    "We apologize for any inconvenience.",
+    "Is there anything else wrong?",
+    "Please hold.",
+    "You are being transferred.",
+    "As per my last email, the refund was sent.",
+    "As previously stated, the refund was sent.",
+    "As I already said, the refund was sent.",
+    "Unfortunately, that's our policy.",
+    "You should have checked the size chart.",
+    "You failed to include your order number.",
+    "You need to understand that sale items are final.",
+    "Calm down.",
+    "There's no need to be rude.",
+    "Your call is very important to us.",
+    "Your email is very important to us.",
+    "Dear valued customer,",
+    "Thank you for your correspondence.",
+]
+
+# Variations: contractions, curly apostrophes, spelling, case, line breaks, inserted words.
+VARIATIONS = [
+    ("we are so sorry that you are having this issue", "sorry that you are having"),
+    ("We\u2019re really sorry you\u2019re experiencing difficulties", "sorry you\u2019re experiencing"),
+    ("I'm sorry to hear you're having trouble with it", "sorry to hear you're having"),
+    ("We sincerely apologise for any inconvenience caused.", "We sincerely apologise for any inconvenience"),
+    ("Apologies for the inconvenience!", "Apologies for the inconvenience"),
+    ("we are sorry for any inconvenience this may have caused", "we are sorry for any inconvenience"),
+    ("SORRY YOU FEEL THAT WAY", "SORRY YOU FEEL THAT WAY"),
+    ("I'm sorry if you felt offended", "sorry if you felt offended"),
+    ("Per my previous message, it shipped.", "Per my previous message"),
+    ("As   per my\nlast e-mail", None),
+    ("As we have previously explained, no.", "As we have previously explained"),
+    ("like I said before, it's fine", "like I said before"),
+    ("Unfortunately this is simply our policy.", "Unfortunately this is simply our policy"),
+    ("That\u2019s company policy, I'm afraid.", None),
+    ("As stated in our terms and conditions, returns close after 30 days.", None),
+    ("You should've read the label.", "You should've"),
+    ("you   should\nhave ordered the large", "you   should\nhave"),
+    ("You forgot to attach the receipt.", "You forgot to"),
+    ("You have to understand we are busy.", "You have to understand"),
+    ("Please calm down.", "calm down"),
+    ("There is no need to get so worked up.", None),
+    ("With all due respect, that's wrong.", "With all due respect"),
+    ("Your business is extremely important to us.", "Your business is extremely important to us"),
+    ("Dear Customer,", "Dear Customer"),
+    ("Dear Sir or Madam,", None),
+    ("Please be advised that your order shipped.", "Please be advised"),
+    ("There's nothing we can do about it.", "There's nothing we can do"),
+    ("You're being transferred to billing.", None),
+]
+
+# Sincere, plain support language that must not be flagged (false positives flood agents).
+CLEAN = [
+    "I'm sorry \u2014 this is our mistake.",
+    "I'm sorry this happened.",
+    "How else can I help you today?",
+    "What else may I help you with?",
+    "I'm passing this to our billing specialist, Dana, who can fix it today.",
+    "Here's where things stand: the parcel left our warehouse today.",
+    "Here's what I can do: a full refund by Tuesday.",
+    "Next time, the quickest route is the returns page.",
+    "You should have received a confirmation email by now.",
+    "You should have it by Friday 27 November.",
+    "Our refund policy gives you 30 days, and I've started it for you.",
+    "Thank you for telling us about this.",
+    "I'll stay calm and on it until this is fixed.",
+    "Please note that the courier collects on weekdays.",
+    "Is there anything you'd like me to take care of before you go?",
+    "I understand you need this by Friday.",
+    "I'm so sorry the blender arrived broken.",
+    "Going forward, I'll update you every Monday.",
+    "To be honest, this should never have happened.",
+    "Dear me, what a mess we made of this.",
+]
+
+
+@pytest.mark.parametrize("text", DOMAIN_AVOID)
+def test_every_domain_avoid_phrase_is_flagged(linter: Linter, text: str) -> None:
+    findings = linter.lint(text)
+    assert findings, text
+    for f in findings:
+        assert text[f.start:f.end] == f.text
+        assert f.reason and f.suggestion
+
+
+@pytest.mark.parametrize(("text", "span"), VARIATIONS)
+def test_variations_are_flagged_with_the_exact_span(linter: Linter, text: str, span: str | None) -> None:
+    findings = linter.lint(text)
+    assert findings, text
+    if span is not None:
+        assert findings[0].text == span
+    assert all(text[f.start:f.end] == f.text for f in findings)
+
+
+@pytest.mark.parametrize("text", CLEAN)
+def test_plain_language_is_not_flagged(linter: Linter, text: str) -> None:
+    assert linter.lint(text) == []
+
+
+def test_suggestions_come_from_the_domain_table(linter: Linter) -> None:
+    by_text = {t: linter.lint(t)[0].suggestion for t in
+               ("Is there anything else wrong?", "Unfortunately, that's our policy.", "Please hold.")}
+    assert by_text["Is there anything else wrong?"] == "How else can I help you today?"
+    assert by_text["Unfortunately, that's our policy."] == "Here's what I can do: \u2026"
+    assert "Dana" in by_text["Please hold."]
+
+
+def test_overlapping_matches_are_reported_once(linter: Linter) -> None:
+    text = "We are sorry that you are having this problem and we apologise for any inconvenience."
+    findings = linter.lint(text)
+    assert len(findings) == 2
+    assert findings[0].end <= findings[1].start
+
+
+def test_lint_text_json_shape() -> None:
+    out = lint_text("Calm down. Per my last email, it shipped.", RULES)
+    assert list(out) == ["findings"]
+    assert [set(f) for f in out["findings"]] == [{"start", "end", "text", "reason", "suggestion"}] * 2
+    json.dumps(out)  # serialisable as is
+    assert Finding(0, 1, "x", "r", "s").to_dict() == {
+        "start": 0, "end": 1, "text": "x", "reason": "r", "suggestion": "s"}
+
+
+@pytest.mark.parametrize(("phrase", "text", "hit"), [
+    ("we * apologise", "we very sincerely apologize", True),
+    ("we * apologise", "we one two three four apologise", False),
+    ("we *5 apologise", "we one two three four apologise", True),
+    ("(a|b c) d", "b  c, d", True),
+    ("[please] calm down", "calm down", True),
+    ("[please] calm down", "please calm down", True),
+    ("do not", "don\u2019t", True),
+    ("can not", "cannot", True),
+    ("will not", "won't", True),
+    ("that is our", "that's our", True),
+    ("colour", "color", True),
+    ("cancelled", "canceled", True),
+    ("hold", "holder", False),
+    ("hold", "withhold", False),
+])
+def test_phrase_syntax(phrase: str, text: str, hit: bool) -> None:
+    assert bool(compile_phrase(phrase).search(text)) is hit
+
+
+@pytest.mark.parametrize("phrase", ["", "* start", "end *", "(open", "a | b", "x *99 y", "( )"])
+def test_bad_phrases_raise(phrase: str) -> None:
+    with pytest.raises(PhraseError):
+        compile_phrase(phrase)
+
+
+@pytest.mark.parametrize(("toml", "error"), [
+    ('[[avoid]]\nid = "x"\nphrases = ["(open"]\nreason = "r"\nsuggestion = "s"\n',
+     "key 'avoid.x.phrases[0]': invalid phrase"),
+    ('[[avoid]]\nid = "x"\nregex = ["(?P<"]\nreason = "r"\nsuggestion = "s"\n',
+     "key 'avoid.x.regex[0]': invalid regular expression"),
+    ('[[avoid]]\nid = "x"\nphrases = ["a"]\nreason = "r"\nsuggestion = "s"\nsugestion = "t"\n',
+     "key 'avoid.x.sugestion': unknown key"),
+    ('[[avoid]]\nid = "x"\nphrases = ["a"]\nsuggestion = "s"\n', "key 'avoid.x.reason'"),
+    ('[[avoid]]\nid = "x"\nreason = "r"\nsuggestion = "s"\n', "needs 'phrases' or 'regex'"),
+    ('[[avoid]]\nid = "x"\nphrases = ["a"]\nreason = "r"\nsuggestion = "s"\n[[avoid]]\nid = "x"\n'
+     'phrases = ["b"]\nreason = "r"\nsuggestion = "s"\n', "duplicate id"),
+    ('avoid = "nope"\n', "expected [[avoid]] tables"),
+    ("[[avoid]\n", "not valid TOML"),
+])
+def test_broken_tone_rules_name_file_key_and_line(tmp_path: Path, toml: str, error: str) -> None:
+    (tmp_path / "tone.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(RulesError) as exc:
+        Linter.load(tmp_path)
+    assert error in str(exc.value)
+    assert str(tmp_path / "tone.toml") in str(exc.value)
+
+
+def test_problem_lines_point_at_the_key(tmp_path: Path) -> None:
+    (tmp_path / "tone.toml").write_text(
+        '[[avoid]]\nid = "x"\nphrases = ["a"]\nreason = "r"\nsuggestion = "s"\nsugestion = "t"\n')
+    with pytest.raises(RulesError) as exc:
+        Linter.load(tmp_path)
+    assert exc.value.problems[0].line == 6
+
+
+def test_pathological_text_is_linted_quickly(linter: Linter) -> None:
+    import time
+
+    text = ("sorry " * 3000) + ("you " * 3000) + ("a, " * 5000)
+    start = time.monotonic()
+    linter.lint(text)
+    assert time.monotonic() - start < 5

@@ -1,0 +1,178 @@
+"""The review page in real headless Chromium, against real Dovecot and SMTP servers.
+
+Mail is polled from Dovecot by the real CLI; the app runs in werkzeug's
+threaded server on a free loopback port; Playwright drives Debian's
+chromium (never a downloaded browser). A missing chromium fails the test.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD as IMAP_PASSWORD
+from conftest import Workspace
+from servers import Dovecot, SmtpServer, free_port
+from test_web import CLEAN, MESSAGES, PASSWORD
+
+from triage import config
+from triage.store import Store
+from triage.web import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Workspace]]:
+    """Poll three messages from Dovecot, add agent dana, serve the app; yields (base URL, workspace)."""
+    for raw in MESSAGES:
+        dovecot.append("INBOX", raw)
+    workspace.imap_config(
+        dovecot,
+        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+    )
+    polled = workspace.run("poll", "--json")
+    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == 3, polled.stderr
+    added = workspace.run("agent", "add", "dana", "--password-env", "AGENT_PW", env={"AGENT_PW": PASSWORD})
+    assert added.returncode == 0, added.stderr
+    monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)  # the app sends and files in Sent over IMAP
+    monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
+    port = free_port()
+    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}", workspace
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium` (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _draft_for(workspace: Workspace, sender: str) -> int:
+    with Store(workspace.db) as store:
+        return next(r["id"] for r in store.queue() if r["customer"] == sender)
+
+
+def test_agent_logs_in_fixes_a_draft_and_approves_it(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer, dovecot: Dovecot
+) -> None:
+    base, _workspace = served
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    page.goto(base + "/quarantine")
+    assert "/login?next=" in page.url
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.url == base + "/quarantine"
+
+    page.goto(base + "/")
+    first = page.locator("table.queue tbody tr").first
+    assert "BROKEN AGAIN!!! Order #48213" in first.inner_text()  # the furious one is the most urgent
+    did = int(first.get_attribute("data-draft") or 0)
+    first.locator("a.open").click()
+    assert page.url == f"{base}/drafts/{did}"
+    assert page.locator("#message-text mark").count() > 0  # evidence highlighted
+
+    page.fill("#draft-body", "Hi Derek,\n\nPlease calm down. As per my last email, a new blender ships today.\n\nSam\n")
+    page.click("#save")
+    findings = page.locator(".lint .finding")
+    findings.first.wait_for()
+    assert "calm down" in " ".join(findings.all_inner_texts()).lower()
+
+    page.click("#approve")  # refused: the draft still has tone findings
+    assert "tone finding" in page.locator(".flash.error").inner_text()
+    assert smtp_server.messages == []
+
+    page.fill("#draft-body", CLEAN)
+    page.click("#save")
+    assert page.locator(".lint").inner_text().strip() == "Tone: no findings."
+    page.click("#approve")
+    page.wait_for_url(base + "/")
+    assert f"Draft {did} sent to derek@customer.test." in page.locator(".flash.ok").inner_text()
+    assert page.locator(f'tr[data-draft="{did}"]').count() == 0
+    assert page.locator("table.queue tbody tr").count() == 2
+
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ("derek@customer.test",)
+    assert "A replacement ships today." in mail.message.get_content()
+    assert len(dovecot.messages("Sent")) == 1
+    assert dialogs == []
+    context.close()
+
+
+def test_customer_markup_never_runs_and_the_guards_hold(served: tuple[str, Workspace], browser: object) -> None:
+    base, workspace = served
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(base + "/")
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(base + "/")
+
+    eve = _draft_for(workspace, "eve@customer.test")
+    row = page.locator(f'tr[data-draft="{eve}"]')
+    assert "<script>window.__xss=1</script>" in row.inner_text()  # shown as text
+    assert page.evaluate("window.__xss") is None
+    row.locator("a.open").click()
+    page.wait_for_url(f"{base}/drafts/{eve}")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("main script, main img").count() == 0
+    assert "<img src=x onerror=" in page.locator("#message-text").inner_text()
+    assert "<script>" in page.locator("dd.sender").inner_text() and "<script>" in page.locator("dd.subject").inner_text()
+    page.locator("textarea#draft-body").wait_for()
+    assert dialogs == []
+
+    # The session cookie is sent, but a POST without the form's token is refused.
+    forged = page.request.post(f"{base}/drafts/{eve}/reject", form={"reason": "forged"}, max_redirects=0)
+    assert forged.status == 403
+    with Store(workspace.db) as store:
+        draft = store.draft(eve)
+        assert draft is not None and draft["status"] == "pending"
+    cookie = next(c for c in context.cookies() if c["name"] == "triage_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert page.evaluate("document.cookie") == ""  # HttpOnly: not readable by script
+
+    # A fresh browser without a session only sees the login page.
+    stranger = browser.new_context().new_page()  # type: ignore[attr-defined]
+    stranger.goto(f"{base}/drafts/{eve}")
+    assert "/login?next=" in stranger.url and stranger.locator("input[name=password]").count() == 1
+    stranger.context.close()
+
+    # DNS rebinding: the right socket, the wrong name.
+    port = int(base.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/login", headers={"Host": f"rebound.example:{port}"})
+    assert conn.getresponse().status == 400
+    conn.close()
+    context.close()

@@ -1,0 +1,88 @@
+"""Detection: anger, complaint and archetypes, with the evidence for each decision.
+
+``Detector.load(rules_dir)`` compiles the rules once per run;
+``Detector.detect(items)`` classifies a batch. The values here are what the
+rest of triage sees; spaCy objects never leave this package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+LEVELS = ("calm", "annoyed", "angry", "furious")
+ARCHETYPES = ("meek", "aggressive", "high_roller", "chronic", "barnacle", "cancelling")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One matched span of the customer's text and the rule that matched it."""
+
+    start: int
+    end: int
+    text: str
+    rule: str
+    weight: float
+    kind: str  # anger | complaint | archetype | threat | shout | negation | ...
+
+
+@dataclass(frozen=True)
+class ArchetypeHit:
+    name: str
+    rule: str  # the rule id that fired, e.g. "meek.hedges" or "customers.csv:bigcorp.test"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Concrete details a draft can restate."""
+
+    orders: tuple[str, ...] = ()
+    amounts: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    products: tuple[str, ...] = ()
+    problem: str = ""  # the sentence that best states the problem
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One earlier message of the same customer, as detection needs it."""
+
+    received_at: datetime
+    complaint: bool
+    archetypes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What detection may know beyond the text: who wrote and their history."""
+
+    sender_address: str = ""
+    history: tuple[HistoryItem, ...] = ()
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    score: float
+    level: str
+    complaint: bool
+    archetypes: tuple[ArchetypeHit, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    facts: Facts = field(default_factory=Facts)
+    rules_version: str = ""
+    topic: str = ""
+
+    @property
+    def angry(self) -> bool:
+        """Any anger at all: annoyed, angry or furious."""
+        return self.level != "calm"
+
+    @property
+    def archetype_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.archetypes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["angry"] = self.angry
+        return data

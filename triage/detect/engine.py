@@ -1,0 +1,205 @@
+"""The detector: rule files in, one Detection per text out.
+
+``Detector.load(rules_dir)`` reads and validates every detection rule file
+(anger.toml, complaint.toml, archetypes.toml + its customers file, facts.toml),
+compiles one spaCy pipeline (see ``nlp.py``) and raises ``RulesError`` with
+every problem found. ``Detector.detect(texts, contexts)`` runs the pipeline
+with ``nlp.pipe`` in batches and explains each decision with Evidence.
+spaCy is imported lazily, inside ``load``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from triage.detect import Context, Detection, Evidence
+from triage.detect.anger import phrase_evidence, raw_score, regex_evidence, score_of
+from triage.detect.archetype import ArchetypeRules, decide, load_archetypes
+from triage.detect.facts import choose_topic, extract
+from triage.detect.nlp import Compiled, build
+from triage.detect.rulefiles import (
+    AngerRules,
+    ComplaintRules,
+    FactRules,
+    Modifier,
+    PatternRule,
+    PhraseRule,
+    load_anger,
+    load_complaint,
+    load_facts,
+)
+from triage.errors import Problem, RulesError
+from triage.rules import TomlFile
+
+RULE_FILES = ("anger.toml", "complaint.toml", "archetypes.toml", "facts.toml")
+MAX_CHARS = 100_000  # longer texts are cut: detection reads the start of a message
+# A single line break inside a paragraph (hard-wrapped mail) becomes a space of the
+# same length, so phrases match across it and char offsets stay the same; a blank
+# line still separates phrases.
+_WRAP = re.compile(r"(?<=\S)\n(?=[ \t]*\S)")
+
+
+@dataclass(frozen=True)
+class Rules:
+    anger: AngerRules
+    complaint: ComplaintRules
+    archetypes: ArchetypeRules
+    facts: FactRules
+
+
+def rules_version(blobs: list[tuple[str, bytes]]) -> str:
+    """Short hash of the rule files' names and bytes: changes whenever a rule file does."""
+    digest = hashlib.sha256()
+    for name, data in sorted(blobs):
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()[:12]
+
+
+class Detector:
+    """Compiled detection rules; build once per run with ``load``, then call ``detect``."""
+
+    def __init__(self, rules: Rules, compiled: Compiled, version: str, batch_size: int = 64):
+        self.rules = rules
+        self.compiled = compiled
+        self.rules_version = version
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, rules_dir: Path) -> Detector:
+        """Compile every detection rule file under rules_dir; RulesError lists all problems."""
+        rules_dir = Path(rules_dir)
+        problems: list[Problem] = []
+        files: dict[str, TomlFile] = {}
+        blobs: list[tuple[str, bytes]] = []
+        for name in RULE_FILES:
+            path = rules_dir / name
+            if not path.is_file():
+                problems.append(Problem(str(path), "", "missing detection rule file"))
+            tf = TomlFile(path)
+            files[name] = tf
+            blobs.append((name, tf.text.encode("utf-8")))
+        customer_files: dict[str, tuple[str, str]] = {}
+        for path in sorted(rules_dir.glob("*.csv")):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(Problem(str(path), "", f"cannot read: {exc}"))
+                continue
+            customer_files[path.name] = (str(path), text)
+            blobs.append((path.name, text.encode("utf-8")))
+        unreadable = {name: len(tf.problems) for name, tf in files.items() if tf.problems}
+        rules = Rules(
+            anger=load_anger(files["anger.toml"]),
+            complaint=load_complaint(files["complaint.toml"]),
+            archetypes=load_archetypes(files["archetypes.toml"], customer_files),
+            facts=load_facts(files["facts.toml"]),
+        )
+        for name, tf in files.items():
+            # a file that did not parse only reports that: its "missing key" problems are noise
+            own = tf.problems[: unreadable[name]] if name in unreadable else tf.problems
+            problems.extend(p for p in own if p not in problems)
+        channels = {
+            "anger": rules.anger.signals,
+            "complaint": rules.complaint.signals,
+            "archetype": rules.archetypes.signals,
+        }
+        compiled, pattern_problems = build(channels, rules.anger.modifiers, rules.facts)
+        problems.extend(pattern_problems)
+        if problems:
+            raise RulesError(problems)
+        return cls(rules, compiled, rules_version(blobs))
+
+    def detect(self, texts: list[str], contexts: list[Context]) -> list[Detection]:
+        """One Detection per text. ``contexts`` pairs up with ``texts`` (empty list: no context)."""
+        if contexts and len(contexts) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(contexts)} contexts")
+        cut = [(t or "")[:MAX_CHARS] for t in texts]
+        ctxs = contexts or [Context()] * len(cut)
+        unwrapped = [_WRAP.sub(" ", t) if "\n" in t else t for t in cut]
+        docs = self.compiled.nlp.pipe(unwrapped, batch_size=self.batch_size)
+        return [self._one(doc, text, ctx) for doc, text, ctx in zip(docs, cut, ctxs)]
+
+    def _one(self, doc: Any, text: str, context: Context) -> Detection:
+        compiled, rules = self.compiled, self.rules
+        entries = compiled.entries
+        matches = compiled.match(doc)
+        groups: dict[str, list[tuple[int, int, PhraseRule | PatternRule]]] = {}
+        mods: dict[int, list[Modifier]] = {}
+        topics: Counter[str] = Counter()
+        for match_id, start, end in matches:
+            entry = entries[match_id]
+            if entry.channel == "modifier" and entry.modifier is not None:
+                mods.setdefault(end, []).append(entry.modifier)
+            elif entry.channel == "topic":
+                topics[entry.topic] += 1
+            elif entry.rule is not None:
+                group = entry.channel
+                if group == "archetype":
+                    group = entry.rule.rule.partition(".")[0]
+                groups.setdefault(group, []).append((start, end, entry.rule))
+
+        evidence = phrase_evidence(doc, text, _longest(groups.pop("anger", [])), mods)
+        lowered = text.lower()
+        lowered_or_none = lowered if len(lowered) == len(text) else None
+        evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
+        raw = raw_score(evidence)
+        score = score_of(raw, rules.anger)
+        level = rules.anger.level_of(score)
+
+        other = [
+            Evidence(*_span(doc, s, e), "", r.rule, r.weight, r.kind)
+            for hits in groups.values()
+            for s, e, r in _longest(hits)
+        ]
+        other += regex_evidence(
+            text, lowered_or_none, rules.complaint.signals.regexes + rules.archetypes.signals.regexes
+        )
+        other = [Evidence(e.start, e.end, text[e.start : e.end], e.rule, e.weight, e.kind) for e in other]
+        complaint_raw = sum(e.weight for e in other if e.kind in ("complaint", "not_complaint"))
+        complaint = complaint_raw + rules.complaint.anger_factor * raw >= rules.complaint.threshold
+        evidence += other
+        evidence.sort(key=lambda e: (e.start, e.end))
+
+        archetypes = decide(rules.archetypes, evidence, level, complaint, context)
+        facts = extract(rules.facts, text, lowered_or_none, doc, evidence)
+        return Detection(
+            score=score,
+            level=level,
+            complaint=complaint,
+            archetypes=archetypes,
+            evidence=tuple(evidence),
+            facts=facts,
+            rules_version=self.rules_version,
+            topic=choose_topic(rules.facts, topics, facts.products),
+        )
+
+
+def _span(doc: Any, start: int, end: int) -> tuple[int, int]:
+    last = doc[end - 1]
+    return doc[start].idx, last.idx + len(last)
+
+
+def _longest(hits: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
+    """Non-overlapping hits, longer spans first ("sick and tired" beats "tired"), in text order."""
+    if len(hits) < 2:
+        return hits
+    kept: list[tuple[int, int, Any]] = []
+    taken: set[int] = set()
+    for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
+        tokens = range(hit[0], hit[1])
+        if any(t in taken for t in tokens):
+            continue
+        taken.update(tokens)
+        kept.append(hit)
+    kept.sort(key=lambda h: h[0])
+    return kept
+
+
+def classify_text(detector: Detector, text: str, sender: str = "") -> Detection:
+    """Detect one text (convenience for ``triage classify``)."""
+    return detector.detect([text], [Context(sender_address=sender)])[0]

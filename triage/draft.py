@@ -1,0 +1,307 @@
+"""Drafting: choose a template by the owner's rules, render it safely, lint it.
+
+``Drafter.load(rules_dir, templates_dir, support)`` reads ``rules/replies.toml``
+and every ``templates/*.j2`` and checks them all before any mail is touched:
+TOML keys, template names, Jinja syntax, undefined variables (a static scan
+and a render of every template against sample contexts with StrictUndefined),
+tone-linter findings and text hygiene in the rendered samples. Every problem
+is raised together as one ``RulesError``.
+
+Customer text only ever enters a template as a *value* of the context
+(``triage.draft_context``, documented in templates/README.md); templates run in
+a ``SandboxedEnvironment`` with autoescape off, because mail is plain text.
+
+The pieces live in their own modules and are re-exported here, so
+``from triage.draft import X`` keeps working for every name below:
+``triage.replies`` (replies.toml), ``triage.draft_context`` (the template
+context) and ``triage.reply_headers`` (header values and the outgoing reply).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from triage.config import SupportSettings
+from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
+from triage.draft_context import (
+    CONTEXT_KEYS,
+    EXTRA_KEYS,
+    QUOTE_LIMIT,
+    DraftError,
+    add_working_days,
+    build_context,
+    first_name,
+    format_day,
+    their_words,
+)
+from triage.errors import Problem, RulesError
+from triage.message import Message
+from triage.replies import (
+    PURPOSES,
+    REPLIES_FILE,
+    ChoiceRule,
+    NoReply,
+    ReplyRules,
+    Specialist,
+    load_reply_rules,
+)
+from triage.reply_headers import (
+    MAX_REFERENCES,
+    NAME_LIMIT,
+    SUBJECT_LIMIT,
+    ReplyError,
+    build_reply,
+    clean_line,
+    display_name,
+    header_text,
+    new_message_id,
+    references_for,
+    reply_subject,
+)
+from triage.tone import Finding, Linter
+
+__all__ = [
+    "CONTEXT_KEYS", "EXTRA_KEYS", "MAX_REFERENCES", "NAME_LIMIT", "PURPOSES", "QUOTE_LIMIT",
+    "REPLIES_FILE", "SUBJECT_LIMIT", "SUFFIX", "ChoiceRule", "DraftError", "DraftText", "Drafter",
+    "NoReply", "ReplyError", "ReplyRules", "Specialist", "add_working_days", "build_context",
+    "build_reply", "clean_line", "display_name", "first_name", "format_day", "header_text",
+    "lint_body", "load_reply_rules", "new_message_id", "normalise_body", "references_for",
+    "reply_message", "reply_subject", "their_words",
+]
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".j2"
+
+
+@dataclass(frozen=True)
+class DraftText:
+    """A rendered draft: the template used, the reply subject, the body and its lint findings."""
+
+    template: str
+    subject: str
+    body: str
+    lint: tuple[dict[str, Any], ...] = field(default=())
+
+
+# --------------------------------------------------------------------------- rendering
+
+def normalise_body(raw: str) -> str:
+    """Tidy rendered text: LF line ends, no trailing or doubled spaces, at most one blank line."""
+    lines = [re.sub(r"(?<=\S) {2,}", " ", ln.rstrip()) for ln in raw.replace("\r\n", "\n").split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
+
+
+def _customer_spans(body: str, ctx: Mapping[str, Any]) -> list[tuple[int, int]]:
+    """Where the customer's own words appear in ``body``: lint does not blame us for them."""
+    values: list[str] = [ctx["their_words"], ctx["subject"], ctx["about"], ctx["details"]]
+    for key in ("orders", "products", "dates", "amounts"):
+        values.extend(ctx[key])
+    spans = []
+    for value in {v for v in values if len(v) >= 3}:
+        spans += [(m.start(), m.end()) for m in re.finditer(re.escape(value), body)]
+    return spans
+
+
+_HYGIENE = (
+    (re.compile(r"(?<=[^\W_]) +[,.;:!?](?!\w)"), "a space before punctuation (an empty value?)"),
+    (re.compile(r"#(?![\w])"), "'#' with nothing after it"),
+    (re.compile(r"\u201c\s*\u201d|\"\s*\"|\(\s*\)|\[\s*\]"), "empty quotes or brackets"),
+)
+
+
+# --------------------------------------------------------------------------- the drafter
+
+
+def _sample_contexts(support: SupportSettings, rules: ReplyRules | None) -> list[tuple[str, dict[str, Any]]]:
+    """Contexts every template must render cleanly with: each archetype, rich and missing facts."""
+    now = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    spec = next(iter(rules.specialists.values()), None) if rules else None
+    spec = spec or Specialist("Dana", "our billing specialist", "she can see every payment")
+    rich = Message("<s1@example.com>", "Lee, Ann", "ann@example.com", "Re: Broken blender!!!",
+                   now, "Hi,\nThe blender I ordered on 3 March arrived broken.", "")
+    facts = Facts(("#10234",), ("€89.99",), ("3 March",), ("the Vitamix blender",),
+                  "The blender I ordered on 3 March arrived broken, and this is the second time.")
+    out: list[tuple[str, dict[str, Any]]] = []
+    for arch in ("", *ARCHETYPES):
+        det = Detection(0.8, "angry", True, (ArchetypeHit(arch, "sample"),) if arch else (),
+                        facts=facts, topic="billing")
+        extra: dict[str, str | date] = {"promise": "a replacement blender", "promise_due": date(2026, 11, 24),
+                 "progress": "the replacement left our warehouse today"}
+        out.append((f"rich facts, {arch or 'no'} archetype",
+                    build_context(rich, det, 7, now, support, specialist=spec, extra=extra)))
+    bare = [("no facts, no name", Message("<s2@x>", "Support Team", "a@x", "",
+                                          now, "HELLO\nTHIS DOES NOT WORK", "")),
+            ("subject only", Message("<s3@x>", "", "a@x", "parcel never arrived", now, "", "")),
+            ("nothing at all", Message("<s4@x>", "", "a@x", "", now, "", ""))]
+    for label, msg in bare:
+        for det in (Detection(0.0, "calm", False), Detection(0.9, "furious", True)):
+            out.append((f"{label}, {det.level}", build_context(msg, det, 8, now, support)))
+    # one sample per cancel_what value, so every branch a template takes on it is rendered
+    for what, text in (("order", "Please cancel order #10234."),
+                       ("subscription", "Please cancel my coffee subscription."),
+                       ("membership", "Please end my membership."),
+                       ("account", "Please close my account.")):
+        msg = Message(f"<c-{what}@x>", "Ann Lee", "a@x", f"cancel {what}", now, text, "")
+        for det in (Detection(0.0, "calm", False, (ArchetypeHit("cancelling", "sample"),)),
+                    Detection(0.9, "furious", True, (ArchetypeHit("cancelling", "sample"),))):
+            out.append((f"cancel {what}, {det.level}", build_context(msg, det, 9, now, support)))
+    return out
+
+
+class Drafter:
+    """Chooses, renders and lints drafts; built only by ``load``, which checks everything."""
+
+    def __init__(self, support: SupportSettings, rules: ReplyRules, linter: Linter,
+                 templates: Mapping[str, jinja2.Template]):
+        self.support = support
+        self.rules = rules
+        self.linter = linter
+        self.templates = dict(templates)
+
+    @classmethod
+    def load(cls, rules_dir: Path, templates_dir: Path, support: SupportSettings) -> Drafter:
+        """Load replies.toml, tone.toml and every template; raise RulesError listing all problems.
+
+        A template named ``_x.j2`` is a partial, for ``{% include %}`` only.
+        """
+        problems: list[Problem] = []
+        linter: Linter | None = None
+        try:
+            linter = Linter.load(rules_dir)
+        except RulesError as exc:
+            problems += exc.problems
+        files = sorted(templates_dir.glob(f"*{SUFFIX}")) if templates_dir.is_dir() else []
+        if not files:
+            problems.append(Problem(str(templates_dir), "", f"no *{SUFFIX} templates found"))
+        env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(str(templates_dir)),
+                                   undefined=jinja2.StrictUndefined, autoescape=False,
+                                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+        compiled: dict[str, jinja2.Template] = {}
+        for path in files:
+            name = path.stem
+            try:
+                source = path.read_text(encoding="utf-8")
+                unknown = jinja2.meta.find_undeclared_variables(env.parse(source)) - set(CONTEXT_KEYS)
+                if unknown:
+                    problems.append(Problem(str(path), name, "undefined variable(s): "
+                                            f"{', '.join(sorted(unknown))} (see templates/README.md)"))
+                    continue
+                if not name.startswith("_"):
+                    compiled[name] = env.get_template(path.name)
+            except jinja2.TemplateSyntaxError as exc:
+                where = Path(exc.filename).name if exc.filename else path.name
+                problems.append(Problem(str(path), name, f"{where} line {exc.lineno}: "
+                                        f"template syntax error: {exc.message}", exc.lineno))
+            except (OSError, UnicodeDecodeError, jinja2.TemplateError) as exc:
+                problems.append(Problem(str(path), name, f"cannot load: {exc}"))
+        rules, rule_problems = load_reply_rules(rules_dir, set(compiled) | {
+            p.stem for p in files if not p.stem.startswith("_")})
+        problems += rule_problems
+        samples = _sample_contexts(support, rules)
+        for name, template in compiled.items():
+            problems += _check_template(templates_dir / f"{name}{SUFFIX}", name, template,
+                                        samples, linter)
+        if problems or rules is None or linter is None:
+            raise RulesError(problems)
+        return cls(support, rules, linter, compiled)
+
+    def needs_reply(self, message: Message, detection: Detection) -> bool:
+        """False only for a short, calm closing message ("thanks, all good") that asks nothing.
+
+        A complaint, any anger, a cancellation, a "?", a long message, a
+        ``still_open`` phrase or the lack of a ``closing`` phrase all mean a reply.
+        """
+        text = clean_line(message.text) or clean_line(message.subject)
+        nr = self.rules.no_reply
+        if detection.complaint or detection.angry or "cancelling" in detection.archetype_names:
+            return True
+        if not text or "?" in text or len(text.split()) > nr.max_words:
+            return True
+        if not any(p.search(text) for p in nr.closing):
+            return True
+        return any(p.search(text) for p in nr.still_open)
+
+    def choose(self, detection: Detection, purpose: str = "reply") -> tuple[str, int]:
+        """(template, working days to the next step) for a detection and purpose."""
+        if purpose == "reply":
+            return self.rules.choose_for(detection)
+        if purpose not in self.rules.purposes:
+            raise DraftError(f"unknown purpose {purpose!r} (expected one of {', '.join(PURPOSES)})")
+        return self.rules.purposes[purpose], self.rules.working_days
+
+    def render(self, message: Message, detection: Detection, case_id: int, now: datetime, *,
+               purpose: str = "reply", extra: Mapping[str, str | date] | None = None) -> DraftText:
+        """Render the chosen template once; lint the body (not the customer's quoted words).
+
+        ``purpose`` is "reply" (chosen by [[choose]] rules), "promise_update" or
+        "follow_up" (the [purposes] templates); ``extra`` fills promise,
+        promise_due and progress. Raises DraftError if rendering fails.
+        """
+        name, days = self.choose(detection, purpose)
+        ctx = build_context(message, detection, case_id, now, self.support, working_days=days,
+                            holidays=self.rules.holidays,
+                            specialist=self.rules.specialists.get(detection.topic), extra=extra)
+        try:
+            body = normalise_body(self.templates[name].render(ctx))
+        except Exception as exc:  # a template error must not escape as a Jinja type
+            raise DraftError(f"template {name!r} failed: {exc}") from exc
+        findings = lint_body(self.linter, body, ctx)
+        log.debug("case %s: template %s, %d lint finding(s)", case_id, name, len(findings))
+        return DraftText(name, reply_subject(message.subject), body,
+                         tuple(f.to_dict() for f in findings))
+
+
+def lint_body(linter: Linter, body: str, ctx: Mapping[str, Any]) -> list[Finding]:
+    """Lint findings in a rendered body, ignoring spans inside the customer's own words."""
+    spans = _customer_spans(body, ctx)
+    return [f for f in linter.lint(body)
+            if not any(s <= f.start and f.end <= e for s, e in spans)]
+
+
+def _check_template(path: Path, name: str, template: jinja2.Template,
+                    samples: list[tuple[str, dict[str, Any]]], linter: Linter | None) -> list[Problem]:
+    """Render one template with every sample; report the first failure of each kind."""
+    found: dict[str, Problem] = {}
+    for label, ctx in samples:
+        try:
+            raw = template.render(ctx)
+        except Exception as exc:  # any Jinja or sandbox error is an owner's template problem
+            found.setdefault("render", Problem(str(path), name, f"fails to render ({label}): {exc}"))
+            continue
+        body = normalise_body(raw)
+        for m in re.finditer(r"\S {2,}\S", raw):
+            found.setdefault("spaces", Problem(
+                str(path), name, f"double space in {m.group(0)!r} ({label}): an empty value?"))
+        for pattern, why in _HYGIENE:
+            hit = pattern.search(body)
+            if hit:
+                snippet = body[max(0, hit.start() - 25): hit.end() + 5].replace("\n", " ")
+                found.setdefault(why, Problem(str(path), name, f"{why}: {snippet!r} ({label})"))
+        for f in lint_body(linter, body, ctx) if linter else []:
+            found.setdefault(f"lint:{f.rule}", Problem(
+                str(path), name, f"banned phrase {f.text!r} ({label}): {f.reason} "
+                f"Say instead: {f.suggestion}"))
+    return list(found.values())
+
+
+
+def reply_message(message: Message, draft: DraftText, support: SupportSettings, message_id: str,
+                  date: datetime | None = None) -> EmailMessage:
+    """``build_reply`` for a draft answering ``message``: To is Reply-To, else From."""
+    to_name = "" if message.reply_to else message.sender_name
+    return build_reply(to=message.reply_address, subject=draft.subject, body=draft.body,
+                       message_id=message_id, in_reply_to=message.message_id,
+                       references=references_for(message), from_address=support.address,
+                       from_name=support.name, date=date, to_name=to_name)

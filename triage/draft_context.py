@@ -1,0 +1,296 @@
+"""The personalisation context a template sees, built from one message and its detection.
+
+``build_context`` returns exactly the keys of ``CONTEXT_KEYS`` (documented in
+templates/README.md). Every customer-supplied value is one clean line of plain
+text; templates receive customer text only as values, never as template code.
+Pure: no I/O, the clock comes in as ``now``. Raises ``DraftError`` for an
+``extra`` key that is not one of ``EXTRA_KEYS``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from triage.config import SupportSettings
+from triage.detect import Detection, Facts
+from triage.errors import TriageError
+from triage.message import Message
+from triage.replies import Specialist
+from triage.reply_headers import clean_line, reply_subject
+
+EXTRA_KEYS = ("promise", "promise_due", "progress")
+QUOTE_LIMIT = 240
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+
+class DraftError(TriageError):
+    """A draft could not be made (a template failed at render time, or bad extra context)."""
+
+
+# --------------------------------------------------------------------------- names and days
+
+_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "lady",
+           "lord", "rev", "fr", "herr", "frau", "mme", "mlle", "m", "sr", "sra", "srta", "dott",
+           "ing", "mag", "capt", "col", "hon"}
+_SUFFIXES = {"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "mba", "msc", "bsc", "ma",
+             "ba", "dds", "cpa", "pe", "rn"}
+_NOT_PEOPLE = {"team", "support", "accounts", "account", "payable", "receivable", "billing",
+               "department", "dept", "service", "services", "sales", "info", "admin",
+               "administrator", "office", "helpdesk", "desk", "noreply", "no-reply", "reply",
+               "ltd", "llc", "inc", "gmbh", "corp", "corporation", "company", "plc", "limited",
+               "group", "shop", "store", "finance", "marketing", "operations", "enquiries",
+               "inquiries", "orders", "invoices", "invoice", "mailer", "daemon", "postmaster",
+               "webmaster", "contact", "hello", "customer", "customers", "care", "hr",
+               "procurement", "purchasing", "reception", "notifications", "newsletter", "staff",
+               "unknown", "user", "owner", "manager", "management", "partners", "bank"}
+_FAMILY_FIRST = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def first_name(name: str) -> str:
+    """The customer's first name from a display name, or "" when there is none to trust.
+
+    "Lee, Ann" -> "Ann"; "ANN LEE" -> "Ann"; "Dr. Ann Lee" -> "Ann"; "J. Edgar
+    Hoover" -> "Edgar"; "Zoë Ødegård" -> "Zoë". Email addresses, role or
+    company names ("Support Team", "Accounts Payable"), a title or initials
+    before a lone surname ("Mr Smith", "J. Smith"), names with digits, and
+    CJK names (family name first) give "".
+    """
+    text = clean_line(name, 300)
+    text = re.sub(r"\([^)]*\)|\[[^\]]*\]|<[^>]*>", " ", text)
+    text = text.strip(" \"'\u201c\u201d\u2018\u2019`")
+    if not text or "@" in text or _FAMILY_FIRST.search(text):
+        return ""
+    if "," in text:
+        head, _, tail = text.partition(",")
+        tail_words = [w.strip(".").lower() for w in tail.split()]
+        if tail_words and (all(w in _SUFFIXES for w in tail_words)
+                           or any(w in _NOT_PEOPLE for w in tail_words)):
+            text = head  # "Ann Lee, PhD", "Ann Lee, Sales Manager"
+        elif tail.strip() and len(head.split()) <= 2:
+            text = f"{tail} {head}"  # "Lee, Ann" -> "Ann Lee"
+        else:
+            text = head
+    words = [w.strip(" \"'\u201c\u201d\u2018\u2019`,;:!") for w in text.split()]
+    words = [w for w in words if w and w not in ("-", "&", "/")]
+    if not words or any(w.lower().strip(".") in _NOT_PEOPLE for w in words):
+        return ""
+    titled = False
+    while words and words[0].lower().rstrip(".") in _TITLES:
+        words, titled = words[1:], True
+    given = [w for w in words if not _initial(w)]
+    if not given or (len(given) == 1 and (titled or _initial(words[0]))):
+        return ""  # "J. Smith", "Mr Smith", "Dr. Lee": a surname alone
+    word = given[0]
+    if not re.fullmatch(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*", word) or len(word) > 30:
+        return ""
+    if word.isupper() or word.islower():
+        word = "-".join(p[:1].upper() + p[1:].lower() for p in word.split("-"))
+    return word
+
+
+def _initial(word: str) -> bool:
+    """"J", "J.", "J.R." and "JR." are initials; "Jo" is not."""
+    return bool(re.fullmatch(r"(?:[^\W\d_]\.)+[^\W\d_]?\.?|[^\W\d_]", word))
+
+
+def format_day(day: date) -> str:
+    """"Tuesday 24 November": English names, no leading zero, independent of locale."""
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+
+
+def add_working_days(start: date, days: int, holidays: frozenset[date] = frozenset()) -> date:
+    """``start`` moved forward by ``days`` working days (Monday-Friday, not a holiday).
+
+    With ``days == 0`` a weekend or holiday start moves to the next working day.
+    """
+    def working(d: date) -> bool:
+        return d.weekday() < 5 and d not in holidays
+
+    day = start
+    while days == 0 and not working(day):
+        day += timedelta(days=1)
+    added = 0
+    while added < days:
+        day += timedelta(days=1)
+        added += working(day)
+    return day
+
+
+# --------------------------------------------------------------------------- context
+
+_GREETING_LINE = re.compile(
+    r"^(hi|hello|hey|hiya|dear|greetings|good (morning|afternoon|evening)|to whom)\b"
+    r"(\s+[\w.'\u2019-]+){0,3}\s*[,!.:]?$", re.I)
+_GREETING_LEAD = re.compile(r"^(hi|hello|hey|hiya|dear)\b[^,.!?]{0,30},\s*", re.I)
+_ARTICLE = re.compile(r"^(the|a|an|my|our|your|this|that)\s+", re.I)
+CONTEXT_KEYS = (
+    "greeting", "first_name", "shop", "agent", "support_address", "case_id", "subject",
+    "their_words", "their_words_source", "about", "details", "cancel_what", "order", "orders", "product",
+    "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
+    "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
+    "specialist_role", "specialist_why", *EXTRA_KEYS,
+)
+
+
+def _first_sentence(text: str) -> str:
+    lines = [ln.strip() for ln in (text or "").replace("\r", "\n").split("\n")]
+    lines = [re.sub(r"^(?:[>*\u2022-]+\s+)+", "", ln) for ln in lines if ln and not _GREETING_LINE.match(ln)]
+    lines = [ln for ln in lines if not ln.startswith("#")] or lines  # headings from HTML mail
+    joined = _GREETING_LEAD.sub("", clean_line(" ".join(lines)))
+    sentences = [s for s in re.split(r"(?<=[.!?\u2026])\s+", joined) if s.strip()]
+    for sentence in sentences:
+        if len(re.findall(r"[^\W_]+", sentence)) >= 3:
+            return sentence
+    return sentences[0] if sentences else ""
+
+
+def _quote(text: str, end: bool = True) -> str:
+    """Customer words fit to quote back: one line, not shouted, clipped, ending in punctuation."""
+    text = clean_line(text)
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) >= 8 and sum(c.isupper() for c in letters) > 0.6 * len(letters):
+        text = re.sub(r"\bi\b", "I", text.lower())
+    text = re.sub(r"([!?])[!?1]+", r"\1", text)
+    clipped = clean_line(text, QUOTE_LIMIT)
+    text = clipped + ("\u2026" if len(clipped) < len(text) else "")
+    text = text.strip(" \"'\u201c\u201d")
+    if end and text and text[-1] not in ".!?\u2026":
+        text += "."
+    return text[:1].upper() + text[1:]
+
+
+def their_words(message: Message, facts: Facts) -> tuple[str, str]:
+    """(words, source): the problem sentence, else their first real sentence, else the subject.
+
+    ``source`` is "problem", "sentence", "subject", or "none" (words "") when
+    the message has neither text nor subject.
+    """
+    subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
+    for source, words in (("problem", facts.problem), ("sentence", _first_sentence(message.text)),
+                          ("subject", subject)):
+        if clean_line(words):
+            return _quote(words, end=source != "subject"), source
+    return "", "none"
+
+
+# "cancel my coffee bean box subscription", "close our Kettle & Crumb account",
+# "unsubscribe me from the coffee box", "cancel #10234": a verb, an optional
+# determiner, up to four of their own words, then the thing.
+_CANCEL_VERB = (r"(?<![\w-])(?:cancel(?:l?ing|l?ed)?|cancellation\s+of|close|closing|delete|deleting"
+                r"|end(?!\s+of)|ending|stop|stopping|terminate|terminating|termination\s+of"
+                r"|discontinue|discontinuing|unsubscribe(?:\s+me)?(?:\s+from)?)")
+_CANCEL_THING = re.compile(
+    _CANCEL_VERB + r"\s+(?:(?:my|our|the|this|that|your)\s+)?(?:[\w&'.-]+\s+){0,4}?"
+    r"(?P<thing>subscriptions?|memberships?|account|profile|orders?|purchase|plan|contract|box"
+    r"|#?\d{3,})(?![\w-])", re.IGNORECASE)
+# the bare verb only: "please cancel it"; "Cancelling" or "I'm cancelling" is leaving, not an order
+_CANCEL_ANY = re.compile(r"(?<![\w-])cancel(?![\w-])", re.IGNORECASE)
+_NEGATED = re.compile(r"(?:\bnot|n't|n\u2019t|\bnever)\s+(?:(?:want|need|going)\s+to\s+|to\s+)?$",
+                      re.IGNORECASE)
+_CANCEL_KINDS = {"subscription": "subscription", "subscriptions": "subscription",
+                 "plan": "subscription", "contract": "subscription", "box": "subscription",
+                 "membership": "membership", "memberships": "membership",
+                 "account": "account", "profile": "account",
+                 "order": "order", "orders": "order", "purchase": "order"}
+
+
+def cancel_what(message: Message, facts: Facts) -> str:
+    """What the customer asked to cancel: "order", "subscription", "membership", "account" or "".
+
+    The first thing named after a cancelling verb in their new words, else in
+    the subject ("please cancel my coffee bean box subscription" ->
+    "subscription"; "close my account" -> "account"; "cancel #10234" ->
+    "order"); a negated ask ("I don't want to cancel my account") does not
+    count. With no thing named, the bare verb "cancel" ("please cancel it")
+    and an order number in the message mean "order"; otherwise "" (nothing
+    we can name, e.g. "I'm leaving", "Cancelling").
+    """
+    for text in (message.text, message.subject):
+        for m in _CANCEL_THING.finditer(text or ""):
+            if _NEGATED.search(text[max(0, m.start() - 30):m.start()]):
+                continue
+            thing = m.group("thing").lower()
+            return "order" if thing.lstrip("#").isdigit() else _CANCEL_KINDS[thing]
+    if facts.orders and any(
+            not _NEGATED.search(text[max(0, m.start() - 30):m.start()])
+            for text in (message.text or "", message.subject or "") for m in _CANCEL_ANY.finditer(text)):
+        return "order"
+    return ""
+
+
+def _order(value: str) -> str:
+    return re.sub(r"^(order\s*)?(no\.?|nr\.?|number|#)?\s*", "", clean_line(value, 40), flags=re.I)
+
+
+def build_context(message: Message, detection: Detection, case_id: int, now: datetime,
+                  support: SupportSettings, *, working_days: int = 1,
+                  holidays: frozenset[date] = frozenset(), specialist: Specialist | None = None,
+                  extra: Mapping[str, str | date] | None = None) -> dict[str, Any]:
+    """The personalisation context, exactly the keys of CONTEXT_KEYS (see templates/README.md).
+
+    Every customer-supplied value is one clean line of plain text; lists are
+    de-duplicated. Raises DraftError for an ``extra`` key that is not one of
+    EXTRA_KEYS.
+    """
+    facts = detection.facts
+    unknown = set(extra or {}) - set(EXTRA_KEYS)
+    if unknown:
+        raise DraftError(f"unknown extra context {', '.join(sorted(unknown))}")
+    orders = list(dict.fromkeys(o for o in map(_order, facts.orders) if o))
+    products = list(dict.fromkeys(p for p in (_ARTICLE.sub("", clean_line(p, 60))
+                                              for p in facts.products) if p))
+    dates = list(dict.fromkeys(d for d in (clean_line(d, 40) for d in facts.dates) if d))
+    amounts = list(dict.fromkeys(a for a in (clean_line(a, 30) for a in facts.amounts) if a))
+    words, source = their_words(message, facts)
+    subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
+    if orders:
+        about = f"order {orders[0]}" + (f" ({products[0]})" if products else "")
+    elif products:
+        about = f"your {products[0]}"
+    else:
+        quoted = _quote(subject, end=False)
+        about = f"\u201c{quoted}\u201d" if quoted else "what you wrote to us about"
+    details = ", ".join([f"order {o}" for o in orders[:2]] + products[:2] + dates[:2] + amounts[:2])
+    name = first_name(message.sender_name)
+    day = now.date()
+    values: dict[str, str] = {k: "" for k in EXTRA_KEYS}
+    for key, value in (extra or {}).items():
+        text = format_day(value) if isinstance(value, date) else clean_line(str(value), 300)
+        values[key] = text.rstrip(" .")
+    return {
+        "greeting": f"Hi {name}," if name else "Hi there,",
+        "first_name": name,
+        "shop": clean_line(support.name, 80),
+        "agent": clean_line(support.agent, 80),
+        "support_address": clean_line(support.address, 120),
+        "case_id": case_id,
+        "subject": subject,
+        "their_words": words,
+        "their_words_source": source,
+        "about": about,
+        "details": details,
+        "cancel_what": cancel_what(message, facts),
+        "order": orders[0] if orders else "", "orders": orders,
+        "product": products[0] if products else "", "products": products,
+        "date": dates[0] if dates else "", "dates": dates,
+        "amount": amounts[0] if amounts else "", "amounts": amounts,
+        "topic": clean_line(detection.topic, 40),
+        "level": detection.level,
+        "angry": detection.angry,
+        "complaint": detection.complaint,
+        "archetypes": list(detection.archetype_names),
+        "today": format_day(day),
+        "next_step_date": format_day(add_working_days(day, working_days, holidays)),
+        "next_step_days": working_days,
+        "specialist": specialist.full if specialist else "",
+        "specialist_name": specialist.name if specialist else "",
+        "specialist_role": specialist.role if specialist else "",
+        "specialist_why": specialist.why if specialist else "",
+        **values,
+    }

@@ -1,0 +1,223 @@
+"""The IMAP source (imapclient): read-only, batched, checkpointed by UID.
+
+Folders are opened with EXAMINE (read-only) and bodies fetched with
+``BODY.PEEK[]``, so polling never sets ``\\Seen``, moves or deletes. UIDs
+come from SEARCH and are fetched as explicit lists (imapclient 4.1 raises on
+``fetch('1:*')``). Every failure to reach, secure or log in to the server,
+and every connection lost mid-run, becomes one ``ServerError`` line.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import socket
+import ssl
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from triage.config import MailboxSettings
+from triage.errors import ConfigError, ServerError
+from triage.mailbox import Batch, Fetched, Known, Pending
+
+log = logging.getLogger(__name__)
+
+# What a lost or refused connection can raise from inside imaplib/imapclient.
+NETWORK_ERRORS = (OSError, imaplib.IMAP4.abort, EOFError)
+
+
+def tls_context(ca_file: object) -> ssl.SSLContext:
+    """A verifying TLS context; ``ca_file`` adds a trusted CA (e.g. self-signed)."""
+    ctx = ssl.create_default_context()
+    if ca_file:
+        try:
+            ctx.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"ca_file: cannot load {ca_file}: {exc}") from None
+    return ctx
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a network or TLS failure."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message}); set ca_file for a self-signed server"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not found ({exc.strerror})"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def connect(settings: MailboxSettings) -> imapclient.IMAPClient:
+    """Connect and log in as configured; the seam tests may replace."""
+    where = f"{settings.host}:{settings.port}"
+    ctx = tls_context(settings.ca_file)
+    try:
+        client = imapclient.IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=settings.security == "tls",
+            ssl_context=ctx,
+            timeout=settings.timeout,
+        )
+    except (*NETWORK_ERRORS, IMAPClientError) as exc:
+        raise ServerError(f"cannot reach IMAP server {where}: {describe(exc)}") from None
+    try:
+        if settings.security == "starttls":
+            client.starttls(ssl_context=ctx)
+    except (*NETWORK_ERRORS, IMAPClientError) as exc:
+        _quietly_close(client)
+        # never fall back to plaintext
+        raise ServerError(f"STARTTLS failed on IMAP server {where}: {describe(exc)}") from None
+    creds = settings.credentials
+    secret = creds.secret()
+    try:
+        if creds.xoauth2:
+            client.oauth2_login(creds.username, secret)
+        else:
+            client.login(creds.username, secret)
+    except LoginError as exc:
+        _quietly_close(client)
+        detail = str(exc).splitlines()[0] if str(exc) else "rejected"
+        raise ServerError(f"IMAP login failed for {creds.username} at {where}: {detail}") from None
+    except (*NETWORK_ERRORS, IMAPClientError) as exc:
+        _quietly_close(client)
+        raise ServerError(f"IMAP login to {where} failed: {describe(exc)}") from None
+    return client
+
+
+def _quietly_close(client: imapclient.IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # the socket may already be gone
+        pass
+
+
+class ImapSource:
+    def __init__(self, settings: MailboxSettings, client: Any, since: date | None = None):
+        self.settings = settings
+        self.client = client
+        self.name = settings.name
+        self.folders = settings.folders
+        self.since = since or settings.since
+
+    @classmethod
+    def connect(cls, settings: MailboxSettings, since: Any = None) -> ImapSource:
+        return cls(settings, connect(settings), since=since)
+
+    def pending(self, folder: str, checkpoint: tuple[int, int] | None, known: Known) -> Pending:
+        try:
+            info = self.client.select_folder(folder, readonly=True)
+            uidvalidity = int(info[b"UIDVALIDITY"])
+            rescan = checkpoint is not None and checkpoint[0] != uidvalidity
+            last = checkpoint[1] if checkpoint and not rescan else 0
+            criteria: list[Any] = []
+            if last:
+                criteria += ["UID", f"{last + 1}:*"]
+            if self.since:
+                criteria += ["SINCE", self.since]
+            uids = sorted(u for u in self.client.search(criteria or ["ALL"]) if u > last)
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP folder {folder!r}: {describe(exc)}") from None
+        if rescan:
+            log.warning(
+                "%s: UIDVALIDITY changed (%s -> %s); rescanning and deduplicating by Message-ID",
+                folder,
+                checkpoint[0] if checkpoint else None,
+                uidvalidity,
+            )
+        return Pending(folder, len(uids), self._batches(folder, uidvalidity, uids), rescan=rescan)
+
+    def _batches(self, folder: str, uidvalidity: int, uids: list[int]) -> Iterator[Batch]:
+        size = self.settings.batch_size
+        for i in range(0, len(uids), size):
+            chunk = uids[i : i + size]
+            try:
+                data = self.client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+            except (*NETWORK_ERRORS, IMAPClientError) as exc:
+                raise ServerError(f"IMAP fetch from {folder!r} failed: {describe(exc)}") from None
+            fetched = []
+            for uid in chunk:
+                item = data.get(uid)
+                if not item or b"BODY[]" not in item:
+                    continue  # expunged meanwhile
+                received = item.get(b"INTERNALDATE")
+                if isinstance(received, datetime) and received.tzinfo is None:
+                    received = received.astimezone(timezone.utc)
+                fetched.append(
+                    Fetched(
+                        source_key=f"{uidvalidity}:{uid}",
+                        raw=bytes(item[b"BODY[]"]),
+                        received_at=received if isinstance(received, datetime) else None,
+                        uid=uid,
+                    )
+                )
+            yield Batch(folder, fetched, uidvalidity=uidvalidity, checkpoint=(uidvalidity, chunk[-1]))
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # closing a dead connection is not an error worth reporting
+            _quietly_close(self.client)
+
+
+class ImapMailbox:
+    """The write side used after sending: the Sent copy and ``\\Answered``. Never used by poll."""
+
+    def __init__(self, client: Any, sent_folder: str = ""):
+        self.client = client
+        self._sent = sent_folder
+
+    @classmethod
+    def connect(cls, settings: MailboxSettings, sent_folder: str = "") -> ImapMailbox:
+        return cls(connect(settings), sent_folder)
+
+    @property
+    def sent_folder(self) -> str:
+        """The configured Sent folder, else the one with the ``\\Sent`` special-use flag."""
+        if not self._sent:
+            try:
+                self._sent = self.client.find_special_folder(imapclient.imapclient.SENT) or "Sent"
+            except (*NETWORK_ERRORS, IMAPClientError) as exc:
+                raise ServerError(f"IMAP: cannot list folders: {describe(exc)}") from None
+        return self._sent
+
+    def in_sent(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID is already in Sent."""
+        try:
+            self.client.select_folder(self.sent_folder, readonly=True)
+            return bool(self.client.search(["HEADER", "Message-ID", message_id]))
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP: cannot search {self.sent_folder!r}: {describe(exc)}") from None
+
+    def append_sent(self, raw: bytes) -> None:
+        try:
+            self.client.append(self.sent_folder, raw, flags=[imapclient.SEEN])
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP: cannot append to {self.sent_folder!r}: {describe(exc)}") from None
+
+    def mark_answered(self, folder: str, uidvalidity: int | None, uid: int | None) -> bool:
+        """Set ``\\Answered`` on the original, if it is still where it was; False if it moved."""
+        if uid is None:
+            return False
+        try:
+            info = self.client.select_folder(folder)
+            if uidvalidity is not None and int(info[b"UIDVALIDITY"]) != uidvalidity:
+                return False
+            self.client.add_flags([uid], [imapclient.ANSWERED], silent=True)
+            return True
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP: cannot flag the original in {folder!r}: {describe(exc)}") from None
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:  # closing a dead connection is not worth reporting
+            _quietly_close(self.client)

@@ -1,0 +1,302 @@
+"""Raw RFC 5322 bytes -> ``Message`` (via mail-parser).
+
+The pure core of the parse stage: no I/O. ``parse`` raises ``ParseError``
+for a message it cannot read; callers quarantine it and go on. The text
+used for detection (``Message.text``) is the customer's own new words:
+quoted history and signatures removed. ``Message.full_text`` keeps the
+whole body for display.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import getaddresses, parseaddr
+
+import html2text
+import mailparser
+
+from triage.errors import TriageError
+
+
+class ParseError(TriageError):
+    """The message could not be parsed into a Message."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Message:
+    """One parsed email, as every later stage sees it."""
+
+    message_id: str
+    sender_name: str
+    sender_address: str
+    subject: str
+    date: datetime
+    text: str
+    full_text: str
+    reply_to: str = ""
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    auto: str = ""  # why this is automatic mail ("" for a person's mail)
+    raw_hash: str = ""
+    defects: tuple[str, ...] = field(default=())
+
+    @property
+    def reply_address(self) -> str:
+        return self.reply_to or self.sender_address
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """Message-IDs this message replies to, nearest first."""
+        ids = [self.in_reply_to] if self.in_reply_to else []
+        ids += [r for r in reversed(self.references) if r not in ids]
+        return tuple(ids)
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+_ROBOT_LOCAL = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|donotreply|bounces?|"
+    r"notifications?|auto-?reply|autoresponder)([+._-].*)?$",
+    re.I,
+)
+
+
+def raw_hash(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def synthetic_id(raw: bytes) -> str:
+    """A stable Message-ID for a message that has none (or cannot be parsed)."""
+    return f"<{raw_hash(raw)[:32]}@triage.invalid>"
+
+
+def parse(raw: bytes, received_at: datetime | None = None) -> Message:
+    """Parse ``raw`` into a Message. Any failure becomes ParseError."""
+    digest = raw_hash(raw)
+    if not raw.strip():
+        raise ParseError("empty message")
+    try:
+        mail = mailparser.parse_from_bytes(raw)
+        return _build(mail, digest, received_at)
+    except ParseError:
+        raise
+    except RecursionError:
+        raise ParseError("message nested too deeply to parse") from None
+    except Exception as exc:  # mail-parser raises ValueError/AttributeError/... on bad input
+        raise ParseError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _header(mail: mailparser.MailParser, name: str) -> str:
+    value = mail.message.get(name)
+    if value is None:
+        return ""
+    return _clean_header(str(value))
+
+
+def _clean_header(value: str) -> str:
+    """One line, no control characters: header values never carry CR/LF/NUL."""
+    value = re.sub(r"[\x00-\x1f\x7f]+", " ", value)
+    return re.sub(r"\s+", " ", value).strip()
+
+
+def _address(pairs: list[tuple[str, str]] | None) -> tuple[str, str]:
+    for name, addr in pairs or []:
+        if addr and "@" in addr:
+            return _clean_header(name or ""), _clean_header(addr).lower()
+    return "", ""
+
+
+def _ids(value: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_MSGID.findall(value or "")))
+
+
+def _build(mail: mailparser.MailParser, digest: str, received_at: datetime | None) -> Message:
+    if not mail.message.keys():
+        raise ParseError("no headers: this is not an email message")
+    name, address = _address(mail.from_)
+    if not address:
+        # mail-parser drops some odd forms; fall back to the raw header
+        n, a = parseaddr(_header(mail, "From"))
+        name, address = _clean_header(n), a.lower() if "@" in a else ""
+    if not address:
+        raise ParseError("no sender address: the From header is missing or unreadable")
+    _, reply_to = _address(mail.reply_to)
+    mid = (_ids(mail.message_id or _header(mail, "Message-ID")) or (f"<{digest[:32]}@triage.invalid>",))[0]
+
+    date = mail.date if isinstance(mail.date, datetime) else None
+    if date is None:
+        date = received_at or datetime.now(timezone.utc)
+    elif date.tzinfo is None:
+        date = date.replace(tzinfo=timezone.utc)
+
+    plain = "\n".join(p for p in mail.text_plain if p).strip()
+    html = "\n".join(p for p in mail.text_html if p)
+    full = plain or (html_to_text(html) if html else "")
+    attachments = tuple(
+        Attachment(
+            name=_clean_header(a.get("filename") or ""),
+            content_type=_clean_header(a.get("mail_content_type") or "application/octet-stream"),
+            size=_payload_size(a),
+        )
+        for a in mail.attachments
+    )
+    defects = tuple(str(c) for c in sorted(mail.defects_categories or ()))
+    to = tuple(a.lower() for _, a in getaddresses([_header(mail, "To")]) if a)
+    cc = tuple(a.lower() for _, a in getaddresses([_header(mail, "Cc")]) if a)
+    in_reply_to = (_ids(_header(mail, "In-Reply-To")) or ("",))[0]
+    message = Message(
+        message_id=mid,
+        sender_name=name,
+        sender_address=address,
+        subject=_clean_header(mail.subject or ""),
+        date=date,
+        text=new_words(full),
+        full_text=full,
+        reply_to=reply_to,
+        to=to,
+        cc=cc,
+        in_reply_to=in_reply_to,
+        references=_ids(_header(mail, "References")),
+        attachments=attachments,
+        raw_hash=digest,
+        defects=defects,
+    )
+    return _with_auto(message, mail)
+
+
+def _payload_size(attachment: dict[str, object]) -> int:
+    payload = attachment.get("payload") or ""
+    size = len(payload) if isinstance(payload, (str, bytes)) else 0
+    return size * 3 // 4 if attachment.get("binary") else size
+
+
+def _with_auto(message: Message, mail: mailparser.MailParser) -> Message:
+    reason = automatic_reason(
+        {k: _header(mail, k) for k in _AUTO_HEADERS},
+        message.sender_address,
+        mail.message.get_content_type() if mail.message else "",
+    )
+    if not reason:
+        return message
+    return Message(**{**message.__dict__, "auto": reason})
+
+
+_AUTO_HEADERS = (
+    "Auto-Submitted",
+    "Precedence",
+    "List-Id",
+    "List-Unsubscribe",
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-Auto-Response-Suppress",
+    "Return-Path",
+    "X-Triage-Sent",
+)
+
+
+def automatic_reason(headers: dict[str, str], sender: str, content_type: str) -> str:
+    """Why a message is automatic mail that must never be answered, or ""."""
+    auto_submitted = headers.get("Auto-Submitted", "").lower()
+    if auto_submitted and auto_submitted != "no":
+        return f"Auto-Submitted: {auto_submitted}"
+    precedence = headers.get("Precedence", "").lower()
+    if precedence in ("bulk", "list", "junk", "auto_reply"):
+        return f"Precedence: {precedence}"
+    if headers.get("List-Id"):
+        return "List-Id"
+    for name in ("X-Autoreply", "X-Autorespond"):
+        if headers.get(name):
+            return name
+    suppress = headers.get("X-Auto-Response-Suppress", "").lower()
+    if suppress and any(w in suppress for w in ("all", "oof", "autoreply")):
+        return f"X-Auto-Response-Suppress: {suppress}"
+    if headers.get("Return-Path", "").replace(" ", "") == "<>":
+        return "null return path"
+    if content_type == "multipart/report":
+        return "delivery or disposition report"
+    if headers.get("X-Triage-Sent"):
+        return "our own reply"
+    local = sender.split("@", 1)[0]
+    if _ROBOT_LOCAL.match(local):
+        return f"robot sender {local}@"
+    return ""
+
+
+_H2T = html2text.HTML2Text()
+_H2T.ignore_links = True
+_H2T.ignore_images = True
+_H2T.ignore_emphasis = True
+_H2T.body_width = 0
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from an HTML body; never executes or keeps markup."""
+    try:
+        text = _H2T.handle(html)
+    except Exception:  # html2text can trip on pathological markup
+        text = re.sub(r"<[^>]*>", " ", html)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+_QUOTE_HEADER = re.compile(
+    r"^\s*(On\b.{0,300}\bwrote:?\s*$"
+    r"|Am\b.{0,300}\bschrieb.{0,100}:\s*$"
+    r"|Le\b.{0,300}\ba écrit\s*:\s*$"
+    r"|-{2,}\s*Original Message\s*-{2,}"
+    r"|-{2,}\s*Forwarded message\s*-{2,}"
+    r"|_{10,}\s*$"
+    r"|From:\s.+\s*$(?=\n\s*(Sent|Date):)"
+    r")",
+    re.I | re.M,
+)
+_WROTE_TAIL = re.compile(r"^\s*.{0,300}\bwrote:\s*$", re.I)
+_SIGNATURE = re.compile(
+    r"^(-- ?|--|__+|Sent from my \w+.*|Get Outlook for .*|Best regards,?|Kind regards,?|"
+    r"Regards,?|Thanks,?|Thank you,?|Cheers,?|Best,?|Sincerely,?|Many thanks,?)\s*$",
+    re.I,
+)
+
+
+def new_words(text: str) -> str:
+    """The customer's own new words: quoted history and signature removed.
+
+    Cuts at the first reply header ("On ... wrote:", Outlook's
+    "-----Original Message-----", a "From:/Sent:" block), drops ``>`` lines,
+    and cuts at a signature delimiter ("-- ") or a closing sign-off that is
+    followed only by a few short lines.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    match = _QUOTE_HEADER.search(text)
+    if match:
+        text = text[: match.start()]
+    lines = [ln for ln in text.split("\n") if not ln.lstrip().startswith(">")]
+    # "On Tue, 3 Mar 2026 at 10:00, Ann <a@b>" may wrap before "wrote:"
+    while lines and _WROTE_TAIL.match(lines[-1] if lines[-1].strip() else ""):
+        lines.pop()
+    cut = _signature_start(lines)
+    kept = "\n".join(lines[:cut]).strip()
+    return kept or "\n".join(lines).strip()
+
+
+def _signature_start(lines: list[str]) -> int:
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped in ("--", "-- ") or line.rstrip("\n") == "-- ":
+            return i
+        if _SIGNATURE.match(stripped):
+            tail = [t for t in lines[i + 1 :] if t.strip()]
+            if len(tail) <= 4 and all(len(t.strip()) <= 60 for t in tail):
+                return i
+    return len(lines)

@@ -1,0 +1,418 @@
+"""``poll``: source -> parse -> detect -> draft -> store, one batch at a time.
+
+Each batch is decided first (parse, detect) and then applied in one
+``BEGIN IMMEDIATE`` transaction together with the folder's checkpoint, so a
+crash anywhere leaves either the whole batch or none of it, and the next
+run picks up where the last commit left off. A message that fails at any
+stage is stored as quarantined with its error and raw bytes; the batch goes
+on. spaCy and Jinja are loaded only when a batch has mail to classify.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from triage import followup
+from triage.config import Settings
+from triage.mailbox import Batch, Fetched, Source
+from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
+from triage.store import NewMessage, Store, iso, utcnow
+
+if TYPE_CHECKING:
+    from triage.detect import Context, Detection
+    from triage.detect.engine import Detector
+    from triage.draft import Drafter
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Summary:
+    fetched: int = 0
+    triaged: int = 0
+    ignored: int = 0
+    quarantined: int = 0
+    drafts: int = 0
+    duplicates: int = 0
+    rate_limited: int = 0
+    folders: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        extra = f", {self.duplicates} duplicates skipped" if self.duplicates else ""
+        extra += f", {self.rate_limited} rate-limited" if self.rate_limited else ""
+        return (
+            f"fetched {self.fetched}, triaged {self.triaged}, ignored {self.ignored} as automatic, "
+            f"quarantined {self.quarantined}, drafts created {self.drafts}{extra}"
+        )
+
+
+class Engines:
+    """The detector and drafter, built on first use and shared across the run."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._detector: Detector | None = None
+        self._drafter: Drafter | None = None
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            from triage.detect.engine import Detector
+
+            self._detector = Detector.load(self.settings.rules_dir)
+        return self._detector
+
+    @property
+    def drafter(self) -> Drafter:
+        if self._drafter is None:
+            from triage.draft import Drafter
+
+            self._drafter = Drafter.load(
+                self.settings.rules_dir, self.settings.templates_dir, self.settings.support
+            )
+        return self._drafter
+
+
+@dataclass
+class Item:
+    """One fetched message on its way through a batch."""
+
+    fetched: Fetched
+    retries: int = 0
+    message: Message | None = None
+    error: str = ""
+    detection: Detection | None = None
+
+
+def poll(
+    settings: Settings,
+    store: Store,
+    source: Source,
+    engines: Engines | None = None,
+    now: Callable[[], datetime] = utcnow,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Fetch everything new from every configured folder and triage it."""
+    engines = engines or Engines(settings)
+    summary = Summary()
+    for folder in source.folders:
+        pending = source.pending(folder, store.checkpoint(source.name, folder), store.known_keys_for(source.name))
+        summary.folders.append(folder)
+        if progress:
+            progress(0, pending.total)
+        for batch in pending.batches:
+            process_batch(settings, store, source.name, batch, engines, now(), summary)
+            if progress:
+                progress(len(batch.messages), pending.total)
+    return summary
+
+
+def process_batch(
+    settings: Settings,
+    store: Store,
+    mailbox: str,
+    batch: Batch,
+    engines: Engines,
+    when: datetime,
+    summary: Summary,
+    replacing: dict[str, tuple[int, int]] | None = None,
+) -> None:
+    """Parse, detect and store one batch in one transaction with its checkpoint.
+
+    ``replacing`` maps source keys to (row id, retries) of quarantined rows
+    being retried: they are replaced in the same transaction.
+    """
+    replacing = replacing or {}
+    items = [Item(f, retries=replacing.get(f.source_key, (0, -1))[1] + 1) for f in batch.messages]
+    for item in items:
+        try:
+            item.message = parse(item.fetched.raw, item.fetched.received_at or when)
+        except ParseError as exc:
+            item.error = f"parse: {exc}"
+    summary.fetched += len(items)
+    if any(_needs_detection(i) for i in items):
+        # Broken rules or templates stop the run (exit 2) instead of quarantining every message.
+        engines.detector, engines.drafter  # noqa: B018 - loads both, once per run
+        followup.load_policy(settings.rules_dir)  # a broken followup.toml stops the run too (cached)
+
+    with store.write():
+        for row_id, _ in replacing.values():
+            store.delete_message(row_id)
+        fresh = [i for i in items if not _duplicate(store, mailbox, batch, i, summary)]
+        _detect(store, engines, fresh, when)
+        for item in fresh:
+            _apply(settings, store, mailbox, batch, engines, item, when, summary)
+        if batch.checkpoint:
+            store.set_checkpoint(mailbox, batch.folder, *batch.checkpoint)
+
+
+def _duplicate(store: Store, mailbox: str, batch: Batch, item: Item, summary: Summary) -> bool:
+    """Already stored under its Message-ID (a rescan, or the same mail twice)."""
+    mid = item.message.message_id if item.message else synthetic_id(item.fetched.raw)
+    existing = store.message_by_mid(mailbox, mid)
+    if existing is None:
+        return False
+    if batch.uidvalidity is not None and existing["folder"] == batch.folder:
+        store.relocate_message(existing["id"], item.fetched.source_key, batch.uidvalidity, item.fetched.uid)
+    summary.duplicates += 1
+    return True
+
+
+def _needs_detection(item: Item) -> bool:
+    return item.message is not None and not item.message.auto and not item.error
+
+
+def _detect(store: Store, engines: Engines, items: list[Item], when: datetime) -> None:
+    todo = [i for i in items if _needs_detection(i)]
+    if not todo:
+        return
+    detector = engines.detector
+    contexts = [_context(store, i.message, when) for i in todo if i.message]
+    texts = [i.message.text for i in todo if i.message]
+    try:
+        results = detector.detect(texts, contexts)
+    except Exception:  # one bad text must not cost the batch: retry one by one
+        log.exception("detection failed for a batch; retrying message by message")
+        results = []
+        for text, ctx, item in zip(texts, contexts, todo, strict=True):
+            try:
+                results.extend(detector.detect([text], [ctx]))
+            except Exception as exc:
+                item.error = f"detect: {type(exc).__name__}: {exc}"
+                results.append(None)  # type: ignore[arg-type]
+    for item, result in zip(todo, results, strict=True):
+        item.detection = result
+
+
+def _context(store: Store, message: Message, when: datetime) -> Context:
+    from triage.detect import Context, HistoryItem
+
+    history = store.customer_history_by_address(message.sender_address, when - timedelta(days=365))
+    return Context(
+        sender_address=message.sender_address,
+        history=tuple(
+            HistoryItem(
+                received_at=datetime.fromisoformat(h["received_at"]),
+                complaint=bool(h["complaint"]),
+                archetypes=tuple(h["archetypes"]),
+            )
+            for h in history
+        ),
+        now=message.date,
+    )
+
+
+_OUR_ID = re.compile(r"^<triage\.c(\d+)\.[^@>]*@([^>]+)>$")
+
+
+def _thread_case(store: Store, settings: Settings, mailbox: str, message: Message, customer_id: int) -> int | None:
+    case_id = store.case_for_thread(mailbox, message.thread_ids)
+    if case_id is not None:
+        return case_id
+    # A client that dropped References may keep only In-Reply-To, or one of our ids
+    # we no longer hold a draft for: our Message-IDs embed the case id.
+    domain = settings.support.address.rsplit("@", 1)[-1].lower()
+    for mid in message.thread_ids:
+        match = _OUR_ID.match(mid)
+        if match and match.group(2).lower() == domain:
+            case = store.case(int(match.group(1)))
+            if case and case["customer_id"] == customer_id:
+                return int(case["id"])
+    return None
+
+
+def _apply(
+    settings: Settings,
+    store: Store,
+    mailbox: str,
+    batch: Batch,
+    engines: Engines,
+    item: Item,
+    when: datetime,
+    summary: Summary,
+) -> None:
+    message = item.message
+    row = _new_row(mailbox, batch, item, when)
+    if message is None or item.error or (not message.auto and item.detection is None):
+        store.insert_message(_quarantine(row, item, item.error or "detect: no result"), None, None)
+        summary.quarantined += 1
+        log.warning("quarantined %s: %s", row.source_key, item.error)
+        return
+    try:
+        with store.savepoint():
+            drafted = _store_message(settings, store, mailbox, engines, message, item.detection, row, when, summary)
+    except Exception as exc:  # drafting or storing one message failed: quarantine it, go on
+        log.exception("quarantining %s", message.message_id)
+        store.insert_message(_quarantine(row, item, f"{type(exc).__name__}: {exc}"), None, None)
+        summary.quarantined += 1
+        return
+    if message.auto:
+        summary.ignored += 1
+    else:
+        summary.triaged += 1
+        summary.drafts += drafted
+
+
+def _store_message(
+    settings: Settings,
+    store: Store,
+    mailbox: str,
+    engines: Engines,
+    message: Message,
+    detection: Detection | None,
+    row: NewMessage,
+    when: datetime,
+    summary: Summary,
+) -> int:
+    """Store one parsed message with its case, detection, deadline and draft; drafts made."""
+    complaint = bool(detection and detection.complaint)
+    customer_id = store.customer(message.sender_address or "unknown@invalid", message.sender_name, message.date, complaint)
+    case_id = _thread_case(store, settings, mailbox, message, customer_id)
+
+    if message.auto:  # recorded on its thread, never answered, never reopens
+        store.insert_message(row, customer_id, case_id)
+        return 0
+    assert detection is not None
+
+    window = timedelta(minutes=settings.poll.rate_window_minutes)
+    limited = store.recent_from(message.sender_address, row.received_at - window) >= settings.poll.rate_limit
+    if case_id is None:
+        case_id = store.open_case(customer_id, message.subject, message.date)
+        store.event("case-opened", "poll", when, case_id=case_id)
+    else:
+        case = store.case(case_id)
+        if case and case["status"] in ("resolved", "closed"):
+            store.update_case(case_id, status="open", resolved_at=None)
+            store.event("case-reopened", "poll", when, case_id=case_id)
+        from triage.deadlines import customer_wrote
+
+        customer_wrote(store, followup.load_policy(settings.rules_dir), case_id, row.received_at)
+    store.update_case(
+        case_id,
+        score=detection.score,
+        level=detection.level,
+        archetypes=list(detection.archetype_names),
+        updated_at=row.received_at.isoformat(),
+    )
+    message_row = store.insert_message(
+        NewMessage(**{**row.__dict__, "rate_limited": limited}), customer_id, case_id
+    )
+    store.insert_detection(message_row, detection.to_dict())
+
+    if limited:
+        summary.rate_limited += 1
+        store.event("rate-limited", "poll", when, case_id=case_id, message_id=message_row)
+        return 0
+    drafter = engines.drafter
+    if not drafter.needs_reply(message, detection):
+        # "thanks, all sorted": nothing left to answer, so no draft waits on this case
+        store.supersede_pending(case_id, when)
+        store.update_case(case_id, status="closed")
+        store.event("case-closed", "poll", when, case_id=case_id, message_id=message_row, reason="customer needs nothing more")
+        return 0
+    if store.open_deadline(case_id, "first-response") is None and not store.case(case_id)["first_response_at"]:
+        due = followup.first_response_due(detection, row.received_at, followup.load_policy(settings.rules_dir))
+        store.add_deadline(case_id, "first-response", due, "", when)
+    superseded = store.supersede_pending(case_id, when)
+    text = drafter.render(message, detection, case_id, when)
+    from triage.draft import new_message_id
+
+    draft_id = store.insert_draft(
+        {
+            "case_id": case_id,
+            "message_id": message_row,
+            "template": text.template,
+            "to_address": message.reply_address,
+            "subject": text.subject,
+            "body": text.body,
+            "lint": list(text.lint),
+            "status": "pending",
+            "outgoing_message_id": new_message_id(case_id, settings.support.address.rsplit("@", 1)[-1], f"m{message_row}"),
+            "created_at": iso(when),
+            "updated_at": iso(when),
+        }
+    )
+    store.event("draft-created", "poll", when, case_id=case_id, draft_id=draft_id, superseded=superseded)
+    return 1
+
+
+def _new_row(mailbox: str, batch: Batch, item: Item, when: datetime) -> NewMessage:
+    f, m = item.fetched, item.message
+    received = f.received_at or when
+    base: dict[str, Any] = dict(
+        mailbox=mailbox,
+        folder=batch.folder,
+        source_key=f.source_key,
+        uidvalidity=batch.uidvalidity,
+        uid=f.uid,
+        received_at=received,
+    )
+    if m is None:
+        return NewMessage(
+            **base,
+            message_id=synthetic_id(f.raw),
+            raw_hash=raw_hash(f.raw),
+            status="quarantined",
+            date=received,
+        )
+    return NewMessage(
+        **base,
+        message_id=m.message_id,
+        raw_hash=m.raw_hash,
+        status="ignored" if m.auto else "triaged",
+        date=m.date,
+        in_reply_to=m.in_reply_to,
+        references=m.references,
+        sender=m.sender_address,
+        sender_name=m.sender_name,
+        reply_to=m.reply_to,
+        recipients=m.to + m.cc,
+        subject=m.subject,
+        text=m.text,
+        full_text=m.full_text,
+        attachments=tuple({"name": a.name, "type": a.content_type, "size": a.size} for a in m.attachments),
+        defects=m.defects,
+        auto_reason=m.auto,
+    )
+
+
+def _quarantine(row: NewMessage, item: Item, error: str) -> NewMessage:
+    """The row as quarantined: its error and raw bytes kept for `triage retry`."""
+    return NewMessage(
+        **{**row.__dict__, "status": "quarantined", "error": error, "raw": item.fetched.raw, "retries": item.retries}
+    )
+
+
+def retry(settings: Settings, store: Store, ids: list[int] | None, engines: Engines | None = None) -> Summary:
+    """Run quarantined messages (``ids``, or all when None) through the pipeline again."""
+    engines = engines or Engines(settings)
+    summary = Summary()
+    wanted = None if ids is None else set(ids)
+    for row in store.quarantined():
+        if wanted is not None and row["id"] not in wanted:
+            continue
+        full = store.message(row["id"])
+        if full is None or full["raw"] is None:
+            continue
+        fetched = Fetched(
+            source_key=full["source_key"],
+            raw=full["raw"],
+            received_at=datetime.fromisoformat(full["received_at"]),
+            uid=full["uid"],
+        )
+        batch = Batch(full["folder"], [fetched], uidvalidity=full["uidvalidity"])
+        process_batch(
+            settings, store, full["mailbox"], batch, engines, utcnow(), summary,
+            replacing={full["source_key"]: (full["id"], full["retries"])},
+        )
+    return summary

@@ -1,0 +1,332 @@
+"""``triage remind``: chase what is due, draft check-ins, escalate, and ``triage status``.
+
+Decide, then apply. ``plan`` reads the store at ``now`` and decides:
+
+- which open first-response deadlines are overdue and which promises are due
+  today or overdue, and of those, which were never reminded or were last
+  reminded at least ``reminders.every_hours`` ago (paused clocks never are);
+- which check-ins are due: drafted into the review queue (never sent), or
+  cancelled when the customer wrote after the resolution;
+- which items are overdue past the escalation threshold and not yet escalated;
+- whether the owner must hear that polls keep failing (once a day).
+
+``run`` applies the plan: check-in drafts first (their own transaction:
+drafting does not depend on mail), then every digest and escalation over
+SMTP, and only when every message was accepted does it record the items as
+reminded / escalated. A refused or unreachable SMTP server records nothing,
+so the next run retries, and raises ``SendError`` (exit 3). A missed cron run
+catches up once: a due check-in is closed when drafted, an item's
+``reminded_at`` moves to this run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from triage.config import Settings
+from triage.followup import Policy
+from triage.store import Store, iso
+
+log = logging.getLogger(__name__)
+
+ALERT_EVENT = "poll-failure-alert"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One deadline as a reminder shows it."""
+
+    deadline: int
+    case: int
+    kind: str
+    due: str
+    what: str
+    customer: str
+    subject: str
+    level: str
+    overdue_minutes: int
+    draft: int | None
+    reminders: int = 0
+
+    @property
+    def command(self) -> str:
+        return f"triage show {self.draft}" if self.draft else "triage queue (the case has no draft)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "command": self.command}
+
+
+@dataclass
+class Plan:
+    now: datetime
+    remind: list[Item] = field(default_factory=list)  # first responses and promises
+    check_ins: list[Item] = field(default_factory=list)  # due: draft them
+    cancel: list[Item] = field(default_factory=list)  # due, but the customer wrote since resolution
+    announce: list[Item] = field(default_factory=list)  # drafted earlier, not yet in a digest
+    escalate: list[Item] = field(default_factory=list)
+    poll_alert: dict[str, Any] | None = None
+
+    @property
+    def digest_items(self) -> list[Item]:
+        return self.remind + self.check_ins + self.announce
+
+
+@dataclass
+class Outcome:
+    """What a run did (``--json``)."""
+
+    now: str
+    dry_run: bool
+    reminded: list[dict[str, Any]] = field(default_factory=list)
+    drafted: list[dict[str, Any]] = field(default_factory=list)
+    escalated: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[dict[str, Any]] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    poll_alert: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _item(row: dict[str, Any], now: datetime) -> Item:
+    due = datetime.fromisoformat(row["due"])
+    return Item(
+        deadline=row["id"], case=row["case_id"], kind=row["kind"], due=row["due"], what=row["what"],
+        customer=row["customer"], subject=row["subject"], level=row["level"],
+        overdue_minutes=int((now - due).total_seconds() // 60),
+        draft=row["pending_draft"] or row["last_draft"], reminders=row["reminders"],
+    )
+
+
+def consecutive_poll_failures(store: Store) -> tuple[int, dict[str, Any] | None, dict[str, Any] | None]:
+    """(failed polls since the last success, the newest failure, the last success)."""
+    failures, newest, success = 0, None, None
+    for run in store.runs_of("poll", limit=1000):
+        if run["ok"]:
+            success = run
+            break
+        failures += 1
+        newest = newest or run
+    return failures, newest, success
+
+
+def plan(settings: Settings, store: Store, policy: Policy, now: datetime) -> Plan:
+    """What a remind run at ``now`` should do; reads only."""
+    p = Plan(now)
+    every = timedelta(hours=policy.remind_every_hours)
+    today = policy.local(now).date()
+    for row in store.deadline_rows(kinds=["first-response", "promise"]):
+        if row["paused_at"] or row["case_status"] in ("resolved", "closed"):
+            continue
+        due = datetime.fromisoformat(row["due"])
+        due_now = due <= now if row["kind"] == "first-response" else policy.local(due).date() <= today
+        if not due_now:
+            continue
+        item = _item(row, now)
+        last = row["reminded_at"]
+        if last is None or now - datetime.fromisoformat(last) >= every:
+            p.remind.append(item)
+        after = policy.escalate_after(row["kind"])
+        if after is not None and row["escalated_at"] is None and due <= now and policy.between(due, now) >= after:
+            p.escalate.append(item)
+    for row in store.deadline_rows(kinds=["follow-up"]):
+        if datetime.fromisoformat(row["due"]) > now:
+            continue
+        wrote = store.customer_messages(row["case_id"], since=row["resolved_at"]) if row["resolved_at"] else []
+        (p.cancel if wrote or row["case_status"] != "resolved" else p.check_ins).append(_item(row, now))
+    for row in store.deadline_rows(open_only=False, kinds=["follow-up"], closed="drafted", unreminded=True):
+        p.announce.append(_item(row, now))
+    failures, newest, success = consecutive_poll_failures(store)
+    if failures >= settings.reminders.failure_threshold:
+        last = store.last_event_of(ALERT_EVENT)
+        since_success = success is None or (last is not None and last["at"] < success["finished_at"])
+        if last is None or since_success or now - datetime.fromisoformat(last["at"]) >= timedelta(days=1):
+            p.poll_alert = {
+                "failures": failures,
+                "last_error": (newest or {}).get("summary", {}).get("error", ""),
+                "last_success": success["finished_at"] if success else None,
+            }
+    return p
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _when(policy: Policy, value: str) -> str:
+    return policy.local(datetime.fromisoformat(value)).strftime("%a %d %b %H:%M") + f" {policy.zone}"
+
+
+def _span(minutes: int) -> str:
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 48 * 60:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes // 1440}d{(minutes % 1440) // 60}h"
+
+
+def _lines(policy: Policy, item: Item) -> list[str]:
+    head = f"  - Case {item.case} · {item.customer} · {item.level} · \"{item.subject}\""
+    if item.kind == "first-response":
+        detail = f"first reply was due {_when(policy, item.due)}; overdue by {_span(item.overdue_minutes)}"
+    elif item.kind == "promise":
+        late = f"; overdue by {_span(item.overdue_minutes)}" if item.overdue_minutes > 0 else " (today)"
+        detail = f"we promised: {item.what}, by {_when(policy, item.due)}{late}"
+    else:
+        detail = "resolved a while ago: a check-in (\"did this actually fix it for you?\") waits for approval"
+    return [head, f"    {detail}", f"    {item.command}"]
+
+
+def digest_text(policy: Policy, items: list[Item], now: datetime) -> tuple[str, str]:
+    """(subject, body) of an agents' digest: overdue first responses, promises, check-ins."""
+    groups = [
+        ("Overdue first replies", [i for i in items if i.kind == "first-response"]),
+        ("Promises due today or overdue", [i for i in items if i.kind == "promise"]),
+        ("Check-ins to approve", [i for i in items if i.kind == "follow-up"]),
+    ]
+    counts = ", ".join(f"{len(group)} {title.split()[0].lower()}" for title, group in groups if group)
+    body = [f"triage reminders at {_when(policy, iso(now) or '')}", ""]
+    for title, group in groups:
+        if group:
+            body += [f"{title} ({len(group)})", *[ln for i in group for ln in _lines(policy, i)], ""]
+    body.append("Nothing is sent to a customer until an agent approves it. This message was generated "
+                "automatically by triage remind; please do not reply.")
+    return f"[triage] {counts}", "\n".join(body) + "\n"
+
+
+def escalation_text(policy: Policy, items: list[Item], now: datetime) -> tuple[str, str]:
+    body = [f"These items are overdue past the escalation threshold (at {_when(policy, iso(now) or '')}):", ""]
+    body += [ln for i in items for ln in _lines(policy, i)]
+    body += ["", "Each is escalated once; agents keep getting reminders until it is done."]
+    return f"[triage] escalation: {len(items)} overdue item(s)", "\n".join(body) + "\n"
+
+
+def alert_text(alert: dict[str, Any]) -> tuple[str, str]:
+    body = [
+        f"The last {alert['failures']} polls of the support inbox failed, so new mail is not being triaged.",
+        f"Last error: {alert['last_error'] or '(none recorded)'}",
+        f"Last successful poll: {alert['last_success'] or 'never'}",
+        "",
+        ("Check the mailbox settings and the server (`triage status`). This alert repeats once a day "
+         "until a poll succeeds."),
+    ]
+    return f"[triage] polling has failed {alert['failures']} times in a row", "\n".join(body) + "\n"
+
+
+def build_mail(settings: Settings, to: str, subject: str, body: str, now: datetime) -> EmailMessage:
+    """An internal notice: Auto-Submitted so no responder answers it, X-Triage-Sent so poll ignores it."""
+    from triage.draft import display_name, header_text
+
+    msg = EmailMessage()
+    msg["From"] = f"{display_name(settings.support.name + ' (triage)')} <{settings.support.address}>"
+    msg["To"] = to
+    msg["Subject"] = header_text(subject)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid(domain=settings.support.address.rsplit("@", 1)[-1])
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Triage-Sent"] = "1"
+    msg.set_content(body)
+    return msg
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run: bool = False) -> Outcome:
+    """Plan at ``now`` and apply it (see the module docstring); ``dry_run`` only plans."""
+    from triage.mailbox.smtp import send
+
+    p = plan(settings, store, policy, now)
+    out = Outcome(now=iso(now) or "", dry_run=dry_run)
+    out.cancelled = [i.as_dict() for i in p.cancel]
+    recipients = list(dict.fromkeys(settings.reminders.to))
+    owner = settings.reminders.owner
+    if not recipients and (p.remind or p.check_ins or p.announce):
+        out.warnings.append("no [reminders] to in triage.toml: nobody gets the digest")
+    if not owner and (p.escalate or p.poll_alert):
+        out.warnings.append("no [reminders] owner in triage.toml: escalations are not sent")
+
+    if dry_run:
+        out.drafted = [{**i.as_dict(), "draft": None} for i in p.check_ins]
+        out.reminded = [i.as_dict() for i in p.digest_items] if recipients else []
+        out.escalated = [i.as_dict() for i in p.escalate] if owner else []
+        out.digests = recipients if out.reminded else []
+        out.poll_alert = bool(p.poll_alert and owner)
+        return out
+
+    drafted: list[Item] = []
+    if p.check_ins or p.cancel:
+        from triage.deadlines import draft_check_in
+        from triage.draft import Drafter
+
+        drafter = Drafter.load(settings.rules_dir, settings.templates_dir, settings.support) if p.check_ins else None
+        with store.write():
+            for item in p.cancel:
+                store.update_deadline(item.deadline, done_at=iso(now), closed="cancelled")
+                store.event("check-in-cancelled", "remind", now, case_id=item.case, deadlines=[item.deadline],
+                            reason="the customer wrote after the resolution")
+            for item in p.check_ins:
+                draft_id = draft_check_in(settings, store, item.deadline, now, drafter)
+                drafted.append(Item(**{**asdict(item), "draft": draft_id}))
+                out.drafted.append({**item.as_dict(), "draft": draft_id, "command": f"triage show {draft_id}"})
+
+    digest = p.remind + drafted + p.announce
+    mails: list[EmailMessage] = []
+    if digest and recipients:
+        subject, body = digest_text(policy, digest, now)
+        mails += [build_mail(settings, to, subject, body, now) for to in recipients]
+    escalate = p.escalate if owner else []
+    if escalate:
+        mails.append(build_mail(settings, owner, *escalation_text(policy, escalate, now), now))
+    alert = p.poll_alert if owner else None
+    if alert:
+        mails.append(build_mail(settings, owner, *alert_text(alert), now))
+    for msg in mails:  # SendError (exit 3) leaves everything unrecorded: the next run retries
+        send(settings.smtp, msg)
+
+    with store.write():
+        if digest and recipients:
+            for item in digest:
+                store.update_deadline(item.deadline, reminded_at=iso(now), reminders=item.reminders + 1)
+                store.event("deadline-reminded", "remind", now, case_id=item.case, deadline=item.deadline,
+                            deadline_kind=item.kind, to=recipients)
+            out.reminded = [i.as_dict() for i in digest]
+            out.digests = recipients
+        for item in escalate:
+            store.update_deadline(item.deadline, escalated_at=iso(now))
+            store.event("deadline-escalated", "remind", now, case_id=item.case, deadline=item.deadline,
+                        deadline_kind=item.kind, to=owner)
+        out.escalated = [i.as_dict() for i in escalate]
+        if alert:
+            store.event(ALERT_EVENT, "remind", now, to=owner, **alert)
+            out.poll_alert = True
+    return out
+
+
+def status(store: Store, now: datetime) -> dict[str, Any]:
+    """The worker's health for ``triage status``."""
+    failures, newest, success = consecutive_poll_failures(store)
+    last_ok = success["finished_at"] if success else None
+    overdue = [
+        _item(r, now).as_dict()
+        for r in store.deadline_rows(kinds=["first-response", "promise", "follow-up"])
+        if not r["paused_at"] and datetime.fromisoformat(r["due"]) <= now
+    ]
+    reminds = store.runs_of("remind", limit=1)
+    return {
+        "now": iso(now),
+        "last_poll": last_ok,
+        "last_poll_age_minutes": int((now - datetime.fromisoformat(last_ok)).total_seconds() // 60) if last_ok else None,
+        "consecutive_failures": failures,
+        "last_error": (newest or {}).get("summary", {}).get("error", "") if failures else "",
+        **store.status_counts(),
+        "overdue": len(overdue),
+        "overdue_items": overdue,
+        "last_remind": reminds[0]["finished_at"] if reminds else None,
+    }

@@ -1,0 +1,173 @@
+"""Outgoing reply headers: one-line text, safe header values, subjects, threading, the reply itself.
+
+Pure functions, values in and values out; nothing here knows about templates
+or rules. The contract every caller relies on:
+
+- ``clean_line`` turns any text into one line without control or bidi characters;
+- ``header_text`` and ``display_name`` give values that cannot start a new header
+  however the email package re-reads them (CVE-2024-6923 included);
+- ``reply_subject`` makes one "Re: " without stacking prefixes;
+- ``new_message_id`` and ``references_for`` give valid, bounded msg-ids;
+- ``build_reply`` builds the text/plain reply with policy.SMTP, checks that its
+  headers survive serialisation, and raises ``ReplyError`` rather than send a
+  malformed message.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from triage.errors import TriageError
+from triage.message import Message
+
+NAME_LIMIT = 64  # display names in headers
+SUBJECT_LIMIT = 200
+MAX_REFERENCES = 20
+
+
+class ReplyError(TriageError):
+    """An outgoing reply could not be built safely (bad address or header)."""
+
+
+# --------------------------------------------------------------------------- text helpers
+
+_CTRL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+")
+
+
+def clean_line(value: str, limit: int | None = None) -> str:
+    """One line of text: control and bidi characters become spaces, whitespace collapsed.
+
+    With ``limit``, cut at the last space before it (or hard, for one long word).
+    """
+    text = re.sub(r"\s+", " ", _CTRL.sub(" ", value or "")).strip()
+    if limit is not None and len(text) > limit:
+        cut = text[:limit]
+        space = cut.rfind(" ")
+        text = (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:-")
+    return text
+
+
+def header_text(value: str, limit: int = SUBJECT_LIMIT) -> str:
+    """A header value that cannot create a new header, however it is re-read.
+
+    RFC 2047 encoded-words are decoded the way the email package will decode
+    them when the header is set, control characters removed, until nothing
+    changes; one that still will not settle is defused ("=?" -> "= ?").
+    """
+    text = clean_line(value, limit)
+    for _ in range(5):
+        try:
+            decoded = clean_line(str(policy.SMTP.header_factory("subject", text)), limit)
+        except Exception:  # the header parser can trip on hostile input
+            decoded = text.replace("=?", "= ?")
+        if decoded == text:
+            return text
+        text = decoded
+    return text.replace("=?", "= ?")
+
+
+def display_name(value: str) -> str:
+    """A display name safe for From/To: one line, at most NAME_LIMIT characters, no encoded-words."""
+    return header_text(value, NAME_LIMIT).replace("=?", "= ?")
+
+
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:re|aw|sv|vs|antw|antwort|odp|res|rif|ynt|vá|回复|回覆|答复)\s*"
+    r"(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.I)
+
+
+def reply_subject(original: str) -> str:
+    """``Re: <original>`` without stacking: any run of Re:/RE:/Re[2]:/AW:/SV:... becomes one "Re: ".
+
+    Fwd:/Fw: are kept (a forwarded thread is still a forward). An empty subject
+    gives "Re: your message".
+    """
+    text = header_text(original, SUBJECT_LIMIT)
+    while True:
+        stripped = _REPLY_PREFIX.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return f"Re: {text.strip() or 'your message'}"
+
+
+# --------------------------------------------------------------------------- threading
+
+_MSGID = re.compile(r"<[^<>\s@\x00-\x1f\x7f]{1,200}@[^<>\s@\x00-\x1f\x7f]{1,200}>")
+
+
+def new_message_id(case_id: int, domain: str, token: str) -> str:
+    """The outgoing Message-ID of a draft, ``<triage.c{case_id}.{token}@{domain}>``.
+
+    The case id is what threads a customer's answer back to the case; the
+    token and domain are reduced to characters that are safe in a msg-id.
+    """
+    token = re.sub(r"[^A-Za-z0-9-]", "", token)[:64] or "0"
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", domain.lower())[:200] or "triage.invalid"
+    return f"<triage.c{int(case_id)}.{token}@{domain}>"
+
+
+def references_for(message: Message) -> tuple[str, ...]:
+    """The original's References plus its Message-ID: valid ids only, de-duplicated, bounded.
+
+    When there are more than MAX_REFERENCES, the first (the thread's root) and the
+    most recent ones are kept, as RFC 5322 suggests.
+    """
+    return _bounded_references((*message.references, message.message_id))
+
+
+def _bounded_references(ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    valid = list(dict.fromkeys(i for i in ids if _MSGID.fullmatch(i)))
+    if len(valid) > MAX_REFERENCES:
+        valid = valid[:1] + valid[-(MAX_REFERENCES - 1):]
+    return tuple(valid)
+
+
+def build_reply(*, to: str, subject: str, body: str, message_id: str, in_reply_to: str,
+                references: tuple[str, ...] | list[str], from_address: str, from_name: str,
+                date: datetime | None = None, to_name: str = "") -> EmailMessage:
+    """The outgoing text/plain reply, built with EmailMessage and policy.SMTP.
+
+    Names and the subject pass through ``display_name``/``header_text``, so no
+    value can start a header; invalid msg-ids in In-Reply-To/References are
+    dropped, and References is de-duplicated and bounded like
+    ``references_for``. The message is serialised and re-parsed as a final
+    check. Raises ReplyError for a bad address or Message-ID, or if the check
+    fails.
+    """
+    msg = EmailMessage(policy=policy.SMTP)
+    try:
+        msg["From"] = Address(display_name=display_name(from_name), addr_spec=_address(from_address))
+        msg["To"] = Address(display_name=display_name(to_name), addr_spec=_address(to))
+    except (ValueError, IndexError) as exc:
+        raise ReplyError(f"cannot address the reply: {exc}") from None
+    msg["Subject"] = header_text(subject) or "Re: your message"
+    when = date or datetime.now(timezone.utc)
+    msg["Date"] = format_datetime(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
+    if not _MSGID.fullmatch(message_id):
+        raise ReplyError(f"not a valid Message-ID: {message_id[:80]!r}")
+    msg["Message-ID"] = message_id
+    if _MSGID.fullmatch(in_reply_to or ""):
+        msg["In-Reply-To"] = in_reply_to
+    refs = _bounded_references(references)
+    if refs:
+        msg["References"] = " ".join(refs)
+    msg["X-Triage-Sent"] = "1"
+    msg.set_content(body.replace("\r\n", "\n").replace("\r", "\n"), charset="utf-8")
+    expected = [k.lower() for k in msg.keys()]
+    reparsed = message_from_bytes(msg.as_bytes(), policy=policy.default)
+    if [k.lower() for k in reparsed.keys()] != expected:
+        raise ReplyError("the reply's headers did not survive serialisation unchanged")
+    return msg
+
+
+def _address(value: str) -> str:
+    text = (value or "").strip()
+    if not re.fullmatch(r"[^\s<>(),;:\"@\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,190}", text):
+        raise ValueError(f"not a plain email address: {text[:80]!r}")
+    return text

@@ -1,0 +1,249 @@
+"""What agents do to drafts: edit, reject, approve, and the exactly-once send.
+
+A draft moves pending -> approved -> sending -> sent (or rejected /
+superseded). Its Message-ID was fixed when it was created. Sending:
+
+1. claim the draft (``sending``) in a durable commit;
+2. if a crash left it in ``sending`` before, look for its Message-ID in the
+   IMAP Sent folder and, if it is there, only record it as sent;
+3. hand it to SMTP; on failure it goes back to ``approved`` with the error,
+   for ``triage send-pending`` to retry;
+4. right after acceptance, append the copy to Sent (unless ``append_sent =
+   false``), then record ``sent`` with ``synchronous=FULL``, then set
+   ``\\Answered`` on the original.
+
+The one window left is a crash between SMTP acceptance and the Sent append
+(milliseconds): the next run cannot tell, and sends again.
+Every action is written to the ``events`` audit log with who and when.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from triage.config import Settings
+from triage.errors import NotFound, ServerError, TriageError
+from triage.lock import wait_lock
+from triage.store import Store, iso, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Refused(TriageError):
+    """The action is not allowed for this draft now (exit 1)."""
+
+    exit_code = 1
+
+
+@dataclass
+class SendReport:
+    sent: list[int] = field(default_factory=list)
+    recovered: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sent": self.sent, "recovered": self.recovered, "failed": self.failed}
+
+
+def _draft(store: Store, draft_id: int) -> dict[str, Any]:
+    draft = store.draft(draft_id)
+    if draft is None:
+        raise NotFound(f"no draft {draft_id}")
+    return draft
+
+
+def lint(settings: Settings, body: str) -> list[dict[str, Any]]:
+    from triage.tone import Linter
+
+    return [f.to_dict() for f in Linter.load(settings.rules_dir).lint(body)]
+
+
+def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Replace a pending draft's text (stored as text, never rendered again); return its findings."""
+    now = now or utcnow()
+    findings = lint(settings, body)
+    with store.write():
+        draft = _draft(store, draft_id)
+        if draft["status"] != "pending":
+            raise Refused(f"draft {draft_id} is {draft['status']}; only pending drafts can be edited")
+        store.update_draft(draft_id, body=body, lint=findings, edited_by=agent, updated_at=iso(now))
+        store.event("draft-edited", agent, now, case_id=draft["case_id"], draft_id=draft_id, findings=len(findings))
+    return findings
+
+
+def reject(store: Store, draft_id: int, agent: str, reason: str, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    if not reason.strip():
+        raise Refused("a rejection needs a reason")
+    with store.write():
+        draft = _draft(store, draft_id)
+        if draft["status"] not in ("pending", "approved"):
+            raise Refused(f"draft {draft_id} is {draft['status']}; it cannot be rejected")
+        store.update_draft(draft_id, status="rejected", updated_at=iso(now), error="")
+        store.event("draft-rejected", agent, now, case_id=draft["case_id"], draft_id=draft_id, reason=reason)
+
+
+def approve(
+    settings: Settings,
+    store: Store,
+    draft_id: int,
+    agent: str,
+    override_tone: str | None = None,
+    now: datetime | None = None,
+) -> SendReport:
+    """Approve a pending draft (refused while it has tone findings, unless overridden) and send it."""
+    now = now or utcnow()
+    draft = _draft(store, draft_id)
+    findings = lint(settings, draft["body"]) if draft["status"] == "pending" else []
+    with store.write():
+        draft = _draft(store, draft_id)
+        if draft["status"] in ("approved", "sending"):
+            pass  # approving again retries the send
+        elif draft["status"] != "pending":
+            raise Refused(f"draft {draft_id} is {draft['status']}; it cannot be approved")
+        else:
+            if findings and not (override_tone or "").strip():
+                phrases = "; ".join(repr(f["text"]) for f in findings)
+                raise Refused(
+                    f"draft {draft_id} has {len(findings)} tone finding(s): {phrases}. "
+                    'Edit it (triage edit), or approve with --override-tone "REASON"'
+                )
+            store.update_draft(
+                draft_id,
+                status="approved",
+                approved_by=agent,
+                approved_at=iso(now),
+                lint=findings,
+                override_reason=override_tone if findings else None,
+                updated_at=iso(now),
+            )
+            store.event(
+                "draft-approved", agent, now, case_id=draft["case_id"], draft_id=draft_id,
+                override_tone=override_tone if findings else None,
+            )
+    report = SendReport()
+    with _send_lock(settings):
+        _send_one(settings, store, draft_id, agent, report)
+    return report
+
+
+def send_pending(settings: Settings, store: Store, actor: str = "send-pending") -> SendReport:
+    """Send every approved draft not yet sent (and recover those a crash left in 'sending')."""
+    report = SendReport()
+    with _send_lock(settings):
+        for draft_id in store.drafts_to_send():
+            _send_one(settings, store, draft_id, actor, report)
+    return report
+
+
+@contextmanager
+def _send_lock(settings: Settings) -> Iterator[None]:
+    with wait_lock(settings.store_path.with_name(settings.store_path.name + ".send.lock"), timeout=120):
+        yield
+
+
+def _send_one(settings: Settings, store: Store, draft_id: int, actor: str, report: SendReport) -> None:
+    """Send one approved draft exactly once; failures leave it approved with the error."""
+    from triage.draft import ReplyError, build_reply
+    from triage.mailbox.smtp import SendError, send
+
+    draft = _draft(store, draft_id)
+    if draft["status"] not in ("approved", "sending"):
+        return
+    original = store.message(draft["message_id"]) if draft["message_id"] else None
+    try:
+        msg = build_reply(
+            to=draft["to_address"],
+            subject=draft["subject"],
+            body=draft["body"],
+            message_id=draft["outgoing_message_id"],
+            in_reply_to=original["message_id"] if original else "",
+            references=_references(original),
+            from_address=settings.support.address,
+            from_name=settings.support.name,
+            # the sender's name only when we answer the sender, not a Reply-To address
+            to_name=original["sender_name"] if original and original["sender"] == draft["to_address"] else "",
+        )
+    except ReplyError as exc:
+        _send_failed(store, draft, actor, str(exc), report)
+        return
+    try:
+        mailbox = _open_mailbox(settings)  # before claiming: an unreachable IMAP server changes nothing
+    except ServerError as exc:
+        _send_failed(store, draft, actor, str(exc), report)
+        return
+    try:
+        with store.write(durable=True):
+            draft = _draft(store, draft_id)
+            if draft["status"] not in ("approved", "sending"):
+                return
+            recovering = draft["status"] == "sending"
+            store.update_draft(draft_id, status="sending", updated_at=iso(utcnow()))
+        if recovering and mailbox is not None and mailbox.in_sent(draft["outgoing_message_id"]):
+            _record_sent(store, draft, actor, recovered=True)
+            report.recovered.append(draft_id)
+        else:
+            try:
+                send(settings.smtp, msg)
+            except SendError as exc:
+                _send_failed(store, draft, actor, str(exc), report)
+                return
+            if mailbox is not None and settings.smtp.append_sent:
+                try:
+                    mailbox.append_sent(msg.as_bytes())
+                except ServerError as exc:
+                    log.warning("draft %s sent, but not filed in Sent: %s", draft_id, exc)
+            _record_sent(store, draft, actor, recovered=False)
+            report.sent.append(draft_id)
+        if mailbox is not None and original is not None:
+            try:
+                mailbox.mark_answered(original["folder"], original["uidvalidity"], original["uid"])
+            except ServerError as exc:
+                log.warning("draft %s sent, but the original was not flagged \\Answered: %s", draft_id, exc)
+    except ServerError as exc:  # lost the IMAP connection while checking Sent: nothing was sent
+        _send_failed(store, draft, actor, str(exc), report)
+    finally:
+        if mailbox is not None:
+            mailbox.close()
+
+
+def _send_failed(store: Store, draft: dict[str, Any], actor: str, error: str, report: SendReport) -> None:
+    """Back to approved with the error shown in the queue, for send-pending to retry."""
+    with store.write(durable=True):
+        store.update_draft(draft["id"], status="approved", error=error, updated_at=iso(utcnow()))
+        store.event("send-failed", actor, utcnow(), case_id=draft["case_id"], draft_id=draft["id"], error=error)
+    log.warning("draft %s not sent: %s", draft["id"], error)
+    report.failed[draft["id"]] = error
+
+
+def _references(original: dict[str, Any] | None) -> list[str]:
+    import json
+
+    if original is None:
+        return []
+    return [*json.loads(original["refs"]), original["message_id"]]
+
+
+def _open_mailbox(settings: Settings) -> Any:
+    """The IMAP write side when the source is IMAP; None for local sources (no Sent to file in)."""
+    if settings.mailbox.source != "imap":
+        return None
+    from triage.mailbox.imap import ImapMailbox
+
+    return ImapMailbox.connect(settings.mailbox, settings.smtp.sent_folder)
+
+
+def _record_sent(store: Store, draft: dict[str, Any], actor: str, recovered: bool) -> None:
+    now = utcnow()
+    with store.write(durable=True):
+        store.update_draft(draft["id"], status="sent", sent_at=iso(now), error="", updated_at=iso(now))
+        case = store.case(draft["case_id"])
+        if case and not case["first_response_at"]:
+            store.update_case(draft["case_id"], first_response_at=iso(now))
+        store.complete_deadlines(draft["case_id"], "first-response", now)
+        store.event("sent", actor, now, case_id=draft["case_id"], draft_id=draft["id"], recovered=recovered)

@@ -1,0 +1,322 @@
+"""The tone linter: passive-aggressive, dismissive and stiff phrasings in a draft.
+
+``Linter.load(rules_dir)`` reads ``rules/tone.toml`` (raising ``RulesError``
+with every problem) and ``linter.lint(text)`` returns ``Finding`` values with
+the character span, the matched text, why it reads badly and what to say
+instead. Rules are owner-edited *phrases* in a small, forgiving syntax (see
+``compile_phrase``) plus optional raw regular expressions, so that an owner can
+ban "we apologise for any inconvenience" once and catch "We sincerely
+apologize for any inconvenience caused" too. ``compile_phrase`` is also used
+by the drafter's reply rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from triage.rules import TomlFile
+
+TONE_FILE = "tone.toml"
+DEFAULT_GAP = 3
+_APOS = "['\u2019\u2018`\u00b4]"
+_SEP = r"[\W_]{1,12}"  # between two words: spaces, newlines, punctuation
+_WORD = r"[^\W_]+(?:['\u2019][^\W_]+)?"
+
+# Contractions, expanded when a phrase is read and offered as alternatives when matching.
+_CONTRACTED = {
+    "can't": ("can", "not"), "cannot": ("can", "not"), "won't": ("will", "not"),
+    "shan't": ("shall", "not"), "i'm": ("i", "am"), "let's": ("let", "us"),
+}
+_NOT_VERBS = {"do", "does", "did", "is", "are", "was", "were", "has", "have", "had",
+              "should", "would", "could", "must", "need"}
+_IS_SUBJECTS = {"that", "it", "there", "here", "what", "who", "he", "she", "this"}
+_ARE_SUBJECTS = {"we", "you", "they", "who"}
+_HAVE_SUBJECTS = {"i", "we", "you", "they", "should", "would", "could", "might", "must"}
+_WILL_SUBJECTS = {"i", "we", "you", "they", "he", "she", "it", "that", "there"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One flagged span: ``text == source[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+    reason: str
+    suggestion: str
+    rule: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``triage lint``: start, end, text, reason, suggestion."""
+        return {"start": self.start, "end": self.end, "text": self.text,
+                "reason": self.reason, "suggestion": self.suggestion}
+
+
+@dataclass(frozen=True)
+class ToneRule:
+    """One ``[[avoid]]`` entry of tone.toml, compiled."""
+
+    id: str
+    patterns: tuple[re.Pattern[str], ...]
+    exceptions: tuple[re.Pattern[str], ...]
+    reason: str
+    suggestion: str
+    line: int | None = None
+
+
+class PhraseError(ValueError):
+    """A phrase does not follow the phrase syntax."""
+
+
+def _split_contraction(word: str) -> list[str]:
+    w = re.sub(_APOS, "'", word.lower())
+    if w in _CONTRACTED:
+        return list(_CONTRACTED[w])
+    for suffix, full in (("n't", "not"), ("'re", "are"), ("'ve", "have"), ("'ll", "will"),
+                         ("'m", "am"), ("'d", "would")):
+        if w.endswith(suffix) and len(w) > len(suffix):
+            return [w[: -len(suffix)], full]
+    if w.endswith("'s") and w[:-2] in _IS_SUBJECTS:
+        return [w[:-2], "is"]
+    return [w]
+
+
+def _spelling(word: str) -> str:
+    """A regex for one literal word that accepts British and US spellings."""
+    pat = re.escape(word)
+    pat = re.sub(r"i[sz](e|ed|es|ing|ation|ations)$", r"i[sz]\1", pat)
+    if len(word) >= 6:
+        pat = re.sub(r"our(s|ed|ing|able)?$", r"ou?r\1", pat)
+    pat = re.sub(r"ll(ed|ing|ation)$", r"ll?\1", pat)
+    return pat
+
+
+def _contracted_form(a: str, b: str) -> str | None:
+    """A regex for the contraction of the word pair (a, b), or None."""
+    ap = _APOS
+    if b == "not":
+        special = {"can": f"(?:cannot|can{ap}t)", "will": f"won{ap}t", "shall": f"shan{ap}t"}
+        if a in special:
+            return special[a]
+        return f"{re.escape(a)}n{ap}t" if a in _NOT_VERBS else None
+    if b == "are" and a in _ARE_SUBJECTS:
+        return f"{a}{ap}re"
+    if b == "is" and a in _IS_SUBJECTS:
+        return f"{a}{ap}s"
+    if b == "am" and a == "i":
+        return f"i{ap}m"
+    if b == "have" and a in _HAVE_SUBJECTS:
+        return f"{a}{ap}ve"
+    if b == "will" and a in _WILL_SUBJECTS:
+        return f"{a}{ap}ll"
+    if b == "us" and a == "let":
+        return f"let{ap}s"
+    return None
+
+
+def _tokens(phrase: str) -> list[str]:
+    out = re.findall(r"\*\d*|\(|\)|\[|\]|\||[^\s*()\[\]|]+", phrase)
+    if not out:
+        raise PhraseError("empty phrase")
+    return out
+
+
+def _words_regex(words: list[str]) -> str:
+    """Regex for a run of literal words (contractions either way, spellings loose)."""
+    expanded: list[str] = []
+    for w in words:
+        expanded.extend(_split_contraction(w))
+    parts: list[str] = []
+    i = 0
+    while i < len(expanded):
+        a = expanded[i]
+        b = expanded[i + 1] if i + 1 < len(expanded) else None
+        short = _contracted_form(a, b) if b else None
+        if short and b:
+            parts.append(f"(?:{_spelling(a)}{_SEP}{_spelling(b)}|{short})")
+            i += 2
+        else:
+            parts.append(_spelling(a).replace("'", _APOS))
+            i += 1
+    return _SEP.join(parts)
+
+
+def _seq(tokens: list[str], pos: int, stop: set[str]) -> tuple[list[tuple[str, str]], int]:
+    """Parse tokens into (kind, regex) items until a token in ``stop``."""
+    items: list[tuple[str, str]] = []
+    words: list[str] = []
+
+    def flush() -> None:
+        if words:
+            items.append(("w", _words_regex(words)))
+            words.clear()
+
+    while pos < len(tokens) and tokens[pos] not in stop:
+        tok = tokens[pos]
+        if tok.startswith("*"):
+            flush()
+            n = int(tok[1:]) if len(tok) > 1 else DEFAULT_GAP
+            if n > 12:
+                raise PhraseError(f"gap {tok} is too wide (at most *12)")
+            items.append(("gap", str(n)))
+            pos += 1
+        elif tok in ("(", "["):
+            flush()
+            close = ")" if tok == "(" else "]"
+            alts: list[str] = []
+            pos += 1
+            while True:
+                sub, pos = _seq(tokens, pos, {"|", close})
+                if not sub:
+                    raise PhraseError("empty alternative")
+                alts.append(_join(sub))
+                if pos >= len(tokens):
+                    raise PhraseError(f"missing '{close}'")
+                if tokens[pos] == close:
+                    pos += 1
+                    break
+                pos += 1  # "|"
+            group = "(?:" + "|".join(alts) + ")"
+            items.append(("opt" if tok == "[" else "w", group))
+        elif tok in (")", "]", "|"):
+            raise PhraseError(f"unexpected '{tok}'")
+        else:
+            words.append(tok)
+            pos += 1
+    flush()
+    return items, pos
+
+
+def _join(items: list[tuple[str, str]]) -> str:
+    """Join parsed items; every item after the first is preceded by a separator."""
+    out = ""
+    lead = False  # has anything that the next item must be separated from been emitted?
+    for kind, rx in items:
+        if kind == "gap":
+            out += f"(?:{_SEP}{_WORD}){{0,{rx}}}"
+        elif kind == "opt":
+            out += f"(?:{_SEP}{rx})?" if lead else f"(?:{rx}{_SEP})?"
+            if not lead:
+                continue  # the optional item carries its own trailing separator
+        else:
+            out += f"{_SEP}{rx}" if lead else rx
+        lead = True
+    return out
+
+
+def compile_phrase(phrase: str) -> re.Pattern[str]:
+    """Compile an owner's phrase into a case-insensitive regex.
+
+    Syntax: words match whole words, case-insensitively, across any run of
+    whitespace, newlines or punctuation; straight and curly apostrophes are
+    the same; "we are"/"we're", "do not"/"don't", "that is"/"that's",
+    "should have"/"should've" etc. match either way round; -ise/-ize,
+    -our/-or and -lled/-led spellings match both. ``*`` allows up to three
+    inserted words, ``*N`` up to N (N <= 12); ``(a|b c)`` is a choice of
+    alternatives; ``[word]`` is optional. Raises ``PhraseError``.
+    """
+    tokens = _tokens(phrase)
+    items, pos = _seq(tokens, 0, set())
+    if pos != len(tokens) or not items:
+        raise PhraseError("could not read the phrase")
+    if items[0][0] == "gap" or items[-1][0] == "gap":
+        raise PhraseError("a phrase cannot start or end with a gap '*'")
+    body = _join(items)
+    return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", re.I)
+
+
+def compile_patterns(file: TomlFile, key: str, value: Any, *, regex: bool) -> list[re.Pattern[str]]:
+    """Compile a list of phrases (or raw regexes) from a rule file, recording problems."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        file.problem(key, "expected a list of strings")
+        return []
+    out: list[re.Pattern[str]] = []
+    for i, text in enumerate(value):
+        try:
+            out.append(re.compile(text, re.I) if regex else compile_phrase(text))
+        except (re.error, PhraseError) as exc:
+            kind = "regular expression" if regex else "phrase"
+            file.problem(f"{key}[{i}]", f"invalid {kind} {text!r}: {exc}")
+    return out
+
+
+_RULE_KEYS = {"id", "phrases", "regex", "except", "reason", "suggestion"}
+
+
+class Linter:
+    """Compiled tone rules; ``lint`` is pure and safe to call from any stage."""
+
+    def __init__(self, rules: tuple[ToneRule, ...], source: str = ""):
+        self.rules = rules
+        self.source = source
+
+    @classmethod
+    def load(cls, rules_dir: Path) -> Linter:
+        """Read ``rules_dir/tone.toml``; raise RulesError listing every problem."""
+        file = TomlFile(rules_dir / TONE_FILE)
+        file.raise_if_problems()
+        file.unknown_keys(file.data, {"avoid"}, "")
+        entries = file.data.get("avoid", [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            file.problem("avoid", "expected [[avoid]] tables")
+            entries = []
+        rules: list[ToneRule] = []
+        seen: set[str] = set()
+        for n, entry in enumerate(entries):
+            rid = entry.get("id")
+            key = f"avoid[{n}]" if not isinstance(rid, str) else f"avoid.{rid}"
+            file.unknown_keys(entry, _RULE_KEYS, key)
+            if not isinstance(rid, str) or not rid:
+                file.problem(f"avoid[{n}].id", "expected a non-empty string id")
+                continue
+            if rid in seen:
+                file.problem(f"avoid.{rid}", "duplicate id")
+            seen.add(rid)
+            for field_name in ("reason", "suggestion"):
+                if not isinstance(entry.get(field_name), str) or not entry[field_name].strip():
+                    file.problem(f"{key}.{field_name}", "expected a non-empty string")
+            patterns = compile_patterns(file, f"{key}.phrases", entry.get("phrases"), regex=False)
+            patterns += compile_patterns(file, f"{key}.regex", entry.get("regex"), regex=True)
+            if not patterns and "phrases" not in entry and "regex" not in entry:
+                file.problem(key, "needs 'phrases' or 'regex'")
+            exceptions = compile_patterns(file, f"{key}.except", entry.get("except"), regex=False)
+            rules.append(ToneRule(rid, tuple(patterns), tuple(exceptions),
+                                  str(entry.get("reason", "")), str(entry.get("suggestion", "")),
+                                  file.line_of(rid)))
+        file.raise_if_problems()
+        return cls(tuple(rules), str(file.path))
+
+    def lint(self, text: str) -> list[Finding]:
+        """Every flagged span in ``text``, in order; overlapping hits are reported once.
+
+        A match is dropped when one of its rule's ``except`` phrases overlaps it.
+        Where two matches overlap, the earlier (then the longer) one is kept.
+        """
+        hits: list[Finding] = []
+        for rule in self.rules:
+            excepted = [m.span() for x in rule.exceptions for m in x.finditer(text)]
+            for pattern in rule.patterns:
+                for m in pattern.finditer(text):
+                    if m.end() == m.start():
+                        continue
+                    if any(s < m.end() and m.start() < e for s, e in excepted):
+                        continue
+                    hits.append(Finding(m.start(), m.end(), m.group(0), rule.reason,
+                                        rule.suggestion, rule.id))
+        hits.sort(key=lambda f: (f.start, -(f.end - f.start)))
+        kept: list[Finding] = []
+        for hit in hits:
+            if kept and hit.start < kept[-1].end:
+                continue
+            kept.append(hit)
+        return kept
+
+
+def lint_text(text: str, rules_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """``triage lint``: {"findings": [{"start","end","text","reason","suggestion"}, ...]}."""
+    return {"findings": [f.to_dict() for f in Linter.load(rules_dir).lint(text)]}

@@ -1,0 +1,104 @@
+"""The review page: a small Flask app over the store and ``triage.review``.
+
+``create_app(settings, secret=..., host=..., port=...)`` builds the app;
+``make_server`` wraps it in werkzeug's threaded server for ``triage serve``.
+Guards run before every view, in this order: the Host header must be one of
+``security.allowed_hosts(host, port)`` (400), a state-changing request must
+carry the session's CSRF token (403), and every route but /login and
+/static needs a logged-in, still-enabled agent (redirect to /login).
+Each request opens its own ``Store`` (SQLite connections are not shared
+between server threads) and closes it at teardown.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, g, redirect, render_template, session, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server as _werkzeug_server
+
+from triage import agents
+from triage.config import Settings
+from triage.store import Store
+from triage.web import security
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8025
+
+
+def create_app(
+    settings: Settings, secret: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+) -> Flask:
+    """The review app for ``settings``; ``secret`` defaults to ``security.load_secret``.
+
+    ``host``/``port`` are where it is served: they decide which Host headers are accepted.
+    """
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret or security.load_secret(settings.store_path),
+        SESSION_COOKIE_NAME="triage_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.extensions["triage.settings"] = settings
+    allowed = security.allowed_hosts(host, port)
+    app.jinja_env.globals["csrf_token"] = security.csrf_token
+    app.jinja_env.globals["CSRF_FIELD"] = security.CSRF_FIELD
+
+    @app.before_request
+    def guard() -> Response | None:
+        security.check_host(allowed)
+        security.check_csrf(allowed)
+        response = security.login_redirect()
+        if response is not None:
+            return response
+        agent = session.get("agent")
+        if agent and not agents.active(store(), agent):
+            session.clear()
+            return redirect(url_for("web.login"))  # type: ignore[return-value]
+        return None
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        return security.add_headers(response)
+
+    @app.teardown_appcontext
+    def close_store(_exc: BaseException | None) -> None:
+        opened = g.pop("store", None)
+        if opened is not None:
+            opened.close()
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        return render_template("error.html", code=exc.code, description=exc.description), exc.code or 500
+
+    from triage.web.views import bp
+
+    app.register_blueprint(bp)
+    return app
+
+
+def store() -> Store:
+    """This request's store (opened on first use, closed at teardown)."""
+    if "store" not in g:
+        g.store = Store(settings().store_path)
+    opened: Store = g.store
+    return opened
+
+
+def settings() -> Settings:
+    from flask import current_app
+
+    value: Settings = current_app.extensions["triage.settings"]
+    return value
+
+
+def make_server(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs: Any) -> BaseWSGIServer:
+    """A threaded werkzeug server for the app on ``host:port`` (call ``serve_forever``)."""
+    app = create_app(settings, host=host, port=port, **kwargs)
+    return _werkzeug_server(host, port, app, threaded=True)

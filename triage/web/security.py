@@ -1,0 +1,148 @@
+"""The review page's guards: the session secret, the Host allow-list, CSRF, login, headers.
+
+Each guard is a plain function over Flask's request/session so that
+``create_app`` wires them in order (host, then CSRF, then login) and tests
+can reason about one at a time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+import stat
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Response, abort, redirect, request, session, url_for
+
+from triage.errors import ConfigError
+
+SECRET_ENV = "TRIAGE_WEB_SECRET"
+MIN_SECRET = 32
+CSRF_FIELD = "csrf_token"
+PUBLIC_ENDPOINTS = frozenset({"web.login", "static"})
+
+# No script may run at all: the page needs none, and customer text is never markup.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def secret_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".secret")
+
+
+def load_secret(store_path: Path, environ: dict[str, str] | None = None) -> str:
+    """The session-signing secret: ``$TRIAGE_WEB_SECRET``, else ``<store>.secret``.
+
+    The file is created on first use (mode 0600, exclusive create, so two
+    starting servers cannot write different secrets). An existing file that
+    group or others may read, or a secret shorter than ``MIN_SECRET``
+    characters, raises ``ConfigError``.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(SECRET_ENV, "")
+    if value:
+        if len(value) < MIN_SECRET:
+            raise ConfigError(f"{SECRET_ENV} must hold at least {MIN_SECRET} characters")
+        return value
+    path = secret_path(store_path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigError(
+                f"{path}: the session secret is readable by others (mode {mode:o}); run chmod 600 {path}"
+            ) from None
+        value = path.read_text(encoding="ascii").strip()
+        if len(value) < MIN_SECRET:
+            raise ConfigError(f"{path}: the session secret is too short; delete the file to make a new one")
+        return value
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str]:
+    """Host header values accepted: loopback names and ``host``, with ``port``.
+
+    Checking Host stops DNS rebinding: a page on evil.example re-pointed at
+    127.0.0.1 still sends ``Host: evil.example``. Port 80 also allows the bare name.
+    """
+    names = {"localhost", "127.0.0.1", "[::1]"}
+    try:
+        names.add(f"[{host}]" if ipaddress.ip_address(host).version == 6 else host)
+    except ValueError:
+        names.add(host)
+    values = {f"{n.lower()}:{port}" for n in names}
+    if port == 80:
+        values |= {n.lower() for n in names}
+    return frozenset(values)
+
+
+def check_host(allowed: frozenset[str]) -> None:
+    """Abort 400 unless the request's Host header is in ``allowed``."""
+    host = request.headers.get("Host", "").strip().lower()
+    if host not in allowed:
+        abort(400, description="unexpected Host header")
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use); put it in every form."""
+    token = session.get("csrf")
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def check_csrf(allowed: frozenset[str]) -> None:
+    """Abort 403 on a state-changing request without this session's token or from another origin."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc.lower() not in allowed:
+        abort(403, description="cross-origin request refused")
+    sent = request.form.get(CSRF_FIELD, "")
+    expected = session.get("csrf")
+    if not isinstance(expected, str) or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(403, description="missing or wrong CSRF token: reload the page and try again")
+
+
+def login_redirect() -> Response | None:
+    """Redirect to /login (remembering a local ``next``) unless logged in or the endpoint is public."""
+    if request.endpoint in PUBLIC_ENDPOINTS or session.get("agent"):
+        return None
+    if request.method != "GET":
+        abort(403, description="log in first")
+    return redirect(url_for("web.login", next=request.full_path.rstrip("?")))  # type: ignore[return-value]
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site, else the queue (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("web.queue")
+
+
+def start_session(agent: str) -> None:
+    """Log ``agent`` in: drop everything the session held (fixation), then a fresh CSRF token."""
+    session.clear()
+    session.permanent = True
+    session["agent"] = agent
+    session["csrf"] = secrets.token_urlsafe(32)
+
+
+def add_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response

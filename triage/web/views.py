@@ -1,0 +1,204 @@
+"""The review page's routes. Each view: read the form, call a service, redirect or render.
+
+GET  /login, POST /login, POST /logout
+GET  /                      the queue (sort, dir, level, archetype, overdue, page)
+GET  /drafts/<id>           the case page for a draft
+POST /drafts/<id>/edit      save the text (re-linted), POST .../approve, .../reject,
+POST /drafts/<id>/assign    record another agent as the case's owner
+POST /drafts/<id>/label     record a correction of the detection
+GET  /quarantine            quarantined messages
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from triage import agents, review
+from triage.errors import TriageError
+from triage.web import render, security, settings, store
+
+bp = Blueprint("web", __name__)
+PAGE = 100
+LEVELS = ("furious", "angry", "annoyed", "calm")
+
+
+def _agent() -> str:
+    return str(session["agent"])
+
+
+def _int_arg(name: str, default: int) -> int:
+    try:
+        return max(1, int(request.args.get(name, default)))
+    except ValueError:
+        return default
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Response | str:
+    error = ""
+    if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        if agents.verify(store(), name, request.form.get("password", "")):
+            security.start_session(name)
+            return redirect(security.safe_next(request.args.get("next")))
+        error = "Unknown agent or wrong password."
+    return render_template("login.html", error=error, next=request.args.get("next", ""))
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("web.login"))
+
+
+@bp.get("/")
+def queue() -> str:
+    sort = request.args.get("sort", "urgency")
+    if sort not in store().QUEUE_SORTS:
+        sort = "urgency"
+    descending = request.args.get("dir") == "desc"
+    level = request.args.get("level", "")
+    archetype = request.args.get("archetype", "")
+    overdue = request.args.get("overdue") == "1"
+    page = _int_arg("page", 1)
+    now = datetime.now(UTC)
+    rows, total = store().queue_page(
+        level=level if level in LEVELS else "",
+        archetype=archetype,
+        overdue_at=now if overdue else None,
+        sort=sort,
+        descending=descending,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    filters = {"sort": sort, "dir": "desc" if descending else "asc", "level": level,
+               "archetype": archetype, "overdue": "1" if overdue else ""}
+    return render_template(
+        "queue.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE)),
+        filters=filters, levels=LEVELS, archetypes=store().queue_archetypes(), now=now, r=render,
+    )
+
+
+def _draft_or_404(draft_id: int) -> dict[str, Any]:
+    draft = store().draft(draft_id)
+    if draft is None:
+        abort(404, description=f"no draft {draft_id}")
+    return draft
+
+
+@bp.get("/drafts/<int:draft_id>")
+def case(draft_id: int) -> str:
+    s = store()
+    draft = _draft_or_404(draft_id)
+    case_row = s.case(draft["case_id"])
+    message = s.message(draft["message_id"]) if draft["message_id"] else None
+    detection = s.detection_for(draft["message_id"]) if draft["message_id"] else None
+    earlier = [c for c in s.customer_cases(case_row["customer_id"]) if c["id"] != draft["case_id"]] if case_row else []
+    return render_template(
+        "case.html",
+        draft=draft,
+        case=case_row,
+        message=message,
+        detection=detection,
+        body_html=render.highlight(message["text"], detection["evidence"] if detection else []) if message else "",
+        earlier=earlier[:20],
+        thread=[m for m in s.case_messages(draft["case_id"]) if not message or m["id"] != message["id"]],
+        events=s.case_events(draft["case_id"]),
+        drafts=s.case_drafts(draft["case_id"]),
+        owner=s.owners([draft["case_id"]]).get(draft["case_id"]),
+        agent_names=s.agent_names(),
+        labels=s.labels_for(draft["message_id"]) if draft["message_id"] else [],
+        archetypes=sorted({*s.queue_archetypes(), *(json.loads(case_row["archetypes"]) if case_row else [])}),
+        r=render,
+    )
+
+
+def _back(draft_id: int) -> Response:
+    return redirect(url_for("web.case", draft_id=draft_id))
+
+
+@bp.post("/drafts/<int:draft_id>/edit")
+def edit(draft_id: int) -> Response:
+    body = request.form.get("body", "").replace("\r\n", "\n")
+    body = body.rstrip("\n") + "\n"
+    try:
+        findings = review.edit(settings(), store(), draft_id, body, _agent())
+    except TriageError as exc:
+        flash(str(exc), "error")
+        return _back(draft_id)
+    if findings:
+        flash(f"Saved with {len(findings)} tone finding(s): see below.", "warning")
+    else:
+        flash("Saved. Tone: no findings.", "ok")
+    return _back(draft_id)
+
+
+@bp.post("/drafts/<int:draft_id>/approve")
+def approve(draft_id: int) -> Response:
+    draft = _draft_or_404(draft_id)
+    override = request.form.get("override_tone", "").strip() or None
+    try:
+        report = review.approve(settings(), store(), draft_id, _agent(), override)
+    except TriageError as exc:
+        flash(str(exc), "error")
+        return _back(draft_id)
+    if report.failed:
+        flash(f"Approved but not sent: {report.failed[draft_id]}. It stays in the queue; "
+              "approve again or run triage send-pending to retry.", "error")
+        return _back(draft_id)
+    flash(f"Draft {draft_id} sent to {draft['to_address']}.", "ok")
+    return redirect(url_for("web.queue"))
+
+
+@bp.post("/drafts/<int:draft_id>/reject")
+def reject(draft_id: int) -> Response:
+    try:
+        review.reject(store(), draft_id, _agent(), request.form.get("reason", ""))
+    except TriageError as exc:
+        flash(str(exc), "error")
+        return _back(draft_id)
+    flash(f"Draft {draft_id} rejected.", "ok")
+    return redirect(url_for("web.queue"))
+
+
+@bp.post("/drafts/<int:draft_id>/assign")
+def assign(draft_id: int) -> Response:
+    draft = _draft_or_404(draft_id)
+    to = request.form.get("to", "")
+    try:
+        agents.assign(store(), draft["case_id"], to, _agent())
+    except TriageError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Case {draft['case_id']} assigned to {to}.", "ok")
+    return _back(draft_id)
+
+
+@bp.post("/drafts/<int:draft_id>/label")
+def label(draft_id: int) -> Response:
+    draft = _draft_or_404(draft_id)
+    if not draft["message_id"]:
+        abort(400, description="this draft answers no stored message")
+    angry = {"yes": True, "no": False}.get(request.form.get("angry", ""))
+    archetype = request.form.get("archetype", "").strip()[:64] or None
+    try:
+        agents.label(store(), draft["message_id"], angry, archetype, _agent(), case_id=draft["case_id"])
+    except TriageError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Correction recorded.", "ok")
+    return _back(draft_id)
+
+
+@bp.get("/quarantine")
+def quarantine() -> str:
+    page = _int_arg("page", 1)
+    rows, total = store().quarantined_page(limit=PAGE, offset=(page - 1) * PAGE)
+    return render_template("quarantine.html", rows=rows, total=total, page=page,
+                           pages=max(1, math.ceil(total / PAGE)), r=render)
