@@ -57,6 +57,7 @@ def test_poll_with_the_lock_held_says_so_and_exits_0(workspace: Workspace, maild
         ('[mailbox]\nsorce = "maildir"\n', 2, "key 'mailbox.sorce': unknown key; did you mean 'source'?"),
         ('[mailbox]\nsource = "maildir"\npath = "/nonexistent/maildir"\n', 2, "does not exist"),
         ("not toml at all = = =", 2, "not valid TOML"),
+        ('[store]\npath = "t.db"\n', 2, "[mailbox]: missing"),
     ],
 )
 def test_config_errors_exit_2_without_traceback(workspace: Workspace, config: str, code: int, message: str) -> None:

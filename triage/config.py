@@ -323,7 +323,9 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
         except ValueError:
             r.problem("mailbox.since", f"expected a date like 2026-11-01, got {since!r}")
             since = None
-    if source == "imap":
+    if "mailbox" not in data:
+        source = "none"  # owner tools (classify, lint, eval) need no mailbox; poll says what is missing
+    elif source == "imap":
         if not mb.get("host"):
             r.problem("mailbox.host", "required for source = \"imap\"")
         if not mb.get("username"):

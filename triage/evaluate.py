@@ -250,3 +250,24 @@ def evaluate_csv(path: Path, detector: Detector) -> dict[str, Any]:
     report["file"] = str(path)
     report["rules_version"] = detector.rules_version
     return report
+
+
+def evaluate_labels(rows: Sequence[Mapping[str, Any]], detector: Detector) -> dict[str, Any]:
+    """Metrics of the current rules on agents' stored corrections (``Store.labelled_messages``).
+
+    A label's ``angry`` of None was not judged; an ``archetype`` of None was not
+    judged, and "none" means the agent said no archetype applies.
+    """
+    from triage.detect import Context
+
+    texts = [str(r["text"]) for r in rows]
+    contexts = [Context(sender_address=str(r["sender"])) for r in rows]
+    labels: list[dict[str, Any]] = []
+    for r in rows:
+        label: dict[str, Any] = {"angry": None if r["angry"] is None else bool(r["angry"])}
+        if r["archetype"] is not None:
+            label["archetype"] = "" if r["archetype"] == NONE else r["archetype"]
+        labels.append(label)
+    report = evaluate_pairs(detector.detect(texts, contexts) if texts else [], labels)
+    report["rules_version"] = detector.rules_version
+    return report

@@ -840,6 +840,14 @@ class Store:
             },
         )
 
+    def labelled_messages(self) -> list[dict[str, Any]]:
+        """Each labelled message's text and sender with its latest label (for `triage eval --labels`)."""
+        return self._all(
+            "SELECT m.id, m.text, m.sender, l.angry, l.archetype FROM labels l "
+            "JOIN messages m ON m.id = l.message_id "
+            "WHERE l.id = (SELECT MAX(id) FROM labels WHERE message_id = l.message_id) ORDER BY m.id"
+        )
+
     def labels_for(self, message_row: int) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM labels WHERE message_id = ? ORDER BY id", (message_row,))
 

@@ -57,6 +57,10 @@ class Source(Protocol):
 
 def open_source(settings: MailboxSettings, since: object = None) -> Source:
     """The source for ``settings`` (connected, for IMAP). ServerError if it cannot be reached."""
+    if settings.source == "none":
+        from triage.errors import ConfigError
+
+        raise ConfigError("[mailbox]: missing; say where mail comes from (source = imap, maildir or mbox)")
     if settings.source == "imap":
         from triage.mailbox.imap import ImapSource
 

@@ -1,0 +1,104 @@
+"""Owner commands: classify, rules check, eval, label, lint (their contracts and exit codes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Workspace, email_bytes
+
+
+@pytest.fixture
+def workspace(workspace: Workspace) -> Workspace:
+    """Owner tools need no mailbox: a config with just a store."""
+    workspace.write_config('[store]\npath = "triage.db"\n')
+    return workspace
+
+
+def test_classify_text_json_has_the_contract_keys(workspace: Workspace) -> None:
+    done = workspace.run("classify", "--text", "This is the SECOND time my order broke!!! I want a refund NOW.", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert {"angry", "score", "level", "complaint", "archetypes", "evidence"} <= set(data)
+    assert data["angry"] is True and data["complaint"] is True and 0 < data["score"] <= 1
+    ev = data["evidence"][0]
+    assert {"start", "end", "text", "rule", "weight"} <= set(ev)
+
+
+def test_classify_negation_and_quoted_anger(workspace: Workspace, tmp_path: Path) -> None:
+    calm = json.loads(workspace.run("classify", "--text", "I'm not angry, just confused about the invoice.", "--json").stdout)
+    assert calm["angry"] is False
+    raw = email_bytes(
+        body="Thanks, that answers my question.\n\nOn Tue, 3 Mar 2026, Support <s@x.com> wrote:\n"
+        "> THIS IS UNACCEPTABLE!!! You are useless idiots and I want a refund NOW!!!\n"
+    )
+    (tmp_path / "m.eml").write_bytes(raw)
+    quoted = json.loads(workspace.run("classify", str(tmp_path / "m.eml"), "--json").stdout)
+    assert quoted["angry"] is False and quoted["evidence"] == []
+
+
+def test_classify_reads_standard_input(workspace: Workspace) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "triage", "classify", "-", "--json"],
+        input=email_bytes(body="Your courier LOST my parcel and nobody answers the phone!!!"),
+        capture_output=True, cwd=workspace.dir,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["angry"] is True
+
+
+def test_rules_check_names_file_and_key_and_exits_2(workspace: Workspace, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    workspace.write_config(f'[mailbox]\nsource = "maildir"\npath = "{tmp_path}"\n[paths]\nrules = "{rules}"\n')
+    assert workspace.run("rules", "check").returncode == 0
+    tone = rules / "tone.toml"
+    tone.write_text(tone.read_text() + "\n[bogus_section]\nfoo = 1\n")
+    done = workspace.run("rules", "check")
+    assert done.returncode == 2
+    assert "tone.toml" in done.stderr and "bogus_section" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_eval_csv_reports_each_label_present(workspace: Workspace, tmp_path: Path) -> None:
+    csv = tmp_path / "labelled.csv"
+    csv.write_text(
+        "text,angry,complaint,intensity\n"
+        '"This is UNACCEPTABLE, third time it broke!!!",1,1,0.9\n'
+        '"Do you ship to Canada?",0,0,0.0\n'
+        '"Not happy at all, the kettle leaks.",1,1,0.6\n'
+        '"Thanks, love the blender!",0,0,0.0\n'
+    )
+    done = workspace.run("eval", str(csv), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert {"precision", "recall", "f1", "n"} <= set(report["angry"]) and report["angry"]["n"] == 4
+    assert {"pearson", "spearman", "n"} <= set(report["intensity"])
+    assert {"precision", "recall", "f1", "macro_f1", "n"} <= set(report["complaint"])
+    assert "archetype" not in report
+
+
+def test_label_then_eval_labels(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    workspace.maildir_config(maildir([email_bytes(body="I'm not angry, just wondering where order #12 is.")]))
+    workspace.run("poll")
+    assert workspace.run("label", "1", "--angry", "yes", "--archetype", "meek", "--agent", "sam").returncode == 0
+    assert workspace.run("label", "99", "--angry", "no").returncode == 2
+    report = json.loads(workspace.run("eval", "--labels", "--json").stdout)
+    assert report["angry"]["n"] == 1 and report["archetype"]["n"] == 1
+
+
+def test_lint_json_and_exit_status(workspace: Workspace, tmp_path: Path) -> None:
+    text = tmp_path / "reply.txt"
+    text.write_text("Hi Ann,\nWe apologize for any inconvenience. Please calm down.\n")
+    done = workspace.run("lint", str(text), "--json")
+    assert done.returncode == 1
+    findings = json.loads(done.stdout)["findings"]
+    assert [f["text"] for f in findings] == ["We apologize for any inconvenience", "calm down"]
+    assert all({"start", "end", "text", "reason", "suggestion"} <= set(f) for f in findings)
+    text.write_text("Hi Ann,\nI'm sorry this happened. How else can I help you today?\n")
+    assert workspace.run("lint", str(text)).returncode == 0
