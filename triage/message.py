@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import getaddresses, parseaddr
 
-import html2text
-import mailparser
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from triage.errors import TriageError
+
+if TYPE_CHECKING:
+    import mailparser
 
 
 class ParseError(TriageError):
@@ -87,6 +90,8 @@ def parse(raw: bytes, received_at: datetime | None = None) -> Message:
     digest = raw_hash(raw)
     if not raw.strip():
         raise ParseError("empty message")
+    import mailparser  # here, not at import: a poll that finds no mail never needs it
+
     try:
         mail = mailparser.parse_from_bytes(raw)
         return _build(mail, digest, received_at)
@@ -234,17 +239,22 @@ def automatic_reason(headers: dict[str, str], sender: str, content_type: str) ->
     return ""
 
 
-_H2T = html2text.HTML2Text()
-_H2T.ignore_links = True
-_H2T.ignore_images = True
-_H2T.ignore_emphasis = True
-_H2T.body_width = 0
+@cache
+def _html2text() -> Any:
+    import html2text
+
+    h = html2text.HTML2Text()
+    h.ignore_links = True
+    h.ignore_images = True
+    h.ignore_emphasis = True
+    h.body_width = 0
+    return h
 
 
 def html_to_text(html: str) -> str:
     """Readable text from an HTML body; never executes or keeps markup."""
     try:
-        text = _H2T.handle(html)
+        text = _html2text().handle(html)
     except Exception:  # html2text can trip on pathological markup
         text = re.sub(r"<[^>]*>", " ", html)
     return re.sub(r"\n{3,}", "\n\n", text).strip()

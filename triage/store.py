@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 
@@ -266,15 +267,29 @@ class Store:
             str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
         )
         conn.row_factory = sqlite3.Row
-        self.db = sqlite_utils.Database(conn)
-        self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
+        self.conn = conn
+        self._db: sqlite_utils.Database | None = None
+        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, for migrations and reports.
+
+        Built on first use: importing sqlite-utils (and the numpy it pulls in)
+        costs more than a cron poll that finds no mail should spend.
+        """
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> Store:
         return self
@@ -288,35 +303,35 @@ class Store:
     def write(self, durable: bool = False) -> Iterator[Store]:
         """A ``BEGIN IMMEDIATE`` transaction; ``durable`` commits with synchronous=FULL."""
         if durable:
-            self.db.execute("PRAGMA synchronous = FULL")
-        self.db.execute("BEGIN IMMEDIATE")
+            self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
         except BaseException:
-            if self.db.conn.in_transaction:
-                self.db.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
         else:
-            self.db.execute("COMMIT")
+            self.conn.execute("COMMIT")
         finally:
             if durable:
-                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
 
     @contextmanager
     def savepoint(self) -> Iterator[Store]:
         """A nested unit inside ``write``: rolled back alone if it raises."""
-        self.db.execute("SAVEPOINT unit")
+        self.conn.execute("SAVEPOINT unit")
         try:
             yield self
         except BaseException:
-            self.db.execute("ROLLBACK TO unit")
-            self.db.execute("RELEASE unit")
+            self.conn.execute("ROLLBACK TO unit")
+            self.conn.execute("RELEASE unit")
             raise
         else:
-            self.db.execute("RELEASE unit")
+            self.conn.execute("RELEASE unit")
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path}: schema version {version} is newer than this triage "
@@ -325,23 +340,23 @@ class Store:
         for number in range(version + 1, SCHEMA_VERSION + 1):
             with self.write():
                 MIGRATIONS[number - 1](self.db)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                self.conn.execute(f"PRAGMA user_version = {number}")
 
     @property
     def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
-        row = self.db.execute(sql, list(params)).fetchone()
+        row = self.conn.execute(sql, list(params)).fetchone()
         return dict(row) if row else None
 
     def _all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute(sql, list(params)).fetchall()]
+        return [dict(r) for r in self.conn.execute(sql, list(params)).fetchall()]
 
     def _insert(self, table: str, row: dict[str, Any]) -> int:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        cur = self.db.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+        cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
         return int(cur.lastrowid or 0)
 
     # -- checkpoints ------------------------------------------------------
@@ -354,7 +369,7 @@ class Store:
         return (row["uidvalidity"], row["last_uid"]) if row else None
 
     def set_checkpoint(self, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO checkpoints (mailbox, folder, uidvalidity, last_uid, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(mailbox, folder) DO UPDATE SET "
             "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, "
@@ -369,7 +384,7 @@ class Store:
         known: set[str] = set()
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 "SELECT source_key FROM messages WHERE mailbox = ? AND folder = ? "
                 f"AND source_key IN ({', '.join('?' for _ in chunk)})",
                 [mailbox, folder, *chunk],
@@ -387,7 +402,7 @@ class Store:
 
     def relocate_message(self, row_id: int, source_key: str, uidvalidity: int | None, uid: int | None) -> None:
         """The same message seen at a new UID (after a UIDVALIDITY change)."""
-        self.db.execute(
+        self.conn.execute(
             "UPDATE messages SET source_key = ?, uidvalidity = ?, uid = ? WHERE id = ?",
             (source_key, uidvalidity, uid, row_id),
         )
@@ -428,7 +443,7 @@ class Store:
         )
 
     def recent_from(self, sender: str, since: datetime) -> int:
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT COUNT(*) FROM messages WHERE sender = ? AND received_at >= ?",
             (sender, iso(since)),
         ).fetchone()
@@ -445,13 +460,13 @@ class Store:
 
     def delete_message(self, row_id: int) -> None:
         """Remove a quarantined row that is being retried (it is re-inserted in the same transaction)."""
-        self.db.execute("DELETE FROM messages WHERE id = ? AND status = 'quarantined'", (row_id,))
+        self.conn.execute("DELETE FROM messages WHERE id = ? AND status = 'quarantined'", (row_id,))
 
     # -- customers and cases ----------------------------------------------
 
     def customer(self, address: str, name: str, when: datetime, complaint: bool) -> int:
         """Insert or update the customer at ``address``; return its id."""
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO customers (address, name, messages, complaints, first_seen, last_seen) "
             "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT(address) DO UPDATE SET "
             "name = CASE WHEN excluded.name != '' THEN excluded.name ELSE customers.name END, "
@@ -460,19 +475,19 @@ class Store:
             "last_seen = MAX(customers.last_seen, excluded.last_seen)",
             (address, name, int(complaint), iso(when), iso(when)),
         )
-        return int(self.db.execute("SELECT id FROM customers WHERE address = ?", (address,)).fetchone()[0])
+        return int(self.conn.execute("SELECT id FROM customers WHERE address = ?", (address,)).fetchone()[0])
 
     def case_for_thread(self, mailbox: str, ids: Iterable[str]) -> int | None:
         """The case a reply belongs to: a stored message or one of our drafts it names."""
         for mid in ids:
-            row = self.db.execute(
+            row = self.conn.execute(
                 "SELECT case_id FROM messages WHERE mailbox = ? AND message_id = ? "
                 "AND case_id IS NOT NULL",
                 (mailbox, mid),
             ).fetchone()
             if row:
                 return int(row[0])
-            row = self.db.execute(
+            row = self.conn.execute(
                 "SELECT case_id FROM drafts WHERE outgoing_message_id = ?", (mid,)
             ).fetchone()
             if row:
@@ -480,7 +495,7 @@ class Store:
         return None
 
     def case_exists(self, case_id: int) -> bool:
-        return self.db.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
 
     def open_case(self, customer_id: int, subject: str, when: datetime) -> int:
         return self._insert(
@@ -502,7 +517,7 @@ class Store:
             return
         sets = ", ".join(f"{k} = ?" for k in fields)
         values = [_dumps(v) if isinstance(v, (list, tuple, dict)) else v for v in fields.values()]
-        self.db.execute(f"UPDATE cases SET {sets} WHERE id = ?", [*values, case_id])
+        self.conn.execute(f"UPDATE cases SET {sets} WHERE id = ?", [*values, case_id])
 
     def customer_history_by_address(self, address: str, since: datetime) -> list[dict[str, Any]]:
         """The customer's triaged messages since ``since`` with their detections."""
@@ -549,12 +564,12 @@ class Store:
     def supersede_pending(self, case_id: int, when: datetime) -> list[int]:
         ids = [
             int(r[0])
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 "SELECT id FROM drafts WHERE case_id = ? AND status = 'pending'", (case_id,)
             ).fetchall()
         ]
         if ids:
-            self.db.execute(
+            self.conn.execute(
                 "UPDATE drafts SET status = 'superseded', updated_at = ? "
                 "WHERE case_id = ? AND status = 'pending'",
                 (iso(when), case_id),
@@ -575,17 +590,17 @@ class Store:
         if "lint" in fields:
             fields["lint"] = _dumps(fields["lint"])
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(f"UPDATE drafts SET {sets} WHERE id = ?", [*fields.values(), draft_id])
+        self.conn.execute(f"UPDATE drafts SET {sets} WHERE id = ?", [*fields.values(), draft_id])
 
     def drafts_to_send(self) -> list[int]:
         """Approved drafts not yet sent, and drafts a crash left in 'sending'."""
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT id FROM drafts WHERE status IN ('approved', 'sending') ORDER BY approved_at, id"
         ).fetchall()
         return [int(r[0]) for r in rows]
 
     def complete_deadlines(self, case_id: int, kind: str, when: datetime) -> None:
-        self.db.execute(
+        self.conn.execute(
             "UPDATE deadlines SET done_at = ? WHERE case_id = ? AND kind = ? AND done_at IS NULL",
             (iso(when), case_id, kind),
         )
@@ -724,7 +739,7 @@ class Store:
         sql_where = " AND ".join(where)
         # Phase 1 sorts narrow rows (id and sort keys) for the whole queue; the open
         # deadlines are aggregated once and joined, not looked up per draft.
-        page = self.db.execute(
+        page = self.conn.execute(
             f"""
             SELECT d.id,
                    CASE c.level WHEN 'furious' THEN 0 WHEN 'angry' THEN 1
@@ -742,7 +757,7 @@ class Store:
             [*params, limit, offset],
         ).fetchall()
         total = int(
-            self.db.execute(
+            self.conn.execute(
                 f"SELECT COUNT(*) FROM drafts d JOIN cases c ON c.id = d.case_id WHERE {sql_where}", params
             ).fetchone()[0]
         )
@@ -777,7 +792,7 @@ class Store:
     def queue_archetypes(self) -> list[str]:
         """Archetype names on cases that have a draft in the queue (for the filter)."""
         names: set[str] = set()
-        for (value,) in self.db.execute(
+        for (value,) in self.conn.execute(
             "SELECT DISTINCT c.archetypes FROM drafts d JOIN cases c ON c.id = d.case_id "
             "WHERE d.status IN ('pending', 'approved', 'sending')"
         ):
@@ -789,7 +804,7 @@ class Store:
         owners: dict[int, str] = {}
         for i in range(0, len(case_ids), 500):
             chunk = case_ids[i : i + 500]
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 "SELECT case_id, detail FROM events WHERE kind = 'case-assigned' "
                 f"AND case_id IN ({', '.join('?' for _ in chunk)}) ORDER BY id",
                 chunk,
@@ -818,7 +833,7 @@ class Store:
     def quarantined_page(self, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Quarantined messages, newest first, and how many there are (uses ``messages_status``)."""
         total = int(
-            self.db.execute("SELECT COUNT(*) FROM messages WHERE status = 'quarantined'").fetchone()[0]
+            self.conn.execute("SELECT COUNT(*) FROM messages WHERE status = 'quarantined'").fetchone()[0]
         )
         rows = self._all(
             "SELECT id, mailbox, folder, message_id, sender, subject, error, retries, received_at "
@@ -860,7 +875,7 @@ class Store:
 
     def agent_names(self) -> list[str]:
         """Names of agents who may log in, alphabetically."""
-        return [str(r[0]) for r in self.db.execute("SELECT name FROM agents WHERE disabled = 0 ORDER BY name")]
+        return [str(r[0]) for r in self.conn.execute("SELECT name FROM agents WHERE disabled = 0 ORDER BY name")]
 
     _BULK_TABLES: ClassVar[frozenset[str]] = frozenset(
         {"customers", "cases", "messages", "detections", "drafts", "deadlines", "events", "labels", "agents"}
@@ -880,7 +895,7 @@ class Store:
             return 0
         cols = list(first)
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        cur = self.db.conn.executemany(sql, ([row[c] for c in cols] for row in itertools.chain([first], iterator)))
+        cur = self.conn.executemany(sql, ([row[c] for c in cols] for row in itertools.chain([first], iterator)))
         return int(cur.rowcount)
 
     # -- follow-ups, reminders, status, reports (triage.followup, remind, report) --
@@ -932,7 +947,7 @@ class Store:
 
     def update_deadline(self, deadline_id: int, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self.db.execute(f"UPDATE deadlines SET {sets} WHERE id = ?", [*fields.values(), deadline_id])
+        self.conn.execute(f"UPDATE deadlines SET {sets} WHERE id = ?", [*fields.values(), deadline_id])
 
     def close_deadlines(self, case_id: int, kinds: Iterable[str], when: datetime, closed: str) -> list[int]:
         """Close the case's open deadlines of ``kinds`` as ``closed`` (done, kept, cancelled...); their ids."""
@@ -940,13 +955,13 @@ class Store:
         marks = ", ".join("?" for _ in kinds)
         ids = [
             int(r[0])
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 f"SELECT id FROM deadlines WHERE case_id = ? AND done_at IS NULL AND kind IN ({marks})",
                 [case_id, *kinds],
             ).fetchall()
         ]
         if ids:
-            self.db.execute(
+            self.conn.execute(
                 f"UPDATE deadlines SET done_at = ?, closed = ?, paused_at = NULL "
                 f"WHERE id IN ({', '.join('?' for _ in ids)})",
                 [iso(when), closed, *ids],
@@ -965,12 +980,12 @@ class Store:
         """Supersede the case's pending drafts of one kind (e.g. a check-in the customer overtook)."""
         ids = [
             int(r[0])
-            for r in self.db.execute(
+            for r in self.conn.execute(
                 "SELECT id FROM drafts WHERE case_id = ? AND kind = ? AND status = 'pending'", (case_id, kind)
             ).fetchall()
         ]
         for draft_id in ids:
-            self.db.execute(
+            self.conn.execute(
                 "UPDATE drafts SET status = 'superseded', updated_at = ? WHERE id = ?", (iso(when), draft_id)
             )
         return ids
@@ -987,7 +1002,7 @@ class Store:
 
     def status_counts(self) -> dict[str, int]:
         """Quarantined messages, drafts waiting for an agent, cases waiting on the customer."""
-        row = self.db.execute(
+        row = self.conn.execute(
             "SELECT (SELECT COUNT(*) FROM messages WHERE status = 'quarantined'), "
             "(SELECT COUNT(*) FROM drafts WHERE status IN ('pending', 'approved', 'sending')), "
             "(SELECT COUNT(*) FROM cases WHERE status = 'waiting')"
