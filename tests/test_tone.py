@@ -209,3 +209,27 @@ def test_pathological_text_is_linted_quickly(linter: Linter) -> None:
     start = time.monotonic()
     linter.lint(text)
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please CALM DOWN!! As per my last email, it shipped.",
+        "İstanbul office: calm down, as per my last email.",  # lower() changes the length here
+        "recalm down and calm down",  # a match inside a word is not a match
+        "We Apologise For Any Inconvenience Caused.",
+    ],
+)
+def test_the_lowered_fast_path_finds_exactly_what_the_exact_path_finds(text: str) -> None:
+    import triage.tone as tone_module
+
+    linter = Linter.load(RULES)
+    fast = linter.lint(text)
+    saved = dict(tone_module._LOWERED)
+    tone_module._LOWERED.clear()
+    try:
+        exact = linter.lint(text)
+    finally:
+        tone_module._LOWERED.update(saved)
+    assert fast == exact and fast
+    assert all(text[f.start : f.end] == f.text for f in fast)
