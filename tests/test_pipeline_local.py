@@ -176,3 +176,24 @@ def test_thanks_all_sorted_closes_the_case_and_withdraws_its_pending_draft(works
     with Store(workspace.db) as store:
         assert store.queue() == []
         assert store.case(1)["status"] == "closed"
+
+
+def test_a_customer_who_writes_again_after_our_reply_gets_a_new_response_deadline(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    from triage.store import iso, utcnow
+
+    path = maildir([email_bytes(message_id="<first@customer.test>")])
+    workspace.maildir_config(path)
+    run_poll(workspace)
+    with Store(workspace.db) as store, store.write():  # as if our reply had been sent
+        store.complete_deadlines(1, "first-response", utcnow())
+        store.update_case(1, first_response_at=iso(utcnow()))
+    again = email_bytes(
+        subject="Re: Order #123 arrived broken",
+        body="Your reply did not help, the blender is still broken.",
+        message_id="<again@customer.test>",
+        headers={"In-Reply-To": "<first@customer.test>"},
+    )
+    maildir([again], path)
+    run_poll(workspace)
+    with Store(workspace.db) as store:
+        assert store.open_deadline(1, "first-response") is not None

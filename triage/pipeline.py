@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int], None]
-
-
 @dataclass
 class Summary:
     fetched: int = 0
@@ -320,7 +317,9 @@ def _store_message(
         store.update_case(case_id, status="closed")
         store.event("case-closed", "poll", when, case_id=case_id, message_id=message_row, reason="customer needs nothing more")
         return 0
-    if store.open_deadline(case_id, "first-response") is None and not store.case(case_id)["first_response_at"]:
+    # Every customer message that needs an answer gets a response deadline (the first one,
+    # or the reply to a customer who writes again); sending a reply completes it.
+    if store.open_deadline(case_id, "first-response") is None:
         due = followup.first_response_due(detection, row.received_at, followup.load_policy(settings.rules_dir))
         store.add_deadline(case_id, "first-response", due, "", when)
     superseded = store.supersede_pending(case_id, when)
