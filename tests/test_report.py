@@ -21,7 +21,7 @@ def at(text: str) -> datetime:
 
 
 def add_case(store: Store, n: int, address: str, received: str, level: str, archetypes: list[str],
-             products: list[str], evidence: list[dict[str, Any]], **fields: Any) -> int:
+             products: list[str], evidence: list[dict[str, Any]], topic: str = "", **fields: Any) -> int:
     when = at(received)
     customer = store.customer(address, address.split("@")[0].title(), when, True)
     case = store.open_case(customer, f"case {n}", when)
@@ -31,7 +31,7 @@ def add_case(store: Store, n: int, address: str, received: str, level: str, arch
                                           sender=address, subject=f"case {n}"), customer, case)
     store.insert_detection(row, {"score": 0.5, "level": level, "angry": level != "calm", "complaint": True,
                                  "archetypes": [{"name": a, "rule": "t"} for a in archetypes],
-                                 "evidence": evidence, "facts": {"products": products}})
+                                 "evidence": evidence, "facts": {"products": products}, "topic": topic})
     return case
 
 
@@ -52,17 +52,18 @@ def fixture_db(workspace: Workspace, maildir: Any) -> Workspace:
 
     with Store(workspace.db) as store, store.write():
         a = add_case(store, 1, "ann@x.test", "2026-11-02T09:00:00", "furious", ["aggressive"], ["Blender"],
-                     [ev("UNACCEPTABLE"), ev("not", 0.0, "negation")], first_response_at="2026-11-02T09:30:00+00:00",
+                     [ev("UNACCEPTABLE"), ev("not", 0.0, "negation")], topic="quality", first_response_at="2026-11-02T09:30:00+00:00",
                      resolved_at="2026-11-03T09:00:00+00:00", status="resolved", outcome="resolved",
                      root_cause="Courier damage")
         b = add_case(store, 2, "bob@x.test", "2026-11-03T10:00:00", "angry", [], ["blender", "kettle"],
-                     [ev("unacceptable", 0.8)], first_response_at="2026-11-03T16:00:00+00:00",
+                     [ev("unacceptable", 0.8)], topic="delivery", first_response_at="2026-11-03T16:00:00+00:00",
                      resolved_at="2026-11-05T10:00:00+00:00", status="resolved", outcome="resolved",
                      root_cause="courier  damage")
-        c = add_case(store, 3, "ann@x.test", "2026-11-10T08:00:00", "calm", ["meek"], ["toaster"], [],
+        c = add_case(store, 3, "ann@x.test", "2026-11-10T08:00:00", "calm", ["meek"], ["toaster"], [], topic="billing",
                      first_response_at="2026-11-11T08:00:00+00:00")
-        d = add_case(store, 4, "carl@x.test", "2026-11-20T12:00:00", "annoyed", ["high_roller"], [], [ev("late", 0.5)])
-        e = add_case(store, 5, "dora@x.test", "2026-10-15T12:00:00", "furious", [], ["blender"], [ev("awful")],
+        d = add_case(store, 4, "carl@x.test", "2026-11-20T12:00:00", "annoyed", ["high_roller"], [], [ev("late", 0.5)],
+                     topic="delivery")
+        e = add_case(store, 5, "dora@x.test", "2026-10-15T12:00:00", "furious", [], ["blender"], [ev("awful")], topic="delivery",
                      root_cause="outside the period")
         deadline(store, a, "first-response", "2026-11-02T10:00:00", "2026-11-02T09:30:00", "done")
         deadline(store, b, "first-response", "2026-11-03T14:00:00", "2026-11-03T16:00:00", "done")
@@ -102,6 +103,8 @@ def test_report_json_matches_hand_computed_figures(fixture_db: Workspace) -> Non
     assert r["check_ins"] == {"due": 2, "drafted": 1, "sent": 1, "cancelled": 1, "pending": 0}
     assert r["outcomes"] == {"open": 2, "resolved": 2}
     assert r["root_causes"] == [{"cause": "courier damage", "count": 2}]
+    # calm case 3 (billing) does not count, nor case 5 outside the period
+    assert r["anger_drivers"]["topics"] == [{"topic": "delivery", "count": 2}, {"topic": "quality", "count": 1}]
     assert r["anger_drivers"]["products"] == [{"product": "blender", "count": 2}, {"product": "kettle", "count": 1}]
     assert r["anger_drivers"]["phrases"] == [{"phrase": "unacceptable", "count": 2}, {"phrase": "late", "count": 1}]
     assert r["chronic_customers"] == [{"customer": "ann@x.test", "name": "Ann", "cases": 2, "angry_cases": 1,

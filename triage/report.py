@@ -103,9 +103,12 @@ def build(store: Store, policy: Policy, since: date | None, until: date | None, 
     detections = store.report_detections(start, end)
     products: Counter[str] = Counter()
     phrases: Counter[str] = Counter()
+    topics: Counter[str] = Counter()
     for d in detections:
         if d["level"] == "calm":
             continue
+        if d["topic"]:
+            topics[d["topic"]] += 1
         products.update({" ".join(str(p).lower().split()) for p in d["facts"].get("products", [])})
         phrases.update({" ".join(str(e.get("text", "")).lower().split()) for e in d["evidence"]
                         if e.get("weight", 0) > 0 and e.get("kind") not in ("negation",)} - {""})
@@ -145,7 +148,8 @@ def build(store: Store, policy: Policy, since: date | None, until: date | None, 
                       "pending": len([d for d in checkins if not d["done_at"]])},
         "outcomes": dict(sorted(outcomes.items())),
         "root_causes": _top(causes, "cause"),
-        "anger_drivers": {"products": _top(products, "product"), "phrases": _top(phrases, "phrase")},
+        "anger_drivers": {"topics": _top(topics, "topic"), "products": _top(products, "product"),
+                          "phrases": _top(phrases, "phrase")},
         "chronic_customers": chronic,
     }
 
@@ -183,6 +187,7 @@ def text(data: dict[str, Any]) -> str:
                f"cancelled (customer wrote first) {ci['cancelled']}, not yet drafted {ci['pending']}")
     out.append("Outcomes: " + (", ".join(f"{k} {n}" for k, n in data["outcomes"].items()) or "-"))
     for title, rows, key in (("Top root causes", data["root_causes"], "cause"),
+                             ("Topics drawing anger", data["anger_drivers"]["topics"], "topic"),
                              ("Products drawing anger", data["anger_drivers"]["products"], "product"),
                              ("Phrases driving anger", data["anger_drivers"]["phrases"], "phrase")):
         out += ["", f"{title}:"] + ([f"  {r['count']:>4}  {r[key]}" for r in rows] or ["     -"])

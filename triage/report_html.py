@@ -158,6 +158,8 @@ def render(data: dict[str, Any], shop: str) -> str:
 <h2>Top root causes</h2>
 {hbars(data['root_causes'], 'cause')}
 <h2>What draws the most anger</h2>
+<h3>Topics</h3>
+{hbars(data['anger_drivers']['topics'], 'topic', '#f08a4b')}
 <h3>Products</h3>
 {hbars(data['anger_drivers']['products'], 'product', '#f08a4b')}
 <h3>Phrases</h3>

@@ -217,7 +217,12 @@ def _migration_3(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3]
+def _migration_4(db: sqlite_utils.Database) -> None:
+    """The detected topic (delivery, billing, a product...) for the owner's report."""
+    db.executescript("ALTER TABLE detections ADD COLUMN topic TEXT NOT NULL DEFAULT '';")
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -551,6 +556,7 @@ class Store:
                 "evidence": _dumps(d["evidence"]),
                 "facts": _dumps(d.get("facts", {})),
                 "rules_version": d.get("rules_version", ""),
+                "topic": d.get("topic") or "",
             },
         )
 
