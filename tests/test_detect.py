@@ -67,6 +67,15 @@ COMPLAINT_CASES = [
     ("Thank you so much for the fast delivery, the beans are delicious.", False),
     ("Could you tell me when the grinder will be back in stock?", False),
     ("Can I add a gift note to order 71002?", False),
+    # plain moderate complaints, calm wording
+    ("My kettle stopped working after a week.", True),
+    ("The box arrived damaged.", True),
+    ("I was charged twice.", True),
+    ("Wrong grinder received, I ordered the burr one.", True),
+    # negated problem words are not complaint evidence
+    ("Please cancel my bean box. Nothing wrong with it, just cutting back.", False),
+    ("There was no problem with the delivery, I just want to change my address.", False),
+    ("The kettle is not broken, I simply prefer the black one. Can I swap it?", False),
 ]
 
 
@@ -86,6 +95,25 @@ ARCHETYPE_CASES = [
     ("Please cancel my subscription. You people are idiots!!!", "buyer@bigcorp.test", "cancelling"),
     ("How long is the warranty on the toaster?", "", ""),
 ]
+
+
+CANCELLING_CASES = [
+    ("Please close my Kettle & Crumb account and delete my personal data.", True),
+    ("Please cancel my coffee bean box subscription from next month.", True),
+    ("I'm done with you. I will take my business elsewhere.", True),
+    ("I'm leaving you, this is the last straw.", True),
+    # leaving a review, or leaving on a trip, is not leaving the shop
+    ("I'm giving you until Wednesday, then I'm leaving 1-star reviews everywhere.", False),
+    ("I'm leaving for Spain on Friday, can the kettle arrive before?", False),
+    ("I don't want to cancel my subscription, just pause it for a month.", False),
+    ("Should I cancel the old card on my subscription page?", False),
+]
+
+
+@pytest.mark.parametrize(("text", "cancelling"), CANCELLING_CASES)
+def test_cancelling(detector: Detector, text: str, cancelling: bool) -> None:
+    got = classify_text(detector, text)
+    assert ("cancelling" in got.archetype_names) is cancelling, got.evidence
 
 
 @pytest.mark.parametrize(("text", "sender", "primary"), ARCHETYPE_CASES)
@@ -149,12 +177,49 @@ def test_facts(detector: Detector) -> None:
         "and I paid $89.99 for it. The bean box was late too."
     )
     got = classify_text(detector, text)
-    assert got.facts.orders == ("48213", "INV-7781")
+    assert got.facts.orders == ("48213",)
+    assert got.facts.invoices == ("INV-7781",)
     assert got.facts.amounts == ("$89.99",)
     assert got.facts.dates == ("3 March",)
     assert got.facts.products == ("coffee grinder", "coffee subscription")
     assert got.facts.problem == "The coffee grinder is broken and I paid $89.99 for it."
     assert got.topic in ("quality", "delivery", "billing")
+
+
+# (text, invoices, orders, problem): invoice numbers apart from orders; hard-wrapped sentences whole
+FACT_CASES = [
+    (
+        (
+            "This is not acceptable. Our invoice INV-7781 charges us for 60 bean boxes but we only\n"
+            "received 45. I expect this corrected this week."
+        ),
+        ("INV-7781",),
+        (),
+        "Our invoice INV-7781 charges us for 60 bean boxes but we only received 45.",
+    ),
+    (
+        "Hi,\nInvoice KC-INV-7911 charged me $45.00 for shipping, but my order (#48931) was $129.00.",
+        ("KC-INV-7911",),
+        ("48931",),
+        "Invoice KC-INV-7911 charged me $45.00 for shipping, but my order (#48931) was $129.00.",
+    ),
+    (
+        "Invoice INV-2026-0883 was charged on 2 November and then again under\ninvoice INV-2026-0891. Order 48213 is fine.",
+        ("INV-2026-0883", "INV-2026-0891"),
+        ("48213",),
+        "Invoice INV-2026-0883 was charged on 2 November and then again under invoice INV-2026-0891.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "invoices", "orders", "problem"), FACT_CASES)
+def test_invoices_orders_and_wrapped_problem(
+    detector: Detector, text: str, invoices: tuple[str, ...], orders: tuple[str, ...], problem: str
+) -> None:
+    got = classify_text(detector, text)
+    assert got.facts.invoices == invoices
+    assert got.facts.orders == orders
+    assert got.facts.problem == problem
 
 
 def test_topic_falls_back_to_the_product(detector: Detector) -> None:

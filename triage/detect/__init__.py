@@ -42,6 +42,7 @@ class Facts:
     dates: tuple[str, ...] = ()
     products: tuple[str, ...] = ()
     problem: str = ""  # the sentence that best states the problem
+    invoices: tuple[str, ...] = ()  # invoice numbers ("INV-7781"), kept apart from orders
 
 
 @dataclass(frozen=True)

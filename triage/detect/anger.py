@@ -42,7 +42,7 @@ def _applies(doc: Any, mod_end: int, start: int, window: int) -> bool:
     return True
 
 
-def _find(doc: Any, mods: dict[int, list[Modifier]], start: int, name: str) -> tuple[Modifier, int] | None:
+def find_modifier(doc: Any, mods: dict[int, list[Modifier]], start: int, name: str) -> tuple[Modifier, int] | None:
     """The nearest modifier called ``name`` that reaches token ``start``, and its end token."""
     for end in range(start, max(0, start - 8) - 1, -1):
         for modifier in mods.get(end, ()):
@@ -57,7 +57,7 @@ def phrase_evidence(doc: Any, text: str, hits: list[Hit], mods: dict[int, list[M
     for start, end, rule in hits:
         weight, kind = rule.weight, rule.kind
         requires = isinstance(rule, PhraseRule) and rule.requires_negation
-        negation = _find(doc, mods, start, "negation") if (rule.negatable or requires) and mods else None
+        negation = find_modifier(doc, mods, start, "negation") if (rule.negatable or requires) and mods else None
         if requires:
             if negation is None:
                 continue
@@ -69,7 +69,7 @@ def phrase_evidence(doc: Any, text: str, hits: list[Hit], mods: dict[int, list[M
             weight, kind = weight * negation[0].factor, "negation"
         elif weight > 0 and mods:
             for name in ("intensifiers", "downtoners"):
-                found = _find(doc, mods, start, name)
+                found = find_modifier(doc, mods, start, name)
                 if found is not None:
                     weight *= found[0].factor
         a, b = _char_span(doc, start, end)

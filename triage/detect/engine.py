@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from triage.detect import Context, Detection, Evidence
-from triage.detect.anger import phrase_evidence, raw_score, regex_evidence, score_of
+from triage.detect.anger import find_modifier, phrase_evidence, raw_score, regex_evidence, score_of
 from triage.detect.archetype import ArchetypeRules, decide, load_archetypes
 from triage.detect.facts import choose_topic, extract
 from triage.detect.nlp import Compiled, build
 from triage.detect.rulefiles import (
+    COMPLAINT_NEGATION,
     AngerRules,
     ComplaintRules,
     FactRules,
@@ -108,7 +109,8 @@ class Detector:
             "complaint": rules.complaint.signals,
             "archetype": rules.archetypes.signals,
         }
-        compiled, pattern_problems = build(channels, rules.anger.modifiers, rules.facts)
+        modifiers = rules.anger.modifiers + ((rules.complaint.negation,) if rules.complaint.negation else ())
+        compiled, pattern_problems = build(channels, modifiers, rules.facts)
         problems.extend(pattern_problems)
         if problems:
             raise RulesError(problems)
@@ -131,12 +133,15 @@ class Detector:
         groups: dict[str, list[tuple[int, int, PhraseRule | PatternRule]]] = {}
         mods: dict[int, list[Modifier]] = {}
         topics: Counter[str] = Counter()
+        products: list[tuple[int, int, str]] = []
         for match_id, start, end in matches:
             entry = entries[match_id]
             if entry.channel == "modifier" and entry.modifier is not None:
                 mods.setdefault(end, []).append(entry.modifier)
             elif entry.channel == "topic":
                 topics[entry.topic] += 1
+            elif entry.channel == "product":
+                products.append((start, end, entry.topic))
             elif entry.rule is not None:
                 group = entry.channel
                 if group == "archetype":
@@ -151,11 +156,17 @@ class Detector:
         score = score_of(raw, rules.anger)
         level = rules.anger.level_of(score)
 
-        other = [
-            Evidence(*_span(doc, s, e), "", r.rule, r.weight, r.kind)
-            for hits in groups.values()
-            for s, e, r in _longest(hits)
-        ]
+        other: list[Evidence] = []
+        for group, hits in groups.items():
+            for s, e, r in _longest(hits):
+                weight, kind = r.weight, r.kind
+                # negated problem words ("nothing wrong", "no problem with") and negatable
+                # archetype patterns ("I don't want to cancel my subscription") count 0
+                negator = COMPLAINT_NEGATION if group == "complaint" else "negation"
+                negatable = r.negatable and (group == "complaint" or isinstance(r, PatternRule))
+                if negatable and mods and find_modifier(doc, mods, s, negator) is not None:
+                    weight, kind = 0.0, "negation"
+                other.append(Evidence(*_span(doc, s, e), "", r.rule, weight, kind))
         other += regex_evidence(
             text, lowered_or_none, rules.complaint.signals.regexes + rules.archetypes.signals.regexes
         )
@@ -166,7 +177,9 @@ class Detector:
         evidence.sort(key=lambda e: (e.start, e.end))
 
         archetypes = decide(rules.archetypes, evidence, level, complaint, context)
-        facts = extract(rules.facts, text, lowered_or_none, doc, evidence)
+        # the longest product name wins, as an entity ruler would choose ("coffee grinder" over "grinder")
+        named = tuple(dict.fromkeys(name for _, _, name in _longest(sorted(set(products)))))
+        facts = extract(rules.facts, text, lowered_or_none, named, evidence)
         return Detection(
             score=score,
             level=level,

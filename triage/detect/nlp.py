@@ -6,7 +6,7 @@ idle poll must not pay for importing it). ``build`` compiles
 * one ``PhraseMatcher(attr="LOWER")`` for every phrase list (anger, complaint,
   archetype signals, modifiers, topics),
 * one ``Matcher`` for every token pattern,
-* an ``entity_ruler`` pipe that labels product names ``PRODUCT`` (id = canonical name),
+* product names (``[products]`` in facts.toml) in the same PhraseMatcher, channel ``product``,
 
 each with ``validate=True``. A blank pipeline has no POS, TAG, LEMMA, MORPH or
 DEP, and spaCy only notices at match time, so every token pattern is first
@@ -33,6 +33,14 @@ _COMMON = frozenset(
 MAX_REPEAT = 8  # "*" and "+" reach at most this many tokens in an anchored pattern
 
 
+# Token attributes the in-house matcher reads, in the column order of ``Doc.to_array``.
+_COLUMNS = ("ORTH", "LOWER", "IS_ALPHA", "IS_PUNCT", "IS_SPACE", "LIKE_NUM")
+_TEXT_KEYS = {"ORTH": 0, "TEXT": 0, "LOWER": 1}
+_FLAG_KEYS = {"IS_ALPHA": 2, "IS_PUNCT": 3, "IS_SPACE": 4, "LIKE_NUM": 5}
+# one pattern token: (checks, min, max); a check is (column, set of values, wanted membership)
+Step = tuple[tuple[tuple[int, frozenset[int], bool], ...], int, int]
+
+
 @dataclass(frozen=True, eq=False)
 class Anchored:
     """A token pattern run only around a word it must contain (found by the PhraseMatcher)."""
@@ -41,16 +49,98 @@ class Anchored:
     matcher: Any  # a Matcher holding just this pattern
     before: int  # tokens the pattern can reach before the anchor
     after: int  # ... and after it
+    steps: tuple[Step, ...] | None = None  # the pattern for the in-house matcher, when it can run it
+
+
+def _steps(pattern: tuple[dict[str, Any], ...], string_id: Any) -> tuple[Step, ...] | None:
+    """The pattern as steps for ``_match_steps``; None when it uses anything beyond
+    ORTH/TEXT/LOWER (a string, IN or NOT_IN), IS_ALPHA/IS_PUNCT/IS_SPACE/LIKE_NUM and
+    the ``?``, ``*``, ``+``, ``{n}``, ``{n,m}`` operators (spaCy's Matcher runs it then)."""
+    steps: list[Step] = []
+    for token in pattern:
+        checks: list[tuple[int, frozenset[int], bool]] = []
+        op = "1"
+        for key, value in token.items():
+            name = key.upper()
+            if name == "OP":
+                op = str(value)
+            elif name in _TEXT_KEYS and isinstance(value, str):
+                checks.append((_TEXT_KEYS[name], frozenset([string_id(value)]), True))
+            elif name in _TEXT_KEYS and isinstance(value, dict) and len(value) == 1:
+                (how, words), = value.items()
+                if how not in ("IN", "NOT_IN") or not isinstance(words, list):
+                    return None
+                if not all(isinstance(w, str) for w in words):
+                    return None
+                checks.append((_TEXT_KEYS[name], frozenset(string_id(w) for w in words), how == "IN"))
+            elif name in _FLAG_KEYS and isinstance(value, bool):
+                checks.append((_FLAG_KEYS[name], frozenset([int(value)]), True))
+            else:
+                return None
+        bounds = {"1": (1, 1), "?": (0, 1), "*": (0, MAX_REPEAT * 100), "+": (1, MAX_REPEAT * 100)}.get(op)
+        if bounds is None:
+            if not (op.startswith("{") and op.endswith("}")):
+                return None
+            parts = op[1:-1].split(",")
+            try:
+                lo = int(parts[0]) if parts[0].strip() else 0
+                hi = int(parts[-1]) if parts[-1].strip() else MAX_REPEAT * 100
+            except ValueError:
+                return None
+            if len(parts) > 2 or lo > hi:
+                return None
+            bounds = (lo, hi)
+        steps.append((tuple(checks), *bounds))
+    return tuple(steps)
+
+
+def _ok(checks: tuple[tuple[int, frozenset[int], bool], ...], row: list[int]) -> bool:
+    for column, values, wanted in checks:
+        if (row[column] in values) is not wanted:
+            return False
+    return True
+
+
+def _ends(steps: tuple[Step, ...], k: int, pos: int, hi: int, rows: list[list[int]], out: set[int]) -> None:
+    """Every end position of a match of ``steps[k:]`` starting at token ``pos`` (before ``hi``)."""
+    if k == len(steps):
+        out.add(pos)
+        return
+    checks, least, most = steps[k]
+    count = 0
+    while count < least:
+        if pos >= hi or not _ok(checks, rows[pos]):
+            return
+        pos += 1
+        count += 1
+    _ends(steps, k + 1, pos, hi, rows, out)
+    while count < most and pos < hi and _ok(checks, rows[pos]):
+        pos += 1
+        count += 1
+        _ends(steps, k + 1, pos, hi, rows, out)
+
+
+def _match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: int) -> list[tuple[int, int]]:
+    """All (start, end) token spans in [lo, hi) that match, as spaCy's Matcher reports them."""
+    found: list[tuple[int, int]] = []
+    first, least, _ = steps[0]
+    for start in range(lo, hi):
+        if least and not _ok(first, rows[start]):
+            continue  # the common case, checked without a call
+        ends: set[int] = set()
+        _ends(steps, 0, start, hi, rows, ends)
+        found.extend((start, end) for end in sorted(ends) if end > start)
+    return found
 
 
 @dataclass(frozen=True)
 class Entry:
     """What a match id stands for."""
 
-    channel: str  # anger | complaint | archetype | modifier | topic | anchor
+    channel: str  # anger | complaint | archetype | modifier | topic | product | anchor
     rule: PhraseRule | PatternRule | None = None
     modifier: Modifier | None = None
-    topic: str = ""
+    topic: str = ""  # the topic, or for a product its canonical name
     anchored: Anchored | None = None
 
 
@@ -78,14 +168,19 @@ class Compiled:
                 windows.setdefault(anchored, []).append(
                     (max(0, start - anchored.before), min(len(doc), end + anchored.after))
                 )
-        seen: set[tuple[int, int, int]] = set()
+        if not windows:
+            return found
+        rows: list[list[int]] | None = None
         for anchored, spans in windows.items():
             for lo, hi in _merge(spans):
-                for _, s, e in anchored.matcher(doc[lo:hi]):
-                    hit = (anchored.key, lo + s, lo + e)
-                    if hit not in seen:
-                        seen.add(hit)
-                        found.append(hit)
+                if anchored.steps is not None:
+                    if rows is None:  # one C call for the token attributes, only when needed
+                        rows = doc.to_array(list(_COLUMNS)).tolist()
+                    for s, e in _match_steps(anchored.steps, rows, lo, hi):
+                        found.append((anchored.key, s, e))
+                else:
+                    for _, s, e in anchored.matcher(doc[lo:hi]):
+                        found.append((anchored.key, lo + s, lo + e))
         return found
 
 
@@ -194,22 +289,17 @@ def build(
             single = Matcher(nlp.vocab, validate=True)
             single.add(key, [list(pattern_rule.pattern)])
             reach = [_reach(t) for t in pattern_rule.pattern]
-            anchored = Anchored(key_id, single, sum(reach[:index]), sum(reach[index + 1 :]))
+            steps = _steps(pattern_rule.pattern, nlp.vocab.strings.add)
+            anchored = Anchored(key_id, single, sum(reach[:index]), sum(reach[index + 1 :]), steps)
             add_phrases(f"anchor:{key}", words, Entry("anchor", pattern_rule, anchored=anchored))
     for modifier in modifiers:
         add_phrases(f"modifier:{modifier.name}", modifier.terms, Entry("modifier", modifier=modifier))
     for topic, terms in facts.topics.items():
         add_phrases(f"topic:{topic}", terms, Entry("topic", topic=topic))
 
-    if facts.products:
-        ruler: Any = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER", "validate": True})
-        ruler.add_patterns(
-            [
-                {"label": "PRODUCT", "pattern": alias, "id": name}
-                for name, aliases in facts.products.items()
-                for alias in aliases
-            ]
-        )
+    # products in the same PhraseMatcher pass (an entity_ruler would be a second pass and Span objects)
+    for name, aliases in facts.products.items():
+        add_phrases(f"product:{name}", aliases, Entry("product", topic=name))
     try:  # the whole pipeline once, as it will run: anything left over is a bug, not an owner's typo
         compiled.match(nlp(PROBE_TEXT))
     except ValueError as exc:

@@ -38,6 +38,7 @@ __all__ = ["add_problem", "get_bool", "get_number", "get_str", "get_str_list"]
 ANGER_KINDS = ("anger", "shout", "insult", "profanity", "threat", "blame", "demand", "calm")
 COMPLAINT_KINDS = ("complaint", "not_complaint")
 WEIGHT_RANGE = (-3.0, 3.0)
+COMPLAINT_NEGATION = "complaint_negation"  # the Modifier name of complaint.toml [negation]
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,15 @@ class RegexRule:
         ignore_case pattern written in lower case runs on the lowered text.
         Offsets index ``text`` either way; read values by offset, not group().
         """
-        fast, on_lower, boundary = self._fast  # type: ignore[attr-defined]
+        fast, on_lower, boundary, needs = self._fast  # type: ignore[attr-defined]
         haystack = text
         if on_lower:
             if lowered is None:
-                fast, boundary = self.regex, False
+                fast, boundary, needs = self.regex, False, None
             else:
                 haystack = lowered
+        if needs is not None and not _may_match(haystack, needs):
+            return
         for match in fast.finditer(haystack):
             if boundary and not _at_boundary(text, match.start()):
                 continue
@@ -144,19 +147,106 @@ def _top_level_bar(source: str) -> bool:
     return False
 
 
-def _fast_form(regex: re.Pattern[str]) -> tuple[re.Pattern[str], bool, bool]:
-    """(pattern to run, runs on lowered text, leading \\b checked by hand) -- see RegexRule.finditer."""
+_DIGIT = re.compile(r"\d")
+DIGIT = "\\d"  # in a requirement: any character that \d matches
+
+
+_last_digit_answer: tuple[str, bool] = ("", False)  # one tuple, replaced whole: safe across threads
+
+
+def _has_digit(haystack: str) -> bool:
+    global _last_digit_answer
+    last = _last_digit_answer
+    if last[0] is not haystack:  # every fact regex asks about the same text in turn
+        last = _last_digit_answer = (haystack, _DIGIT.search(haystack) is not None)
+    return last[1]
+
+
+def _may_match(haystack: str, needs: tuple[frozenset[str], ...]) -> bool:
+    """False when some requirement has none of its strings in ``haystack`` (then the regex cannot match)."""
+    for need in needs:
+        for part in need:
+            if part in haystack if part != DIGIT else _has_digit(haystack):
+                break
+        else:
+            return False
+    return True
+
+
+def _selectivity(need: frozenset[str]) -> tuple[float, int]:
+    return min(0.5 if n == DIGIT else len(n) for n in need), -len(need)
+
+
+def _required(items: Any) -> list[frozenset[str]]:
+    """Requirements every match of the parsed pattern ``items`` meets: it contains one string of each set.
+
+    A cheap prefilter (like RE2's): a literal run, an alternation whose every branch
+    requires something, a repeat of at least one, a small character class or ``\\d``.
+    Scoped flags such as ``(?i:...)`` raise ValueError (no prefilter then).
+    """
+    from re import _constants as sre  # type: ignore[attr-defined]
+
+    needs: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            needs.append(frozenset(["".join(run)]))
+            run.clear()
+
+    for op, av in items:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        flush()
+        if op is sre.SUBPATTERN:
+            if av[1] or av[2]:
+                raise ValueError("scoped flags")
+            needs.extend(_required(av[3]))
+        elif op is sre.BRANCH:
+            alternatives = [_required(alt) for alt in av[1]]
+            if all(alternatives):
+                needs.append(frozenset().union(*(max(alt, key=_selectivity) for alt in alternatives)))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            needs.extend(_required(av[2]))
+        elif op is sre.IN:
+            if all(o is sre.LITERAL for o, _ in av) and len(av) <= 6:
+                needs.append(frozenset(chr(v) for _, v in av))
+            elif av == [(sre.CATEGORY, sre.CATEGORY_DIGIT)]:
+                needs.append(frozenset([DIGIT]))
+    flush()
+    return needs
+
+
+def _needs(regex: re.Pattern[str]) -> tuple[frozenset[str], ...] | None:
+    """The prefilter of ``regex`` (run case-sensitively), most selective first; None when it has none."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        needs = _required(_parser.parse(regex.pattern, regex.flags & ~re.IGNORECASE))
+    except Exception:  # noqa: BLE001 - a prefilter is optional: without it the regex just runs
+        return None
+    needs = [n for n in dict.fromkeys(needs) if n and " " not in n]  # a space is in every text
+    return tuple(sorted(needs, key=_selectivity, reverse=True)[:3]) or None
+
+
+def _fast_form(regex: re.Pattern[str]) -> tuple[re.Pattern[str], bool, bool, tuple[frozenset[str], ...] | None]:
+    """(pattern to run, runs on lowered text, leading \\b checked by hand, prefilter) -- see finditer."""
     source, flags = regex.pattern, regex.flags
     boundary = source.startswith("\\b") and not _top_level_bar(source[2:])
     if boundary:
         source = source[2:]
-    on_lower = bool(flags & re.IGNORECASE) and not re.search(r"[A-Z]", re.sub(r"\\.", "", source))
+    # capitals outside escapes and group syntax ("(?P<value>", "(?P=value)") would need IGNORECASE
+    bare = re.sub(r"\(\?P[<=]\w*[>)]?", "", re.sub(r"\\.", "", source))
+    on_lower = bool(flags & re.IGNORECASE) and not re.search(r"[A-Z]", bare)
     if on_lower:
         flags &= ~re.IGNORECASE
+    # the prefilter's strings are searched for case-sensitively: only on text the regex sees as is
+    needs = _needs(regex) if not flags & re.IGNORECASE else None
     try:
-        return re.compile(source, flags), on_lower, boundary
+        return re.compile(source, flags), on_lower, boundary, needs
     except re.error:
-        return regex, False, False
+        return regex, False, False, None
 
 
 @dataclass(frozen=True)
@@ -200,6 +290,7 @@ class ComplaintRules:
     threshold: float
     anger_factor: float
     signals: Signals
+    negation: Modifier | None = None  # "nothing wrong", "no problem with": the problem word counts 0
 
 
 @dataclass(frozen=True)
@@ -209,6 +300,7 @@ class FactRules:
     dates: tuple[RegexRule, ...]
     products: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> phrasings
     topics: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> terms
+    invoices: tuple[RegexRule, ...] = ()  # read before orders: an invoice number is not an order
 
 
 # ---------------------------------------------------------------- shared signal lists
@@ -415,16 +507,29 @@ def load_anger(tf: TomlFile) -> AngerRules:
 
 def load_complaint(tf: TomlFile) -> ComplaintRules:
     data = tf.data
-    tf.unknown_keys(data, {"threshold", "anger_factor", "phrases", "patterns", "regex"}, "")
+    tf.unknown_keys(data, {"threshold", "anger_factor", "negation", "phrases", "patterns", "regex"}, "")
     threshold = get_number(tf, data, "threshold", "", 0.5, 0.01, 10.0) or 0.5
     anger_factor = get_number(tf, data, "anger_factor", "", 0.5, 0.0, 5.0)
     signals = load_signals(tf, data, "", "complaint", COMPLAINT_KINDS, "complaint")
-    return ComplaintRules(threshold, anger_factor or 0.0, signals)
+    negation = None
+    table = data.get("negation")
+    if table is not None:
+        if not isinstance(table, dict):
+            add_problem(tf, "negation", "expected a table with terms and window")
+        else:
+            tf.unknown_keys(table, {"terms", "window"}, "negation")
+            terms = get_str_list(tf, table, "terms", "negation", required=True)
+            window = get_number(tf, table, "window", "negation", 2, 1, 8)
+            if terms and window is not None:
+                negation = Modifier(
+                    COMPLAINT_NEGATION, terms, 0.0, int(window), Where(str(tf.path), "negation", tf.line_of("negation"))
+                )
+    return ComplaintRules(threshold, anger_factor or 0.0, signals, negation)
 
 
 # ---------------------------------------------------------------- facts.toml
 
-_FACT_LISTS = ("orders", "amounts", "dates")
+_FACT_LISTS = ("invoices", "orders", "amounts", "dates")
 
 
 def _fact_regexes(tf: TomlFile, name: str) -> tuple[RegexRule, ...]:
@@ -456,5 +561,12 @@ def _phrase_table(tf: TomlFile, name: str, include_key: bool) -> dict[str, tuple
 
 def load_facts(tf: TomlFile) -> FactRules:
     tf.unknown_keys(tf.data, {*_FACT_LISTS, "products", "topics"}, "")
-    orders, amounts, dates = (_fact_regexes(tf, name) for name in _FACT_LISTS)
-    return FactRules(orders, amounts, dates, _phrase_table(tf, "products", True), _phrase_table(tf, "topics", False))
+    invoices, orders, amounts, dates = (_fact_regexes(tf, name) for name in _FACT_LISTS)
+    return FactRules(
+        orders,
+        amounts,
+        dates,
+        _phrase_table(tf, "products", True),
+        _phrase_table(tf, "topics", False),
+        invoices,
+    )
