@@ -222,6 +222,50 @@ def test_invoices_orders_and_wrapped_problem(
     assert got.facts.problem == problem
 
 
+def test_products_come_from_the_entity_ruler(detector: Detector) -> None:
+    nlp = detector.compiled.nlp
+    assert "entity_ruler" in nlp.pipe_names
+    doc = nlp("The Coffee Grinder and the PowerBlend 900 both arrived.")
+    assert [(e.text, e.label_, e.ent_id_) for e in doc.ents] == [
+        ("Coffee Grinder", "PRODUCT", "coffee grinder"),
+        ("PowerBlend", "PRODUCT", "blender"),
+    ]
+    got = classify_text(detector, "My PowerBlend 900 and the BG-200 grinder both broke.")
+    assert got.facts.products == ("blender", "coffee grinder")
+
+
+def test_the_shops_own_name_is_not_a_product(detector: Detector) -> None:
+    got = classify_text(detector, "Hi Kettle & Crumb team, I love the grinder. Please close my Kettle & Crumb account.")
+    assert got.facts.products == ("coffee grinder",)
+    assert classify_text(detector, "Kettle & Crumb sent me a kettle that leaks.").facts.products == ("kettle",)
+
+
+def test_owner_product_patterns_exclusions_and_order_patterns(tmp_path: Path) -> None:
+    copy = tmp_path / "rules"
+    shutil.copytree(RULES, copy)
+    facts = copy / "facts.toml"
+    text = facts.read_text(encoding="utf-8")
+    text = text.replace('exclude = ["kettle & crumb"]', 'exclude = ["kettle & crumb", "copper kettle club"]')
+    text = text.replace(
+        '[products]\n',
+        '[products]\n"stovetop kettle" = [[{LOWER = "stovetop"}, {IS_TITLE = true, OP = "*"}, {LOWER = "kettle"}],'
+        ' [{TEXT = {REGEX = "^SK-\\\\d+$"}}]]\n',
+    )
+    text += '\n[[orders]]\nid = "kc_code"\npattern = [{TEXT = {REGEX = "^KC-\\\\d{5}$"}}]\n'
+    facts.write_text(text, encoding="utf-8")
+    custom = Detector.load(copy)
+    got = classify_text(
+        custom,
+        "The Stovetop Whistling Kettle (SK-12) is rusty, and my KC-21044 parcel is late. "
+        "Also the copper kettle club newsletter is spam.",
+    )
+    assert got.facts.products == ("stovetop kettle",)
+    assert got.facts.orders == ("KC-21044",)
+    # the default rules read neither the model number nor the bare code
+    plain = classify_text(Detector.load(RULES), "My SK-12 came with the KC-21044 parcel.")
+    assert plain.facts.products == () and plain.facts.orders == ()
+
+
 def test_topic_falls_back_to_the_product(detector: Detector) -> None:
     assert classify_text(detector, "Is the french press dishwasher safe?").topic == "french press"
 

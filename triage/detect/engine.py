@@ -133,15 +133,12 @@ class Detector:
         groups: dict[str, list[tuple[int, int, PhraseRule | PatternRule]]] = {}
         mods: dict[int, list[Modifier]] = {}
         topics: Counter[str] = Counter()
-        products: list[tuple[int, int, str]] = []
         for match_id, start, end in matches:
             entry = entries[match_id]
             if entry.channel == "modifier" and entry.modifier is not None:
                 mods.setdefault(end, []).append(entry.modifier)
             elif entry.channel == "topic":
                 topics[entry.topic] += 1
-            elif entry.channel == "product":
-                products.append((start, end, entry.topic))
             elif entry.rule is not None:
                 group = entry.channel
                 if group == "archetype":
@@ -177,9 +174,8 @@ class Detector:
         evidence.sort(key=lambda e: (e.start, e.end))
 
         archetypes = decide(rules.archetypes, evidence, level, complaint, context)
-        # the longest product name wins, as an entity ruler would choose ("coffee grinder" over "grinder")
-        named = tuple(dict.fromkeys(name for _, _, name in _longest(sorted(set(products)))))
-        facts = extract(rules.facts, text, lowered_or_none, named, evidence)
+        # products (and orders/invoices written as token patterns) come from the EntityRuler's doc.ents
+        facts = extract(rules.facts, text, lowered_or_none, doc.ents, evidence)
         return Detection(
             score=score,
             level=level,

@@ -4,10 +4,14 @@ Contract:
 
 * invoices/orders/amounts/dates: every match of the facts.toml regexes, in text order,
   without duplicates; the value is the named group ``value`` when the regex has
-  one, else group 1 when it has groups, else the whole match; invoices are read
-  first, and a part of the text read as an invoice is not read as an order;
-* products: canonical names (the key in ``[products]``) of the product names
-  found (the longest wins where they overlap), in order of first mention;
+  one, else group 1 when it has groups, else the whole match; an invoices/orders
+  entry written as a token pattern reads the entities the EntityRuler labelled
+  INVOICE/ORDER with its rule id (the value: the entity's text); entries are read
+  in file order, invoices first, and a part of the text read by an earlier entry
+  (an invoice, say) is not read again (as an order);
+* products: canonical names (the entity id) of the PRODUCT entities in ``doc.ents``
+  (the EntityRuler keeps the longest where matches overlap, so an excluded
+  NOT_PRODUCT name hides the product words inside it), in order of first mention;
 * problem: the sentence holding the most complaint and anger evidence weight
   (ties: the earlier sentence); "" when there is none; a line break after a line of
   40 characters or more is a hard wrap, not a sentence end;
@@ -19,9 +23,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from triage.detect import Evidence, Facts
-from triage.detect.rulefiles import FactRules, RegexRule
+from triage.detect.rulefiles import PRODUCT, EntityRule, FactRules, RegexRule
 
 PROBLEM_KINDS = frozenset({"complaint", "anger", "shout", "insult", "profanity", "threat", "blame", "demand"})
 # a sentence ends at . ! ? followed by a space or a line end ("$89.99" and "e.g." don't end one)
@@ -44,12 +49,23 @@ MAX_PROBLEM_CHARS = 300
 
 
 def _values(
-    text: str, lowered: str | None, rules: tuple[RegexRule, ...], taken: list[tuple[int, int]] | None = None
+    text: str,
+    lowered: str | None,
+    rules: tuple[RegexRule | EntityRule, ...],
+    taken: list[tuple[int, int]] | None = None,
+    entities: dict[str, list[tuple[int, int]]] | None = None,
 ) -> tuple[str, ...]:
-    """Values of ``rules`` in text order; ``taken`` (spans read before) is extended with what they read."""
+    """Values of ``rules`` in text order; ``taken`` (spans read before) is extended with what they read.
+    ``entities``: the character spans of the EntityRuler's entities, by entity id (rule id)."""
     found: list[tuple[int, str]] = []
     taken = [] if taken is None else taken
     for rule in rules:
+        if isinstance(rule, EntityRule):
+            for start, end in (entities or {}).get(rule.id, ()):
+                if not any(a < end and start < b for a, b in taken):
+                    taken.append((start, end))
+                    found.append((start, text[start:end].strip()))
+            continue
         for match in rule.finditer(text, lowered):
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue  # an earlier rule already read this part of the text
@@ -89,18 +105,23 @@ def problem_sentence(text: str, evidence: Iterable[Evidence]) -> str:
     return best if len(best) <= MAX_PROBLEM_CHARS else best[: MAX_PROBLEM_CHARS - 1].rstrip() + "…"
 
 
-def extract(
-    rules: FactRules, text: str, lowered: str | None, products: tuple[str, ...], evidence: list[Evidence]
-) -> Facts:
+def extract(rules: FactRules, text: str, lowered: str | None, ents: Iterable[Any], evidence: list[Evidence]) -> Facts:
     """Facts of one text; ``lowered`` is ``text.lower()`` when it has the same length, else None;
-    ``products`` are the canonical product names found, in order of first mention."""
+    ``ents`` is ``doc.ents`` of the text (character offsets index ``text``)."""
+    products: list[str] = []
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for ent in ents:
+        if ent.label_ == PRODUCT:
+            products.append(ent.ent_id_)
+        else:  # INVOICE / ORDER (NOT_PRODUCT is only there to hide product words)
+            spans.setdefault(ent.ent_id_, []).append((ent.start_char, ent.end_char))
     invoice_spans: list[tuple[int, int]] = []
-    invoices = _values(text, lowered, rules.invoices, invoice_spans)
+    invoices = _values(text, lowered, rules.invoices, invoice_spans, spans)
     return Facts(
-        orders=_values(text, lowered, rules.orders, invoice_spans),  # an invoice number is not an order
+        orders=_values(text, lowered, rules.orders, invoice_spans, spans),  # an invoice number is not an order
         amounts=_values(text, lowered, rules.amounts),
         dates=_values(text, lowered, rules.dates),
-        products=products,
+        products=tuple(dict.fromkeys(products)),
         problem=problem_sentence(text, evidence),
         invoices=invoices,
     )

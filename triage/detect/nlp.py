@@ -6,7 +6,12 @@ idle poll must not pay for importing it). ``build`` compiles
 * one ``PhraseMatcher(attr="LOWER")`` for every phrase list (anger, complaint,
   archetype signals, modifiers, topics),
 * one ``Matcher`` for every token pattern,
-* product names (``[products]`` in facts.toml) in the same PhraseMatcher, channel ``product``,
+* an ``EntityRuler`` (``phrase_matcher_attr="LOWER"``, ``overwrite_ents``; see ruler.py) for the
+  entities facts.py reads from ``doc.ents``: product names and token patterns
+  (label PRODUCT, the canonical name as the entity id), ``[products] exclude``
+  (NOT_PRODUCT: "Kettle & Crumb" is longer than "kettle", so it wins), and the
+  ``[[invoices]]`` / ``[[orders]]`` entries written as token patterns (INVOICE,
+  ORDER, the rule id as the entity id); it runs inside ``nlp.pipe``,
 
 each with ``validate=True``. A blank pipeline has no POS, TAG, LEMMA, MORPH or
 DEP, and spaCy only notices at match time, so every token pattern is first
@@ -16,6 +21,7 @@ naming its file, key and line, and the pattern is left out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +29,7 @@ from triage.detect.rulefiles import FactRules, Modifier, PatternRule, PhraseRule
 from triage.errors import Problem
 
 PROBE_TEXT = "Probe: I am NOT happy!!! Order #123 was late, still not fixed. Is it?"
+ENT_ID_SEP = "||"  # the EntityRuler's separator of label and entity id (must not be in a product name)
 
 
 # Words so frequent that a pattern anchored on them would gain little (see _anchor).
@@ -137,10 +144,10 @@ def _match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: in
 class Entry:
     """What a match id stands for."""
 
-    channel: str  # anger | complaint | archetype | modifier | topic | product | anchor
+    channel: str  # anger | complaint | archetype | modifier | topic | anchor
     rule: PhraseRule | PatternRule | None = None
     modifier: Modifier | None = None
-    topic: str = ""  # the topic, or for a product its canonical name
+    topic: str = ""
     anchored: Anchored | None = None
 
 
@@ -263,17 +270,9 @@ def build(
         for rule in signals.phrases:
             add_phrases(f"{channel}:{rule.rule}", rule.terms, Entry(channel, rule))
         for pattern_rule in signals.patterns:
-            message = _check_pattern(nlp, Matcher, probe, pattern_rule)
-            where = pattern_rule.where
+            message = _check_pattern(nlp, Matcher, probe, pattern_rule.pattern)
             if message:
-                problems.append(
-                    Problem(
-                        where.file if where else "",
-                        where.key if where else pattern_rule.rule,
-                        message,
-                        where.line if where else None,
-                    )
-                )
+                problems.append(_problem(pattern_rule.where, pattern_rule.rule, message))
                 continue
             key = f"{channel}:{pattern_rule.rule}"
             key_id = nlp.vocab.strings.add(key)
@@ -297,9 +296,30 @@ def build(
     for topic, terms in facts.topics.items():
         add_phrases(f"topic:{topic}", terms, Entry("topic", topic=topic))
 
-    # products in the same PhraseMatcher pass (an entity_ruler would be a second pass and Span objects)
-    for name, aliases in facts.products.items():
-        add_phrases(f"product:{name}", aliases, Entry("product", topic=name))
+    entity_patterns: list[dict[str, Any]] = []
+    for entity in facts.entities:
+        if not isinstance(entity.pattern, str):
+            message = _check_pattern(nlp, Matcher, probe, entity.pattern)
+            if message:
+                problems.append(_problem(entity.where, entity.id, message))
+                continue
+        if ENT_ID_SEP in entity.id:
+            problems.append(_problem(entity.where, entity.id, f"a name must not contain {ENT_ID_SEP!r}"))
+            continue
+        pattern = entity.pattern if isinstance(entity.pattern, str) else list(entity.pattern)
+        entity_patterns.append({"label": entity.label, "pattern": pattern, "id": entity.id})
+    if entity_patterns:  # an empty ruler warns on every text
+        from triage.detect.ruler import FACTORY  # an EntityRuler that makes no Spans beyond doc.ents
+
+        ruler: Any = nlp.add_pipe(
+            FACTORY,
+            name="entity_ruler",
+            config={"phrase_matcher_attr": "LOWER", "validate": True, "ent_id_sep": ENT_ID_SEP},
+        )
+        try:
+            ruler.add_patterns(entity_patterns)
+        except ValueError as exc:  # each token pattern passed alone above: not an owner's typo
+            problems.append(Problem("rules", "", f"entity ruler: {_spacy_error(exc)}"))
     try:  # the whole pipeline once, as it will run: anything left over is a bug, not an owner's typo
         compiled.match(nlp(PROBE_TEXT))
     except ValueError as exc:
@@ -307,13 +327,21 @@ def build(
     return compiled, problems
 
 
-def _check_pattern(nlp: Any, matcher_cls: Any, probe: Any, rule: PatternRule) -> str:
+def _problem(where: Any, fallback_key: str, message: str) -> Problem:
+    return Problem(
+        where.file if where else "", where.key if where else fallback_key, message, where.line if where else None
+    )
+
+
+def _check_pattern(nlp: Any, matcher_cls: Any, probe: Any, pattern: tuple[dict[str, Any], ...]) -> str:
     """ "" when the pattern compiles and runs on a blank pipeline, else what is wrong."""
     single = matcher_cls(nlp.vocab, validate=True)
     try:
-        single.add("probe", [list(rule.pattern)])
+        single.add("probe", [list(pattern)])
     except ValueError as exc:  # MatchPatternError is a ValueError
         return f"invalid token pattern: {_spacy_error(exc)}"
+    except re.error as exc:  # {REGEX = "..."} is compiled when added
+        return f"invalid token pattern: not a valid regular expression: {exc}"
     try:
         single(probe)
     except ValueError as exc:

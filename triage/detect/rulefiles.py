@@ -293,14 +293,34 @@ class ComplaintRules:
     negation: Modifier | None = None  # "nothing wrong", "no problem with": the problem word counts 0
 
 
+# Entity labels the EntityRuler sets (see nlp.py); facts.py reads them from ``doc.ents``.
+PRODUCT = "PRODUCT"
+NOT_PRODUCT = "NOT_PRODUCT"  # [products] exclude: a longer name that contains a product word
+FACT_LABELS = {"invoices": "INVOICE", "orders": "ORDER"}
+
+
+@dataclass(frozen=True)
+class EntityRule:
+    """One EntityRuler pattern: a phrase (matched case-insensitively, on LOWER) or a spaCy
+    token pattern; ``id`` is a product's canonical name or a facts rule id."""
+
+    label: str  # PRODUCT | NOT_PRODUCT | INVOICE | ORDER
+    id: str
+    pattern: str | tuple[dict[str, Any], ...]
+    where: Where | None = None
+
+
 @dataclass(frozen=True)
 class FactRules:
-    orders: tuple[RegexRule, ...]
+    orders: tuple[RegexRule | EntityRule, ...]
     amounts: tuple[RegexRule, ...]
     dates: tuple[RegexRule, ...]
     products: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> phrasings
     topics: dict[str, tuple[str, ...]] = field(default_factory=dict)  # topic -> terms
-    invoices: tuple[RegexRule, ...] = ()  # read before orders: an invoice number is not an order
+    invoices: tuple[RegexRule | EntityRule, ...] = ()  # read before orders: an invoice number is not an order
+    # everything the EntityRuler finds: product phrases and patterns, exclusions, and the
+    # [[invoices]] / [[orders]] entries written as token patterns
+    entities: tuple[EntityRule, ...] = ()
 
 
 # ---------------------------------------------------------------- shared signal lists
@@ -532,16 +552,93 @@ def load_complaint(tf: TomlFile) -> ComplaintRules:
 _FACT_LISTS = ("invoices", "orders", "amounts", "dates")
 
 
-def _fact_regexes(tf: TomlFile, name: str) -> tuple[RegexRule, ...]:
-    out: list[RegexRule] = []
+_TOKEN_PATTERN_HINT = 'a spaCy token pattern, e.g. [{LOWER = "powerblend"}, {IS_DIGIT = true}]'
+
+
+def _token_pattern(value: Any) -> tuple[dict[str, Any], ...] | None:
+    """``value`` as a token pattern (a non-empty list of token tables), or None."""
+    if isinstance(value, list) and value and all(isinstance(t, dict) and t for t in value):
+        return tuple(value)
+    return None
+
+
+def _fact_regexes(tf: TomlFile, name: str) -> tuple[RegexRule | EntityRule, ...]:
+    """``[[name]]`` entries: each a ``regex`` or (invoices, orders) a token ``pattern``."""
+    out: list[RegexRule | EntityRule] = []
+    label = FACT_LABELS.get(name)
+    allowed = {"id", "regex", "ignore_case"} | ({"pattern"} if label else set())
     for rule_id, entry, key in _entries(tf, tf.data, name, ""):
-        tf.unknown_keys(entry, {"id", "regex", "ignore_case"}, key)
+        tf.unknown_keys(entry, allowed, key)
+        if label and "pattern" in entry:
+            line = entry_line(tf, name, rule_id, "pattern")
+            pattern = _token_pattern(entry["pattern"])
+            if "regex" in entry:
+                add_problem(tf, key, "expected either regex or pattern, not both", line)
+            elif pattern is None:
+                add_problem(tf, f"{key}.pattern", f"expected {_TOKEN_PATTERN_HINT}", line)
+            else:
+                out.append(EntityRule(label, f"facts.{name}.{rule_id}", pattern, Where(str(tf.path), f"{key}.pattern", line)))
+            continue
         ignore_case = get_bool(tf, entry, "ignore_case", key, True)
         line = entry_line(tf, name, rule_id, "regex")
         compiled = compile_regex(tf, entry.get("regex"), f"{key}.regex", ignore_case, line)
         if compiled is not None:
             out.append(RegexRule(f"facts.{name}.{rule_id}", name, 0.0, compiled, where=Where(str(tf.path), key, line)))
     return tuple(out)
+
+
+def _table_key_line(tf: TomlFile, table: str, key: str) -> int | None:
+    """Line of ``key = ...`` inside ``[table]`` (falls back to TomlFile's guess)."""
+    lines = tf.text.splitlines()
+    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]")
+    key_re = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
+    inside = False
+    for i, text in enumerate(lines):
+        if header.match(text):
+            inside = True
+        elif inside and text.lstrip().startswith("["):
+            break
+        elif inside and key_re.match(text):
+            return i + 1
+    return tf.line_of(f"{table}.{key}")
+
+
+def _products(tf: TomlFile) -> tuple[dict[str, tuple[str, ...]], tuple[EntityRule, ...]]:
+    """``[products]``: name = [phrases and token patterns]; ``exclude`` = the same, never products."""
+    table = tf.data.get("products", {})
+    if not isinstance(table, dict):
+        add_problem(tf, "products", "expected a table of name = [phrases or token patterns]")
+        return {}, ()
+    names: dict[str, tuple[str, ...]] = {}
+    entities: list[EntityRule] = []
+    for name, value in table.items():
+        key = f"products.{name}"
+        line = _table_key_line(tf, "products", name)
+        where = Where(str(tf.path), key, line)
+        excluded = name == "exclude"
+        label = NOT_PRODUCT if excluded else PRODUCT
+        if not isinstance(value, list) or (excluded and not value):
+            add_problem(
+                tf, key, f"expected a {'non-empty ' if excluded else ''}list of non-empty strings (phrases) "
+                f"and token patterns ({_TOKEN_PATTERN_HINT})", line
+            )
+            continue
+        phrases: list[str] = [] if excluded else [name]
+        for i, item in enumerate(value):
+            pattern = _token_pattern(item)
+            if isinstance(item, str) and item.strip():
+                phrases.append(item.strip())
+            elif pattern is not None:
+                entities.append(EntityRule(label, name, pattern, Where(str(tf.path), f"{key}[{i}]", line)))
+            else:
+                add_problem(
+                    tf, f"{key}[{i}]", f"expected a non-empty string (a phrase) or {_TOKEN_PATTERN_HINT}, got {item!r}", line
+                )
+        phrases = list(dict.fromkeys(phrases))
+        entities.extend(EntityRule(label, name, phrase, where) for phrase in phrases)
+        if not excluded:
+            names[name] = tuple(phrases)
+    return names, tuple(entities)
 
 
 def _phrase_table(tf: TomlFile, name: str, include_key: bool) -> dict[str, tuple[str, ...]]:
@@ -562,11 +659,14 @@ def _phrase_table(tf: TomlFile, name: str, include_key: bool) -> dict[str, tuple
 def load_facts(tf: TomlFile) -> FactRules:
     tf.unknown_keys(tf.data, {*_FACT_LISTS, "products", "topics"}, "")
     invoices, orders, amounts, dates = (_fact_regexes(tf, name) for name in _FACT_LISTS)
+    products, product_entities = _products(tf)
+    fact_entities = tuple(r for r in invoices + orders if isinstance(r, EntityRule))
     return FactRules(
         orders,
-        amounts,
-        dates,
-        _phrase_table(tf, "products", True),
+        amounts,  # type: ignore[arg-type]  # only invoices and orders take token patterns
+        dates,  # type: ignore[arg-type]
+        products,
         _phrase_table(tf, "topics", False),
         invoices,
+        product_entities + fact_entities,
     )
