@@ -1,0 +1,22 @@
+"""The ``triage`` command line: parse arguments, call a service, print.
+
+The ``triage.cli`` package is the only code that prints, exits or configures
+logging; its modules group the commands: ``mail`` (poll, queue, show, retry,
+init, demo), ``agents`` (edit, approve, reject, send-pending, serve, agent),
+``followups`` (promise, kept, resolve, wait, remind, status, report) and
+``owner`` (rules check, classify, eval, label, lint). Exit codes:
+0 the run finished (quarantined messages included), 2 bad configuration or
+rules, 3 a server could not be reached or refused the login.
+"""
+
+from __future__ import annotations
+
+from triage.cli import agents, followups, mail, owner  # noqa: F401  (each registers its commands)
+from triage.cli.common import cli
+from triage.cli.mail import run_poll
+
+__all__ = ["cli", "main", "run_poll"]
+
+
+def main() -> None:
+    cli(prog_name="triage")

@@ -1,0 +1,130 @@
+"""Options, helpers and the click group shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from triage import __version__
+from triage.errors import LockedError, TriageError
+
+log = logging.getLogger("triage")
+
+
+class TriageGroup(click.Group):
+    """Turns triage's own errors into one line and an exit code (traceback with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LockedError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(0)
+        except TriageError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"error: {line}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group(cls=TriageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH", help="triage.toml to use (else $TRIAGE_CONFIG, else ./triage.toml).")
+@click.option("--debug", is_flag=True, help="Verbose logging and full tracebacks.")
+@click.version_option(__version__, prog_name="triage")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Complaint triage for a support inbox: poll, detect, draft, review.
+
+    Example: triage --config ~/support/triage.toml poll
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:  # mail-parser warns about every odd MIME part; defects are stored instead
+        logging.getLogger("mailparser").setLevel(logging.ERROR)
+    ctx.obj = {"config_path": config_path, "debug": debug}
+
+
+def settings_from(ctx: click.Context) -> Any:
+    from triage import config
+
+    return config.load(config.find_config(ctx.obj["config_path"]))
+
+
+def open_store(settings: Any) -> Any:
+    from triage.store import Store
+
+    return Store(settings.store_path)
+
+
+
+# -- options and helpers shared by the command modules ----------------------
+
+
+def _agent(agent: str | None) -> str:
+    import getpass
+
+    return agent or getpass.getuser()
+
+
+agent_option = click.option("--agent", metavar="NAME", help="Who is acting (default: your login name).")
+
+
+def _now(value: str | None) -> datetime:
+    """--now: an ISO time (UTC unless it has an offset); the real clock when not given."""
+    if not value:
+        return datetime.now(timezone.utc)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a time like 2026-11-20T10:01, got {value!r}", param_hint="--now") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+now_option = click.option("--now", "now_text", metavar="ISO", hidden=True, help="Act as if it were this time (tests).")
+
+
+def _policy(settings: Any) -> Any:
+    from triage.followup import load_policy
+
+    return load_policy(settings.rules_dir)
+
+
+
+
+
+
+def _date(value: str | None) -> Any:
+    if not value:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date like 2026-11-01, got {value!r}") from None
+
+
+def _span(seconds: float) -> str:
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 3600:
+        return f"{sign}{int(seconds // 60)}m"
+    if seconds < 86400 * 2:
+        return f"{sign}{int(seconds // 3600)}h"
+    return f"{sign}{int(seconds // 86400)}d"

@@ -1,0 +1,220 @@
+"""Follow-up commands: promise, kept, resolve, wait, remind, status, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from triage.cli.common import (
+    _agent,
+    _date,
+    _now,
+    _policy,
+    _span,
+    agent_option,
+    cli,
+    emit_json,
+    json_option,
+    now_option,
+    open_store,
+    settings_from,
+)
+from triage.errors import TriageError
+
+
+@cli.command()
+@click.argument("case_id", type=int)
+@click.option("--by", "by", required=True, metavar="DATE", help="When: 2026-11-24, 2026-11-24T15:00, 2d, 4h, today, friday.")
+@click.option("--what", required=True, metavar="TEXT", help="What was promised to the customer.")
+@agent_option
+@now_option
+@json_option
+@click.pass_context
+def promise(ctx: click.Context, case_id: int, by: str, what: str, agent: str | None, now_text: str | None, as_json: bool) -> None:
+    """Record a promise made to the customer; remind chases it until it is kept.
+
+    Example: triage promise 7 --by friday --what "a replacement blender"
+    """
+    from triage import deadlines
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        made = deadlines.promise(store, _policy(settings), case_id, by, what, _agent(agent), _now(now_text))
+    if as_json:
+        emit_json(made)
+    else:
+        click.echo(f"Promise {made['id']} on case {case_id}: {what}, due {made['due']}.")
+
+
+@cli.command()
+@click.argument("case_id", type=int)
+@click.option("--promise", "promise_id", type=int, metavar="ID", help="Only this promise (default: every open one).")
+@agent_option
+@now_option
+@click.pass_context
+def kept(ctx: click.Context, case_id: int, promise_id: int | None, agent: str | None, now_text: str | None) -> None:
+    """Mark a case's open promise(s) kept.
+
+    Example: triage kept 7
+    """
+    from triage import deadlines
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        ids = deadlines.kept(store, case_id, _agent(agent), _now(now_text), promise_id)
+    click.echo(f"Promise(s) {', '.join(map(str, ids))} on case {case_id} kept.")
+
+
+@cli.command()
+@click.argument("case_id", type=int)
+@click.option("--root-cause", metavar="TEXT", help="What caused it: product, logistics, miscommunication, service...")
+@click.option("--outcome", type=click.Choice(["resolved", "unresolvable"]), default="resolved", show_default=True)
+@agent_option
+@now_option
+@json_option
+@click.pass_context
+def resolve(ctx: click.Context, case_id: int, root_cause: str | None, outcome: str, agent: str | None,
+            now_text: str | None, as_json: bool) -> None:
+    """Resolve a case and schedule its check-in (outcome "resolved" only).
+
+    Example: triage resolve 7 --root-cause "courier damage"
+    """
+    from triage import deadlines
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        done = deadlines.resolve(store, _policy(settings), case_id, _agent(agent), _now(now_text), root_cause, outcome)
+    if as_json:
+        emit_json(done)
+    else:
+        after = f"; check-in due {done['check_in_due']}" if done["check_in_due"] else ""
+        click.echo(f"Case {case_id} {outcome}{after}.")
+
+
+@cli.command()
+@click.argument("case_id", type=int)
+@click.option("--resume", is_flag=True, help="Stop waiting (the customer's next message also does).")
+@agent_option
+@now_option
+@click.pass_context
+def wait(ctx: click.Context, case_id: int, resume: bool, agent: str | None, now_text: str | None) -> None:
+    """The case waits on the customer (we asked a question): its clocks pause until they write.
+
+    Example: triage wait 7
+    """
+    from triage import deadlines
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        if resume:
+            ids = deadlines.resume(store, _policy(settings), case_id, _agent(agent), _now(now_text))
+            click.echo(f"Case {case_id} no longer waits; {len(ids)} deadline(s) restarted.")
+        else:
+            ids = deadlines.wait(store, case_id, _agent(agent), _now(now_text))
+            click.echo(f"Case {case_id} waits on the customer; {len(ids)} deadline(s) paused.")
+
+
+@cli.command()
+@click.option("--now", "now_text", metavar="ISO", help="Act as if it were this time (default: now; UTC unless an offset is given).")
+@click.option("--dry-run", is_flag=True, help="Print what would be done; send and record nothing.")
+@json_option
+@click.pass_context
+def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: bool) -> None:
+    """Email agents a digest of what is due, draft check-ins, escalate to the owner (run by cron).
+
+    Exit 3 if SMTP fails (nothing is recorded as reminded; the next run retries).
+
+    Example: triage remind --json
+    """
+    from triage import remind as remind_mod
+    from triage.lock import run_lock
+    from triage.store import utcnow
+
+    settings = settings_from(ctx)
+    policy = _policy(settings)
+    now = _now(now_text)
+    started = utcnow()
+    with run_lock(settings.lock_path, "remind"), open_store(settings) as store:
+        try:
+            out = remind_mod.run(settings, store, policy, now, dry_run=dry_run)
+        except TriageError as exc:
+            if not dry_run:
+                store.record_run("remind", started, False, {"error": str(exc), "now": now.isoformat()})
+            raise
+        if not dry_run:
+            store.record_run("remind", started, True, {k: len(v) if isinstance(v, list) else v
+                                                       for k, v in out.as_dict().items()})
+    if as_json:
+        emit_json(out.as_dict())
+        return
+    prefix = "would " if dry_run else ""
+    click.echo(f"{prefix}remind {len(out.reminded)} item(s) to {len(out.digests)} agent(s), "
+               f"{prefix}draft {len(out.drafted)} check-in(s), {prefix}escalate {len(out.escalated)}, "
+               f"cancel {len(out.cancelled)} check-in(s){'; poll failure alert to the owner' if out.poll_alert else ''}")
+    items = out.reminded + out.escalated
+    for item in items[:20]:
+        click.echo(f"  case {item['case']} {item['kind']} due {item['due']}: {item['command']}")
+    if len(items) > 20:
+        click.echo(f"  … and {len(items) - 20} more (--json lists them all)")
+    for warning in out.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command()
+@now_option
+@json_option
+@click.pass_context
+def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
+    """Worker health: last successful poll, failures, quarantine, pending drafts, overdue items.
+
+    Example: triage status --json
+    """
+    from triage import remind as remind_mod
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        st = remind_mod.status(store, _now(now_text))
+    if as_json:
+        emit_json(st)
+        return
+    age = st["last_poll_age_minutes"]
+    click.echo(f"last successful poll: {st['last_poll'] or 'never'}" + (f" ({_span(age * 60)} ago)" if age is not None else ""))
+    click.echo(f"consecutive poll failures: {st['consecutive_failures']}" + (f" ({st['last_error']})" if st["last_error"] else ""))
+    click.echo(f"quarantined messages: {st['quarantined']}  pending drafts: {st['pending_drafts']}  "
+               f"cases waiting on the customer: {st['waiting_cases']}")
+    click.echo(f"overdue items: {st['overdue']}")
+    for item in st["overdue_items"]:
+        click.echo(f"  case {item['case']} {item['kind']} due {item['due']}: {item['command']}")
+
+
+@cli.command()
+@click.option("--since", metavar="DATE", help="First day (default: 30 days before --until).")
+@click.option("--until", metavar="DATE", help="Last day, included (default: today).")
+@click.option("--html", "html_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a self-contained HTML page with charts.")
+@now_option
+@json_option
+@click.pass_context
+def report(ctx: click.Context, since: str | None, until: str | None, html_path: Path | None,
+           now_text: str | None, as_json: bool) -> None:
+    """For the owner: volume, response and resolution times, SLA, promises, root causes, anger drivers.
+
+    Example: triage report --since 2026-11-01 --html report.html
+    """
+    from triage import report as report_mod
+
+    settings = settings_from(ctx)
+    policy = _policy(settings)
+    with open_store(settings) as store:
+        data = report_mod.build(store, policy, _date(since), _date(until), _now(now_text))
+    if html_path:
+        from triage.report_html import render
+
+        html_path.write_text(render(data, settings.support.name), encoding="utf-8")
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(report_mod.text(data))
+        if html_path:
+            click.echo(f"\nHTML report written to {html_path}")

@@ -1,0 +1,333 @@
+"""Mail commands: poll, queue, show, retry, and setting up (init, demo)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from triage.cli.common import (
+    _date,
+    _span,
+    cli,
+    emit_json,
+    json_option,
+    open_store,
+    settings_from,
+)
+from triage.errors import NotFound, TriageError
+
+# -- poll ---------------------------------------------------------------------
+
+
+@cli.command()
+@json_option
+@click.option("--since", metavar="DATE", help="On a first run, only mail since this date (YYYY-MM-DD).")
+@click.pass_context
+def poll(ctx: click.Context, as_json: bool, since: str | None) -> None:
+    """Fetch new mail, triage it and queue reply drafts for review.
+
+    Holds a lock: a second overlapping run says so and exits 0.
+
+    Example: triage poll --json
+    """
+    settings = settings_from(ctx)
+    summary = run_poll(settings, since=_date(since), show_progress=not as_json and sys.stderr.isatty())
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.line())
+
+
+
+
+def run_poll(settings: Any, since: Any = None, show_progress: bool = False) -> Any:
+    from triage import pipeline
+    from triage.lock import run_lock
+    from triage.mailbox import open_source
+    from triage.store import utcnow
+
+    started = utcnow()
+    with run_lock(settings.lock_path, "poll"), open_store(settings) as store:
+        try:
+            source = open_source(settings.mailbox, since=since)
+        except TriageError as exc:
+            store.record_run("poll", started, False, {"error": str(exc)})
+            raise
+        bar = _Progress() if show_progress else None
+        try:
+            summary = pipeline.poll(settings, store, source, progress=bar)
+        except TriageError as exc:
+            store.record_run("poll", started, False, {"error": str(exc)})
+            raise
+        finally:
+            source.close()
+            if bar:
+                bar.close()
+        store.record_run("poll", started, True, summary.as_dict())
+        return summary
+
+
+class _Progress:
+    """A progress bar on a TTY for long polls (only when there is real work)."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and total >= 50:
+            self.bar = click.progressbar(length=total, label="polling", file=sys.stderr)
+            self.bar.__enter__()
+        if self.bar is not None and done:
+            self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+# -- queue and show -----------------------------------------------------------
+
+
+def _age(created: str, now: datetime) -> str:
+    seconds = (now - datetime.fromisoformat(created)).total_seconds()
+    return _span(seconds)
+
+
+
+
+@cli.command()
+@json_option
+@click.option("--quarantined", is_flag=True, help="List quarantined messages (with their errors) instead.")
+@click.pass_context
+def queue(ctx: click.Context, as_json: bool, quarantined: bool) -> None:
+    """List drafts waiting for an agent, most urgent first.
+
+    Example: triage queue --json
+    """
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        rows = store.quarantined() if quarantined else store.queue()
+    if quarantined:
+        print_quarantined(rows, as_json)
+    else:
+        print_queue(rows, as_json)
+
+
+def print_quarantined(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("No quarantined messages.")
+        return
+    for r in rows:
+        click.echo(f"{r['id']:>5}  {_cut(r['sender'] or '?', 28):<28} {_cut(r['subject'] or '-', 30):<30} "
+                   f"retries {r['retries']}  {_cut(r['error'], 60)}")
+    click.echo(f"{len(rows)} quarantined message(s). After fixing the cause: triage retry --all")
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every quarantined message.")
+@json_option
+@click.pass_context
+def retry(ctx: click.Context, ids: tuple[int, ...], retry_all: bool, as_json: bool) -> None:
+    """Run quarantined messages through the pipeline again (after a rule or template fix).
+
+    Example: triage retry --all
+    """
+    from triage import pipeline
+    from triage.lock import run_lock
+
+    if not ids and not retry_all:
+        raise click.UsageError("give message ids or --all")
+    settings = settings_from(ctx)
+    with run_lock(settings.lock_path, "retry"), open_store(settings) as store:
+        summary = pipeline.retry(settings, store, None if retry_all else list(ids))
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        click.echo(summary.line().replace("fetched", "retried", 1))
+
+
+def print_queue(rows: list[dict[str, Any]], as_json: bool) -> None:
+    now = datetime.now(timezone.utc)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "id": r["id"],
+                    "case": r["case"],
+                    "customer": r["customer"],
+                    "customer_name": r["customer_name"],
+                    "subject": r["subject"],
+                    "level": r["level"],
+                    "archetypes": r["archetypes"],
+                    "template": r["template"],
+                    "status": r["status"],
+                    "created_at": r["created_at"],
+                    "due": r["due"],
+                    "error": r["error"],
+                }
+                for r in rows
+            ]
+        )
+        return
+    if not rows:
+        click.echo("The queue is empty.")
+        return
+    click.echo(f"{'ID':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
+    for r in rows:
+        due = _span((datetime.fromisoformat(r["due"]) - now).total_seconds()) if r["due"] else "-"
+        arch = ",".join(r["archetypes"]) or "-"
+        click.echo(
+            f"{r['id']:>4}  {_cut(r['customer'], 28):<28} {_cut(r['subject'], 38):<38} "
+            f"{r['level']:<8} {_cut(arch, 12):<12} {_age(r['created_at'], now):>4} {due:>5}"
+        )
+    click.echo(f"{len(rows)} draft(s) waiting for review.")
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cli.command()
+@click.argument("draft_id", type=int)
+@json_option
+@click.pass_context
+def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
+    """Show a draft: the customer's message, the evidence, the reply and its lint findings.
+
+    Example: triage show 12
+    """
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        draft = store.draft(draft_id)
+        if draft is None:
+            raise NotFound(f"no draft {draft_id}")
+        message = store.message(draft["message_id"]) if draft["message_id"] else None
+        detection = store.detection_for(draft["message_id"]) if draft["message_id"] else None
+        case = store.case(draft["case_id"])
+        history = store.customer_cases(case["customer_id"]) if case else []
+    if as_json:
+        emit_json(
+            {
+                "id": draft["id"],
+                "case": draft["case_id"],
+                "status": draft["status"],
+                "to": draft["to_address"],
+                "subject": draft["subject"],
+                "body": draft["body"],
+                "template": draft["template"],
+                "lint": draft["lint"],
+                "outgoing_message_id": draft["outgoing_message_id"],
+                "message": _message_json(message),
+                "detection": detection,
+                "history": [
+                    {k: c[k] for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
+                    for c in history
+                    if c["id"] != draft["case_id"]
+                ],
+            }
+        )
+        return
+    _print_show(draft, message, detection, case, history)
+
+
+def _message_json(message: dict[str, Any] | None) -> dict[str, Any] | None:
+    if message is None:
+        return None
+    keys = ("id", "message_id", "sender", "sender_name", "subject", "date", "text", "full_text", "status")
+    return {k: message[k] for k in keys}
+
+
+def _highlight(text: str, evidence: list[dict[str, Any]]) -> str:
+    """Mark each evidence span as [[span]] so agents see what drove the detection."""
+    out, pos = [], 0
+    for ev in sorted(evidence, key=lambda e: (e["start"], -e["end"])):
+        start, end = int(ev["start"]), int(ev["end"])
+        if start < pos or end > len(text):
+            continue
+        out += [text[pos:start], click.style(f"[[{text[start:end]}]]", bold=True, fg="red")]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _print_show(draft: dict[str, Any], message: Any, detection: Any, case: Any, history: list[dict[str, Any]]) -> None:
+    echo = click.echo
+    echo(f"Draft {draft['id']} · case {draft['case_id']} · {draft['status']} · template {draft['template']}")
+    if message:
+        echo(f"\nFrom:    {message['sender_name']} <{message['sender']}>")
+        echo(f"Subject: {message['subject']}")
+        echo(f"Date:    {message['date']}\n")
+        text = message["text"]
+        echo(_highlight(text, detection["evidence"]) if detection else text)
+    if detection:
+        arch = ", ".join(f"{a['name']} ({a['rule']})" for a in detection["archetypes"]) or "none"
+        echo(
+            f"\nDetection: {detection['level']} (score {detection['score']:.2f}), "
+            f"complaint: {'yes' if detection['complaint'] else 'no'}, archetypes: {arch}"
+        )
+        for ev in detection["evidence"]:
+            echo(f"  - {ev['text']!r}  {ev['rule']}  weight {ev['weight']:+.2f}")
+    earlier = [c for c in history if case and c["id"] != case["id"]]
+    if earlier:
+        echo("\nEarlier cases:")
+        for c in earlier:
+            echo(f"  #{c['id']} {c['opened_at'][:10]} {c['status']:<9} {c['level']:<8} {c['subject']}")
+    echo(f"\nTo: {draft['to_address']}\nSubject: {draft['subject']}\n")
+    echo(draft["body"])
+    if draft["lint"]:
+        echo("\nTone findings:")
+        for f in draft["lint"]:
+            echo(f"  - {f['text']!r}: {f['reason']} Try: {f['suggestion']}")
+    else:
+        echo("\nTone: no findings.")
+
+
+
+
+# -- setup: init and demo -----------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Write a starter triage.toml, rules/ and templates/ into DIRECTORY.
+
+    Existing files are left alone.
+
+    Example: triage init ~/support
+    """
+    from triage.setup import init_dir
+
+    for line in init_dir(directory):
+        click.echo(line)
+
+
+@cli.command()
+@click.option("--dir", "directory", default="demo", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def demo(ctx: click.Context, directory: Path) -> None:
+    """Poll the bundled demo inbox into DIR and print the review queue.
+
+    Afterwards `triage --config DIR/triage.toml queue` works on the same data.
+
+    Example: triage demo --dir /tmp/triage-demo
+    """
+    from triage import config
+    from triage.setup import write_demo_config
+
+    path = write_demo_config(directory)
+    settings = config.load(path)
+    summary = run_poll(settings, show_progress=sys.stderr.isatty())
+    click.echo(f"Demo inbox polled into {settings.store_path}: {summary.line()}\n")
+    with open_store(settings) as store:
+        print_queue(store.queue(), as_json=False)
+    click.echo(f"\nNext: triage --config {path} show ID")

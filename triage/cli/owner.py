@@ -1,0 +1,204 @@
+"""Owner commands: rules check, classify, eval, label, lint."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from triage.cli.common import (
+    _agent,
+    agent_option,
+    cli,
+    emit_json,
+    json_option,
+    open_store,
+    settings_from,
+)
+from triage.errors import NotFound, RulesError
+
+# -- rules --------------------------------------------------------------------
+
+
+@cli.group()
+def rules() -> None:
+    """Owner tools for rule files and templates."""
+
+
+@rules.command("check")
+@click.pass_context
+def rules_check(ctx: click.Context) -> None:
+    """Validate every rule file and template; exit 2 naming file and key on error.
+
+    Example: triage rules check
+    """
+    from triage import rules as rules_mod
+
+    settings = settings_from(ctx)
+    problems = rules_mod.check(settings.rules_dir, settings.templates_dir)
+    if problems:
+        raise RulesError(problems)
+    click.echo(f"rules ok: {settings.rules_dir} and {settings.templates_dir}")
+
+
+def owner_rules_dir(ctx: click.Context) -> Path:
+    """The configured rules folder, or the shipped one when no triage.toml is found."""
+    from triage import config
+    from triage.errors import ConfigError
+
+    try:
+        path = config.find_config(ctx.obj["config_path"])
+    except ConfigError:
+        return config.shipped_dir("rules")
+    return config.load(path).rules_dir
+
+
+def _read_input(source: str | None) -> bytes:
+    if source in (None, "-"):
+        return sys.stdin.buffer.read()
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {source}: {exc.strerror}") from None
+
+
+@cli.command()
+@click.argument("source", required=False, metavar="[FILE|-]")
+@click.option("--text", help="Classify this plain text instead of a message.")
+@click.option("--sender", default="", help="With --text: the sender's address (for customer lists).")
+@json_option
+@click.pass_context
+def classify(ctx: click.Context, source: str | None, text: str | None, sender: str, as_json: bool) -> None:
+    """Detect anger, complaint and archetypes in one message, with the evidence.
+
+    Reads a raw RFC 5322 message from FILE or standard input; only the
+    customer's new words count (quotes and signature are removed).
+
+    Example: triage classify --text "This is the SECOND time it broke!!!" --json
+    """
+    from triage.detect.engine import Detector, classify_text
+    from triage.message import ParseError, parse
+
+    detector = Detector.load(owner_rules_dir(ctx))
+    if text is None:
+        try:
+            message = parse(_read_input(source))
+        except ParseError as exc:
+            raise click.BadParameter(f"not a readable message: {exc}") from None
+        text, sender = message.text, sender or message.sender_address
+    detection = classify_text(detector, text, sender)
+    if as_json:
+        emit_json(detection.to_dict())
+        return
+    arch = ", ".join(f"{a.name} ({a.rule})" for a in detection.archetypes) or "none"
+    click.echo(f"level: {detection.level}  score: {detection.score:.2f}  angry: {'yes' if detection.angry else 'no'}  "
+               f"complaint: {'yes' if detection.complaint else 'no'}")
+    click.echo(f"archetypes: {arch}")
+    if detection.topic:
+        click.echo(f"topic: {detection.topic}")
+    click.echo("evidence:")
+    for ev in detection.evidence:
+        click.echo(f"  {ev.start:>5}-{ev.end:<5} {ev.text!r:<40} {ev.rule}  {ev.weight:+.2f}")
+    if not detection.evidence:
+        click.echo("  (none)")
+
+
+@cli.command("eval")
+@click.argument("csv_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--labels", "use_labels", is_flag=True, help="Evaluate on agents' corrections stored by `triage label`.")
+@json_option
+@click.pass_context
+def eval_cmd(ctx: click.Context, csv_file: Path | None, use_labels: bool, as_json: bool) -> None:
+    """Measure the rules on labelled data (precision, recall, F1, correlations).
+
+    The CSV has a header with `text` and any of `angry` (0/1), `intensity`
+    (0-1), `complaint` (0/1), `archetype` (a name, or empty).
+
+    Example: triage eval labelled.csv --json
+    """
+    from triage import evaluate
+    from triage.detect.engine import Detector
+
+    if (csv_file is None) == (not use_labels):
+        raise click.UsageError("give a CSV file or --labels (one of them)")
+    if use_labels:
+        settings = settings_from(ctx)
+        detector = Detector.load(settings.rules_dir)
+        with open_store(settings) as store:
+            report = evaluate.evaluate_labels(store.labelled_messages(), detector)
+    else:
+        assert csv_file is not None
+        report = evaluate.evaluate_csv(csv_file, Detector.load(owner_rules_dir(ctx)))
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(f"{report['n']} labelled text(s), rules version {report.get('rules_version', '?')}")
+    for name in ("angry", "complaint"):
+        if name in report:
+            m = report[name]
+            extra = f"  macro-F1 {m['macro_f1']:.3f}" if "macro_f1" in m else ""
+            click.echo(f"{name:<10} precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}{extra}  (n={m['n']})")
+    if "intensity" in report:
+        m = report["intensity"]
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+        click.echo(f"intensity  Pearson {fmt(m['pearson'])}  Spearman {fmt(m['spearman'])}  (n={m['n']})")
+    if "archetype" in report:
+        m = report["archetype"]
+        click.echo(f"archetype  accuracy {m['accuracy']:.3f}  (n={m['n']})")
+        for gold, row in m["confusion"].items():
+            click.echo(f"  {gold:<12} " + "  ".join(f"{p}:{c}" for p, c in row.items() if c))
+
+
+@cli.command()
+@click.argument("message_id", type=int, metavar="MESSAGE")
+@click.option("--angry", type=click.Choice(["yes", "no"]), help="Was the message angry?")
+@click.option("--archetype", help="The right archetype, or 'none'.")
+@agent_option
+@click.pass_context
+def label(ctx: click.Context, message_id: int, angry: str | None, archetype: str | None, agent: str | None) -> None:
+    """Record an agent's correction of a detection (used by `triage eval --labels`).
+
+    MESSAGE is the stored message's id (shown by `triage show ID --json`).
+
+    Example: triage label 42 --angry no --archetype meek
+    """
+    from triage.detect import ARCHETYPES
+    from triage.store import utcnow
+
+    if angry is None and archetype is None:
+        raise click.UsageError("give --angry and/or --archetype")
+    if archetype is not None and archetype not in (*ARCHETYPES, "none"):
+        raise click.BadParameter(f"expected one of {', '.join(ARCHETYPES)}, none", param_hint="--archetype")
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        if store.message(message_id) is None:
+            raise NotFound(f"no message {message_id}")
+        with store.write():
+            store.add_label(message_id, None if angry is None else angry == "yes", archetype, _agent(agent), utcnow())
+    click.echo(f"Label recorded for message {message_id}.")
+
+
+@cli.command()
+@click.argument("source", required=False, metavar="[FILE|-]")
+@json_option
+@click.pass_context
+def lint(ctx: click.Context, source: str | None, as_json: bool) -> None:
+    """Check a text for passive-aggressive or dismissive phrasing (rules/tone.toml).
+
+    Exits 1 when there are findings, so scripts can use it as a check.
+
+    Example: echo "As per my last email, calm down." | triage lint - --json
+    """
+    from triage.tone import lint_text
+
+    text = _read_input(source).decode("utf-8", errors="replace")
+    result = lint_text(text, owner_rules_dir(ctx))
+    if as_json:
+        emit_json(result)
+    else:
+        for f in result["findings"]:
+            click.echo(f"{f['start']}-{f['end']} {f['text']!r}: {f['reason']} Try: {f['suggestion']}")
+        click.echo(f"{len(result['findings'])} finding(s).")
+    if result["findings"]:
+        sys.exit(1)
