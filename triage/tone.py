@@ -245,12 +245,11 @@ def _spans(pattern: re.Pattern[str], text: str, lowered: str | None) -> Iterator
     which finds exactly what the case-insensitive pattern finds on ``text``.
     """
     fast = _LOWERED.get(pattern) if lowered is not None else None
-    if fast is None:
-        for m in pattern.finditer(text):
-            if m.end() > m.start():
-                yield m.span()
+    if fast is None or lowered is None:
+        for whole in pattern.finditer(text):
+            if whole.end() > whole.start():
+                yield whole.span()
         return
-    assert lowered is not None
     pos = 0
     while (m := fast.search(lowered, pos)) is not None:
         start = m.start()
@@ -334,9 +333,9 @@ class Linter:
         Where two matches overlap, the earlier (then the longer) one is kept.
         """
         hits: list[Finding] = []
-        lowered: str | None = text.lower()
-        if len(lowered) != len(text):  # a few characters lower to two: use the exact path
-            lowered = None
+        lower = text.lower()
+        # a few characters lower to two: then the offsets differ and the exact path is used
+        lowered = lower if len(lower) == len(text) else None
         for rule in self.rules:
             excepted = [span for x in rule.exceptions for span in _spans(x, text, lowered)]
             for pattern in rule.patterns:
