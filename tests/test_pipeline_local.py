@@ -197,3 +197,38 @@ def test_a_customer_who_writes_again_after_our_reply_gets_a_new_response_deadlin
     run_poll(workspace)
     with Store(workspace.db) as store:
         assert store.open_deadline(1, "first-response") is not None
+
+
+def test_ctrl_c_mid_poll_is_one_line_and_the_next_poll_resumes(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = maildir([email_bytes(message_id=f"<int{i}@customer.test>") for i in range(600)])
+    workspace.maildir_config(path)
+    workspace.write_config(workspace.config.read_text().replace("[mailbox]", "[mailbox]\nbatch_size = 50", 1))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "triage", "--config", str(workspace.config), "poll"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=workspace.dir,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:  # interrupt once some batches are stored
+        if workspace.db.exists() and sqlite3.connect(workspace.db).execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'messages'"
+        ).fetchone()[0] and sqlite3.connect(workspace.db).execute("SELECT COUNT(*) FROM messages").fetchone()[0]:
+            os.kill(proc.pid, signal.SIGINT)
+            break
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 130:
+        assert err.strip().splitlines()[-1].startswith("interrupted:") and "Traceback" not in err
+    else:
+        assert proc.returncode == 0, err  # it finished before the interrupt landed
+    with Store(workspace.db) as store:
+        stored_before = store.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    summary = run_poll(workspace)
+    assert summary.fetched == 600 - stored_before  # resumes where the interrupted run committed
+    with Store(workspace.db) as store:
+        assert tuple(store.conn.execute("SELECT COUNT(DISTINCT message_id), COUNT(*) FROM messages").fetchone()) == (600, 600)

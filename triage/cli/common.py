@@ -25,6 +25,10 @@ class TriageGroup(click.Group):
         except LockedError as exc:
             click.echo(str(exc), err=True)
             ctx.exit(0)
+        except KeyboardInterrupt:
+            # Every batch commits with its checkpoint, so stopping loses nothing.
+            click.echo("interrupted: what was stored so far is kept; the next run resumes from there", err=True)
+            ctx.exit(130)
         except TriageError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
