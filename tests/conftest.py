@@ -11,16 +11,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import Dovecot, SmtpServer  # noqa: E402
+from servers import Dovecot, SmtpServer
 
 ROOT = Path(__file__).parent.parent
 USER, PASSWORD = "support@example.com", "secret"
@@ -151,3 +151,32 @@ def maildir(tmp_path: Path) -> Callable[[list[bytes]], Path]:
         return path
 
     return build
+
+
+# -- fault-injection numbers (issue 7) -------------------------------------------
+# Long fault-injection tests record what they did (seeds, crashes injected, messages
+# checked, duplicates, losses...) with ``fault_numbers``; the numbers are printed in
+# the terminal summary, so they show in CI output without ``-s``, and written to
+# tests/.fault-report.json.
+
+FAULT_NUMBERS: dict[str, dict[str, object]] = {}
+
+
+def fault_numbers(test: str, **numbers: object) -> None:
+    """Record (or add to) the numbers a fault-injection test reports."""
+    FAULT_NUMBERS.setdefault(test, {}).update(numbers)
+    print(f"[faults] {test}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FAULT_NUMBERS:
+        return
+    import json
+
+    terminalreporter.section("fault injection and robustness numbers")
+    for test, numbers in FAULT_NUMBERS.items():
+        terminalreporter.write_line(f"{test}: " + ", ".join(f"{k}={v}" for k, v in numbers.items()))
+    try:
+        (Path(__file__).parent / ".fault-report.json").write_text(json.dumps(FAULT_NUMBERS, indent=2, default=str))
+    except OSError:  # a read-only checkout still shows the numbers above
+        pass

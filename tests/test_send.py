@@ -65,7 +65,7 @@ def test_approve_sends_once_threaded_and_files_it(dovecot: Dovecot, smtp_server:
         kinds = [r[0] for r in db.execute("SELECT kind FROM events WHERE draft_id = ? ORDER BY id", (did,))]
         actors = {r[0] for r in db.execute("SELECT actor FROM events WHERE kind = 'draft-approved'")}
         deadline_done = db.execute("SELECT done_at FROM deadlines WHERE kind = 'first-response'").fetchone()[0]
-    assert kinds == ["draft-created", "draft-approved", "sent"]
+    assert kinds == ["draft-created", "draft-approved", "smtp-data", "smtp-accepted", "sent"]
     assert actors == {"dana"} and deadline_done
 
 

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import getaddresses, parseaddr
-
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +69,7 @@ class Message:
 
 _MSGID = re.compile(r"<[^<>\s]+>")
 _ROBOT_LOCAL = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|donotreply|bounces?|"
+    r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|"
     r"notifications?|auto-?reply|autoresponder)([+._-].*)?$",
     re.I,
 )
@@ -208,7 +207,11 @@ _AUTO_HEADERS = (
     "X-Auto-Response-Suppress",
     "Return-Path",
     "X-Triage-Sent",
+    "Message-ID",
 )
+# The Message-ID triage gives every reply (triage.reply_headers.new_message_id): a copy of
+# our own reply coming back (a Cc to support, a relay that strips X- headers) is ours.
+_OUR_REPLY_ID = re.compile(r"^<triage\.c\d+\.[^@<>]*@[^<>]+>$")
 
 
 def automatic_reason(headers: dict[str, str], sender: str, content_type: str) -> str:
@@ -221,6 +224,8 @@ def automatic_reason(headers: dict[str, str], sender: str, content_type: str) ->
         return f"Precedence: {precedence}"
     if headers.get("List-Id"):
         return "List-Id"
+    if headers.get("List-Unsubscribe"):  # newsletters that carry no List-Id or Precedence
+        return "List-Unsubscribe"
     for name in ("X-Autoreply", "X-Autorespond"):
         if headers.get(name):
             return name
@@ -231,7 +236,7 @@ def automatic_reason(headers: dict[str, str], sender: str, content_type: str) ->
         return "null return path"
     if content_type == "multipart/report":
         return "delivery or disposition report"
-    if headers.get("X-Triage-Sent"):
+    if headers.get("X-Triage-Sent") or _OUR_REPLY_ID.match(headers.get("Message-ID", "")):
         return "our own reply"
     local = sender.split("@", 1)[0]
     if _ROBOT_LOCAL.match(local):

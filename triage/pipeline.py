@@ -145,7 +145,8 @@ def process_batch(
     with store.write():
         for row_id, _ in replacing.values():
             store.delete_message(row_id)
-        fresh = [i for i in items if not _duplicate(store, mailbox, batch, i, summary)]
+        seen: set[str] = set()  # the same message twice in one batch (a Cc and a To copy, identical junk)
+        fresh = [i for i in items if not _duplicate(store, mailbox, batch, i, summary, seen)]
         _detect(store, engines, fresh, when)
         for item in fresh:
             _apply(settings, store, mailbox, batch, engines, item, when, summary)
@@ -153,11 +154,15 @@ def process_batch(
             store.set_checkpoint(mailbox, batch.folder, *batch.checkpoint)
 
 
-def _duplicate(store: Store, mailbox: str, batch: Batch, item: Item, summary: Summary) -> bool:
-    """Already stored under its Message-ID (a rescan, or the same mail twice)."""
+def _duplicate(store: Store, mailbox: str, batch: Batch, item: Item, summary: Summary, seen: set[str]) -> bool:
+    """Already stored under its Message-ID, or earlier in this batch (a rescan, or the same mail twice)."""
     mid = item.message.message_id if item.message else synthetic_id(item.fetched.raw)
     existing = store.message_by_mid(mailbox, mid)
     if existing is None:
+        if mid in seen:
+            summary.duplicates += 1
+            return True
+        seen.add(mid)
         return False
     if batch.uidvalidity is not None and existing["folder"] == batch.folder:
         store.relocate_message(existing["id"], item.fetched.source_key, batch.uidvalidity, item.fetched.uid)

@@ -4,26 +4,37 @@ A draft moves pending -> approved -> sending -> sent (or rejected /
 superseded). Its Message-ID was fixed when it was created. Sending:
 
 1. claim the draft (``sending``) in a durable commit;
-2. if a crash left it in ``sending`` before, look for its Message-ID in the
-   IMAP Sent folder and, if it is there, only record it as sent;
-3. hand it to SMTP; on failure it goes back to ``approved`` with the error,
-   for ``triage send-pending`` to retry;
-4. right after acceptance, append the copy to Sent (unless ``append_sent =
-   false``), then record ``sent`` with ``synchronous=FULL``, then set
-   ``\\Answered`` on the original.
+2. if a crash left it in ``sending`` before, decide from what the crashed
+   run recorded (below) whether it may be sent again;
+3. hand it to SMTP. Once the envelope is accepted and just before DATA, an
+   ``smtp-data`` event is committed durably; as soon as the server accepts
+   the message, an ``smtp-accepted`` event. On a refusal it goes back to
+   ``approved`` with the error, for ``triage send-pending`` to retry;
+4. append the copy to Sent (unless ``append_sent = false``), then record
+   ``sent`` with ``synchronous=FULL``, then set ``\\Answered`` on the original.
 
-The one window left is a crash between SMTP acceptance and the Sent append
-(milliseconds): the next run cannot tell, and sends again.
+Recovering a draft left in ``sending``: its Message-ID in Sent, or an
+``smtp-accepted`` event, means it was sent (it is filed in Sent if missing
+and recorded as sent, never sent again); no ``smtp-data`` event means the
+server never had it (it is sent). An ``smtp-data`` event with no answer
+recorded after it -- a crash, or a lost connection, between handing over
+the message and learning the server's answer (milliseconds) -- cannot be
+decided: the server may have taken it. Such a draft is *held*: back to
+``approved`` with an error in the queue and a ``send-held`` event;
+``send-pending`` leaves it alone, and an agent who has checked approves it
+again to send it (or rejects it). Nothing is ever sent twice by the machine.
 Every action is written to the ``events`` audit log with who and when.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from triage.config import Settings
@@ -44,10 +55,11 @@ class Refused(TriageError):
 class SendReport:
     sent: list[int] = field(default_factory=list)
     recovered: list[int] = field(default_factory=list)
-    failed: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)  # could not be sent in this run
+    held: dict[int, str] = field(default_factory=dict)  # held earlier, waiting for an agent
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sent": self.sent, "recovered": self.recovered, "failed": self.failed}
+        return {"sent": self.sent, "recovered": self.recovered, "failed": self.failed, "held": self.held}
 
 
 def _draft(store: Store, draft_id: int) -> dict[str, Any]:
@@ -58,9 +70,18 @@ def _draft(store: Store, draft_id: int) -> dict[str, Any]:
 
 
 def lint(settings: Settings, body: str) -> list[dict[str, Any]]:
+    """The tone findings of ``body`` under the current rules/tone.toml."""
+    tone = settings.rules_dir / "tone.toml"
+    stamp = tone.stat().st_mtime_ns if tone.exists() else 0
+    return [f.to_dict() for f in _linter(settings.rules_dir, stamp).lint(body)]
+
+
+@functools.lru_cache(maxsize=4)
+def _linter(rules_dir: Path, stamp: int) -> Any:
+    """Loaded once per version of tone.toml (the review page lints on every save)."""
     from triage.tone import Linter
 
-    return [f.to_dict() for f in Linter.load(settings.rules_dir).lint(body)]
+    return Linter.load(rules_dir)
 
 
 def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -128,7 +149,7 @@ def approve(
             )
     report = SendReport()
     with _send_lock(settings):
-        _send_one(settings, store, draft_id, agent, report)
+        _send_one(settings, store, draft_id, agent, report, agent_approved=True)
     return report
 
 
@@ -147,8 +168,32 @@ def _send_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _send_one(settings: Settings, store: Store, draft_id: int, actor: str, report: SendReport) -> None:
-    """Send one approved draft exactly once; failures leave it approved with the error."""
+HELD = (
+    "the sender was interrupted while the SMTP server was taking this reply, so it may have been "
+    "delivered; it is held: check (the customer, the mail server's log), then approve it again to send it, "
+    "or reject it"
+)
+_SEND_MARKS = ("draft-approved", "smtp-data", "smtp-accepted", "send-failed", "send-held", "sent")
+
+
+def _send_state(store: Store, draft: dict[str, Any]) -> str:
+    """The last send milestone recorded for the draft (an event kind in _SEND_MARKS, or "")."""
+    marks = [e["kind"] for e in store.events(draft["case_id"]) if e["draft_id"] == draft["id"] and e["kind"] in _SEND_MARKS]
+    return marks[-1] if marks else ""
+
+
+def _mark(store: Store, draft: dict[str, Any], actor: str, kind: str) -> None:
+    with store.write(durable=True):
+        store.event(kind, actor, utcnow(), case_id=draft["case_id"], draft_id=draft["id"])
+
+
+def _send_one(
+    settings: Settings, store: Store, draft_id: int, actor: str, report: SendReport, agent_approved: bool = False
+) -> None:
+    """Send one approved draft at most once; failures leave it approved with the error.
+
+    ``agent_approved``: an agent approved it just now, which releases a held draft.
+    """
     from triage.draft import ReplyError, build_reply
     from triage.mailbox.smtp import SendError, send
 
@@ -183,21 +228,35 @@ def _send_one(settings: Settings, store: Store, draft_id: int, actor: str, repor
             if draft["status"] not in ("approved", "sending"):
                 return
             recovering = draft["status"] == "sending"
+            state = _send_state(store, draft)
+            if state == "send-held" and not agent_approved:
+                report.held[draft_id] = draft["error"] or HELD  # not a fault of this run
+                return
             store.update_draft(draft_id, status="sending", updated_at=iso(utcnow()))
         if recovering and mailbox is not None and mailbox.in_sent(draft["outgoing_message_id"]):
             _record_sent(store, draft, actor, recovered=True)
             report.recovered.append(draft_id)
+        elif recovering and state == "smtp-accepted":  # sent, then the crash came before Sent
+            _file_in_sent(settings, mailbox, msg, draft_id)
+            _record_sent(store, draft, actor, recovered=True)
+            report.recovered.append(draft_id)
+        elif recovering and state == "smtp-data":
+            _hold(store, draft, actor, report)
+            return
         else:
             try:
-                send(settings.smtp, msg)
+                send(
+                    settings.smtp, msg,
+                    before_data=lambda: _mark(store, draft, actor, "smtp-data"),
+                    on_accepted=lambda: _mark(store, draft, actor, "smtp-accepted"),
+                )
             except SendError as exc:
-                _send_failed(store, draft, actor, str(exc), report)
+                if exc.uncertain:
+                    _hold(store, draft, actor, report, str(exc))
+                else:
+                    _send_failed(store, draft, actor, str(exc), report)
                 return
-            if mailbox is not None and settings.smtp.append_sent:
-                try:
-                    mailbox.append_sent(msg.as_bytes())
-                except ServerError as exc:
-                    log.warning("draft %s sent, but not filed in Sent: %s", draft_id, exc)
+            _file_in_sent(settings, mailbox, msg, draft_id)
             _record_sent(store, draft, actor, recovered=False)
             report.sent.append(draft_id)
         if mailbox is not None and original is not None:
@@ -205,11 +264,32 @@ def _send_one(settings: Settings, store: Store, draft_id: int, actor: str, repor
                 mailbox.mark_answered(original["folder"], original["uidvalidity"], original["uid"])
             except ServerError as exc:
                 log.warning("draft %s sent, but the original was not flagged \\Answered: %s", draft_id, exc)
-    except ServerError as exc:  # lost the IMAP connection while checking Sent: nothing was sent
-        _send_failed(store, draft, actor, str(exc), report)
+    except ServerError as exc:
+        # Lost IMAP while checking Sent for a draft a crash left in 'sending': nothing was sent now,
+        # and it stays 'sending', so the next run decides again from what the crashed run recorded.
+        log.warning("draft %s not sent: %s", draft_id, exc)
+        report.failed[draft_id] = str(exc)
     finally:
         if mailbox is not None:
             mailbox.close()
+
+
+def _file_in_sent(settings: Settings, mailbox: Any, msg: Any, draft_id: int) -> None:
+    if mailbox is not None and settings.smtp.append_sent:
+        try:
+            mailbox.append_sent(msg.as_bytes())
+        except ServerError as exc:
+            log.warning("draft %s sent, but not filed in Sent: %s", draft_id, exc)
+
+
+def _hold(store: Store, draft: dict[str, Any], actor: str, report: SendReport, cause: str = "") -> None:
+    """It may have been delivered: back to approved, held for an agent, never sent again by itself."""
+    error = f"{HELD} ({cause})" if cause else HELD
+    with store.write(durable=True):
+        store.update_draft(draft["id"], status="approved", error=error, updated_at=iso(utcnow()))
+        store.event("send-held", actor, utcnow(), case_id=draft["case_id"], draft_id=draft["id"], error=error)
+    log.warning("draft %s held: %s", draft["id"], error)
+    report.failed[draft["id"]] = error
 
 
 def _send_failed(store: Store, draft: dict[str, Any], actor: str, error: str, report: SendReport) -> None:

@@ -115,7 +115,9 @@ def _finish_send(report: Any, as_json: bool) -> None:
             click.echo(f"Draft {draft_id} was already in Sent: recorded as sent, not sent again.")
         for draft_id, error in report.failed.items():
             click.echo(f"error: draft {draft_id} approved but not sent: {error}", err=True)
-    if report.failed:
+    for draft_id, error in report.held.items():  # also with --json: cron logs show it
+        click.echo(f"warning: draft {draft_id} is held for an agent: {error}", err=True)
+    if report.failed:  # a held draft waits for a person; retrying cannot help, so it is not a failure
         sys.exit(3)
 
 

@@ -8,8 +8,9 @@ down, timeout) or permanent (5xx, a refused recipient, failed login).
 from __future__ import annotations
 
 import smtplib
-import socket
+from collections.abc import Callable
 from email.message import EmailMessage
+from typing import Any
 
 from triage.config import SmtpSettings
 from triage.errors import ConfigError, TriageError
@@ -21,22 +22,64 @@ class SendError(TriageError):
 
     exit_code = 3
 
-    def __init__(self, message: str, temporary: bool):
+    def __init__(self, message: str, temporary: bool, uncertain: bool = False):
         super().__init__(message)
         self.temporary = temporary
+        # the connection failed after DATA began: the server may have taken the message
+        self.uncertain = uncertain
 
 
-def send(settings: SmtpSettings, msg: EmailMessage) -> None:
-    """Hand ``msg`` to the configured SMTP server; SendError if it is not accepted."""
+class _DataHook:
+    """Calls ``before_data`` once MAIL and RCPT are accepted, just before the DATA command."""
+
+    before_data: Callable[[], None] | None = None
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        if self.before_data is not None:
+            self.before_data()
+        return super().data(msg)  # type: ignore[misc, no-any-return]
+
+
+class _SMTP(_DataHook, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_DataHook, smtplib.SMTP_SSL):
+    pass
+
+
+def _started(hook: Callable[[], None] | None, started: list[bool]) -> Callable[[], None]:
+    def before_data() -> None:
+        if hook is not None:
+            hook()
+        started.append(True)
+
+    return before_data
+
+
+def send(
+    settings: SmtpSettings,
+    msg: EmailMessage,
+    before_data: Callable[[], None] | None = None,
+    on_accepted: Callable[[], None] | None = None,
+) -> None:
+    """Hand ``msg`` to the configured SMTP server; SendError if it is not accepted.
+
+    ``before_data`` runs once the envelope is accepted, right before DATA (from
+    then on the server may take the message); ``on_accepted`` runs as soon as the
+    server has accepted it, before QUIT. The sender uses them to record durably
+    how far a send got, so a crash is never answered by sending twice.
+    """
     if not settings.host:
         raise ConfigError("smtp.host: required to send replies")
     where = f"{settings.host}:{settings.port}"
     ctx = tls_context(settings.ca_file)
+    started: list[bool] = []
     try:
         if settings.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=ctx)
+            client: _SMTP | _SMTP_SSL = _SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=ctx)
         else:
-            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+            client = _SMTP(settings.host, settings.port, timeout=settings.timeout)
     except (OSError, smtplib.SMTPException) as exc:
         raise SendError(f"cannot reach SMTP server {where}: {describe(exc)}", temporary=True) from None
     try:
@@ -51,17 +94,20 @@ def send(settings: SmtpSettings, msg: EmailMessage) -> None:
                 client.login(creds.username, creds.secret())
             except smtplib.SMTPAuthenticationError as exc:
                 raise SendError(f"SMTP login failed for {creds.username} at {where}: {exc.smtp_code}", temporary=False) from None
+        client.before_data = _started(before_data, started)
         refused = client.send_message(msg)
         if refused:
             raise SendError(f"SMTP server refused {', '.join(refused)}", temporary=False)
+        if on_accepted is not None:
+            on_accepted()
     except smtplib.SMTPRecipientsRefused as exc:
         detail = "; ".join(f"{rcpt}: {code} {text.decode(errors='replace')}" for rcpt, (code, text) in exc.recipients.items())
         raise SendError(f"SMTP server refused the recipient ({detail})", temporary=False) from None
     except smtplib.SMTPResponseException as exc:
         text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         raise SendError(f"SMTP server said {exc.smtp_code} {text}", temporary=400 <= exc.smtp_code < 500) from None
-    except (OSError, socket.timeout, smtplib.SMTPException) as exc:
-        raise SendError(f"SMTP to {where} failed: {describe(exc)}", temporary=True) from None
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        raise SendError(f"SMTP to {where} failed: {describe(exc)}", temporary=True, uncertain=bool(started)) from None
     finally:
         try:
             client.quit()
