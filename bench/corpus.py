@@ -8,9 +8,9 @@ newsletters). Customers repeat, so history lookups and threading do real work.
 from __future__ import annotations
 
 import random
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 FIRST = ["Ann", "Ben", "Chloé", "Dmitri", "Eve", "Farah", "Gus", "Hana", "Ivan", "Jo", "Kemal", "Lena", "Mia", "Noor"]
 LAST = ["Lee", "Okafor", "Müller", "Smith", "García", "Nowak", "Khan", "Rossi", "Berg", "Silva"]

@@ -27,8 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from triage import config
-from triage.store import Store, iso
+from triage import config  # noqa: E402
+from triage.store import Store, iso  # noqa: E402
 
 LEVELS = ("furious", "angry", "annoyed", "calm")
 ARCHETYPES = ("aggressive", "meek", "high_roller", "chronic", "barnacle", "cancelling")

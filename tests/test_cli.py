@@ -22,7 +22,7 @@ def test_demo_twice_gives_the_same_queue(tmp_path: Path, workspace: Workspace) -
     assert "draft(s) waiting for review" in first.stdout
     second = workspace.run("demo", "--dir", str(demo))
     assert second.returncode == 0, second.stderr
-    queue = lambda out: out[out.index("ID  CUSTOMER") :]  # noqa: E731
+    queue = lambda out: out[out.index("ID  CUSTOMER") :]
     assert queue(first.stdout) == queue(second.stdout)
     assert "fetched 0" in second.stdout
 

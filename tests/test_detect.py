@@ -334,7 +334,7 @@ def email_results(detector: Detector) -> list[tuple[dict, Detection]]:  # type: 
         )
         for e in emails
     ]
-    return list(zip(emails, detector.detect([e["text"] for e in emails], contexts)))
+    return list(zip(emails, detector.detect([e["text"] for e in emails], contexts), strict=True))
 
 
 def test_email_set_per_archetype_accuracy(email_results: list[tuple[dict, Detection]]) -> None:  # type: ignore[type-arg]

@@ -104,9 +104,8 @@ def test_automatic_mail_on_a_thread_never_reopens_nor_drafts(workspace: Workspac
     path = maildir([email_bytes(message_id="<first@customer.test>")])
     workspace.maildir_config(path)
     run_poll(workspace)
-    with Store(workspace.db) as store:
-        with store.write():
-            store.update_case(1, status="resolved")
+    with Store(workspace.db) as store, store.write():
+        store.update_case(1, status="resolved")
     maildir(
         [
             email_bytes(

@@ -34,7 +34,6 @@ def shipped_dir(name: str) -> Path:
 
 
 SECURITY = ("tls", "starttls", "none")
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -282,13 +281,6 @@ class _Reader:
             source=f"{self.file}: {section}",
         )
 
-    def plaintext_check(self, section: str, host: str, security: str, explicit: bool) -> None:
-        if security == "none" and not explicit and host not in LOOPBACK:
-            self.problem(
-                f"{section}.security",
-                "a plaintext connection to a non-loopback host must be stated "
-                'explicitly with security = "none"',
-            )
 
 
 def load(path: Path) -> Settings:
@@ -330,7 +322,6 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
             r.problem("mailbox.host", "required for source = \"imap\"")
         if not mb.get("username"):
             r.problem("mailbox.username", "required for source = \"imap\"")
-        r.plaintext_check("mailbox", mb.get("host", ""), security, "security" in mb)
     elif not mb.get("path") and source in ("maildir", "mbox"):
         r.problem("mailbox.path", f"required for source = \"{source}\"")
     default_port = {"tls": 993, "starttls": 143, "none": 143}.get(security, 993)
@@ -352,8 +343,6 @@ def from_dict(data: dict[str, Any], path: Path) -> Settings:
 
     sm = r.section("smtp")
     smtp_security = r.one_of("smtp", "security", sm.get("security", "tls"), SECURITY)
-    if sm.get("host"):
-        r.plaintext_check("smtp", sm["host"], smtp_security, "security" in sm)
     smtp = SmtpSettings(
         host=sm.get("host", ""),
         port=sm.get("port", {"tls": 465, "starttls": 587}.get(smtp_security, 25)),

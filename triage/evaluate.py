@@ -57,9 +57,9 @@ class EvalDataError(TriageError):
 
 def prf(gold: Sequence[bool], pred: Sequence[bool]) -> dict[str, float | int]:
     """Precision, recall and F1 of the positive class; 0.0 where undefined."""
-    tp = sum(1 for g, p in zip(gold, pred) if g and p)
-    fp = sum(1 for g, p in zip(gold, pred) if p and not g)
-    fn = sum(1 for g, p in zip(gold, pred) if g and not p)
+    tp = sum(1 for g, p in zip(gold, pred, strict=True) if g and p)
+    fp = sum(1 for g, p in zip(gold, pred, strict=True) if p and not g)
+    fn = sum(1 for g, p in zip(gold, pred, strict=True) if g and not p)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -79,7 +79,7 @@ def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
     if n < 2 or n != len(y):
         return None
     mx, my = sum(x) / n, sum(y) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
     sxx = sum((a - mx) ** 2 for a in x)
     syy = sum((b - my) ** 2 for b in y)
     if sxx == 0 or syy == 0:
@@ -114,7 +114,7 @@ def confusion(gold: Sequence[str], pred: Sequence[str]) -> dict[str, dict[str, i
     """{gold class: {predicted class: count}}, classes in a stable order."""
     classes = _classes(gold, pred)
     table = {g: {p: 0 for p in classes} for g in classes}
-    for g, p in zip(gold, pred):
+    for g, p in zip(gold, pred, strict=True):
         table[g][p] += 1
     return table
 
@@ -151,7 +151,7 @@ def evaluate_pairs(detections: Sequence[Detection], labels: Sequence[Mapping[str
     if len(detections) != len(labels):
         raise ValueError(f"{len(detections)} detections but {len(labels)} label rows")
     report: dict[str, Any] = {"n": len(detections)}
-    pairs = list(zip(detections, labels))
+    pairs = list(zip(detections, labels, strict=True))
     angry = [(bool(lab["angry"]), det.angry) for det, lab in pairs if lab.get("angry") is not None]
     if angry:
         report["angry"] = prf([g for g, _ in angry], [p for _, p in angry])

@@ -124,7 +124,7 @@ class Detector:
         ctxs = contexts or [Context()] * len(cut)
         unwrapped = [_WRAP.sub(" ", t) if "\n" in t else t for t in cut]
         docs = self.compiled.nlp.pipe(unwrapped, batch_size=self.batch_size)
-        return [self._one(doc, text, ctx) for doc, text, ctx in zip(docs, cut, ctxs)]
+        return [self._one(doc, text, ctx) for doc, text, ctx in zip(docs, cut, ctxs, strict=True)]
 
     def _one(self, doc: Any, text: str, context: Context) -> Detection:
         compiled, rules = self.compiled, self.rules

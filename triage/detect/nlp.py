@@ -34,8 +34,7 @@ ENT_ID_SEP = "||"  # the EntityRuler's separator of label and entity id (must no
 
 # Words so frequent that a pattern anchored on them would gain little (see _anchor).
 _COMMON = frozenset(
-    "the a an i you my our your it is to and of in that this for on with be was are not n't "
-    "have has do does did me we or so no just what how why been am 's 'm".split()
+    ["the", "a", "an", "i", "you", "my", "our", "your", "it", "is", "to", "and", "of", "in", "that", "this", "for", "on", "with", "be", "was", "are", "not", "n't", "have", "has", "do", "does", "did", "me", "we", "or", "so", "no", "just", "what", "how", "why", "been", "am", "'s", "'m"]
 )
 MAX_REPEAT = 8  # "*" and "+" reach at most this many tokens in an anchored pattern
 

@@ -224,7 +224,7 @@ def _needs(regex: re.Pattern[str]) -> tuple[frozenset[str], ...] | None:
         from re import _parser  # type: ignore[attr-defined]
 
         needs = _required(_parser.parse(regex.pattern, regex.flags & ~re.IGNORECASE))
-    except Exception:  # noqa: BLE001 - a prefilter is optional: without it the regex just runs
+    except Exception:
         return None
     needs = [n for n in dict.fromkeys(needs) if n and " " not in n]  # a space is in every text
     return tuple(sorted(needs, key=_selectivity, reverse=True)[:3]) or None

@@ -60,7 +60,7 @@ def load_secret(store_path: Path, environ: dict[str, str] | None = None) -> str:
             ) from None
         value = path.read_text(encoding="ascii").strip()
         if len(value) < MIN_SECRET:
-            raise ConfigError(f"{path}: the session secret is too short; delete the file to make a new one")
+            raise ConfigError(f"{path}: the session secret is too short; delete the file to make a new one") from None
         return value
     value = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
