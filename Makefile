@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-test dovecot lint clean
+.PHONY: demo test install install-test system-packages lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,18 +19,22 @@ install-test: $(BIN)/python
 demo: install
 	$(BIN)/triage demo
 
-dovecot:
-	@if ! command -v dovecot >/dev/null 2>&1; then \
+# The suite runs against a real Dovecot and drives Debian's Chromium (never a downloaded browser).
+system-packages:
+	@missing=""; \
+	command -v dovecot >/dev/null 2>&1 || missing="$$missing dovecot-imapd"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing dovecot-imapd (needed by the IMAP tests)"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd >/dev/null; \
+	    echo "installing$$missing (needed by the tests)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; \
 	  else \
-	    echo "The tests need a real Dovecot: run 'sudo apt-get install -y dovecot-imapd' and retry."; \
+	    echo "The tests need a real Dovecot and Chromium: run 'sudo apt-get install -y$$missing' and retry."; \
 	    exit 1; \
 	  fi; \
 	fi
 
-test: install-test dovecot
+test: install-test system-packages
 	$(BIN)/python -m pytest
 
 lint: install-test
