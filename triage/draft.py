@@ -110,7 +110,11 @@ def _customer_spans(body: str, ctx: Mapping[str, Any]) -> list[tuple[int, int]]:
         values.extend(ctx[key])
     spans = []
     for value in {v for v in values if len(v) >= 3}:
-        spans += [(m.start(), m.end()) for m in re.finditer(re.escape(value), body)]
+        # str.find, not a regex per value: customer text would compile (and evict) a pattern each time
+        start = body.find(value)
+        while start != -1:
+            spans.append((start, start + len(value)))
+            start = body.find(value, start + len(value))
     return spans
 
 
