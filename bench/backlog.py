@@ -68,12 +68,17 @@ def floor(server: Dovecot) -> tuple[int, float]:
     return count, time.perf_counter() - start
 
 
-def poll(server: Dovecot, work: Path) -> tuple[dict[str, int], float, float]:
+def write_config(server: Dovecot, work: Path) -> Path:
     config = work / "triage.toml"
     config.write_text(
         f'[mailbox]\nsource = "imap"\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n'
         f'username = "{USER}"\npassword_env = "BENCH_PW"\n[store]\npath = "triage.db"\n'
     )
+    return config
+
+
+def timed_poll(config: Path) -> tuple[float, dict[str, int]]:
+    """Run `triage poll --json` as cron does; (wall seconds, summary)."""
     env = {**os.environ, "BENCH_PW": PASSWORD}
     start = time.perf_counter()
     done = subprocess.run(
@@ -83,8 +88,13 @@ def poll(server: Dovecot, work: Path) -> tuple[dict[str, int], float, float]:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"triage poll failed ({done.returncode}): {done.stderr}")
+    return elapsed, json.loads(done.stdout)
+
+
+def poll(server: Dovecot, work: Path) -> tuple[dict[str, int], float, float]:
+    elapsed, summary = timed_poll(write_config(server, work))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return json.loads(done.stdout), elapsed, peak_mb
+    return summary, elapsed, peak_mb
 
 
 def main() -> None:

@@ -12,34 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import random
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-from backlog import PASSWORD, USER, fill  # noqa: E402
+from backlog import PASSWORD, USER, fill, timed_poll, write_config  # noqa: E402
 from corpus import message, messages  # noqa: E402
 from servers import Dovecot  # noqa: E402
-
-
-def timed_poll(config: Path) -> tuple[float, dict[str, int]]:
-    env = {**os.environ, "BENCH_PW": PASSWORD}
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "triage", "--config", str(config), "poll", "--json"],
-        capture_output=True, text=True, env=env, check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"triage poll failed ({done.returncode}): {done.stderr}")
-    return elapsed, json.loads(done.stdout)
 
 
 def main() -> None:
@@ -51,15 +36,9 @@ def main() -> None:
 
     with Dovecot({USER: PASSWORD}) as server, tempfile.TemporaryDirectory() as tmp:
         fill(server, messages(args.messages))
-        config = Path(tmp) / "triage.toml"
-        config.write_text(
-            f'[mailbox]\nsource = "imap"\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\n'
-            f'username = "{USER}"\npassword_env = "BENCH_PW"\n[store]\npath = "triage.db"\n'
-        )
+        config = write_config(server, Path(tmp))
         backlog_s, first = timed_poll(config)
         idle = [timed_poll(config)[0] for _ in range(args.runs)]
-        import random
-
         server.append("INBOX", message(args.messages + 1, random.Random(99)))
         one_new_s, summary = timed_poll(config)
     result = {

@@ -122,13 +122,3 @@ def _date(value: str | None) -> Any:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"expected a date like 2026-11-01, got {value!r}") from None
-
-
-def _span(seconds: float) -> str:
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 3600:
-        return f"{sign}{int(seconds // 60)}m"
-    if seconds < 86400 * 2:
-        return f"{sign}{int(seconds // 3600)}h"
-    return f"{sign}{int(seconds // 86400)}d"

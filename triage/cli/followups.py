@@ -11,7 +11,6 @@ from triage.cli.common import (
     _date,
     _now,
     _policy,
-    _span,
     agent_option,
     cli,
     emit_json,
@@ -21,6 +20,7 @@ from triage.cli.common import (
     settings_from,
 )
 from triage.errors import TriageError
+from triage.timetext import span
 
 
 @cli.command()
@@ -179,7 +179,7 @@ def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
         emit_json(st)
         return
     age = st["last_poll_age_minutes"]
-    click.echo(f"last successful poll: {st['last_poll'] or 'never'}" + (f" ({_span(age * 60)} ago)" if age is not None else ""))
+    click.echo(f"last successful poll: {st['last_poll'] or 'never'}" + (f" ({span(age * 60)} ago)" if age is not None else ""))
     click.echo(f"consecutive poll failures: {st['consecutive_failures']}" + (f" ({st['last_error']})" if st["last_error"] else ""))
     click.echo(f"quarantined messages: {st['quarantined']}  pending drafts: {st['pending_drafts']}  "
                f"cases waiting on the customer: {st['waiting_cases']}")

@@ -11,7 +11,6 @@ import click
 
 from triage.cli.common import (
     _date,
-    _span,
     cli,
     emit_json,
     json_option,
@@ -19,6 +18,7 @@ from triage.cli.common import (
     settings_from,
 )
 from triage.errors import NotFound, TriageError
+from triage.timetext import span
 
 # -- poll ---------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ class _Progress:
 
 def _age(created: str, now: datetime) -> str:
     seconds = (now - datetime.fromisoformat(created)).total_seconds()
-    return _span(seconds)
+    return span(seconds)
 
 
 
@@ -182,7 +182,7 @@ def print_queue(rows: list[dict[str, Any]], as_json: bool) -> None:
         return
     click.echo(f"{'ID':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
     for r in rows:
-        due = _span((datetime.fromisoformat(r["due"]) - now).total_seconds()) if r["due"] else "-"
+        due = span((datetime.fromisoformat(r["due"]) - now).total_seconds()) if r["due"] else "-"
         arch = ",".join(r["archetypes"]) or "-"
         click.echo(
             f"{r['id']:>4}  {_cut(r['customer'], 28):<28} {_cut(r['subject'], 38):<38} "

@@ -11,6 +11,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from triage.timetext import span
+
 
 def highlight(text: str, evidence: list[dict[str, Any]]) -> Markup:
     """``text`` as safe HTML with each evidence span wrapped in ``<mark>``.
@@ -32,17 +34,6 @@ def highlight(text: str, evidence: list[dict[str, Any]]) -> Markup:
         pos = end
     out.append(str(escape(text[pos:])))
     return Markup("".join(out))
-
-
-def span(seconds: float) -> str:
-    """A short signed duration: 45m, 5h, 3d (negative means in the past)."""
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 3600:
-        return f"{sign}{int(seconds // 60)}m"
-    if seconds < 86400 * 2:
-        return f"{sign}{int(seconds // 3600)}h"
-    return f"{sign}{int(seconds // 86400)}d"
 
 
 def age(stamp: str | None, now: datetime | None = None) -> str:
