@@ -354,3 +354,19 @@ def test_email_set_anger_and_complaint_accuracy(email_results: list[tuple[dict, 
     assert complaint >= 0.85, complaint
     calm_questions = [got for email, got in email_results if not email["complaint"] and not email["angry"]]
     assert sum(g.level == "calm" for g in calm_questions) / len(calm_questions) >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # the failure is the problem, not the insult, the threat or the demand around it
+        ("My knife set never arrived. You are completely INCOMPETENT. I will sue you.", "My knife set never arrived."),
+        (
+            "The blender jug arrived cracked again. I want my money back TODAY or I'm filing a chargeback.",
+            "The blender jug arrived cracked again.",
+        ),
+        ("You people are useless idiots!!!", ""),  # nothing but abuse: no sentence to restate
+    ],
+)
+def test_problem_sentence_never_quotes_insults_or_threats(detector: Detector, text: str, problem: str) -> None:
+    assert detector.detect([text], [Context()])[0].facts.problem == problem

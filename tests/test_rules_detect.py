@@ -286,8 +286,8 @@ BROKEN = [
     ),
     pytest.param(
         "complaint.toml",
-        "threshold = 0.5",
-        "threshold = 0.5 0.6",
+        "threshold = 0.4",
+        "threshold = 0.4 0.6",
         ["complaint.toml", "not valid TOML"],
         None,
         id="toml-syntax",

@@ -12,7 +12,8 @@ Contract:
 * products: canonical names (the entity id) of the PRODUCT entities in ``doc.ents``
   (the EntityRuler keeps the longest where matches overlap, so an excluded
   NOT_PRODUCT name hides the product words inside it), in order of first mention;
-* problem: the sentence holding the most complaint and anger evidence weight
+* problem: the sentence holding the most complaint evidence weight (else anger or blame;
+  never one holding an insult, profanity or a threat)
   (ties: the earlier sentence); "" when there is none; a line break after a line of
   40 characters or more is a hard wrap, not a sentence end;
 * topic: the ``[topics]`` topic with most matches (ties: the first in the file),
@@ -28,7 +29,12 @@ from typing import Any
 from triage.detect import Evidence, Facts
 from triage.detect.rulefiles import PRODUCT, EntityRule, FactRules, RegexRule
 
-PROBLEM_KINDS = frozenset({"complaint", "anger", "shout", "insult", "profanity", "threat", "blame", "demand"})
+# Which evidence points at the sentence that states the problem, best first: what went
+# wrong (complaint evidence), else plain anger or blame. Insults, profanity, threats,
+# demands and shouting never pick it: a reply must not quote "You are INCOMPETENT" or a
+# chargeback threat back to the customer as "your problem".
+PROBLEM_KINDS = (frozenset({"complaint"}), frozenset({"anger", "blame"}))
+NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})  # a sentence holding one is never restated
 # a sentence ends at . ! ? followed by a space or a line end ("$89.99" and "e.g." don't end one)
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?]+(?=[^\s.!?]))+[.!?]*")
 # A line break after a long line is a hard wrap inside a sentence, not its end; a short
@@ -82,9 +88,14 @@ def _values(
 
 
 def problem_sentence(text: str, evidence: Iterable[Evidence]) -> str:
-    """The sentence with the most complaint/anger evidence weight, or ""."""
-    weighted = sorted((e.start, e.weight) for e in evidence if e.kind in PROBLEM_KINDS and e.weight > 0)
-    if not weighted:
+    """The sentence with the most complaint evidence weight (else anger or blame), or ""."""
+    evidence = list(evidence)
+    taboo = sorted(e.start for e in evidence if e.kind in NEVER_QUOTED)
+    for kinds in PROBLEM_KINDS:
+        weighted = sorted((e.start, e.weight) for e in evidence if e.kind in kinds and e.weight > 0)
+        if weighted:
+            break
+    else:
         return ""
     if "\n" in text:
         text = _join_wrapped(text)  # same length: evidence offsets still hold
@@ -97,7 +108,8 @@ def problem_sentence(text: str, evidence: Iterable[Evidence]) -> str:
             if weighted[i][0] >= match.start():
                 weight += weighted[i][1]
             i += 1
-        if weight > best_weight:
+        clean = not any(match.start() <= t < match.end() for t in taboo)
+        if weight > best_weight and clean:
             best, best_weight = match.group(0), weight
         if i == len(weighted):
             break
