@@ -22,7 +22,7 @@ def test_demo_twice_gives_the_same_queue(tmp_path: Path, workspace: Workspace) -
     assert "draft(s) waiting for review" in first.stdout
     second = workspace.run("demo", "--dir", str(demo))
     assert second.returncode == 0, second.stderr
-    queue = lambda out: out[out.index("ID  CUSTOMER") :]
+    queue = lambda out: out[out.index("ID CASE  CUSTOMER") :]
     assert queue(first.stdout) == queue(second.stdout)
     assert "fetched 0" in second.stdout
 
@@ -90,6 +90,14 @@ def test_init_writes_a_working_starter_kit(tmp_path: Path) -> None:
     assert "password =" not in text.replace("password_env", "").replace("password_cmd", "")
     again = CliRunner().invoke(cli, ["init", str(tmp_path / "kit")])
     assert "kept" in again.output
+    # an owner's edit is kept; a shipped file that went missing is written back
+    tone = tmp_path / "kit" / "rules" / "tone.toml"
+    anger = tmp_path / "kit" / "rules" / "anger.toml"
+    anger.write_text(anger.read_text() + "\n# my note\n")
+    tone.unlink()
+    restored = CliRunner().invoke(cli, ["init", str(tmp_path / "kit")])
+    assert f"wrote {tone} (missing)" in restored.output and tone.exists()
+    assert anger.read_text().endswith("# my note\n")
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

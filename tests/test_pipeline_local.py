@@ -231,3 +231,24 @@ def test_ctrl_c_mid_poll_is_one_line_and_the_next_poll_resumes(workspace: Worksp
     assert summary.fetched == 600 - stored_before  # resumes where the interrupted run committed
     with Store(workspace.db) as store:
         assert tuple(store.conn.execute("SELECT COUNT(DISTINCT message_id), COUNT(*) FROM messages").fetchone()) == (600, 600)
+
+
+def test_a_chronic_complainer_is_recognised_within_one_batch(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    bodies = [
+        "The grinder I bought arrived broken.",
+        "Now the kettle is leaking all over the counter.",
+        "And the toaster stopped working after two days.",
+    ]
+    raws = [
+        email_bytes(subject=f"problem {i}", body=body, message_id=f"<chronic{i}@customer.test>",
+                    date=datetime(2026, 11, 2 + 3 * i, 9, 0, tzinfo=timezone.utc))
+        for i, body in enumerate(bodies)
+    ]
+    workspace.maildir_config(maildir(raws))  # one poll, one batch: no earlier batch holds the history
+    run_poll(workspace)
+    with Store(workspace.db) as store:
+        last = store.message_by_mid(store.conn.execute("SELECT mailbox FROM messages").fetchone()[0], "<chronic2@customer.test>")
+        detection = store.detection_for(last["id"])
+    assert detection is not None and "chronic" in [a["name"] for a in detection["archetypes"]]

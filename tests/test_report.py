@@ -130,6 +130,7 @@ def test_report_html_is_self_contained_and_escaped(fixture_db: Workspace, tmp_pa
     assert "<script" not in page and "&lt;script&gt;" in page
     assert "src=" not in page and "href=" not in page and "@import" not in page
     assert page.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0
+    assert "&lt; 1 h" in page and ">< 1 h" not in page  # chart labels are escaped too
 
 
 @pytest.mark.parametrize(("values", "q", "expected"), [([], 0.9, None), ([5.0], 0.9, 5.0),

@@ -192,8 +192,54 @@ def _detect(store: Store, engines: Engines, items: list[Item], when: datetime) -
             except Exception as exc:
                 item.error = f"detect: {type(exc).__name__}: {exc}"
                 results.append(None)  # type: ignore[arg-type]
+    _with_batch_history(detector, todo, texts, contexts, results)
     for item, result in zip(todo, results, strict=True):
         item.detection = result
+
+
+def _with_batch_history(
+    detector: Detector, todo: list[Item], texts: list[str], contexts: list[Context], results: list[Detection]
+) -> None:
+    """Count a sender's earlier messages in this same batch as history, and detect those again.
+
+    The store only holds what earlier batches committed, so without this a chronic
+    complainer whose complaints arrive together (a first poll of a backlog) has none.
+    """
+    from dataclasses import replace
+
+    from triage.detect import HistoryItem
+
+    by_sender: dict[str, list[int]] = {}
+    dates: dict[int, datetime] = {}
+    for index, item in enumerate(todo):
+        if item.message is not None and item.message.sender_address:
+            by_sender.setdefault(item.message.sender_address, []).append(index)
+            dates[index] = item.message.date
+    again: list[int] = []
+    for indexes in by_sender.values():
+        indexes.sort(key=dates.__getitem__)
+        for k, index in enumerate(indexes[1:], start=1):
+            earlier = tuple(
+                HistoryItem(
+                    received_at=todo[j].fetched.received_at or dates[j],
+                    complaint=results[j].complaint,
+                    archetypes=results[j].archetype_names,
+                )
+                for j in indexes[:k]
+                if results[j] is not None
+            )
+            if earlier:
+                contexts[index] = replace(contexts[index], history=contexts[index].history + earlier)
+                again.append(index)
+    if not again:
+        return
+    try:
+        redone = detector.detect([texts[i] for i in again], [contexts[i] for i in again])
+    except Exception:  # keep the first results; the message-by-message path already ran if needed
+        log.exception("detection with in-batch history failed; keeping the first results")
+        return
+    for index, result in zip(again, redone, strict=True):
+        results[index] = result
 
 
 def _context(store: Store, message: Message, when: datetime) -> Context:

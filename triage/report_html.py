@@ -91,9 +91,9 @@ def histogram(hours: list[float]) -> str:
         x = i * step + step * 0.15
         y = 20 + plot - h
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" fill="#4b7bec">'
-                     f'<title>{label}: {n}</title></rect>'
+                     f'<title>{escape(label)}: {n}</title></rect>'
                      f'<text x="{x + step * 0.35:.1f}" y="{y - 5:.1f}" text-anchor="middle">{n}</text>'
-                     f'<text x="{x + step * 0.35:.1f}" y="{height - 10}" text-anchor="middle">{label}</text>')
+                     f'<text x="{x + step * 0.35:.1f}" y="{height - 10}" text-anchor="middle">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

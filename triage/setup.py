@@ -72,7 +72,7 @@ path = "triage.db"
 
 
 def init_dir(directory: Path) -> Iterator[str]:
-    """Write triage.toml, rules/ and templates/ into ``directory``; never overwrite."""
+    """Write triage.toml, rules/ and templates/ into ``directory``; never overwrite a file."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "triage.toml"
     if config.exists():
@@ -81,12 +81,19 @@ def init_dir(directory: Path) -> Iterator[str]:
         config.write_text(STARTER, encoding="utf-8")
         yield f"wrote {config}"
     for name in ("rules", "templates"):
-        target = directory / name
-        if target.exists():
-            yield f"kept {target}/"
-        else:
-            shutil.copytree(shipped_dir(name), target, ignore=shutil.ignore_patterns("__pycache__"))
+        source, target = shipped_dir(name), directory / name
+        if not target.exists():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
             yield f"wrote {target}/"
+            continue
+        # an existing folder keeps every file the owner has; a shipped file it lacks is written back
+        for path in sorted(source.rglob("*")):
+            dest = target / path.relative_to(source)
+            if path.is_file() and "__pycache__" not in path.parts and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dest)
+                yield f"wrote {dest} (missing)"
+        yield f"kept {target}/"
 
 
 def write_demo_config(directory: Path) -> Path:

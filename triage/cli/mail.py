@@ -180,12 +180,13 @@ def print_queue(rows: list[dict[str, Any]], as_json: bool) -> None:
     if not rows:
         click.echo("The queue is empty.")
         return
-    click.echo(f"{'ID':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
+    # ID is the draft (show, edit, approve, reject); CASE is what promise, resolve and wait take
+    click.echo(f"{'ID':>4} {'CASE':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
     for r in rows:
         due = span((datetime.fromisoformat(r["due"]) - now).total_seconds()) if r["due"] else "-"
         arch = ",".join(r["archetypes"]) or "-"
         click.echo(
-            f"{r['id']:>4}  {_cut(r['customer'], 28):<28} {_cut(r['subject'], 38):<38} "
+            f"{r['id']:>4} {r['case']:>4}  {_cut(r['customer'], 28):<28} {_cut(r['subject'], 38):<38} "
             f"{r['level']:<8} {_cut(arch, 12):<12} {_age(r['created_at'], now):>4} {due:>5}"
         )
     click.echo(f"{len(rows)} draft(s) waiting for review.")
@@ -330,4 +331,13 @@ def demo(ctx: click.Context, directory: Path) -> None:
     click.echo(f"Demo inbox polled into {settings.store_path}: {summary.line()}\n")
     with open_store(settings) as store:
         print_queue(store.queue(), as_json=False)
-    click.echo(f"\nNext: triage --config {path} show ID")
+    click.echo(f"\nNext: {_me()} --config {path} show ID")
+
+
+def _me() -> str:
+    """How to run triage again: `triage` when it is on PATH, else the path it was run by."""
+    import shutil
+
+    if shutil.which("triage"):
+        return "triage"
+    return sys.argv[0] if sys.argv and Path(sys.argv[0]).name == "triage" else "python -m triage"
