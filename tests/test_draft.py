@@ -13,7 +13,8 @@ import pytest
 
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
-from triage.draft import (
+from triage.drafting.context import cancel_what
+from triage.drafting.drafter import (
     CONTEXT_KEYS,
     Drafter,
     DraftError,
@@ -22,7 +23,6 @@ from triage.draft import (
     first_name,
     format_day,
 )
-from triage.draft_context import cancel_what
 from triage.errors import RulesError
 from triage.message import Message
 

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import ROOT, Workspace, email_bytes
 
-from triage import config, deadlines, followup, pipeline
+from triage import config, pipeline
 from triage.errors import RulesError
+from triage.followups import deadlines
+from triage.followups import policy as followup
 from triage.mailbox import open_source
 from triage.store import Store
 

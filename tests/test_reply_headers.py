@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 
 from triage.config import SupportSettings
-from triage.draft import (
+from triage.drafting.drafter import (
     MAX_REFERENCES,
     DraftText,
     ReplyError,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import Workspace
 
-from triage.report import quantile
+from triage.followups.report import quantile
 from triage.store import NewMessage, Store, iso
 
 UTC = timezone.utc

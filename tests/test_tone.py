@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from triage.drafting.tone import Finding, Linter, PhraseError, compile_phrase, lint_text
 from triage.errors import RulesError
-from triage.tone import Finding, Linter, PhraseError, compile_phrase, lint_text
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "rules"
@@ -221,7 +221,7 @@ def test_pathological_text_is_linted_quickly(linter: Linter) -> None:
     ],
 )
 def test_the_lowered_fast_path_finds_exactly_what_the_exact_path_finds(text: str) -> None:
-    import triage.tone as tone_module
+    import triage.drafting.tone as tone_module
 
     linter = Linter.load(RULES)
     fast = linter.lint(text)

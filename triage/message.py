@@ -209,7 +209,7 @@ _AUTO_HEADERS = (
     "X-Triage-Sent",
     "Message-ID",
 )
-# The Message-ID triage gives every reply (triage.reply_headers.new_message_id): a copy of
+# The Message-ID triage gives every reply (triage.drafting.outgoing.new_message_id): a copy of
 # our own reply coming back (a Cc to support, a relay that strips X- headers) is ours.
 _OUR_REPLY_ID = re.compile(r"^<triage\.c\d+\.[^@<>]*@[^<>]+>$")
 

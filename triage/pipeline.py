@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from triage import followup
 from triage.config import Settings
+from triage.followups import policy
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.store import NewMessage, Store, iso, utcnow
@@ -26,7 +26,7 @@ from triage.store import NewMessage, Store, iso, utcnow
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
     from triage.detect.engine import Detector
-    from triage.draft import Drafter
+    from triage.drafting.drafter import Drafter
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Engines:
     @property
     def drafter(self) -> Drafter:
         if self._drafter is None:
-            from triage.draft import Drafter
+            from triage.drafting.drafter import Drafter
 
             self._drafter = Drafter.load(
                 self.settings.rules_dir, self.settings.templates_dir, self.settings.support
@@ -140,7 +140,7 @@ def process_batch(
     if any(_needs_detection(i) for i in items):
         # Broken rules or templates stop the run (exit 2) instead of quarantining every message.
         engines.detector, engines.drafter  # noqa: B018 - loads both, once per run
-        followup.load_policy(settings.rules_dir)  # a broken followup.toml stops the run too (cached)
+        policy.load_policy(settings.rules_dir)  # a broken followup.toml stops the run too (cached)
 
     with store.write():
         for row_id, _ in replacing.values():
@@ -342,9 +342,9 @@ def _store_message(
         if case and case["status"] in ("resolved", "closed"):
             store.update_case(case_id, status="open", resolved_at=None)
             store.event("case-reopened", "poll", when, case_id=case_id)
-        from triage.deadlines import customer_wrote
+        from triage.followups.deadlines import customer_wrote
 
-        customer_wrote(store, followup.load_policy(settings.rules_dir), case_id, row.received_at)
+        customer_wrote(store, policy.load_policy(settings.rules_dir), case_id, row.received_at)
     store.update_case(
         case_id,
         score=detection.score,
@@ -371,11 +371,11 @@ def _store_message(
     # Every customer message that needs an answer gets a response deadline (the first one,
     # or the reply to a customer who writes again); sending a reply completes it.
     if store.open_deadline(case_id, "first-response") is None:
-        due = followup.first_response_due(detection, row.received_at, followup.load_policy(settings.rules_dir))
+        due = policy.first_response_due(detection, row.received_at, policy.load_policy(settings.rules_dir))
         store.add_deadline(case_id, "first-response", due, "", when)
     superseded = store.supersede_pending(case_id, when)
     text = drafter.render(message, detection, case_id, when)
-    from triage.draft import new_message_id
+    from triage.drafting.drafter import new_message_id
 
     draft_id = store.insert_draft(
         {

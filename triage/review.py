@@ -79,7 +79,7 @@ def lint(settings: Settings, body: str) -> list[dict[str, Any]]:
 @functools.lru_cache(maxsize=4)
 def _linter(rules_dir: Path, stamp: int) -> Any:
     """Loaded once per version of tone.toml (the review page lints on every save)."""
-    from triage.tone import Linter
+    from triage.drafting.tone import Linter
 
     return Linter.load(rules_dir)
 
@@ -194,7 +194,7 @@ def _send_one(
 
     ``agent_approved``: an agent approved it just now, which releases a held draft.
     """
-    from triage.draft import ReplyError, build_reply
+    from triage.drafting.drafter import ReplyError, build_reply
     from triage.mailbox.smtp import SendError, send
 
     draft = _draft(store, draft_id)

@@ -63,8 +63,8 @@ def check(rules_dir: Path, templates_dir: Path) -> list[Problem]:
     """Load every rule file and template; return every problem found (empty when all is well)."""
     from triage.config import SupportSettings
     from triage.detect.engine import Detector
-    from triage.draft import Drafter
-    from triage.followup import load_policy
+    from triage.drafting.drafter import Drafter
+    from triage.followups.policy import load_policy
 
     problems: list[Problem] = []
     if not rules_dir.is_dir():

@@ -104,7 +104,7 @@ now_option = click.option("--now", "now_text", metavar="ISO", hidden=True, help=
 
 
 def _policy(settings: Any) -> Any:
-    from triage.followup import load_policy
+    from triage.followups.policy import load_policy
 
     return load_policy(settings.rules_dir)
 

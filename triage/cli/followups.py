@@ -36,7 +36,7 @@ def promise(ctx: click.Context, case_id: int, by: str, what: str, agent: str | N
 
     Example: triage promise 7 --by friday --what "a replacement blender"
     """
-    from triage import deadlines
+    from triage.followups import deadlines
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
@@ -58,7 +58,7 @@ def kept(ctx: click.Context, case_id: int, promise_id: int | None, agent: str | 
 
     Example: triage kept 7
     """
-    from triage import deadlines
+    from triage.followups import deadlines
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
@@ -80,7 +80,7 @@ def resolve(ctx: click.Context, case_id: int, root_cause: str | None, outcome: s
 
     Example: triage resolve 7 --root-cause "courier damage"
     """
-    from triage import deadlines
+    from triage.followups import deadlines
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
@@ -103,7 +103,7 @@ def wait(ctx: click.Context, case_id: int, resume: bool, agent: str | None, now_
 
     Example: triage wait 7
     """
-    from triage import deadlines
+    from triage.followups import deadlines
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
@@ -127,7 +127,7 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
 
     Example: triage remind --json
     """
-    from triage import remind as remind_mod
+    from triage.followups import remind as remind_mod
     from triage.lock import run_lock
     from triage.store import utcnow
 
@@ -170,7 +170,7 @@ def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
 
     Example: triage status --json
     """
-    from triage import remind as remind_mod
+    from triage.followups import remind as remind_mod
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
@@ -202,14 +202,14 @@ def report(ctx: click.Context, since: str | None, until: str | None, html_path: 
 
     Example: triage report --since 2026-11-01 --html report.html
     """
-    from triage import report as report_mod
+    from triage.followups import report as report_mod
 
     settings = settings_from(ctx)
     policy = _policy(settings)
     with open_store(settings) as store:
         data = report_mod.build(store, policy, _date(since), _date(until), _now(now_text))
     if html_path:
-        from triage.report_html import render
+        from triage.followups.report_html import render
 
         html_path.write_text(render(data, settings.support.name), encoding="utf-8")
     if as_json:

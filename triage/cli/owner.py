@@ -190,7 +190,7 @@ def lint(ctx: click.Context, source: str | None, as_json: bool) -> None:
 
     Example: echo "As per my last email, calm down." | triage lint - --json
     """
-    from triage.tone import lint_text
+    from triage.drafting.tone import lint_text
 
     text = _read_input(source).decode("utf-8", errors="replace")
     result = lint_text(text, owner_rules_dir(ctx))

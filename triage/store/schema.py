@@ -178,7 +178,7 @@ def _migration_2(db: sqlite_utils.Database) -> None:
 
 
 def _migration_3(db: sqlite_utils.Database) -> None:
-    """Follow-ups (triage.followup): paused clocks, why a deadline closed, reminder counts."""
+    """Follow-ups (triage.followups.policy): paused clocks, why a deadline closed, reminder counts."""
     db.executescript(
         """
         ALTER TABLE deadlines ADD COLUMN paused_at TEXT;

@@ -16,10 +16,10 @@ from typing import Any
 
 from triage.config import SupportSettings
 from triage.detect import Detection, Facts
+from triage.drafting.outgoing import clean_line, reply_subject
+from triage.drafting.rules import Specialist
 from triage.errors import TriageError
 from triage.message import Message
-from triage.replies import Specialist
-from triage.reply_headers import clean_line, reply_subject
 
 EXTRA_KEYS = ("promise", "promise_due", "progress")
 QUOTE_LIMIT = 240

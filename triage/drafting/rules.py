@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from triage.detect import ARCHETYPES, LEVELS, Detection
+from triage.drafting.outgoing import clean_line
+from triage.drafting.tone import compile_patterns
 from triage.errors import Problem
-from triage.reply_headers import clean_line
 from triage.rules import TomlFile
-from triage.tone import compile_patterns
 
 REPLIES_FILE = "replies.toml"
 PURPOSES = ("reply", "promise_update", "follow_up")

@@ -29,7 +29,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from triage.config import Settings
-from triage.followup import Policy
+from triage.followups.policy import Policy
 from triage.store import Store, iso
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def alert_text(alert: dict[str, Any]) -> tuple[str, str]:
 
 def build_mail(settings: Settings, to: str, subject: str, body: str, now: datetime) -> EmailMessage:
     """An internal notice: Auto-Submitted so no responder answers it, X-Triage-Sent so poll ignores it."""
-    from triage.draft import display_name, header_text
+    from triage.drafting.drafter import display_name, header_text
 
     msg = EmailMessage()
     msg["From"] = f"{display_name(settings.support.name + ' (triage)')} <{settings.support.address}>"
@@ -262,8 +262,8 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
 
     drafted: list[Item] = []
     if p.check_ins or p.cancel:
-        from triage.deadlines import draft_check_in
-        from triage.draft import Drafter
+        from triage.drafting.drafter import Drafter
+        from triage.followups.deadlines import draft_check_in
 
         drafter = Drafter.load(settings.rules_dir, settings.templates_dir, settings.support) if p.check_ins else None
         with store.write():

@@ -8,13 +8,13 @@ tone-linter findings and text hygiene in the rendered samples. Every problem
 is raised together as one ``RulesError``.
 
 Customer text only ever enters a template as a *value* of the context
-(``triage.draft_context``, documented in templates/README.md); templates run in
+(``triage.drafting.context``, documented in templates/README.md); templates run in
 a ``SandboxedEnvironment`` with autoescape off, because mail is plain text.
 
 The pieces live in their own modules and are re-exported here, so
-``from triage.draft import X`` keeps working for every name below:
-``triage.replies`` (replies.toml), ``triage.draft_context`` (the template
-context) and ``triage.reply_headers`` (header values and the outgoing reply).
+``from triage.drafting.drafter import X`` keeps working for every name below:
+``triage.drafting.rules`` (replies.toml), ``triage.drafting.context`` (the template
+context) and ``triage.drafting.outgoing`` (header values and the outgoing reply).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
-from triage.draft_context import (
+from triage.drafting.context import (
     CONTEXT_KEYS,
     EXTRA_KEYS,
     QUOTE_LIMIT,
@@ -45,18 +45,7 @@ from triage.draft_context import (
     format_day,
     their_words,
 )
-from triage.errors import Problem, RulesError
-from triage.message import Message
-from triage.replies import (
-    PURPOSES,
-    REPLIES_FILE,
-    ChoiceRule,
-    NoReply,
-    ReplyRules,
-    Specialist,
-    load_reply_rules,
-)
-from triage.reply_headers import (
+from triage.drafting.outgoing import (
     MAX_REFERENCES,
     NAME_LIMIT,
     SUBJECT_LIMIT,
@@ -69,7 +58,18 @@ from triage.reply_headers import (
     references_for,
     reply_subject,
 )
-from triage.tone import Finding, Linter
+from triage.drafting.rules import (
+    PURPOSES,
+    REPLIES_FILE,
+    ChoiceRule,
+    NoReply,
+    ReplyRules,
+    Specialist,
+    load_reply_rules,
+)
+from triage.drafting.tone import Finding, Linter
+from triage.errors import Problem, RulesError
+from triage.message import Message
 
 __all__ = [
     "CONTEXT_KEYS", "EXTRA_KEYS", "MAX_REFERENCES", "NAME_LIMIT", "PURPOSES", "QUOTE_LIMIT",

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from triage.config import Settings
 from triage.errors import NotFound
-from triage.followup import Policy, parse_when
+from triage.followups.policy import Policy, parse_when
 from triage.review import Refused
 from triage.store import Store, iso
 
 if TYPE_CHECKING:
-    from triage.draft import Drafter
+    from triage.drafting.drafter import Drafter
 
 PAUSABLE = ("first-response", "promise")
 
@@ -169,7 +169,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     closed as ``drafted``. It is never sent without an agent's approval.
     """
     from triage.detect import ArchetypeHit, Detection, Facts
-    from triage.draft import new_message_id
+    from triage.drafting.drafter import new_message_id
     from triage.message import Message
 
     [row] = [r for r in store.deadline_rows(case_id=None, kinds=["follow-up"]) if r["id"] == deadline_id]
@@ -192,7 +192,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
         full_text=first["full_text"], reply_to=latest["reply_to"],
     )
     if drafter is None:
-        from triage.draft import Drafter
+        from triage.drafting.drafter import Drafter
 
         drafter = Drafter.load(settings.rules_dir, settings.templates_dir, settings.support)
     text = drafter.render(message, detection, row["case_id"], now, purpose="follow_up")

@@ -27,7 +27,7 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from triage.followup import Policy
+from triage.followups.policy import Policy
 from triage.store import Store, iso
 
 TOP = 10

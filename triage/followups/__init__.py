@@ -1,0 +1,1 @@
+"""Follow-ups: the followup.toml policy, deadlines, reminder runs and reports."""
