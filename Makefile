@@ -37,8 +37,8 @@ system-packages:
 test: install-test system-packages
 	$(BIN)/python -m pytest
 
-lint: install-test
-	$(BIN)/pip install --quiet ruff mypy
+lint: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,lint]'
 	$(BIN)/ruff check triage tests bench
 	$(BIN)/mypy triage
 

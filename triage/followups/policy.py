@@ -1,7 +1,7 @@
 """Follow-up policy: when a case must be answered, chased, checked in on and escalated.
 
 ``rules/followup.toml`` (owner-editable) becomes a frozen :class:`Policy`:
-first-response deadlines by anger level and archetype (DOMAIN.md step 5:
+first-response deadlines by anger level and archetype (docs/handling.md step 5:
 angry customers are answered first), optional business hours with a time
 zone and non-working days, the check-in delay after resolution (step 8: "a
 week or two"), how often the same overdue item is reminded and when it

@@ -1,4 +1,4 @@
-"""``triage report``: what the owner needs to see (DOMAIN.md step 9, "Evaluate").
+"""``triage report``: what the owner needs to see (docs/handling.md step 9, "Evaluate").
 
 ``build`` turns the store into one plain dict (what ``--json`` prints and
 ``report_html`` draws); ``text`` formats it for a terminal. Definitions:
