@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from triage import config, pipeline
 from triage.mailbox import Batch, Fetched
-from triage.store import Store, utcnow
+from triage.store import Store
 
 CORPUS = sorted((Path(__file__).parent / "data" / "mail").glob("*.eml"))
 
@@ -147,10 +147,11 @@ def test_generated_messages_never_abort_a_batch(raws: list[bytes]) -> None:
         path.write_text('[mailbox]\nsource = "maildir"\npath = "Maildir"\n[store]\npath = "triage.db"\n')
         cfg = config.load(path)
         engines = _ENGINES.setdefault("e", pipeline.Engines(cfg))
-        summary = pipeline.Summary()
         batch = Batch("INBOX", [Fetched(source_key=f"k{i}", raw=raw) for i, raw in enumerate(raws)])
         with Store(cfg.store_path) as store:
-            pipeline.process_batch(cfg, store, "maildir", batch, engines, utcnow(), summary)
+            run = pipeline.Run(cfg, store, engines)
+            pipeline.process_batch(run, "maildir", batch)
+            summary = run.summary
             rows = store.db.execute("SELECT source_key, status, error FROM messages").fetchall()
     stored = {r[0] for r in rows}
     assert summary.fetched == len(raws)

@@ -81,6 +81,27 @@ class Engines:
 
 
 @dataclass
+class Run:
+    """One poll or retry: what every step needs, and the summary the steps add to."""
+
+    settings: Settings
+    store: Store
+    engines: Engines
+    clock: Callable[[], datetime] = utcnow
+    summary: Summary = field(default_factory=Summary)
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """One batch of a run: the source it came from and the one time it is stored at."""
+
+    run: Run
+    mailbox: str
+    batch: Batch
+    when: datetime
+
+
+@dataclass
 class Item:
     """One fetched message on its way through a batch."""
 
@@ -100,35 +121,30 @@ def poll(
     progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Fetch everything new from every configured folder and triage it."""
-    engines = engines or Engines(settings)
-    summary = Summary()
+    run = Run(settings, store, engines or Engines(settings), clock=now)
     for folder in source.folders:
         pending = source.pending(folder, store.checkpoint(source.name, folder), store.known_keys_for(source.name))
-        summary.folders.append(folder)
+        run.summary.folders.append(folder)
         if progress:
             progress(0, pending.total)
         for batch in pending.batches:
-            process_batch(settings, store, source.name, batch, engines, now(), summary)
+            process_batch(run, source.name, batch)
             if progress:
                 progress(len(batch.messages), pending.total)
-    return summary
+    return run.summary
 
 
 def process_batch(
-    settings: Settings,
-    store: Store,
-    mailbox: str,
-    batch: Batch,
-    engines: Engines,
-    when: datetime,
-    summary: Summary,
-    replacing: dict[str, tuple[int, int]] | None = None,
+    run: Run, mailbox: str, batch: Batch, replacing: dict[str, tuple[int, int]] | None = None
 ) -> None:
     """Parse, detect and store one batch in one transaction with its checkpoint.
 
     ``replacing`` maps source keys to (row id, retries) of quarantined rows
     being retried: they are replaced in the same transaction.
     """
+    settings, store, engines, summary = run.settings, run.store, run.engines, run.summary
+    b = BatchRun(run, mailbox, batch, run.clock())
+    when = b.when
     replacing = replacing or {}
     items = [Item(f, retries=replacing.get(f.source_key, (0, -1))[1] + 1) for f in batch.messages]
     for item in items:
@@ -146,16 +162,17 @@ def process_batch(
         for row_id, _ in replacing.values():
             store.delete_message(row_id)
         seen: set[str] = set()  # the same message twice in one batch (a Cc and a To copy, identical junk)
-        fresh = [i for i in items if not _duplicate(store, mailbox, batch, i, summary, seen)]
-        _detect(store, engines, fresh, when)
+        fresh = [i for i in items if not _duplicate(b, i, seen)]
+        _detect(b, fresh)
         for item in fresh:
-            _apply(settings, store, mailbox, batch, engines, item, when, summary)
+            _apply(b, item)
         if batch.checkpoint:
             store.set_checkpoint(mailbox, batch.folder, *batch.checkpoint)
 
 
-def _duplicate(store: Store, mailbox: str, batch: Batch, item: Item, summary: Summary, seen: set[str]) -> bool:
+def _duplicate(b: BatchRun, item: Item, seen: set[str]) -> bool:
     """Already stored under its Message-ID, or earlier in this batch (a rescan, or the same mail twice)."""
+    store, mailbox, batch, summary = b.run.store, b.mailbox, b.batch, b.run.summary
     mid = item.message.message_id if item.message else synthetic_id(item.fetched.raw)
     existing = store.message_by_mid(mailbox, mid)
     if existing is None:
@@ -174,12 +191,12 @@ def _needs_detection(item: Item) -> bool:
     return item.message is not None and not item.message.auto and not item.error
 
 
-def _detect(store: Store, engines: Engines, items: list[Item], when: datetime) -> None:
+def _detect(b: BatchRun, items: list[Item]) -> None:
     todo = [i for i in items if _needs_detection(i)]
     if not todo:
         return
-    detector = engines.detector
-    contexts = [_context(store, i.message, when) for i in todo if i.message]
+    detector = b.run.engines.detector
+    contexts = [_context(b, i.message) for i in todo if i.message]
     texts = [i.message.text for i in todo if i.message]
     try:
         results = detector.detect(texts, contexts)
@@ -242,10 +259,10 @@ def _with_batch_history(
         results[index] = result
 
 
-def _context(store: Store, message: Message, when: datetime) -> Context:
+def _context(b: BatchRun, message: Message) -> Context:
     from triage.detect import Context, HistoryItem
 
-    history = store.customer_history_by_address(message.sender_address, when - timedelta(days=365))
+    history = b.run.store.customer_history_by_address(message.sender_address, b.when - timedelta(days=365))
     return Context(
         sender_address=message.sender_address,
         history=tuple(
@@ -263,13 +280,14 @@ def _context(store: Store, message: Message, when: datetime) -> Context:
 _OUR_ID = re.compile(r"^<triage\.c(\d+)\.[^@>]*@([^>]+)>$")
 
 
-def _thread_case(store: Store, settings: Settings, mailbox: str, message: Message, customer_id: int) -> int | None:
-    case_id = store.case_for_thread(mailbox, message.thread_ids)
+def _thread_case(b: BatchRun, message: Message, customer_id: int) -> int | None:
+    store = b.run.store
+    case_id = store.case_for_thread(b.mailbox, message.thread_ids)
     if case_id is not None:
         return case_id
     # A client that dropped References may keep only In-Reply-To, or one of our ids
     # we no longer hold a draft for: our Message-IDs embed the case id.
-    domain = settings.support.address.rsplit("@", 1)[-1].lower()
+    domain = b.run.settings.support.address.rsplit("@", 1)[-1].lower()
     for mid in message.thread_ids:
         match = _OUR_ID.match(mid)
         if match and match.group(2).lower() == domain:
@@ -279,18 +297,10 @@ def _thread_case(store: Store, settings: Settings, mailbox: str, message: Messag
     return None
 
 
-def _apply(
-    settings: Settings,
-    store: Store,
-    mailbox: str,
-    batch: Batch,
-    engines: Engines,
-    item: Item,
-    when: datetime,
-    summary: Summary,
-) -> None:
+def _apply(b: BatchRun, item: Item) -> None:
+    store, summary = b.run.store, b.run.summary
     message = item.message
-    row = _new_row(mailbox, batch, item, when)
+    row = _new_row(b, item)
     if message is None or item.error or (not message.auto and item.detection is None):
         store.insert_message(_quarantine(row, item, item.error or "detect: no result"), None, None)
         summary.quarantined += 1
@@ -298,7 +308,7 @@ def _apply(
         return
     try:
         with store.savepoint():
-            drafted = _store_message(settings, store, mailbox, engines, message, item.detection, row, when, summary)
+            drafted = _store_message(b, item, row)
     except Exception as exc:  # drafting or storing one message failed: quarantine it, go on
         log.exception("quarantining %s", message.message_id)
         store.insert_message(_quarantine(row, item, f"{type(exc).__name__}: {exc}"), None, None)
@@ -311,21 +321,14 @@ def _apply(
         summary.drafts += drafted
 
 
-def _store_message(
-    settings: Settings,
-    store: Store,
-    mailbox: str,
-    engines: Engines,
-    message: Message,
-    detection: Detection | None,
-    row: NewMessage,
-    when: datetime,
-    summary: Summary,
-) -> int:
+def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     """Store one parsed message with its case, detection, deadline and draft; drafts made."""
+    settings, store, engines, summary, when = b.run.settings, b.run.store, b.run.engines, b.run.summary, b.when
+    message, detection = item.message, item.detection
+    assert message is not None
     complaint = bool(detection and detection.complaint)
     customer_id = store.customer(message.sender_address or "unknown@invalid", message.sender_name, message.date, complaint)
-    case_id = _thread_case(store, settings, mailbox, message, customer_id)
+    case_id = _thread_case(b, message, customer_id)
 
     if message.auto:  # recorded on its thread, never answered, never reopens
         store.insert_message(row, customer_id, case_id)
@@ -396,14 +399,14 @@ def _store_message(
     return 1
 
 
-def _new_row(mailbox: str, batch: Batch, item: Item, when: datetime) -> NewMessage:
+def _new_row(b: BatchRun, item: Item) -> NewMessage:
     f, m = item.fetched, item.message
-    received = f.received_at or when
+    received = f.received_at or b.when
     base: dict[str, Any] = dict(
-        mailbox=mailbox,
-        folder=batch.folder,
+        mailbox=b.mailbox,
+        folder=b.batch.folder,
         source_key=f.source_key,
-        uidvalidity=batch.uidvalidity,
+        uidvalidity=b.batch.uidvalidity,
         uid=f.uid,
         received_at=received,
     )
@@ -445,8 +448,7 @@ def _quarantine(row: NewMessage, item: Item, error: str) -> NewMessage:
 
 def retry(settings: Settings, store: Store, ids: list[int] | None, engines: Engines | None = None) -> Summary:
     """Run quarantined messages (``ids``, or all when None) through the pipeline again."""
-    engines = engines or Engines(settings)
-    summary = Summary()
+    run = Run(settings, store, engines or Engines(settings))
     wanted = None if ids is None else set(ids)
     for row in store.quarantined():
         if wanted is not None and row["id"] not in wanted:
@@ -461,8 +463,5 @@ def retry(settings: Settings, store: Store, ids: list[int] | None, engines: Engi
             uid=full["uid"],
         )
         batch = Batch(full["folder"], [fetched], uidvalidity=full["uidvalidity"])
-        process_batch(
-            settings, store, full["mailbox"], batch, engines, utcnow(), summary,
-            replacing={full["source_key"]: (full["id"], full["retries"])},
-        )
-    return summary
+        process_batch(run, full["mailbox"], batch, replacing={full["source_key"]: (full["id"], full["retries"])})
+    return run.summary
