@@ -13,7 +13,8 @@ idle poll must not pay for importing it). ``build`` compiles
   ``[[invoices]]`` / ``[[orders]]`` entries written as token patterns (INVOICE,
   ORDER, the rule id as the entity id); it runs inside ``nlp.pipe``,
 
-each with ``validate=True``. A blank pipeline has no POS, TAG, LEMMA, MORPH or
+each with ``validate=True``. A token pattern with a word it must contain runs only
+around that word (see matcher.py). A blank pipeline has no POS, TAG, LEMMA, MORPH or
 DEP, and spaCy only notices at match time, so every token pattern is first
 compiled alone and run on a probe text: whatever fails becomes a ``Problem``
 naming its file, key and line, and the pattern is left out.
@@ -25,118 +26,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from triage.detect.matcher import Anchored, find_anchor, make_anchored, run_anchored
 from triage.detect.rulefiles import FactRules, Modifier, PatternRule, PhraseRule, Signals
 from triage.errors import Problem
 
 PROBE_TEXT = "Probe: I am NOT happy!!! Order #123 was late, still not fixed. Is it?"
 ENT_ID_SEP = "||"  # the EntityRuler's separator of label and entity id (must not be in a product name)
-
-
-# Words so frequent that a pattern anchored on them would gain little (see _anchor).
-_COMMON = frozenset(
-    ["the", "a", "an", "i", "you", "my", "our", "your", "it", "is", "to", "and", "of", "in", "that", "this", "for", "on", "with", "be", "was", "are", "not", "n't", "have", "has", "do", "does", "did", "me", "we", "or", "so", "no", "just", "what", "how", "why", "been", "am", "'s", "'m"]
-)
-MAX_REPEAT = 8  # "*" and "+" reach at most this many tokens in an anchored pattern
-
-
-# Token attributes the in-house matcher reads, in the column order of ``Doc.to_array``.
-_COLUMNS = ("ORTH", "LOWER", "IS_ALPHA", "IS_PUNCT", "IS_SPACE", "LIKE_NUM")
-_TEXT_KEYS = {"ORTH": 0, "TEXT": 0, "LOWER": 1}
-_FLAG_KEYS = {"IS_ALPHA": 2, "IS_PUNCT": 3, "IS_SPACE": 4, "LIKE_NUM": 5}
-# one pattern token: (checks, min, max); a check is (column, set of values, wanted membership)
-Step = tuple[tuple[tuple[int, frozenset[int], bool], ...], int, int]
-
-
-@dataclass(frozen=True, eq=False)
-class Anchored:
-    """A token pattern run only around a word it must contain (found by the PhraseMatcher)."""
-
-    key: int  # match id reported for the pattern
-    matcher: Any  # a Matcher holding just this pattern
-    before: int  # tokens the pattern can reach before the anchor
-    after: int  # ... and after it
-    steps: tuple[Step, ...] | None = None  # the pattern for the in-house matcher, when it can run it
-
-
-def _steps(pattern: tuple[dict[str, Any], ...], string_id: Any) -> tuple[Step, ...] | None:
-    """The pattern as steps for ``_match_steps``; None when it uses anything beyond
-    ORTH/TEXT/LOWER (a string, IN or NOT_IN), IS_ALPHA/IS_PUNCT/IS_SPACE/LIKE_NUM and
-    the ``?``, ``*``, ``+``, ``{n}``, ``{n,m}`` operators (spaCy's Matcher runs it then)."""
-    steps: list[Step] = []
-    for token in pattern:
-        checks: list[tuple[int, frozenset[int], bool]] = []
-        op = "1"
-        for key, value in token.items():
-            name = key.upper()
-            if name == "OP":
-                op = str(value)
-            elif name in _TEXT_KEYS and isinstance(value, str):
-                checks.append((_TEXT_KEYS[name], frozenset([string_id(value)]), True))
-            elif name in _TEXT_KEYS and isinstance(value, dict) and len(value) == 1:
-                (how, words), = value.items()
-                if how not in ("IN", "NOT_IN") or not isinstance(words, list):
-                    return None
-                if not all(isinstance(w, str) for w in words):
-                    return None
-                checks.append((_TEXT_KEYS[name], frozenset(string_id(w) for w in words), how == "IN"))
-            elif name in _FLAG_KEYS and isinstance(value, bool):
-                checks.append((_FLAG_KEYS[name], frozenset([int(value)]), True))
-            else:
-                return None
-        bounds = {"1": (1, 1), "?": (0, 1), "*": (0, MAX_REPEAT * 100), "+": (1, MAX_REPEAT * 100)}.get(op)
-        if bounds is None:
-            if not (op.startswith("{") and op.endswith("}")):
-                return None
-            parts = op[1:-1].split(",")
-            try:
-                lo = int(parts[0]) if parts[0].strip() else 0
-                hi = int(parts[-1]) if parts[-1].strip() else MAX_REPEAT * 100
-            except ValueError:
-                return None
-            if len(parts) > 2 or lo > hi:
-                return None
-            bounds = (lo, hi)
-        steps.append((tuple(checks), *bounds))
-    return tuple(steps)
-
-
-def _ok(checks: tuple[tuple[int, frozenset[int], bool], ...], row: list[int]) -> bool:
-    for column, values, wanted in checks:
-        if (row[column] in values) is not wanted:
-            return False
-    return True
-
-
-def _ends(steps: tuple[Step, ...], k: int, pos: int, hi: int, rows: list[list[int]], out: set[int]) -> None:
-    """Every end position of a match of ``steps[k:]`` starting at token ``pos`` (before ``hi``)."""
-    if k == len(steps):
-        out.add(pos)
-        return
-    checks, least, most = steps[k]
-    count = 0
-    while count < least:
-        if pos >= hi or not _ok(checks, rows[pos]):
-            return
-        pos += 1
-        count += 1
-    _ends(steps, k + 1, pos, hi, rows, out)
-    while count < most and pos < hi and _ok(checks, rows[pos]):
-        pos += 1
-        count += 1
-        _ends(steps, k + 1, pos, hi, rows, out)
-
-
-def _match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    """All (start, end) token spans in [lo, hi) that match, as spaCy's Matcher reports them."""
-    found: list[tuple[int, int]] = []
-    first, least, _ = steps[0]
-    for start in range(lo, hi):
-        if least and not _ok(first, rows[start]):
-            continue  # the common case, checked without a call
-        ends: set[int] = set()
-        _ends(steps, 0, start, hi, rows, ends)
-        found.extend((start, end) for end in sorted(ends) if end > start)
-    return found
 
 
 @dataclass(frozen=True)
@@ -174,69 +69,9 @@ class Compiled:
                 windows.setdefault(anchored, []).append(
                     (max(0, start - anchored.before), min(len(doc), end + anchored.after))
                 )
-        if not windows:
-            return found
-        rows: list[list[int]] | None = None
-        for anchored, spans in windows.items():
-            for lo, hi in _merge(spans):
-                if anchored.steps is not None:
-                    if rows is None:  # one C call for the token attributes, only when needed
-                        rows = doc.to_array(list(_COLUMNS)).tolist()
-                    for s, e in _match_steps(anchored.steps, rows, lo, hi):
-                        found.append((anchored.key, s, e))
-                else:
-                    for _, s, e in anchored.matcher(doc[lo:hi]):
-                        found.append((anchored.key, lo + s, lo + e))
+        if windows:
+            found += run_anchored(doc, windows)
         return found
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Overlapping or touching token windows joined, so each stretch is matched once."""
-    spans.sort()
-    merged = [spans[0]]
-    for lo, hi in spans[1:]:
-        if lo <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _reach(token: dict[str, Any]) -> int:
-    op = str(token.get("OP", token.get("op", "")))
-    if op in ("", "!", "?", "1"):
-        return 0 if op == "!" else 1
-    if op in ("*", "+"):
-        return MAX_REPEAT
-    if op.startswith("{") and op.endswith("}"):
-        parts = op[1:-1].split(",")
-        top = parts[-1].strip()
-        return int(top) if top else MAX_REPEAT
-    return MAX_REPEAT
-
-
-def _anchor(pattern: tuple[dict[str, Any], ...]) -> tuple[int, tuple[str, ...]] | None:
-    """The index and words of the most selective token every match must contain, or None."""
-    best: tuple[int, int, tuple[str, ...]] | None = None
-    for index, token in enumerate(pattern):
-        op = str(token.get("OP", token.get("op", "")))
-        if op not in ("", "+", "1"):
-            continue
-        for key, value in token.items():
-            if key.upper() not in ("LOWER", "ORTH", "TEXT"):
-                continue
-            if isinstance(value, str):
-                words: tuple[str, ...] = (value,)
-            elif isinstance(value, dict) and set(value) == {"IN"} and isinstance(value["IN"], list):
-                words = tuple(str(v) for v in value["IN"])
-            else:
-                continue
-            if not words or any(not w.strip() for w in words):
-                continue
-            cost = len(words) + 100 * sum(w.lower() in _COMMON for w in words)
-            if best is None or cost < best[0]:
-                best = (cost, index, words)
-    return (best[1], best[2]) if best else None
 
 
 def _spacy_error(exc: Exception) -> str:
@@ -276,7 +111,7 @@ def build(
             key = f"{channel}:{pattern_rule.rule}"
             key_id = nlp.vocab.strings.add(key)
             compiled.entries[key_id] = Entry(channel, pattern_rule)
-            anchor = _anchor(pattern_rule.pattern)
+            anchor = find_anchor(pattern_rule.pattern)
             if anchor is None:
                 matcher.add(key, [list(pattern_rule.pattern)])
                 compiled.has_patterns = True
@@ -286,9 +121,7 @@ def build(
             index, words = anchor
             single = Matcher(nlp.vocab, validate=True)
             single.add(key, [list(pattern_rule.pattern)])
-            reach = [_reach(t) for t in pattern_rule.pattern]
-            steps = _steps(pattern_rule.pattern, nlp.vocab.strings.add)
-            anchored = Anchored(key_id, single, sum(reach[:index]), sum(reach[index + 1 :]), steps)
+            anchored = make_anchored(key_id, single, pattern_rule.pattern, index, nlp.vocab.strings.add)
             add_phrases(f"anchor:{key}", words, Entry("anchor", pattern_rule, anchored=anchored))
     for modifier in modifiers:
         add_phrases(f"modifier:{modifier.name}", modifier.terms, Entry("modifier", modifier=modifier))

@@ -1,7 +1,8 @@
 """Detection rule files -> frozen dataclasses that remember where they came from.
 
 Pure validation: no spaCy here (token patterns are checked against spaCy in
-``nlp.py``). Every loader takes a ``TomlFile``, appends a ``Problem`` for each
+``nlp.py``), and no matching machinery (``RegexRule.finditer`` runs through
+``fastregex.py``). Every loader takes a ``TomlFile``, appends a ``Problem`` for each
 thing wrong (file, key, line) and returns what it could read, so that one run
 reports every problem at once.
 
@@ -30,6 +31,7 @@ from triage.detect.checks import (
     get_str,
     get_str_list,
 )
+from triage.detect.fastregex import FastRegex
 from triage.rules import TomlFile
 
 __all__ = ["add_problem", "get_bool", "get_number", "get_str", "get_str_list"]
@@ -86,167 +88,15 @@ class RegexRule:
     ignore: frozenset[str] = frozenset()
     max_weight: float | None = None
     where: Where | None = None
+    fast: FastRegex = field(init=False, repr=False, compare=False)  # how finditer runs it
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_fast", _fast_form(self.regex))
+        object.__setattr__(self, "fast", FastRegex.of(self.regex))
 
     def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
-        """Matches of ``regex`` in ``text``; ``lowered`` is ``text.lower()`` when of equal length.
-
-        Same matches as ``regex.finditer(text)``, faster: Python's re scans
-        quickly only for a pattern that starts with a literal or a class and
-        has no IGNORECASE, so a leading ``\\b`` is checked here instead, and an
-        ignore_case pattern written in lower case runs on the lowered text.
-        Offsets index ``text`` either way; read values by offset, not group().
-        """
-        fast, on_lower, boundary, needs = self._fast  # type: ignore[attr-defined]
-        haystack = text
-        if on_lower:
-            if lowered is None:
-                fast, boundary, needs = self.regex, False, None
-            else:
-                haystack = lowered
-        if needs is not None and not _may_match(haystack, needs):
-            return
-        for match in fast.finditer(haystack):
-            if boundary and not _at_boundary(text, match.start()):
-                continue
-            yield match
-
-
-def _word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _at_boundary(text: str, i: int) -> bool:
-    before = i > 0 and _word(text[i - 1])
-    after = i < len(text) and _word(text[i])
-    return before != after
-
-
-def _top_level_bar(source: str) -> bool:
-    depth, i, in_class = 0, 0, False
-    while i < len(source):
-        ch = source[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            if source[i + 1 : i + 2] == "]":
-                i += 1
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            return True
-        i += 1
-    return False
-
-
-_DIGIT = re.compile(r"\d")
-DIGIT = "\\d"  # in a requirement: any character that \d matches
-
-
-_last_digit_answer: tuple[str, bool] = ("", False)  # one tuple, replaced whole: safe across threads
-
-
-def _has_digit(haystack: str) -> bool:
-    global _last_digit_answer
-    last = _last_digit_answer
-    if last[0] is not haystack:  # every fact regex asks about the same text in turn
-        last = _last_digit_answer = (haystack, _DIGIT.search(haystack) is not None)
-    return last[1]
-
-
-def _may_match(haystack: str, needs: tuple[frozenset[str], ...]) -> bool:
-    """False when some requirement has none of its strings in ``haystack`` (then the regex cannot match)."""
-    for need in needs:
-        for part in need:
-            if part in haystack if part != DIGIT else _has_digit(haystack):
-                break
-        else:
-            return False
-    return True
-
-
-def _selectivity(need: frozenset[str]) -> tuple[float, int]:
-    return min(0.5 if n == DIGIT else len(n) for n in need), -len(need)
-
-
-def _required(items: Any) -> list[frozenset[str]]:
-    """Requirements every match of the parsed pattern ``items`` meets: it contains one string of each set.
-
-    A cheap prefilter (like RE2's): a literal run, an alternation whose every branch
-    requires something, a repeat of at least one, a small character class or ``\\d``.
-    Scoped flags such as ``(?i:...)`` raise ValueError (no prefilter then).
-    """
-    from re import _constants as sre  # type: ignore[attr-defined]
-
-    needs: list[frozenset[str]] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            needs.append(frozenset(["".join(run)]))
-            run.clear()
-
-    for op, av in items:
-        if op is sre.LITERAL:
-            run.append(chr(av))
-            continue
-        flush()
-        if op is sre.SUBPATTERN:
-            if av[1] or av[2]:
-                raise ValueError("scoped flags")
-            needs.extend(_required(av[3]))
-        elif op is sre.BRANCH:
-            alternatives = [_required(alt) for alt in av[1]]
-            if all(alternatives):
-                needs.append(frozenset().union(*(max(alt, key=_selectivity) for alt in alternatives)))
-        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT) and av[0] >= 1:
-            needs.extend(_required(av[2]))
-        elif op is sre.IN:
-            if all(o is sre.LITERAL for o, _ in av) and len(av) <= 6:
-                needs.append(frozenset(chr(v) for _, v in av))
-            elif av == [(sre.CATEGORY, sre.CATEGORY_DIGIT)]:
-                needs.append(frozenset([DIGIT]))
-    flush()
-    return needs
-
-
-def _needs(regex: re.Pattern[str]) -> tuple[frozenset[str], ...] | None:
-    """The prefilter of ``regex`` (run case-sensitively), most selective first; None when it has none."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        needs = _required(_parser.parse(regex.pattern, regex.flags & ~re.IGNORECASE))
-    except Exception:
-        return None
-    needs = [n for n in dict.fromkeys(needs) if n and " " not in n]  # a space is in every text
-    return tuple(sorted(needs, key=_selectivity, reverse=True)[:3]) or None
-
-
-def _fast_form(regex: re.Pattern[str]) -> tuple[re.Pattern[str], bool, bool, tuple[frozenset[str], ...] | None]:
-    """(pattern to run, runs on lowered text, leading \\b checked by hand, prefilter) -- see finditer."""
-    source, flags = regex.pattern, regex.flags
-    boundary = source.startswith("\\b") and not _top_level_bar(source[2:])
-    if boundary:
-        source = source[2:]
-    # capitals outside escapes and group syntax ("(?P<value>", "(?P=value)") would need IGNORECASE
-    bare = re.sub(r"\(\?P[<=]\w*[>)]?", "", re.sub(r"\\.", "", source))
-    on_lower = bool(flags & re.IGNORECASE) and not re.search(r"[A-Z]", bare)
-    if on_lower:
-        flags &= ~re.IGNORECASE
-    # the prefilter's strings are searched for case-sensitively: only on text the regex sees as is
-    needs = _needs(regex) if not flags & re.IGNORECASE else None
-    try:
-        return re.compile(source, flags), on_lower, boundary, needs
-    except re.error:
-        return regex, False, False, None
+        """Matches of ``regex`` in ``text``, found faster (see fastregex.py); ``lowered`` is
+        ``text.lower()`` when of equal length. Read values by offset, not group()."""
+        return self.fast.finditer(text, lowered)
 
 
 @dataclass(frozen=True)
