@@ -11,17 +11,17 @@ Relative paths are resolved against the config file's directory.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 import subprocess
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from triage.errors import ConfigError, Problem
+from triage.errors import ConfigError
+from triage.rulefile import TomlFile
 
 SHIPPED = Path(__file__).parent / "_shipped"
 SOURCE_ROOT = Path(__file__).parent.parent
@@ -169,218 +169,203 @@ def find_config(explicit: str | None) -> Path:
     )
 
 
-# key -> (type, what is expected) per section. A type of tuple means "one of".
-_STR = (str, "a string")
-_INT = (int, "an integer")
-_BOOL = (bool, "true or false")
-_NUM = ((int, float), "a number")
-_LIST = (list, "a list of strings")
-_CREDS = {
-    "username": _STR,
-    "password_env": _STR,
-    "password_cmd": _STR,
-    "token_cmd": _STR,
-}
-SCHEMA: dict[str, dict[str, tuple[Any, str]]] = {
+# key -> getter per section: each reads one value with TomlFile's typed getters.
+Getter = Callable[[TomlFile, dict[str, Any], str, str], Any]
+
+
+def _str(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.string(t, k, p, empty=True)
+
+
+def _int(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.integer(t, k, p)
+
+
+def _positive(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.integer(t, k, p, lo=1)
+
+
+def _bool(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.boolean(t, k, p)
+
+
+def _num(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.number(t, k, p)
+
+
+def _list(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.str_list(t, k, p, empty=True)
+
+
+def _date(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    value = t[k]
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    tf.problem(f"{p}.{k}", f"expected a date like 2026-11-01, got {value!r}")
+    return None
+
+
+_CREDS: dict[str, Getter] = {"username": _str, "password_env": _str, "password_cmd": _str, "token_cmd": _str}
+SCHEMA: dict[str, dict[str, Getter]] = {
     "mailbox": {
-        "source": _STR,
-        "path": _STR,
-        "host": _STR,
-        "port": _INT,
-        "security": _STR,
-        "ca_file": _STR,
-        "folders": _LIST,
-        "since": ((str, date), "a date like 2026-11-01"),
-        "timeout": _NUM,
-        "batch_size": _INT,
+        "source": _str,
+        "path": _str,
+        "host": _str,
+        "port": _int,
+        "security": _str,
+        "ca_file": _str,
+        "folders": _list,
+        "since": _date,
+        "timeout": _num,
+        "batch_size": _positive,
         **_CREDS,
     },
     "smtp": {
-        "host": _STR,
-        "port": _INT,
-        "security": _STR,
-        "ca_file": _STR,
-        "timeout": _NUM,
-        "sent_folder": _STR,
-        "append_sent": _BOOL,
+        "host": _str,
+        "port": _int,
+        "security": _str,
+        "ca_file": _str,
+        "timeout": _num,
+        "sent_folder": _str,
+        "append_sent": _bool,
         **_CREDS,
     },
-    "store": {"path": _STR},
-    "paths": {"rules": _STR, "templates": _STR},
-    "support": {"address": _STR, "name": _STR, "agent": _STR},
-    "poll": {"rate_limit": _INT, "rate_window_minutes": _INT},
-    "reminders": {"to": _LIST, "owner": _STR, "failure_threshold": _INT},
+    "store": {"path": _str},
+    "paths": {"rules": _str, "templates": _str},
+    "support": {"address": _str, "name": _str, "agent": _str},
+    "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
+    "reminders": {"to": _list, "owner": _str, "failure_threshold": _positive},
 }
 
 
-class _Reader:
-    """Collects problems while reading sections, so all are reported together."""
-
-    def __init__(self, file: Path, data: dict[str, Any]):
-        self.file = file
-        self.data = data
-        self.problems: list[Problem] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(str(self.file), key, message))
-
-    def section(self, name: str) -> dict[str, Any]:
-        raw = self.data.get(name, {})
-        if not isinstance(raw, dict):
-            self.problem(name, "expected a table like [" + name + "]")
-            return {}
-        schema = SCHEMA[name]
-        good: dict[str, Any] = {}
-        for key, value in raw.items():
-            dotted = f"{name}.{key}"
-            if key == "password":
-                self.problem(
-                    dotted,
-                    "secrets are never stored in the file: use password_env "
-                    "(an environment variable) or password_cmd (a command that prints it)",
-                )
-                continue
-            if key not in schema:
-                close = difflib.get_close_matches(key, schema, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                self.problem(dotted, f"unknown key{hint} (known: {', '.join(schema)})")
-                continue
-            kind, expected = schema[key]
-            if isinstance(value, bool) and kind is not bool and kind != _BOOL[0]:
-                self.problem(dotted, f"expected {expected}, got {value!r}")
-                continue
-            if not isinstance(value, kind):
-                self.problem(dotted, f"expected {expected}, got {value!r}")
-                continue
-            if kind is list and not all(isinstance(v, str) for v in value):
-                self.problem(dotted, f"expected {expected}, got {value!r}")
-                continue
+def _section(tf: TomlFile, name: str) -> dict[str, Any]:
+    """The valid keys of ``[name]``; every wrong or unknown one is recorded as a problem."""
+    raw = tf.table(tf.data, name, expected=f"a table like [{name}]")
+    schema = SCHEMA[name]
+    good: dict[str, Any] = {}
+    for key in raw:
+        dotted = f"{name}.{key}"
+        if key == "password":
+            tf.problem(
+                dotted,
+                "secrets are never stored in the file: use password_env "
+                "(an environment variable) or password_cmd (a command that prints it)",
+            )
+        elif key not in schema:
+            tf.unknown(dotted, key, schema)
+        elif (value := schema[key](tf, raw, key, name)) is not None:
             good[key] = value
-        return good
+    return good
 
-    def path(self, value: str | None) -> Path | None:
-        if not value:
-            return None
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else (self.file.parent / path)
 
-    def one_of(self, section: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
-        if value not in allowed:
-            self.problem(f"{section}.{key}", f"expected one of {', '.join(allowed)}, got {value!r}")
-        return value
+def _path(tf: TomlFile, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (tf.path.parent / path)
 
-    def credentials(self, section: str, raw: dict[str, Any]) -> Credentials:
-        given = [k for k in ("password_env", "password_cmd", "token_cmd") if raw.get(k)]
-        if len(given) > 1:
-            self.problem(f"{section}.{given[1]}", f"give only one of {', '.join(given)}")
-        return Credentials(
-            username=raw.get("username", ""),
-            password_env=raw.get("password_env", ""),
-            password_cmd=raw.get("password_cmd", ""),
-            token_cmd=raw.get("token_cmd", ""),
-            source=f"{self.file}: {section}",
-        )
 
+def _credentials(tf: TomlFile, section: str, raw: dict[str, Any]) -> Credentials:
+    given = [k for k in ("password_env", "password_cmd", "token_cmd") if raw.get(k)]
+    if len(given) > 1:
+        tf.problem(f"{section}.{given[1]}", f"give only one of {', '.join(given)}")
+    return Credentials(
+        username=raw.get("username", ""),
+        password_env=raw.get("password_env", ""),
+        password_cmd=raw.get("password_cmd", ""),
+        token_cmd=raw.get("token_cmd", ""),
+        source=f"{tf.path}: {section}",
+    )
+
+
+def _address(tf: TomlFile, key: str, value: str) -> None:
+    if "@" not in value:
+        tf.problem(key, f"expected an email address, got {value!r}")
 
 
 def load(path: Path) -> Settings:
     """Read and validate ``path``; raise ConfigError listing every problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return from_dict(data, path)
+    tf = TomlFile(path.resolve(), what="the configuration")
+    if not tf.readable:
+        raise ConfigError("\n".join(str(p) for p in tf.problems))
+    return _settings(tf)
 
 
 def from_dict(data: dict[str, Any], path: Path) -> Settings:
-    path = path.resolve()
-    r = _Reader(path, data)
-    for name in data:
-        if name not in SCHEMA:
-            close = difflib.get_close_matches(name, SCHEMA, n=1)
-            hint = f"; did you mean '[{close[0]}]'?" if close else ""
-            r.problem(name, f"unknown section{hint} (known: {', '.join(SCHEMA)})")
+    """Settings from already-parsed TOML ``data`` as if read from ``path``."""
+    return _settings(TomlFile(path.resolve(), data=data))
 
-    mb = r.section("mailbox")
-    source = r.one_of("mailbox", "source", mb.get("source", "imap"), ("imap", "maildir", "mbox"))
-    security = r.one_of("mailbox", "security", mb.get("security", "tls"), SECURITY)
-    since = mb.get("since")
-    if isinstance(since, str):
-        try:
-            since = date.fromisoformat(since)
-        except ValueError:
-            r.problem("mailbox.since", f"expected a date like 2026-11-01, got {since!r}")
-            since = None
+
+def _settings(tf: TomlFile) -> Settings:
+    path, data = tf.path, tf.data
+    tf.unknown_keys(data, SCHEMA, "", what="section", show="'[{}]'".format)
+
+    mb = _section(tf, "mailbox")
+    source = tf.choice(mb, "source", "mailbox", ("imap", "maildir", "mbox"), "imap", invalid="")
+    security = tf.choice(mb, "security", "mailbox", SECURITY, "tls", invalid="")
     if "mailbox" not in data:
         source = "none"  # owner tools (classify, lint, eval) need no mailbox; poll says what is missing
     elif source == "imap":
         if not mb.get("host"):
-            r.problem("mailbox.host", "required for source = \"imap\"")
+            tf.problem("mailbox.host", "required for source = \"imap\"")
         if not mb.get("username"):
-            r.problem("mailbox.username", "required for source = \"imap\"")
+            tf.problem("mailbox.username", "required for source = \"imap\"")
     elif not mb.get("path") and source in ("maildir", "mbox"):
-        r.problem("mailbox.path", f"required for source = \"{source}\"")
+        tf.problem("mailbox.path", f"required for source = \"{source}\"")
     default_port = {"tls": 993, "starttls": 143, "none": 143}.get(security, 993)
-    if mb.get("batch_size", 1) < 1:
-        r.problem("mailbox.batch_size", "expected a positive integer")
     mailbox = MailboxSettings(
         source=source,
-        path=r.path(mb.get("path")),
+        path=_path(tf, mb.get("path")),
         host=mb.get("host", ""),
         port=mb.get("port", default_port),
         security=security,
-        ca_file=r.path(mb.get("ca_file")),
+        ca_file=_path(tf, mb.get("ca_file")),
         folders=tuple(mb.get("folders", ["INBOX"])),
-        since=since,
+        since=mb.get("since"),
         timeout=float(mb.get("timeout", 30)),
         batch_size=mb.get("batch_size", 200),
-        credentials=r.credentials("mailbox", mb),
+        credentials=_credentials(tf, "mailbox", mb),
     )
 
-    sm = r.section("smtp")
-    smtp_security = r.one_of("smtp", "security", sm.get("security", "tls"), SECURITY)
+    sm = _section(tf, "smtp")
+    smtp_security = tf.choice(sm, "security", "smtp", SECURITY, "tls", invalid="")
     smtp = SmtpSettings(
         host=sm.get("host", ""),
         port=sm.get("port", {"tls": 465, "starttls": 587}.get(smtp_security, 25)),
         security=smtp_security,
-        ca_file=r.path(sm.get("ca_file")),
+        ca_file=_path(tf, sm.get("ca_file")),
         timeout=float(sm.get("timeout", 30)),
         sent_folder=sm.get("sent_folder", ""),
         append_sent=sm.get("append_sent", True),
-        credentials=r.credentials("smtp", sm),
+        credentials=_credentials(tf, "smtp", sm),
     )
 
-    st = r.section("store")
-    paths = r.section("paths")
-    sp = r.section("support")
-    if "address" in sp and "@" not in sp["address"]:
-        r.problem("support.address", f"expected an email address, got {sp['address']!r}")
-    pl = r.section("poll")
-    for key in ("rate_limit", "rate_window_minutes"):
-        if key in pl and pl[key] < 1:
-            r.problem(f"poll.{key}", "expected a positive integer")
-    rm = r.section("reminders")
+    st = _section(tf, "store")
+    paths = _section(tf, "paths")
+    sp = _section(tf, "support")
+    if "address" in sp:
+        _address(tf, "support.address", sp["address"])
+    pl = _section(tf, "poll")
+    rm = _section(tf, "reminders")
     for i, address in enumerate(rm.get("to", [])):
-        if "@" not in address:
-            r.problem(f"reminders.to[{i}]", f"expected an email address, got {address!r}")
-    if rm.get("owner") and "@" not in rm["owner"]:
-        r.problem("reminders.owner", f"expected an email address, got {rm['owner']!r}")
-    if rm.get("failure_threshold", 1) < 1:
-        r.problem("reminders.failure_threshold", "expected a positive integer")
+        _address(tf, f"reminders.to[{i}]", address)
+    if rm.get("owner"):
+        _address(tf, "reminders.owner", rm["owner"])
 
-    if r.problems:
-        raise ConfigError("\n".join(str(p) for p in r.problems))
+    if tf.problems:
+        raise ConfigError("\n".join(str(p) for p in tf.problems))
     return Settings(
         file=path,
         mailbox=mailbox,
         smtp=smtp,
-        store_path=r.path(st.get("path", "triage.db")) or path.parent / "triage.db",
-        rules_dir=r.path(paths.get("rules")) or shipped_dir("rules"),
-        templates_dir=r.path(paths.get("templates")) or shipped_dir("templates"),
+        store_path=_path(tf, st.get("path", "triage.db")) or path.parent / "triage.db",
+        rules_dir=_path(tf, paths.get("rules")) or shipped_dir("rules"),
+        templates_dir=_path(tf, paths.get("templates")) or shipped_dir("templates"),
         support=SupportSettings(**sp),
         poll=PollSettings(**pl),
         reminders=ReminderSettings(

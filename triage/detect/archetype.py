@@ -29,15 +29,10 @@ from triage.detect.rulefiles import (
     ANGER_KINDS,
     Signals,
     Where,
-    add_problem,
-    get_bool,
-    get_number,
-    get_str,
-    get_str_list,
     load_signals,
 )
 from triage.errors import Problem
-from triage.rules import TomlFile
+from triage.rulefile import TomlFile, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -168,35 +163,31 @@ def load_archetypes(tf: TomlFile, customer_files: dict[str, tuple[str, str]]) ->
         if name == "precedence":
             continue
         if name not in ARCHETYPES:
-            add_problem(tf, name, f"unknown archetype (expected one of: {', '.join(ARCHETYPES)})")
+            tf.unknown(name, name, ARCHETYPES, "archetype")
             continue
         if not isinstance(table, dict):
-            add_problem(tf, name, "expected a table")
+            tf.problem(name, "expected a table")
             continue
         rule = _load_rule(tf, name, table, customer_files)
         if rule is not None:
             rules.append(rule)
     names = {r.name for r in rules}
-    precedence = get_str_list(tf, data, "precedence", "", required=True)
+    precedence = tf.str_list(data, "precedence", "", required=True)
     for n, item in enumerate(precedence):
         if item not in ARCHETYPES:
-            add_problem(
-                tf, f"precedence[{n}]", f"unknown archetype {item!r} (expected one of: {', '.join(ARCHETYPES)})"
-            )
+            tf.problem(f"precedence[{n}]", f"unknown archetype {item!r}{did_you_mean(item, ARCHETYPES)} "
+                       f"(expected one of: {', '.join(ARCHETYPES)})")
     if len(set(precedence)) != len(precedence):
-        add_problem(tf, "precedence", "an archetype is listed twice")
+        tf.problem("precedence", "an archetype is listed twice")
     for missing in sorted(names - set(precedence)):
-        add_problem(tf, "precedence", f"archetype {missing!r} has rules but is not in precedence")
+        tf.problem("precedence", f"archetype {missing!r} has rules but is not in precedence")
     for rule in rules:
         for other in rule.excludes:
             if other not in ARCHETYPES:
-                add_problem(tf, f"{rule.name}.excludes", f"unknown archetype {other!r}")
+                tf.problem(f"{rule.name}.excludes", f"unknown archetype {other!r}{did_you_mean(other, ARCHETYPES)}")
         if rule.history and rule.history.counts not in ("complaint", *ARCHETYPES):
-            add_problem(
-                tf,
-                f"{rule.name}.history.counts",
-                f"expected 'complaint' or an archetype name, got {rule.history.counts!r}",
-            )
+            tf.problem(f"{rule.name}.history.counts",
+                       f"expected 'complaint' or an archetype name, got {rule.history.counts!r}")
     order = {n: i for i, n in enumerate(precedence)}
     rules.sort(key=lambda r: order.get(r.name, len(order)))
     return ArchetypeRules(tuple(p for p in precedence if p in ARCHETYPES), tuple(rules))
@@ -206,30 +197,22 @@ def _load_rule(
     tf: TomlFile, name: str, table: dict[str, Any], customer_files: dict[str, tuple[str, str]]
 ) -> ArchetypeRule | None:
     tf.unknown_keys(table, _RULE_KEYS, name)
-    min_score = get_number(tf, table, "min_score", name, 1.0, 0.0, 100.0)
-    min_text = get_number(tf, table, "min_text_score", name, 0.0, 0.0, 100.0)
+    min_score = tf.number(table, "min_score", name, 1.0, lo=0.0, hi=100.0)
+    min_text = tf.number(table, "min_text_score", name, 0.0, lo=0.0, hi=100.0)
     levels = []
     for key, default in (("min_level", "calm"), ("max_level", "furious")):
-        value = get_str(tf, table, key, name, default) or default
-        if value not in LEVELS:
-            add_problem(tf, f"{name}.{key}", f"expected one of {', '.join(LEVELS)}, got {value!r}")
-            value = default
-        levels.append(value)
+        levels.append(tf.choice(table, key, name, LEVELS, default))
     if LEVELS.index(levels[0]) > LEVELS.index(levels[1]):
-        add_problem(tf, f"{name}.min_level", f"min_level {levels[0]!r} is above max_level {levels[1]!r}")
-    requires = get_bool(tf, table, "requires_complaint", name, False)
-    excludes = get_str_list(tf, table, "excludes", name)
+        tf.problem(f"{name}.min_level", f"min_level {levels[0]!r} is above max_level {levels[1]!r}")
+    requires = tf.boolean(table, "requires_complaint", name, False)
+    excludes = tf.str_list(table, "excludes", name)
     evidence: dict[str, float] = {}
-    raw_ev = table.get("evidence", {})
-    if not isinstance(raw_ev, dict):
-        add_problem(tf, f"{name}.evidence", "expected a table of evidence kind = factor")
-    else:
-        tf.unknown_keys(raw_ev, set(ANGER_KINDS), f"{name}.evidence")
-        for kind in raw_ev:
-            if kind in ANGER_KINDS:
-                factor = get_number(tf, raw_ev, kind, f"{name}.evidence", None, 0.0, 10.0)
-                if factor is not None:
-                    evidence[kind] = factor
+    raw_ev = tf.table(table, "evidence", name, allowed=ANGER_KINDS, expected="a table of evidence kind = factor")
+    for kind in raw_ev:
+        if kind in ANGER_KINDS:
+            factor = tf.number(raw_ev, kind, f"{name}.evidence", lo=0.0, hi=10.0, required=True)
+            if factor is not None:
+                evidence[kind] = factor
     history = _history(tf, name, table.get("history"))
     customers = _customers(tf, name, table.get("customers"), customer_files)
     signals = load_signals(tf, table, name, name, ("archetype",), "archetype")
@@ -254,13 +237,13 @@ def _history(tf: TomlFile, name: str, table: Any) -> HistoryRule | None:
         return None
     prefix = f"{name}.history"
     if not isinstance(table, dict):
-        add_problem(tf, prefix, "expected a table: counts, days, weight, count_current")
+        tf.problem(prefix, "expected a table: counts, days, weight, count_current")
         return None
     tf.unknown_keys(table, {"counts", "days", "weight", "count_current"}, prefix)
-    counts = get_str(tf, table, "counts", prefix, None)
-    days = get_number(tf, table, "days", prefix, None, 1, 3650)
-    weight = get_number(tf, table, "weight", prefix, 1.0, 0.0, 100.0)
-    current = get_bool(tf, table, "count_current", prefix, False)
+    counts = tf.string(table, "counts", prefix, required=True)
+    days = tf.number(table, "days", prefix, lo=1, hi=3650, required=True)
+    weight = tf.number(table, "weight", prefix, 1.0, lo=0.0, hi=100.0)
+    current = tf.boolean(table, "count_current", prefix, False)
     if counts is None or days is None or weight is None:
         return None
     return HistoryRule(counts, int(days), weight, current)
@@ -271,16 +254,16 @@ def _customers(tf: TomlFile, name: str, table: Any, files: dict[str, tuple[str, 
         return None
     prefix = f"{name}.customers"
     if not isinstance(table, dict):
-        add_problem(tf, prefix, "expected a table: file, tiers, weight")
+        tf.problem(prefix, "expected a table: file, tiers, weight")
         return None
     tf.unknown_keys(table, {"file", "tiers", "weight"}, prefix)
-    file = get_str(tf, table, "file", prefix, None)
-    tiers = get_str_list(tf, table, "tiers", prefix, required=True)
-    weight = get_number(tf, table, "weight", prefix, 1.0, 0.0, 100.0)
+    file = tf.string(table, "file", prefix, required=True)
+    tiers = tf.str_list(table, "tiers", prefix, required=True)
+    weight = tf.number(table, "weight", prefix, 1.0, lo=0.0, hi=100.0)
     if file is None or weight is None:
         return None
     if file not in files:
-        add_problem(tf, f"{prefix}.file", f"customer file {file!r} not found next to {tf.path.name}")
+        tf.problem(f"{prefix}.file", f"customer file {file!r} not found next to {tf.path.name}")
         return None
     path_text, text = files[file]
     problems: list[Problem] = []

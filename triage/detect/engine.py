@@ -35,7 +35,7 @@ from triage.detect.rulefiles import (
     load_facts,
 )
 from triage.errors import Problem, RulesError
-from triage.rules import TomlFile
+from triage.rulefile import TomlFile
 
 RULE_FILES = ("anger.toml", "complaint.toml", "archetypes.toml", "facts.toml")
 MAX_CHARS = 100_000  # longer texts are cut: detection reads the start of a message

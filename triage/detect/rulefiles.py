@@ -22,19 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from triage.detect.checks import (
-    add_problem,
-    compile_regex,
-    entry_line,
-    get_bool,
-    get_number,
-    get_str,
-    get_str_list,
-)
 from triage.detect.fastregex import FastRegex
-from triage.rules import TomlFile
-
-__all__ = ["add_problem", "get_bool", "get_number", "get_str", "get_str_list"]
+from triage.rulefile import TomlFile
 
 # Kinds of evidence each file may produce; anger.toml kinds all count to the anger score.
 ANGER_KINDS = ("anger", "shout", "insult", "profanity", "threat", "blame", "demand", "calm")
@@ -97,6 +86,22 @@ class RegexRule:
         """Matches of ``regex`` in ``text``, found faster (see fastregex.py); ``lowered`` is
         ``text.lower()`` when of equal length. Read values by offset, not group()."""
         return self.fast.finditer(text, lowered)
+
+
+def compile_regex(tf: TomlFile, text: Any, key: str, ignore_case: bool, line: int | None) -> re.Pattern[str] | None:
+    """``text`` compiled, or None with a problem: not a string, not a valid regex, or matching ""."""
+    if not isinstance(text, str) or not text:
+        tf.problem(key, f"expected a regular expression string, got {text!r}", line)
+        return None
+    try:
+        compiled = re.compile(text, re.IGNORECASE if ignore_case else 0)
+    except re.error as exc:
+        tf.problem(key, f"not a valid regular expression: {exc}", line)
+        return None
+    if compiled.fullmatch(""):
+        tf.problem(key, "regular expression matches the empty string", line)
+        return None
+    return compiled
 
 
 @dataclass(frozen=True)
@@ -183,19 +188,16 @@ _REGEX_KEYS = {"id", "weight", "regex", "kind", "ignore", "ignore_case", "max_we
 def _entries(tf: TomlFile, table: dict[str, Any], name: str, prefix: str) -> list[tuple[str, dict[str, Any], str]]:
     """``[[name]]`` entries as (rule id, entry, key prefix); checks ids are present and unique."""
     dotted = f"{prefix}.{name}" if prefix else name
-    raw = table.get(name, [])
-    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
-        add_problem(tf, dotted, f"expected [[{dotted}]] tables")
-        return []
+    raw = tf.tables(table, name, prefix)
     out: list[tuple[str, dict[str, Any], str]] = []
     seen: set[str] = set()
     for n, entry in enumerate(raw):
         rule_id = entry.get("id")
         if not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", rule_id):
-            add_problem(tf, f"{dotted}[{n}].id", f"expected an id of letters, digits, _ or -, got {rule_id!r}")
+            tf.problem(f"{dotted}[{n}].id", f"expected an id of letters, digits, _ or -, got {rule_id!r}")
             continue
         if rule_id in seen:
-            add_problem(tf, f"{dotted}[{rule_id}].id", "duplicate id", entry_line(tf, dotted, rule_id))
+            tf.problem(f"{dotted}[{rule_id}].id", "duplicate id", tf.entry_line(dotted, rule_id))
             continue
         seen.add(rule_id)
         out.append((rule_id, entry, f"{dotted}[{rule_id}]"))
@@ -217,26 +219,13 @@ def load_signals(
     def common(
         entry: dict[str, Any], key: str, rule_id: str, allowed: set[str], block: str
     ) -> tuple[str, float] | None:
-        for extra in entry:
-            if extra not in allowed:
-                add_problem(
-                    tf,
-                    f"{key}.{extra}",
-                    f"unknown key (expected one of: {', '.join(sorted(allowed))})",
-                    entry_line(tf, block, rule_id, extra),
-                )
-        kind = entry.get("kind", default_kind)
-        if kind not in kinds:
-            add_problem(
-                tf,
-                f"{key}.kind",
-                f"expected one of {', '.join(kinds)}, got {kind!r}",
-                entry_line(tf, block, rule_id, "kind"),
-            )
+        tf.unknown_keys(entry, allowed, key, line=lambda extra: tf.entry_line(block, rule_id, extra))
+        if entry.get("kind", default_kind) not in kinds:
+            tf.choice(entry, "kind", key, kinds, default_kind, line=tf.entry_line(block, rule_id, "kind"))
             return None
-        weight = get_number(
-            tf, entry, "weight", key, None, *WEIGHT_RANGE, line=entry_line(tf, block, rule_id, "weight")
-        )
+        kind = default_kind if "kind" not in entry else str(entry["kind"])
+        weight = tf.number(entry, "weight", key, lo=WEIGHT_RANGE[0], hi=WEIGHT_RANGE[1], required=True,
+                           line=tf.entry_line(block, rule_id, "weight"))
         if weight is None:
             return None
         return kind, weight
@@ -244,9 +233,9 @@ def load_signals(
     block = f"{prefix}.phrases" if prefix else "phrases"
     for rule_id, entry, key in _entries(tf, table, "phrases", prefix):
         got = common(entry, key, rule_id, _PHRASE_KEYS, block)
-        terms = get_str_list(tf, entry, "terms", key, entry_line(tf, block, rule_id, "terms"), required=True)
-        negatable = get_bool(tf, entry, "negatable", key, True)
-        requires = get_bool(tf, entry, "requires_negation", key, False)
+        terms = tf.str_list(entry, "terms", key, line=tf.entry_line(block, rule_id, "terms"), required=True)
+        negatable = tf.boolean(entry, "negatable", key, True)
+        requires = tf.boolean(entry, "requires_negation", key, False)
         if got and terms:
             phrases.append(
                 PhraseRule(
@@ -256,7 +245,7 @@ def load_signals(
                     terms,
                     negatable,
                     requires,
-                    Where(str(tf.path), key, entry_line(tf, block, rule_id)),
+                    Where(str(tf.path), key, tf.entry_line(block, rule_id)),
                 )
             )
 
@@ -264,16 +253,14 @@ def load_signals(
     for rule_id, entry, key in _entries(tf, table, "patterns", prefix):
         got = common(entry, key, rule_id, _PATTERN_KEYS, block)
         pattern = entry.get("pattern")
-        pline = entry_line(tf, block, rule_id, "pattern")
+        pline = tf.entry_line(block, rule_id, "pattern")
         if not isinstance(pattern, list) or not pattern or not all(isinstance(t, dict) for t in pattern):
-            add_problem(
-                tf,
-                f"{key}.pattern",
+            tf.problem(f"{key}.pattern",
                 'expected a non-empty list of token tables, e.g. [{LOWER = "still"}, {LOWER = "not"}]',
                 pline,
             )
             continue
-        negatable = get_bool(tf, entry, "negatable", key, False)
+        negatable = tf.boolean(entry, "negatable", key, False)
         if got:
             patterns.append(
                 PatternRule(
@@ -289,13 +276,12 @@ def load_signals(
     block = f"{prefix}.regex" if prefix else "regex"
     for rule_id, entry, key in _entries(tf, table, "regex", prefix):
         got = common(entry, key, rule_id, _REGEX_KEYS, block)
-        ignore_case = get_bool(tf, entry, "ignore_case", key, False)
-        rline = entry_line(tf, block, rule_id, "regex")
+        ignore_case = tf.boolean(entry, "ignore_case", key, False)
+        rline = tf.entry_line(block, rule_id, "regex")
         compiled = compile_regex(tf, entry.get("regex"), f"{key}.regex", ignore_case, rline)
-        ignore = get_str_list(tf, entry, "ignore", key, entry_line(tf, block, rule_id, "ignore"))
-        max_weight = get_number(
-            tf, entry, "max_weight", key, 0.0, 0.0, 10.0, entry_line(tf, block, rule_id, "max_weight")
-        )
+        ignore = tf.str_list(entry, "ignore", key, line=tf.entry_line(block, rule_id, "ignore"))
+        max_weight = tf.number(entry, "max_weight", key, 0.0, lo=0.0, hi=10.0,
+                               line=tf.entry_line(block, rule_id, "max_weight"))
         if got and compiled is not None:
             regexes.append(
                 RegexRule(
@@ -319,48 +305,36 @@ _LEVEL_NAMES = ("annoyed", "angry", "furious")
 def load_anger(tf: TomlFile) -> AngerRules:
     data = tf.data
     tf.unknown_keys(data, {"levels", "scoring", "modifiers", "phrases", "patterns", "regex"}, "")
-    levels_raw = data.get("levels", {})
+    levels_raw = tf.table(data, "levels", allowed=_LEVEL_NAMES,
+                          expected="a table: annoyed, angry, furious = score thresholds")
     levels: list[tuple[str, float]] = []
-    if not isinstance(levels_raw, dict):
-        add_problem(tf, "levels", "expected a table: annoyed, angry, furious = score thresholds")
-        levels_raw = {}
-    tf.unknown_keys(levels_raw, set(_LEVEL_NAMES), "levels")
     for name in _LEVEL_NAMES:
-        value = get_number(tf, levels_raw, name, "levels", None, 0.0, 1.0)
+        value = tf.number(levels_raw, name, "levels", lo=0.0, hi=1.0, required=True)
         if value is not None:
             levels.append((name, value))
     if len(levels) == 3 and not levels[0][1] < levels[1][1] < levels[2][1]:
-        add_problem(
-            tf,
-            "levels",
+        tf.problem("levels",
             "thresholds out of order: expected annoyed < angry < furious, got "
             + ", ".join(f"{n} = {v}" for n, v in levels),
         )
-    scoring = data.get("scoring", {})
-    if not isinstance(scoring, dict):
-        add_problem(tf, "scoring", "expected a table with scale")
-        scoring = {}
-    tf.unknown_keys(scoring, {"scale"}, "scoring")
-    scale = get_number(tf, scoring, "scale", "scoring", 1.0, 0.05, 20.0) or 1.0
+    scoring = tf.table(data, "scoring", allowed={"scale"}, expected="a table with scale")
+    scale = tf.number(scoring, "scale", "scoring", 1.0, lo=0.05, hi=20.0) or 1.0
 
     modifiers: list[Modifier] = []
-    mods = data.get("modifiers", {})
-    if not isinstance(mods, dict):
-        add_problem(tf, "modifiers", "expected a table of negation, intensifiers, downtoners")
-        mods = {}
-    tf.unknown_keys(mods, {"negation", "intensifiers", "downtoners"}, "modifiers")
+    mods = tf.table(data, "modifiers", allowed=("negation", "intensifiers", "downtoners"),
+                    expected="a table of negation, intensifiers, downtoners")
     for name, factor_range in (("negation", (-2.0, 1.0)), ("intensifiers", (1.0, 5.0)), ("downtoners", (0.0, 1.0))):
         table = mods.get(name)
         if table is None:
             continue
         prefix = f"modifiers.{name}"
         if not isinstance(table, dict):
-            add_problem(tf, prefix, "expected a table with terms, factor, window")
+            tf.problem(prefix, "expected a table with terms, factor, window")
             continue
         tf.unknown_keys(table, {"terms", "factor", "window"}, prefix)
-        terms = get_str_list(tf, table, "terms", prefix, required=True)
-        factor = get_number(tf, table, "factor", prefix, None, *factor_range)
-        window = get_number(tf, table, "window", prefix, 3, 1, 8)
+        terms = tf.str_list(table, "terms", prefix, required=True)
+        factor = tf.number(table, "factor", prefix, lo=factor_range[0], hi=factor_range[1], required=True)
+        window = tf.number(table, "window", prefix, 3, lo=1, hi=8)
         if terms and factor is not None and window is not None:
             modifiers.append(
                 Modifier(name, terms, factor, int(window), Where(str(tf.path), prefix, tf.line_of(prefix)))
@@ -378,18 +352,18 @@ def load_anger(tf: TomlFile) -> AngerRules:
 def load_complaint(tf: TomlFile) -> ComplaintRules:
     data = tf.data
     tf.unknown_keys(data, {"threshold", "anger_factor", "negation", "phrases", "patterns", "regex"}, "")
-    threshold = get_number(tf, data, "threshold", "", 0.5, 0.01, 10.0) or 0.5
-    anger_factor = get_number(tf, data, "anger_factor", "", 0.5, 0.0, 5.0)
+    threshold = tf.number(data, "threshold", "", 0.5, lo=0.01, hi=10.0) or 0.5
+    anger_factor = tf.number(data, "anger_factor", "", 0.5, lo=0.0, hi=5.0)
     signals = load_signals(tf, data, "", "complaint", COMPLAINT_KINDS, "complaint")
     negation = None
     table = data.get("negation")
     if table is not None:
         if not isinstance(table, dict):
-            add_problem(tf, "negation", "expected a table with terms and window")
+            tf.problem("negation", "expected a table with terms and window")
         else:
             tf.unknown_keys(table, {"terms", "window"}, "negation")
-            terms = get_str_list(tf, table, "terms", "negation", required=True)
-            window = get_number(tf, table, "window", "negation", 2, 1, 8)
+            terms = tf.str_list(table, "terms", "negation", required=True)
+            window = tf.number(table, "window", "negation", 2, lo=1, hi=8)
             if terms and window is not None:
                 negation = Modifier(
                     COMPLAINT_NEGATION, terms, 0.0, int(window), Where(str(tf.path), "negation", tf.line_of("negation"))
@@ -420,56 +394,36 @@ def _fact_regexes(tf: TomlFile, name: str) -> tuple[RegexRule | EntityRule, ...]
     for rule_id, entry, key in _entries(tf, tf.data, name, ""):
         tf.unknown_keys(entry, allowed, key)
         if label and "pattern" in entry:
-            line = entry_line(tf, name, rule_id, "pattern")
+            line = tf.entry_line(name, rule_id, "pattern")
             pattern = _token_pattern(entry["pattern"])
             if "regex" in entry:
-                add_problem(tf, key, "expected either regex or pattern, not both", line)
+                tf.problem(key, "expected either regex or pattern, not both", line)
             elif pattern is None:
-                add_problem(tf, f"{key}.pattern", f"expected {_TOKEN_PATTERN_HINT}", line)
+                tf.problem(f"{key}.pattern", f"expected {_TOKEN_PATTERN_HINT}", line)
             else:
                 out.append(EntityRule(label, f"facts.{name}.{rule_id}", pattern, Where(str(tf.path), f"{key}.pattern", line)))
             continue
-        ignore_case = get_bool(tf, entry, "ignore_case", key, True)
-        line = entry_line(tf, name, rule_id, "regex")
+        ignore_case = tf.boolean(entry, "ignore_case", key, True)
+        line = tf.entry_line(name, rule_id, "regex")
         compiled = compile_regex(tf, entry.get("regex"), f"{key}.regex", ignore_case, line)
         if compiled is not None:
             out.append(RegexRule(f"facts.{name}.{rule_id}", name, 0.0, compiled, where=Where(str(tf.path), key, line)))
     return tuple(out)
 
 
-def _table_key_line(tf: TomlFile, table: str, key: str) -> int | None:
-    """Line of ``key = ...`` inside ``[table]`` (falls back to TomlFile's guess)."""
-    lines = tf.text.splitlines()
-    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]")
-    key_re = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=")
-    inside = False
-    for i, text in enumerate(lines):
-        if header.match(text):
-            inside = True
-        elif inside and text.lstrip().startswith("["):
-            break
-        elif inside and key_re.match(text):
-            return i + 1
-    return tf.line_of(f"{table}.{key}")
-
-
 def _products(tf: TomlFile) -> tuple[dict[str, tuple[str, ...]], tuple[EntityRule, ...]]:
     """``[products]``: name = [phrases and token patterns]; ``exclude`` = the same, never products."""
-    table = tf.data.get("products", {})
-    if not isinstance(table, dict):
-        add_problem(tf, "products", "expected a table of name = [phrases or token patterns]")
-        return {}, ()
+    table = tf.table(tf.data, "products", expected="a table of name = [phrases or token patterns]")
     names: dict[str, tuple[str, ...]] = {}
     entities: list[EntityRule] = []
     for name, value in table.items():
         key = f"products.{name}"
-        line = _table_key_line(tf, "products", name)
+        line = tf.line_of(f"products.{name}")
         where = Where(str(tf.path), key, line)
         excluded = name == "exclude"
         label = NOT_PRODUCT if excluded else PRODUCT
         if not isinstance(value, list) or (excluded and not value):
-            add_problem(
-                tf, key, f"expected a {'non-empty ' if excluded else ''}list of non-empty strings (phrases) "
+            tf.problem(key, f"expected a {'non-empty ' if excluded else ''}list of non-empty strings (phrases) "
                 f"and token patterns ({_TOKEN_PATTERN_HINT})", line
             )
             continue
@@ -481,8 +435,7 @@ def _products(tf: TomlFile) -> tuple[dict[str, tuple[str, ...]], tuple[EntityRul
             elif pattern is not None:
                 entities.append(EntityRule(label, name, pattern, Where(str(tf.path), f"{key}[{i}]", line)))
             else:
-                add_problem(
-                    tf, f"{key}[{i}]", f"expected a non-empty string (a phrase) or {_TOKEN_PATTERN_HINT}, got {item!r}", line
+                tf.problem(f"{key}[{i}]", f"expected a non-empty string (a phrase) or {_TOKEN_PATTERN_HINT}, got {item!r}", line
                 )
         phrases = list(dict.fromkeys(phrases))
         entities.extend(EntityRule(label, name, phrase, where) for phrase in phrases)
@@ -492,15 +445,12 @@ def _products(tf: TomlFile) -> tuple[dict[str, tuple[str, ...]], tuple[EntityRul
 
 
 def _phrase_table(tf: TomlFile, name: str, include_key: bool) -> dict[str, tuple[str, ...]]:
-    table = tf.data.get(name, {})
-    if not isinstance(table, dict):
-        add_problem(tf, name, "expected a table of name = [phrases]")
-        return {}
+    table = tf.table(tf.data, name, expected="a table of name = [phrases]")
     out: dict[str, tuple[str, ...]] = {}
     for key, value in table.items():
-        terms = get_str_list(tf, table, key, name, required=True) if value != [] else ()
+        terms = tf.str_list(table, key, name, required=True) if value != [] else ()
         if value == [] and not include_key:
-            add_problem(tf, f"{name}.{key}", "expected a non-empty list of words or phrases")
+            tf.problem(f"{name}.{key}", "expected a non-empty list of words or phrases")
             continue
         out[key] = ((key,) if include_key else ()) + terms
     return out

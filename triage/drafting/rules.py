@@ -21,7 +21,7 @@ from triage.detect import ARCHETYPES, LEVELS, Detection
 from triage.drafting.outgoing import clean_line
 from triage.drafting.tone import compile_patterns
 from triage.errors import Problem
-from triage.rules import TomlFile
+from triage.rulefile import TomlFile, did_you_mean
 
 REPLIES_FILE = "replies.toml"
 PURPOSES = ("reply", "promise_update", "follow_up")
@@ -99,25 +99,10 @@ _CHOOSE_KEYS = {"id", "template", "archetypes", "levels", "topics", "complaint",
                 "has_specialist", "next_step_working_days"}
 
 
-def _strings(f: TomlFile, key: str, value: Any, allowed: tuple[str, ...] = ()) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        f.problem(key, "expected a list of strings")
-        return ()
-    for v in value:
-        if allowed and v not in allowed:
-            f.problem(key, f"unknown value {v!r} (expected one of: {', '.join(allowed)})")
-    return tuple(value)
-
-
-def _days(f: TomlFile, key: str, value: Any, default: int | None) -> int | None:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 30:
-        f.problem(key, f"expected a whole number of working days from 0 to 30, got {value!r}")
-        return default
-    return value
+def _days(f: TomlFile, table: dict[str, Any], prefix: str, default: int | None) -> int | None:
+    days: int | None = f.integer(table, "next_step_working_days", prefix, default, lo=0, hi=30,
+                                 expected="a whole number of working days from 0 to 30")
+    return days
 
 
 def load_reply_rules(rules_dir: Path, templates: set[str]) -> tuple[ReplyRules | None, list[Problem]]:
@@ -128,33 +113,24 @@ def load_reply_rules(rules_dir: Path, templates: set[str]) -> tuple[ReplyRules |
     d = f.data
     f.unknown_keys(d, _TOP_KEYS, "")
 
-    def table(name: str) -> dict[str, Any]:
-        value = d.get(name, {})
-        if not isinstance(value, dict):
-            f.problem(name, f"expected a table [{name}]")
-            return {}
-        return value
-
     def template_ref(key: str, name: Any) -> str:
         if not isinstance(name, str) or not name:
             f.problem(key, "expected a template name")
             return ""
         if name not in templates:
-            f.problem(key, f"unknown template {name!r} (templates: {', '.join(sorted(templates))})")
+            f.problem(key, f"unknown template {name!r}{did_you_mean(name, templates)} "
+                      f"(templates: {', '.join(sorted(templates))})")
         return name
 
-    defaults = table("defaults")
-    f.unknown_keys(defaults, {"template", "next_step_working_days", "holidays"}, "defaults")
+    defaults = f.table(d, "defaults", allowed={"template", "next_step_working_days", "holidays"})
     default_template = template_ref("defaults.template", defaults.get("template"))
-    working_days = _days(f, "defaults.next_step_working_days",
-                         defaults.get("next_step_working_days"), 1) or 0
+    working_days = _days(f, defaults, "defaults", 1) or 0
     holidays = defaults.get("holidays", [])
     if not isinstance(holidays, list) or not all(isinstance(h, date) for h in holidays):
         f.problem("defaults.holidays", "expected a list of dates like 2026-12-25")
         holidays = []
 
-    purposes = table("purposes")
-    f.unknown_keys(purposes, set(PURPOSES) - {"reply"}, "purposes")
+    purposes = f.table(d, "purposes", allowed=PURPOSES[1:])
     purpose_map = {k: template_ref(f"purposes.{k}", v) for k, v in purposes.items()
                    if k in PURPOSES}
     for k in PURPOSES[1:]:
@@ -162,7 +138,7 @@ def load_reply_rules(rules_dir: Path, templates: set[str]) -> tuple[ReplyRules |
             f.problem(f"purposes.{k}", "required: the template for this kind of message")
 
     specialists: dict[str, Specialist] = {}
-    for topic, spec in table("specialists").items():
+    for topic, spec in f.table(d, "specialists").items():
         key = f"specialists.{topic}"
         if not isinstance(spec, dict):
             f.problem(key, "expected a table with name, role and why")
@@ -175,39 +151,27 @@ def load_reply_rules(rules_dir: Path, templates: set[str]) -> tuple[ReplyRules |
         specialists[topic] = Specialist(*(clean_line(str(v or "")) for v in values.values()))
 
     rules: list[ChoiceRule] = []
-    entries = d.get("choose", [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        f.problem("choose", "expected [[choose]] tables")
-        entries = []
+    entries = f.tables(d, "choose")
     seen: set[str] = set()
     for n, e in enumerate(entries):
-        rid = e.get("id") if isinstance(e.get("id"), str) and e.get("id") else f"choose[{n}]"
+        rid: str = e["id"] if isinstance(e.get("id"), str) and e["id"] else f"choose[{n}]"
         key = f"choose.{rid}" if rid != f"choose[{n}]" else rid
         if rid in seen:
             f.problem(key, "duplicate id")
         seen.add(rid)
         f.unknown_keys(e, _CHOOSE_KEYS, key)
-        flags: dict[str, bool | None] = {}
-        for flag in ("complaint", "has_specialist"):
-            if flag in e and not isinstance(e[flag], bool):
-                f.problem(f"{key}.{flag}", "expected true or false")
-            flags[flag] = e[flag] if isinstance(e.get(flag), bool) else None
+        flags: dict[str, bool | None] = {flag: f.boolean(e, flag, key) for flag in ("complaint", "has_specialist")}
         rules.append(ChoiceRule(
             id=rid, template=template_ref(f"{key}.template", e.get("template")),
-            archetypes=_strings(f, f"{key}.archetypes", e.get("archetypes"), ARCHETYPES),
-            levels=_strings(f, f"{key}.levels", e.get("levels"), LEVELS),
-            topics=_strings(f, f"{key}.topics", e.get("topics")),
+            archetypes=f.str_list(e, "archetypes", key, empty=True, allowed=ARCHETYPES),
+            levels=f.str_list(e, "levels", key, empty=True, allowed=LEVELS),
+            topics=f.str_list(e, "topics", key, empty=True),
             complaint=flags["complaint"], has_specialist=flags["has_specialist"],
-            working_days=_days(f, f"{key}.next_step_working_days",
-                               e.get("next_step_working_days"), None),
+            working_days=_days(f, e, key, None),
             line=f.line_of(rid)))
 
-    nr = table("no_reply")
-    f.unknown_keys(nr, {"max_words", "closing", "still_open"}, "no_reply")
-    max_words = nr.get("max_words", 40)
-    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1:
-        f.problem("no_reply.max_words", "expected a positive whole number")
-        max_words = 40
+    nr = f.table(d, "no_reply", allowed={"max_words", "closing", "still_open"})
+    max_words: int = f.integer(nr, "max_words", "no_reply", 40, lo=1, expected="a positive whole number")
     no_reply = NoReply(max_words,
                        tuple(compile_patterns(f, "no_reply.closing", nr.get("closing"), regex=False)),
                        tuple(compile_patterns(f, "no_reply.still_open", nr.get("still_open"),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from triage.rules import TomlFile
+from triage.rulefile import TomlFile
 
 TONE_FILE = "tone.toml"
 DEFAULT_GAP = 3
@@ -267,7 +267,7 @@ def compile_patterns(file: TomlFile, key: str, value: Any, *, regex: bool) -> li
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        file.problem(key, "expected a list of strings")
+        file.problem(key, f"expected a list of strings, got {value!r}")
         return []
     out: list[re.Pattern[str]] = []
     for i, text in enumerate(value):
@@ -295,10 +295,7 @@ class Linter:
         file = TomlFile(rules_dir / TONE_FILE)
         file.raise_if_problems()
         file.unknown_keys(file.data, {"avoid"}, "")
-        entries = file.data.get("avoid", [])
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            file.problem("avoid", "expected [[avoid]] tables")
-            entries = []
+        entries = file.tables(file.data, "avoid")
         rules: list[ToneRule] = []
         seen: set[str] = set()
         for n, entry in enumerate(entries):
@@ -312,8 +309,7 @@ class Linter:
                 file.problem(f"avoid.{rid}", "duplicate id")
             seen.add(rid)
             for field_name in ("reason", "suggestion"):
-                if not isinstance(entry.get(field_name), str) or not entry[field_name].strip():
-                    file.problem(f"{key}.{field_name}", "expected a non-empty string")
+                file.string(entry, field_name, key, required=True)
             patterns = compile_patterns(file, f"{key}.phrases", entry.get("phrases"), regex=False)
             patterns += compile_patterns(file, f"{key}.regex", entry.get("regex"), regex=True)
             if not patterns and "phrases" not in entry and "regex" not in entry:

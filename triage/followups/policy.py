@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from triage.errors import RulesError
-from triage.rules import TomlFile
+from triage.rulefile import TomlFile
 
 if TYPE_CHECKING:
     from triage.detect import Detection
@@ -229,21 +229,11 @@ def _load(path: Path) -> Policy:
     f.unknown_keys(d, _TOP, "")
     out: dict[str, Any] = {"source": str(path)}
 
-    def table(name: str, allowed: set[str]) -> dict[str, Any]:
-        value = d.get(name, {})
-        if not isinstance(value, dict):
-            f.problem(name, f"expected a table [{name}]")
-            return {}
-        f.unknown_keys(value, allowed, name)
+    def hours(table: dict[str, Any], key: str, prefix: str, never: bool = False) -> float | None:
+        value: float | None = f.number(
+            table, key, prefix, above=0, also=(-1,) if never else (),
+            expected="a positive number of hours" + (" (or -1 for never)" if never else ""))
         return value
-
-    def hours(key: str, value: Any, allow_negative: bool = False) -> float | None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or (value <= 0 and not (allow_negative and value == -1)):
-            f.problem(key, "expected a positive number of hours" + (" (or -1 for never)" if allow_negative else "")
-                      + f", got {value!r}")
-            return None
-        return float(value)
 
     zone = d.get("timezone", "UTC")
     try:
@@ -254,44 +244,36 @@ def _load(path: Path) -> Policy:
     except (ZoneInfoNotFoundError, ValueError):
         f.problem("timezone", f"expected an IANA time zone like \"Europe/London\", got {zone!r}")
 
-    fr = table("first_response", {"default_hours", "levels", "archetypes"})
-    if "default_hours" in fr and (h := hours("first_response.default_hours", fr["default_hours"])):
+    fr = f.table(d, "first_response", allowed={"default_hours", "levels", "archetypes"})
+    if (h := hours(fr, "default_hours", "first_response")) is not None:
         out["default_hours"] = h
     for sub, allowed, target in (("levels", LEVELS, "level_hours"), ("archetypes", ARCHETYPES, "archetype_hours")):
-        raw = fr.get(sub)
-        if raw is None:
+        if sub not in fr:
             continue
-        if not isinstance(raw, dict):
-            f.problem(f"first_response.{sub}", f"expected a table [first_response.{sub}]")
-            continue
+        raw = f.table(fr, sub, "first_response")
+        f.unknown_keys(raw, allowed, f"first_response.{sub}", what=sub[:-1])
         values: dict[str, float] = {}
-        for name, value in raw.items():
-            key = f"first_response.{sub}.{name}"
-            if name not in allowed:
-                f.problem(key, f"unknown {sub[:-1]} (expected one of: {', '.join(allowed)})")
-            elif (h := hours(key, value)) is not None:
+        for name in raw:
+            if name in allowed and (h := hours(raw, name, f"first_response.{sub}")) is not None:
                 values[name] = h
         out[target] = values
 
-    bh = table("business_hours", {"start", "end", "days", "holidays"})
+    bh = f.table(d, "business_hours", allowed={"start", "end", "days", "holidays"})
     if bh:
         out["business"] = _business(f, bh)
 
-    ci = table("check_in", {"after_days"})
-    if "after_days" in ci:
-        value = ci["after_days"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
-            f.problem("check_in.after_days", f"expected a number of days from 1 to 60, got {value!r}")
-        else:
-            out["check_in_days"] = float(value)
+    ci = f.table(d, "check_in", allowed={"after_days"})
+    days = f.number(ci, "after_days", "check_in", above=0, hi=60, expected="a number of days from 1 to 60")
+    if days is not None:
+        out["check_in_days"] = days
 
-    rm = table("reminders", {"every_hours"})
-    if "every_hours" in rm and (h := hours("reminders.every_hours", rm["every_hours"])):
+    rm = f.table(d, "reminders", allowed={"every_hours"})
+    if (h := hours(rm, "every_hours", "reminders")) is not None:
         out["remind_every_hours"] = h
-    es = table("escalation", {"first_response_after_hours", "promise_after_hours"})
+    es = f.table(d, "escalation", allowed={"first_response_after_hours", "promise_after_hours"})
     for key, target in (("first_response_after_hours", "escalate_first_response_hours"),
                         ("promise_after_hours", "escalate_promise_hours")):
-        if key in es and (h := hours(f"escalation.{key}", es[key], allow_negative=True)) is not None:
+        if (h := hours(es, key, "escalation", never=True)) is not None:
             out[target] = h
     f.raise_if_problems()
     return Policy(**out)
