@@ -29,8 +29,8 @@ from flask import Flask
 from servers import SmtpServer, free_port
 from werkzeug.test import TestResponse
 
-from triage import agents, config
-from triage.cli import cli, run_poll
+from triage import agents, config, poll
+from triage.cli import cli
 from triage.errors import ConfigError
 from triage.store import NewMessage, Store, utcnow
 from triage.web import create_app, render, security
@@ -68,7 +68,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         box.add(raw)
     box.close()
     settings = _settings(base)
-    summary = run_poll(settings)
+    summary = poll.run(settings)
     assert summary.drafts == 3
     with Store(settings.store_path) as store:
         agents.create(store, "dana", PASSWORD)

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from triage.cli import agents, followups, mail, owner  # noqa: F401  (each registers its commands)
 from triage.cli.common import cli
-from triage.cli.mail import run_poll
 
-__all__ = ["cli", "main", "run_poll"]
+__all__ = ["cli", "main"]
 
 
 def main() -> None:

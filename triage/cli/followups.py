@@ -19,7 +19,6 @@ from triage.cli.common import (
     open_store,
     settings_from,
 )
-from triage.errors import TriageError
 from triage.timetext import span
 
 
@@ -128,23 +127,9 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
     Example: triage remind --json
     """
     from triage.followups import remind as remind_mod
-    from triage.lock import run_lock
-    from triage.store import utcnow
 
     settings = settings_from(ctx)
-    policy = _policy(settings)
-    now = _now(now_text)
-    started = utcnow()
-    with run_lock(settings.lock_path, "remind"), open_store(settings) as store:
-        try:
-            out = remind_mod.run(settings, store, policy, now, dry_run=dry_run)
-        except TriageError as exc:
-            if not dry_run:
-                store.record_run("remind", started, False, {"error": str(exc), "now": now.isoformat()})
-            raise
-        if not dry_run:
-            store.record_run("remind", started, True, {k: len(v) if isinstance(v, list) else v
-                                                       for k, v in out.as_dict().items()})
+    out = remind_mod.run_locked(settings, _policy(settings), _now(now_text), dry_run=dry_run)
     if as_json:
         emit_json(out.as_dict())
         return

@@ -17,7 +17,7 @@ from triage.cli.common import (
     open_store,
     settings_from,
 )
-from triage.errors import NotFound, TriageError
+from triage.errors import NotFound
 from triage.timetext import span
 
 # -- poll ---------------------------------------------------------------------
@@ -35,40 +35,23 @@ def poll(ctx: click.Context, as_json: bool, since: str | None) -> None:
     Example: triage poll --json
     """
     settings = settings_from(ctx)
-    summary = run_poll(settings, since=_date(since), show_progress=not as_json and sys.stderr.isatty())
+    summary = _poll(settings, since=_date(since), show_progress=not as_json and sys.stderr.isatty())
     if as_json:
         emit_json(summary.as_dict())
     else:
         click.echo(summary.line())
 
 
+def _poll(settings: Any, since: Any = None, show_progress: bool = False) -> Any:
+    """triage.poll.run, with a progress bar on a TTY."""
+    from triage import poll as poll_service
 
-
-def run_poll(settings: Any, since: Any = None, show_progress: bool = False) -> Any:
-    from triage import pipeline
-    from triage.lock import run_lock
-    from triage.mailbox import open_source
-    from triage.store import utcnow
-
-    started = utcnow()
-    with run_lock(settings.lock_path, "poll"), open_store(settings) as store:
-        try:
-            source = open_source(settings.mailbox, since=since)
-        except TriageError as exc:
-            store.record_run("poll", started, False, {"error": str(exc)})
-            raise
-        bar = _Progress() if show_progress else None
-        try:
-            summary = pipeline.poll(settings, store, source, progress=bar)
-        except TriageError as exc:
-            store.record_run("poll", started, False, {"error": str(exc)})
-            raise
-        finally:
-            source.close()
-            if bar:
-                bar.close()
-        store.record_run("poll", started, True, summary.as_dict())
-        return summary
+    bar = _Progress() if show_progress else None
+    try:
+        return poll_service.run(settings, since=since, progress=bar)
+    finally:
+        if bar:
+            bar.close()
 
 
 class _Progress:
@@ -140,14 +123,11 @@ def retry(ctx: click.Context, ids: tuple[int, ...], retry_all: bool, as_json: bo
 
     Example: triage retry --all
     """
-    from triage import pipeline
-    from triage.lock import run_lock
+    from triage import poll as poll_service
 
     if not ids and not retry_all:
         raise click.UsageError("give message ids or --all")
-    settings = settings_from(ctx)
-    with run_lock(settings.lock_path, "retry"), open_store(settings) as store:
-        summary = pipeline.retry(settings, store, None if retry_all else list(ids))
+    summary = poll_service.retry(settings_from(ctx), None if retry_all else list(ids))
     if as_json:
         emit_json(summary.as_dict())
     else:
@@ -327,7 +307,7 @@ def demo(ctx: click.Context, directory: Path) -> None:
 
     path = write_demo_config(directory)
     settings = config.load(path)
-    summary = run_poll(settings, show_progress=sys.stderr.isatty())
+    summary = _poll(settings, show_progress=sys.stderr.isatty())
     click.echo(f"Demo inbox polled into {settings.store_path}: {summary.line()}\n")
     with open_store(settings) as store:
         print_queue(store.queue(), as_json=False)

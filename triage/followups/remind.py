@@ -30,6 +30,8 @@ from typing import Any
 
 from triage.config import Settings
 from triage.followups.policy import Policy
+from triage.lock import run_lock
+from triage.runs import recorded_run
 from triage.store import Store, iso
 
 log = logging.getLogger(__name__)
@@ -307,6 +309,21 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
             store.event(ALERT_EVENT, "remind", now, to=owner, **alert)
             out.poll_alert = True
     return out
+
+
+def run_locked(settings: Settings, policy: Policy, now: datetime, dry_run: bool = False) -> Outcome:
+    """``run`` as cron starts it: under the run lock, and recorded in ``runs`` (a dry run is not).
+
+    Raises LockedError when another run holds the lock; any other triage
+    error is recorded as a failed run first.
+    """
+    with run_lock(settings.lock_path, "remind"), Store(settings.store_path) as store:
+        if dry_run:
+            return run(settings, store, policy, now, dry_run=True)
+        with recorded_run(store, "remind", failure={"now": now.isoformat()}) as record:
+            out = run(settings, store, policy, now)
+            record.summary = {k: len(v) if isinstance(v, list) else v for k, v in out.as_dict().items()}
+        return out
 
 
 def status(store: Store, now: datetime) -> dict[str, Any]:

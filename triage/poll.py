@@ -1,0 +1,41 @@
+"""A poll run, as cron starts it: hold the lock, open the source, run the pipeline, record the run.
+
+``retry`` runs quarantined messages through the pipeline again under the
+same lock. The CLI, the tests and the benchmarks poll through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from triage import pipeline
+from triage.config import Settings
+from triage.lock import run_lock
+from triage.mailbox import open_source
+from triage.runs import recorded_run
+from triage.store import Store
+
+
+def run(
+    settings: Settings, since: date | None = None, progress: Callable[[int, int], None] | None = None
+) -> pipeline.Summary:
+    """Poll every configured folder once; ``since`` limits a first run to mail since that date.
+
+    Raises LockedError when another run holds the lock (nothing is recorded),
+    and any other triage error after recording the run as failed.
+    """
+    with run_lock(settings.lock_path, "poll"), Store(settings.store_path) as store, recorded_run(store, "poll") as record:
+        source = open_source(settings.mailbox, since=since)
+        try:
+            summary = pipeline.poll(settings, store, source, progress=progress)
+        finally:
+            source.close()
+        record.summary = summary.as_dict()
+    return summary
+
+
+def retry(settings: Settings, ids: list[int] | None) -> pipeline.Summary:
+    """Run quarantined messages (``ids``, or all when None) through the pipeline again, under the lock."""
+    with run_lock(settings.lock_path, "retry"), Store(settings.store_path) as store:
+        return pipeline.retry(settings, store, ids)
