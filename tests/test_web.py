@@ -195,13 +195,50 @@ def test_wrong_password_or_unknown_agent_is_refused(web: Web) -> None:
     assert web.get("/").status_code == 302
 
 
-@pytest.mark.parametrize(("target", "expected"), [("/quarantine", "/quarantine"), ("//evil.example/x", "/"),
-                                                  ("https://evil.example/", "/")])
+# ``next`` as it appears in the query string (percent-encoded as an attacker would send it).
+NEXT_TARGETS = [
+    ("/quarantine", "/quarantine"),
+    ("/%3Fsort%3Ddue%26dir%3Ddesc", "/?sort=due&dir=desc"),
+    ("//evil.example/x", "/"),
+    ("https://evil.example/", "/"),
+    ("https:evil.example", "/"),
+    ("evil.example", "/"),
+    ("/%09/evil.example", "/"),  # a tab: browsers drop it and read //evil.example
+    ("/%0A/evil.example", "/"),
+    ("/%0D/evil.example", "/"),
+    ("/%0D%0A/evil.example", "/"),
+    ("/%00/evil.example", "/"),
+    ("/%7F/evil.example", "/"),
+    ("/%1B/evil.example", "/"),
+    ("/%09%09/evil.example", "/"),
+    ("/%5Cevil.example", "/"),  # a backslash: browsers read /\ as //
+    ("/%5C%5Cevil.example", "/"),
+    ("%5C%5Cevil.example", "/"),
+    ("/%20/evil.example", "/"),
+    ("%20//evil.example", "/"),
+    ("/%C2%A0/evil.example", "/"),  # no-break space
+    ("/%E2%80%A8/evil.example", "/"),  # line separator
+    ("/%E2%80%8B/evil.example", "/"),  # zero-width space
+    ("/%2F/evil.example", "/"),  # decodes to ///evil.example
+    ("/%09", "/"),
+]
+
+
+@pytest.mark.parametrize(("target", "expected"), NEXT_TARGETS)
 def test_login_returns_only_to_pages_of_this_site(web: Web, target: str, expected: str) -> None:
     token = web.csrf()
     response = web.client.post(f"/login?next={target}", data={"name": "dana", "password": PASSWORD, "csrf_token": token},
                                base_url=BASE)
+    assert response.status_code == 302
     assert response.headers["Location"] == expected
+
+
+@pytest.mark.parametrize(("target", "expected"), NEXT_TARGETS)
+def test_safe_next_refuses_control_characters_and_backslashes(web: Web, target: str, expected: str) -> None:
+    from urllib.parse import unquote
+
+    with web.app.test_request_context("/login", base_url=BASE):
+        assert security.safe_next(unquote(target)) == expected
 
 
 def test_logout_and_disabled_agents_lose_the_session(agent: Web) -> None:

@@ -124,9 +124,24 @@ def login_redirect() -> Response | None:
 
 
 def safe_next(target: str | None) -> str:
-    """``target`` if it is a path on this site, else the queue (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """``target`` if it is a path on this site, else the queue (no open redirects).
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a
+    slash, so ``/%09/evil.example`` (a tab) or ``/%5Cevil.example`` would
+    leave the site: any control, format or white-space character, or a
+    backslash, is refused, and what remains must parse with no scheme and
+    no host.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and all(ch.isprintable() and not ch.isspace() for ch in target)
+    ):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("web.queue")
 
 
