@@ -426,6 +426,25 @@ def test_a_detection_correction_is_stored_as_a_label(agent: Web) -> None:
     assert [(lb["angry"], lb["archetype"], lb["agent"]) for lb in labels] == [(0, "meek", "dana")]
 
 
+
+def test_triage_label_records_the_same_audit_event_as_the_page(agent: Web) -> None:
+    did = agent.draft_for("amy@customer.test")
+    agent.post(f"/drafts/{did}/label", {"angry": "no", "archetype": "meek"})
+    with agent.store() as store:
+        draft = store.draft(did)
+    conf = ["--config", str(agent.settings.store_path.with_name("triage.toml"))]
+    done = CliRunner().invoke(
+        cli, [*conf, "label", str(draft["message_id"]), "--angry", "no", "--archetype", "meek", "--agent", "dana"]
+    )
+    assert done.exit_code == 0, done.output
+    with agent.store() as store:
+        events = [e for e in store.case_events(draft["case_id"]) if e["kind"] == "label-recorded"]
+        labels = store.labels_for(draft["message_id"])
+    assert [(lb["angry"], lb["archetype"], lb["agent"]) for lb in labels] == [(0, "meek", "dana")] * 2
+    expected = {"actor": "dana", "case_id": draft["case_id"], "message_id": draft["message_id"],
+                "detail": {"angry": False, "archetype": "meek"}}
+    assert [{k: e[k] for k in expected} for e in events] == [expected, expected]  # the page's, then the command's
+
 # -- the queue on a large store ---------------------------------------------------
 
 

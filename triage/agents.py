@@ -78,28 +78,3 @@ def assign(store: Store, case_id: int, to: str, by: str, now: datetime | None = 
         if not store.case_exists(case_id):
             raise AgentError(f"no case {case_id}")
         store.event("case-assigned", by, now, case_id=case_id, to=to)
-
-
-def label(
-    store: Store,
-    message_row: int,
-    angry: bool | None,
-    archetype: str | None,
-    agent: str,
-    case_id: int | None = None,
-    now: datetime | None = None,
-) -> int:
-    """Record an agent's correction of a message's detection in ``labels`` (and the audit log).
-
-    ``angry``/``archetype`` None means "not judged"; at least one must be given.
-    """
-    now = now or utcnow()
-    if angry is None and not archetype:
-        raise AgentError("a correction needs angry yes/no or an archetype")
-    with store.write():
-        label_id = store.add_label(message_row, angry, archetype, agent, now)
-        store.event(
-            "label-recorded", agent, now, case_id=case_id, message_id=message_row,
-            angry=angry, archetype=archetype or None,
-        )
-    return label_id

@@ -16,7 +16,7 @@ from triage.cli.common import (
     open_store,
     settings_from,
 )
-from triage.errors import NotFound, RulesError
+from triage.errors import RulesError
 
 # -- rules --------------------------------------------------------------------
 
@@ -163,8 +163,8 @@ def label(ctx: click.Context, message_id: int, angry: str | None, archetype: str
 
     Example: triage label 42 --angry no --archetype meek
     """
+    from triage import labels
     from triage.detect import ARCHETYPES
-    from triage.store import utcnow
 
     if angry is None and archetype is None:
         raise click.UsageError("give --angry and/or --archetype")
@@ -172,10 +172,7 @@ def label(ctx: click.Context, message_id: int, angry: str | None, archetype: str
         raise click.BadParameter(f"expected one of {', '.join(ARCHETYPES)}, none", param_hint="--archetype")
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        if store.message(message_id) is None:
-            raise NotFound(f"no message {message_id}")
-        with store.write():
-            store.add_label(message_id, None if angry is None else angry == "yes", archetype, _agent(agent), utcnow())
+        labels.record(store, message_id, None if angry is None else angry == "yes", archetype, _agent(agent))
     click.echo(f"Label recorded for message {message_id}.")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from triage import agents, review
+from triage import agents, labels, review
 from triage.errors import TriageError
 from triage.web import render, security, settings, store
 
@@ -188,7 +188,7 @@ def label(draft_id: int) -> Response:
     angry = {"yes": True, "no": False}.get(request.form.get("angry", ""))
     archetype = request.form.get("archetype", "").strip()[:64] or None
     try:
-        agents.label(store(), draft["message_id"], angry, archetype, _agent(), case_id=draft["case_id"])
+        labels.record(store(), draft["message_id"], angry, archetype, _agent())
     except TriageError as exc:
         flash(str(exc), "error")
     else:
