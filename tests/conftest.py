@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import Dovecot, SmtpServer
+from servers import Dovecot, SmtpServer, TokenEndpoint
 
 ROOT = Path(__file__).parent.parent
 USER, PASSWORD = "support@example.com", "secret"
@@ -36,6 +36,63 @@ def dovecot() -> Iterator[Dovecot]:
 def smtp_server() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
+
+
+@pytest.fixture
+def token_endpoint() -> Iterator[TokenEndpoint]:
+    """The OAuth2 introspection endpoint both OAuth2 servers below ask."""
+    with TokenEndpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def oauth_dovecot(token_endpoint: TokenEndpoint) -> Iterator[Dovecot]:
+    """Dovecot offering AUTH=OAUTHBEARER and AUTH=XOAUTH2 (oauth2 passdb), passwords too."""
+    with Dovecot({USER: PASSWORD, "other@example.com": "other"}, oauth2=token_endpoint) as server:
+        yield server
+
+
+@pytest.fixture
+def oauth_smtp(token_endpoint: TokenEndpoint) -> Iterator[SmtpServer]:
+    """An SMTP server that takes only AUTH XOAUTH2 / OAUTHBEARER with a token the endpoint knows."""
+    with SmtpServer(oauth2=token_endpoint) as server:
+        yield server
+
+
+@dataclass
+class TokenCmd:
+    """A token helper for ``token_cmd``: prints the token in its file, counts its runs.
+
+    ``script`` replaces what it does (shell), e.g. ``exit 1`` or ``sleep 30``.
+    """
+
+    dir: Path
+    name: str = "token"
+
+    def __post_init__(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.script("cat " + str(self.dir / f"{self.name}.txt"))
+
+    @property
+    def path(self) -> Path:
+        return self.dir / f"{self.name}.sh"
+
+    @property
+    def command(self) -> str:
+        return str(self.path)
+
+    def script(self, body: str) -> None:
+        self.path.write_text(f"#!/bin/sh\necho run >> {self.dir / (self.name + '.calls')}\n{body}\n")
+        self.path.chmod(0o755)
+
+    def set(self, token: str) -> str:
+        (self.dir / f"{self.name}.txt").write_text(token + "\n")
+        return token
+
+    @property
+    def calls(self) -> int:
+        calls = self.dir / f"{self.name}.calls"
+        return len(calls.read_text().splitlines()) if calls.exists() else 0
 
 
 def email_bytes(
@@ -116,6 +173,39 @@ agent = "Sam"
 [store]
 path = "triage.db"
 {extra}
+"""
+        )
+
+    def oauth_config(
+        self, imap: Dovecot, smtp: SmtpServer | None, imap_token: TokenCmd, smtp_token: TokenCmd | None = None,
+        extra: str = "",
+    ) -> Path:
+        """IMAP (and SMTP) logging in with token_cmd; ``extra`` is appended."""
+        smtp_part = ""
+        if smtp is not None:
+            smtp_part = (
+                f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nusername = "{USER}"\n'
+                f'token_cmd = "{(smtp_token or imap_token).command}"\ntimeout = 10\n'
+            )
+        return self.write_config(
+            f"""
+[mailbox]
+source = "imap"
+host = "{imap.host}"
+port = {imap.port}
+security = "none"
+username = "{USER}"
+token_cmd = "{imap_token.command}"
+timeout = 10
+
+[support]
+address = "support@example.com"
+name = "Example Shop"
+agent = "Sam"
+
+[store]
+path = "triage.db"
+{smtp_part}{extra}
 """
         )
 

@@ -18,10 +18,12 @@ Contract shared by both classes:
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
 import email
 import email.policy
 import grp
+import json
 import os
 import pwd
 import re
@@ -37,9 +39,11 @@ import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import parse_qs
 
 import imapclient
 
@@ -49,6 +53,7 @@ __all__ = [
     "ServerStartError",
     "ServerUnavailable",
     "SmtpServer",
+    "TokenEndpoint",
     "free_port",
     "make_self_signed",
 ]
@@ -177,6 +182,108 @@ def _live_group_members(pgid: int) -> list[int]:
     return members
 
 
+class TokenEndpoint:
+    """A loopback OAuth2 token-introspection endpoint (RFC 7662) that knows which tokens are good.
+
+    Dovecot's ``oauth2`` passdb POSTs ``token=...`` to :attr:`url` and gets
+    ``{"active": true, "username": USER}`` for a granted token, ``{"active": false}``
+    for an expired or unknown one; :class:`SmtpServer` asks :meth:`user_for` in-process,
+    so both servers judge tokens from the same set. :attr:`asked` lists every token
+    checked, in order (by either server), so a test can see that a fresh token was
+    fetched for each connection.
+    """
+
+    host: str = LOOPBACK
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._tokens: dict[str, tuple[str, bool]] = {}
+        self._asked: list[str] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/introspect"
+
+    @property
+    def asked(self) -> list[str]:
+        with self._lock:
+            return list(self._asked)
+
+    def grant(self, token: str, user: str) -> str:
+        """Make ``token`` a valid access token for ``user``; returns the token."""
+        with self._lock:
+            self._tokens[token] = (user, True)
+        return token
+
+    def expire(self, token: str) -> None:
+        """The token is known but no longer active (what a provider says after an hour)."""
+        with self._lock:
+            user, _active = self._tokens[token]
+            self._tokens[token] = (user, False)
+
+    def user_for(self, token: str) -> str | None:
+        """The user an active token was granted for, else None; records the question."""
+        with self._lock:
+            self._asked.append(token)
+            user, active = self._tokens.get(token, ("", False))
+        return user if active else None
+
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's hook name
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+                token = (form.get("token") or [""])[0]
+                user = endpoint.user_for(token)
+                answer = {"active": True, "username": user} if user else {"active": False}
+                body = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+                pass
+
+        return Handler
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError("TokenEndpoint is already running")
+        self._server = ThreadingHTTPServer((self.host, self.port), self._make_handler())
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="token-endpoint", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 # Every running Dovecot is stopped at interpreter exit, even if a test run is aborted.
 _RUNNING: weakref.WeakSet[Dovecot] = weakref.WeakSet()
 
@@ -201,6 +308,10 @@ class Dovecot:
     :attr:`ca_file` is the cert to trust. ``extra_config`` is appended verbatim to the
     generated ``dovecot.conf`` (later settings win).
 
+    With ``oauth2=TokenEndpoint(...)`` (started) the server also offers the SASL mechanisms
+    in ``oauth2_mechanisms`` (default ``AUTH=OAUTHBEARER`` and ``AUTH=XOAUTH2``), checked by
+    Dovecot's ``oauth2`` passdb against that endpoint; passwords keep working for PLAIN/LOGIN.
+
     Lifecycle: :meth:`start` (waits for the greeting, ~10 s deadline), :meth:`stop`
     (``doveadm stop``, waits for the port to close, kills leftovers, removes the dir unless
     ``keep_dir=True``), :meth:`restart` (same port, same mail). Runs as root (processes
@@ -221,6 +332,8 @@ class Dovecot:
         ssl: bool = False,
         *,
         extra_config: str = "",
+        oauth2: TokenEndpoint | None = None,
+        oauth2_mechanisms: tuple[str, ...] = ("oauthbearer", "xoauth2"),
     ) -> None:
         default = {"support@example.com": "secret"}
         self.users: dict[str, str] = dict(users if users is not None else default)
@@ -231,6 +344,8 @@ class Dovecot:
                 raise ValueError(f"login/password for {login!r} may not contain ':' or newlines")
         self.ssl = ssl
         self.extra_config = extra_config
+        self.oauth2 = oauth2
+        self.oauth2_mechanisms = tuple(oauth2_mechanisms) if oauth2 is not None else ()
         self.port: int = 0
         self.tls_port: int | None = None
         self.ca_file: Path | None = None
@@ -474,6 +589,28 @@ class Dovecot:
             self.ca_file = cert
             ssl_block = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n"
 
+        oauth2_passdb = ""
+        if self.oauth2 is not None:
+            if not self.oauth2.port:
+                raise RuntimeError("start the TokenEndpoint before the Dovecot that asks it")
+            oauth2_conf = d / "dovecot-oauth2.conf.ext"
+            oauth2_conf.write_text(
+                "introspection_mode = post\n"
+                f"introspection_url = {self.oauth2.url}\n"
+                "force_introspection = yes\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+            )
+            oauth2_conf.chmod(0o644)
+            mechs = " ".join(self.oauth2_mechanisms)
+            oauth2_passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = {mechs}
+  args = {oauth2_conf}
+}}
+"""
+
         config = f"""\
 # generated by tests/servers.py
 base_dir = {d}/run
@@ -482,7 +619,7 @@ log_path = {d}/dovecot.log
 protocols = imap
 listen = {self.host}
 {ssl_block}disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login {" ".join(self.oauth2_mechanisms)}
 auth_verbose = yes
 auth_failure_delay = 0
 default_login_user = {login_user}
@@ -490,8 +627,9 @@ default_internal_user = {internal_user}
 default_internal_group = {internal_group}
 first_valid_uid = {first_valid_uid}
 mail_location = maildir:{self.mail_dir}/%u
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {users}
 }}
 userdb {{
@@ -654,7 +792,7 @@ class _Handler:
     ) -> str:
         # AUTH is enforced here rather than with aiosmtpd's auth_required=True, which
         # warns on every connection when combined with auth_require_tls=False.
-        if self.server.auth is not None and not session.authenticated:
+        if (self.server.auth is not None or self.server.oauth2 is not None) and not session.authenticated:
             return "530 5.7.0 Authentication required"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -691,6 +829,68 @@ class _Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
+_OAUTH2_ERROR = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"mail"}').decode()
+
+
+def parse_sasl_oauth(mechanism: str, blob: bytes) -> tuple[str, str]:
+    """(user, token) from an XOAUTH2 or OAUTHBEARER (RFC 7628) initial response; ValueError if malformed."""
+    text = blob.decode("utf-8")
+    parts = text.split("\x01")
+    if mechanism == "OAUTHBEARER":
+        gs2, *kv = parts
+        fields = gs2.split(",")
+        if len(fields) < 2 or fields[0] not in ("n", "y"):
+            raise ValueError("bad GS2 header")
+        user = fields[1][2:].replace("=2C", ",").replace("=3D", "=") if fields[1].startswith("a=") else ""
+    else:
+        kv = parts
+        user = ""
+    values = dict(p.split("=", 1) for p in kv if "=" in p)
+    user = values.get("user", user)
+    auth = values.get("auth", "")
+    if not auth.startswith("Bearer ") or not user:
+        raise ValueError("no user or no bearer token")
+    return user, auth[len("Bearer ") :]
+
+
+class _OAuthHandler(_Handler):
+    """The handler plus AUTH XOAUTH2 and OAUTHBEARER, checked against the server's TokenEndpoint."""
+
+    async def _oauth(self, server: Any, args: list[str], mechanism: str) -> Any:
+        from aiosmtpd.smtp import MISSING, AuthResult
+
+        if len(args) == 1:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except ValueError:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
+        try:
+            user, token = parse_sasl_oauth(mechanism, blob)
+        except ValueError:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 malformed OAuth2 response")
+        endpoint = self.server.oauth2
+        assert endpoint is not None
+        ok = endpoint.user_for(token) == user
+        self.server.logins.append((mechanism, user, ok))
+        if ok:
+            return AuthResult(success=True, auth_data=user)
+        # as Gmail does: a 334 with the JSON error, the client answers empty, then 535
+        answer = await server.challenge_auth(_OAUTH2_ERROR, encode_to_b64=False)
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:  # aiosmtpd hook name
+        return await self._oauth(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server: Any, args: list[str]) -> Any:
+        return await self._oauth(server, args, "OAUTHBEARER")
+
+
 class SmtpServer:
     """A real SMTP server (aiosmtpd ``Controller``) on a free loopback port that records mail.
 
@@ -703,6 +903,10 @@ class SmtpServer:
       this reply and nothing is recorded (``smtplib`` raises ``SMTPDataError``).
     * ``auth={"user": "pw"}``: AUTH LOGIN/PLAIN offered and required for MAIL (530 otherwise);
       allowed without TLS.
+    * ``oauth2=TokenEndpoint(...)``: AUTH XOAUTH2 and OAUTHBEARER (those in
+      ``oauth2_mechanisms``) offered and required for MAIL, the bearer token checked against
+      the endpoint and its user against the one named; a refusal is answered as Gmail does
+      (a ``334`` JSON error, then ``535 5.7.8``). :attr:`RecordedMail.auth_user` is that user.
     * ``starttls=True``: STARTTLS offered (not required) with a self-signed cert from
       :func:`make_self_signed`; :attr:`ca_file` is the cert to trust.
 
@@ -711,15 +915,25 @@ class SmtpServer:
 
     host: str = LOOPBACK
 
-    def __init__(self, auth: Mapping[str, str] | None = None, starttls: bool = False) -> None:
+    def __init__(
+        self,
+        auth: Mapping[str, str] | None = None,
+        starttls: bool = False,
+        *,
+        oauth2: TokenEndpoint | None = None,
+        oauth2_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER"),
+    ) -> None:
         self.auth: dict[str, str] | None = dict(auth) if auth is not None else None
+        self.oauth2 = oauth2
+        self.oauth2_mechanisms = tuple(m.upper() for m in oauth2_mechanisms)
         self.starttls = starttls
         self.port: int = 0
         self.ca_file: Path | None = None
         self.refuse_rcpt: set[str] = set()
         self.refuse_all: str | None = None
+        self.logins: list[tuple[str, str, bool]] = []  # OAuth2 AUTH attempts: (mechanism, user, accepted)
         self._messages: list[RecordedMail] = []
-        self._handler = _Handler(self)
+        self._handler = _OAuthHandler(self) if oauth2 is not None else _Handler(self)
         self._controller: Any = None
         self._tmp: Path | None = None
 
@@ -764,6 +978,12 @@ class SmtpServer:
         kwargs: dict[str, Any] = {}
         if self.auth is not None:
             kwargs.update(authenticator=self._authenticate, auth_require_tls=False)
+        if self.oauth2 is not None:
+            kwargs.update(auth_require_tls=False)
+            excluded = [m for m in ("XOAUTH2", "OAUTHBEARER") if m not in self.oauth2_mechanisms]
+            if self.auth is None:
+                excluded += ["PLAIN", "LOGIN"]  # tokens only
+            kwargs.update(auth_exclude_mechanism=excluded)
         if self.starttls:
             if self._tmp is None:
                 self._tmp = Path(tempfile.mkdtemp(prefix="smtp", dir="/tmp"))

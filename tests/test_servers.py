@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 import ssl
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,6 +21,7 @@ from servers import (
     ServerStartError,
     ServerUnavailable,
     SmtpServer,
+    TokenEndpoint,
     free_port,
     make_self_signed,
 )
@@ -279,6 +282,97 @@ def test_smtp_starttls() -> None:
             s.send_message(outgoing())
         [got] = server.messages
         assert got.tls and got.auth_user == "user"
+
+
+def test_token_endpoint_answers_like_an_introspection_endpoint() -> None:
+    with TokenEndpoint() as endpoint:
+        endpoint.grant("good", USER)
+        endpoint.grant("old", USER)
+        endpoint.expire("old")
+
+        def ask(token: str) -> dict[str, object]:
+            request = urllib.request.Request(endpoint.url, data=f"token={token}".encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return json.loads(answer.read())  # type: ignore[no-any-return]
+
+        assert ask("good") == {"active": True, "username": USER}
+        assert ask("old") == {"active": False} and ask("unknown") == {"active": False}
+        assert endpoint.asked == ["good", "old", "unknown"]
+    with pytest.raises(OSError):
+        ask("good")  # stopped: nothing listens any more
+
+
+def test_dovecot_oauth2_takes_a_good_token_by_either_mechanism_and_refuses_the_rest() -> None:
+    with TokenEndpoint() as endpoint, Dovecot({USER: PASSWORD, "other@example.com": "pw2"}, oauth2=endpoint) as server:
+        endpoint.grant("good", USER)
+        endpoint.grant("theirs", "other@example.com")
+        endpoint.grant("old", USER)
+        endpoint.expire("old")
+        with imapclient.IMAPClient(server.host, port=server.port, ssl=False, timeout=10) as c:
+            assert {b"AUTH=OAUTHBEARER", b"AUTH=XOAUTH2"} <= set(c.capabilities())
+        for login in ("oauthbearer_login", "oauth2_login"):
+            with imapclient.IMAPClient(server.host, port=server.port, ssl=False, timeout=10) as c:
+                getattr(c, login)(USER, "good")
+                assert "Sent" in [name for _f, _s, name in c.list_folders()]
+            for token in ("theirs", "old", "unknown"):
+                with (
+                    imapclient.IMAPClient(server.host, port=server.port, ssl=False, timeout=10) as c,
+                    pytest.raises(imapclient.exceptions.LoginError, match="AUTHENTICATIONFAILED"),
+                ):
+                    getattr(c, login)(USER, token)
+        server.client().logout()  # passwords still work
+        assert "did not match 'other@example.com'" in server.log()  # refused for the user, not by chance
+    with TokenEndpoint() as endpoint, Dovecot({USER: PASSWORD}, oauth2=endpoint, oauth2_mechanisms=("xoauth2",)) as server:
+        with imapclient.IMAPClient(server.host, port=server.port, ssl=False, timeout=10) as c:
+            caps = set(c.capabilities())
+        assert b"AUTH=XOAUTH2" in caps and b"AUTH=OAUTHBEARER" not in caps
+
+
+@pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
+def test_smtp_oauth2_checks_the_token_and_its_user(mechanism: str) -> None:
+    def sasl(user: str, token: str) -> str:
+        if mechanism == "XOAUTH2":
+            return f"user={user}\x01auth=Bearer {token}\x01\x01"
+        return f"n,a={user},\x01auth=Bearer {token}\x01\x01"
+
+    with TokenEndpoint() as endpoint, SmtpServer(oauth2=endpoint) as server:
+        endpoint.grant("good", USER)
+        with (
+            smtplib.SMTP(server.host, server.port, timeout=10) as s,
+            pytest.raises(smtplib.SMTPSenderRefused, match="Authentication required"),
+        ):
+            s.send_message(outgoing())
+        for user, token in ((USER, "bad"), ("other@example.com", "good")):
+            with smtplib.SMTP(server.host, server.port, timeout=10) as s:
+                s.ehlo()
+                assert s.esmtp_features["auth"].split() == ["OAUTHBEARER", "XOAUTH2"]
+                challenges: list[bytes] = []
+
+                def answer(
+                    challenge: bytes | None = None, user: str = user, token: str = token, seen: list[bytes] = challenges
+                ) -> str:
+                    if challenge is None:
+                        return sasl(user, token)
+                    seen.append(challenge)
+                    return ""
+
+                with pytest.raises(smtplib.SMTPAuthenticationError) as info:
+                    s.auth(mechanism, answer)
+                assert info.value.smtp_code == 535
+                assert json.loads(challenges[0])["status"] == "401"  # Gmail's error challenge first
+        with smtplib.SMTP(server.host, server.port, timeout=10) as s:
+            s.ehlo()
+            s.auth(mechanism, lambda challenge=None: sasl(USER, "good"))
+            s.send_message(outgoing())
+        assert [m.auth_user for m in server.messages] == [USER]
+        assert server.logins == [(mechanism, USER, False), (mechanism, "other@example.com", False), (mechanism, USER, True)]
+    with (
+        TokenEndpoint() as endpoint,
+        SmtpServer(oauth2=endpoint, oauth2_mechanisms=("XOAUTH2",)) as server,
+        smtplib.SMTP(server.host, server.port, timeout=10) as s,
+    ):
+        s.ehlo()
+        assert s.esmtp_features["auth"].split() == ["XOAUTH2"]
 
 
 def test_make_self_signed(tmp_path: Path) -> None:
