@@ -5,7 +5,8 @@ The file is found by ``--config PATH``, then ``$TRIAGE_CONFIG``, then
 ``ConfigError`` whose lines name the file, the key and what was expected.
 Secrets never live in the file: ``password_env`` names an environment
 variable, ``password_cmd`` a command that prints the password, and
-``token_cmd`` a command that prints an OAuth2 access token (XOAUTH2).
+``token_cmd`` a command that prints an OAuth2 access token (OAUTHBEARER or
+XOAUTH2, run once per connection: triage.mailbox.oauth).
 Relative paths are resolved against the config file's directory.
 """
 
@@ -45,15 +46,23 @@ class Credentials:
     password_cmd: str = ""
     token_cmd: str = ""
     source: str = ""  # "file: section" for messages
+    section: str = ""  # "mailbox" or "smtp"
+    timeout: float = 30.0  # the section's timeout, also for token_cmd
 
     @property
-    def xoauth2(self) -> bool:
+    def oauth2(self) -> bool:
+        """Log in with an OAuth2 access token from ``token_cmd`` (OAUTHBEARER or XOAUTH2)."""
         return bool(self.token_cmd)
 
     def secret(self) -> str:
-        """The password (or access token for XOAUTH2); ConfigError if unobtainable."""
+        """The password (or a fresh access token); ConfigError if unobtainable.
+
+        A failing ``token_cmd`` raises ``TokenError`` (exit 3), see triage.mailbox.oauth.
+        """
         if self.token_cmd:
-            return _run_secret_cmd(self.token_cmd, f"{self.source}.token_cmd")
+            from triage.mailbox.oauth import fetch_token
+
+            return fetch_token(self)
         if self.password_env:
             value = os.environ.get(self.password_env)
             if value is None:
@@ -274,12 +283,21 @@ def _credentials(tf: TomlFile, section: str, raw: dict[str, Any]) -> Credentials
     given = [k for k in ("password_env", "password_cmd", "token_cmd") if raw.get(k)]
     if len(given) > 1:
         tf.problem(f"{section}.{given[1]}", f"give only one of {', '.join(given)}")
+    for key in ("password_cmd", "token_cmd"):
+        try:
+            shlex.split(raw.get(key, ""))
+        except ValueError as exc:
+            tf.problem(f"{section}.{key}", f"cannot parse the command: {exc}")
+    if raw.get("token_cmd") and not raw.get("username"):
+        tf.problem(f"{section}.username", "required with token_cmd: the mailbox the token is for")
     return Credentials(
         username=raw.get("username", ""),
         password_env=raw.get("password_env", ""),
         password_cmd=raw.get("password_cmd", ""),
         token_cmd=raw.get("token_cmd", ""),
         source=f"{tf.path}: {section}",
+        section=section,
+        timeout=float(raw.get("timeout", 30)),
     )
 
 

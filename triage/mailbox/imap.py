@@ -23,6 +23,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from triage.config import MailboxSettings
 from triage.errors import ConfigError, ServerError
 from triage.mailbox import Batch, Fetched, Known, Pending
+from triage.mailbox.oauth import fetch_token, redact
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +78,60 @@ def connect(settings: MailboxSettings) -> imapclient.IMAPClient:
         # never fall back to plaintext
         raise ServerError(f"STARTTLS failed on IMAP server {where}: {describe(exc)}") from None
     creds = settings.credentials
-    secret = creds.secret()
     try:
-        if creds.xoauth2:
-            client.oauth2_login(creds.username, secret)
+        if creds.oauth2:
+            _oauth2_login(client, creds.username, creds, where)
         else:
-            client.login(creds.username, secret)
-    except LoginError as exc:
+            _password_login(client, creds.username, creds.secret(), where)
+    except BaseException:
         _quietly_close(client)
-        detail = str(exc).splitlines()[0] if str(exc) else "rejected"
-        raise ServerError(f"IMAP login failed for {creds.username} at {where}: {detail}") from None
-    except (*NETWORK_ERRORS, IMAPClientError) as exc:
-        _quietly_close(client)
-        raise ServerError(f"IMAP login to {where} failed: {describe(exc)}") from None
+        raise
     return client
+
+
+def _password_login(client: imapclient.IMAPClient, user: str, secret: str, where: str) -> None:
+    try:
+        client.login(user, secret)
+    except LoginError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else "rejected"
+        raise ServerError(f"IMAP login failed for {user} at {where}: {detail}") from None
+    except (*NETWORK_ERRORS, IMAPClientError) as exc:
+        raise ServerError(f"IMAP login to {where} failed: {describe(exc)}") from None
+
+
+def oauth2_mechanism(client: imapclient.IMAPClient) -> str:
+    """OAUTHBEARER where the server offers it (the standard), else XOAUTH2; "" for neither."""
+    for mechanism in ("OAUTHBEARER", "XOAUTH2"):
+        if client.has_capability(f"AUTH={mechanism}"):
+            return mechanism
+    return ""
+
+
+def _oauth2_login(client: imapclient.IMAPClient, user: str, creds: Any, where: str) -> None:
+    try:
+        mechanism = oauth2_mechanism(client)
+    except (*NETWORK_ERRORS, IMAPClientError) as exc:
+        raise ServerError(f"IMAP login to {where} failed: {describe(exc)}") from None
+    if not mechanism:
+        raise ServerError(
+            f"IMAP server {where} offers no OAuth2 login (neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2): "
+            "token_cmd cannot be used there; use password_env or password_cmd"
+        )
+    token = fetch_token(creds)  # once per connection, only when it can be used
+    try:
+        if mechanism == "OAUTHBEARER":
+            client.oauthbearer_login(user, token)
+        else:
+            client.oauth2_login(user, token)
+    except LoginError as exc:
+        detail = redact(" ".join(str(exc).split()), token) or "rejected"
+        raise ServerError(
+            f"IMAP server refused the OAuth2 token for {user} at {where} ({mechanism}: {detail}): "
+            "expired, revoked, or issued for another account? Check token_cmd"
+        ) from None
+    except (*NETWORK_ERRORS, IMAPClientError) as exc:
+        raise ServerError(f"IMAP login to {where} failed: {redact(describe(exc), token)}") from None
+    log.debug("logged in to IMAP %s as %s with %s", where, user, mechanism)
 
 
 def _quietly_close(client: imapclient.IMAPClient) -> None:

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
-from triage.config import SmtpSettings
+from triage.config import Credentials, SmtpSettings
 from triage.errors import ConfigError, TriageError
 from triage.mailbox.imap import describe, tls_context
+from triage.mailbox.oauth import TokenError, fetch_token, oauthbearer, redact, xoauth2
 
 
 class SendError(TriageError):
@@ -57,6 +58,50 @@ def _started(hook: Callable[[], None] | None, started: list[bool]) -> Callable[[
     return before_data
 
 
+def oauth2_mechanism(client: smtplib.SMTP) -> str:
+    """OAUTHBEARER where the server offers it, else XOAUTH2; "" for neither (after EHLO)."""
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    for mechanism in ("OAUTHBEARER", "XOAUTH2"):
+        if mechanism in offered:
+            return mechanism
+    return ""
+
+
+def oauth2_login(client: smtplib.SMTP, creds: Credentials, where: str) -> str:
+    """AUTH with a fresh token from token_cmd; SendError (one line, never the token) otherwise."""
+    client.ehlo_or_helo_if_needed()
+    mechanism = oauth2_mechanism(client)
+    if not mechanism:
+        raise SendError(
+            f"SMTP server {where} offers no OAuth2 login (neither AUTH OAUTHBEARER nor AUTH XOAUTH2): "
+            "token_cmd cannot be used there",
+            temporary=False,
+        )
+    try:
+        token = fetch_token(creds)  # once per connection
+    except TokenError as exc:
+        raise SendError(str(exc), temporary=True) from None
+    response = (oauthbearer if mechanism == "OAUTHBEARER" else xoauth2)(creds.username, token)
+
+    def answer(challenge: bytes | None = None) -> str:
+        # the first call gives the initial response; a 334 after it is the server's
+        # JSON error, which the client acknowledges with an empty line (RFC 7628 3.2.3)
+        return response if challenge is None else ""
+
+    try:
+        client.auth(mechanism, answer, initial_response_ok=True)
+    except smtplib.SMTPAuthenticationError as exc:
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        detail = redact(" ".join(text.split()), token)
+        raise SendError(
+            f"SMTP server refused the OAuth2 token for {creds.username} at {where} "
+            f"({mechanism}: {exc.smtp_code} {detail}): expired, revoked, or issued for another account? "
+            "Check token_cmd",
+            temporary=False,
+        ) from None
+    return mechanism
+
+
 def send(
     settings: SmtpSettings,
     msg: EmailMessage,
@@ -89,7 +134,9 @@ def send(
             except (OSError, smtplib.SMTPException) as exc:  # never fall back to plaintext
                 raise SendError(f"STARTTLS failed on SMTP server {where}: {describe(exc)}", temporary=True) from None
         creds = settings.credentials
-        if creds.username:
+        if creds.oauth2:
+            oauth2_login(client, creds, where)
+        elif creds.username:
             try:
                 client.login(creds.username, creds.secret())
             except smtplib.SMTPAuthenticationError as exc:
