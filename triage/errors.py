@@ -46,6 +46,10 @@ class RulesError(TriageError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class DraftError(TriageError):
+    """A draft could not be made (a template failed at render time, or bad extra context)."""
+
+
 class ServerError(TriageError):
     """A mail server is unreachable, refused the login, or failed mid-run (temporary)."""
 

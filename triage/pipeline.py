@@ -378,7 +378,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         store.add_deadline(case_id, "first-response", due, "", when)
     superseded = store.supersede_pending(case_id, when)
     text = drafter.render(message, detection, case_id, when)
-    from triage.drafting.drafter import new_message_id
+    from triage.drafting.outgoing import new_message_id
 
     draft_id = store.insert_draft(
         {

@@ -194,7 +194,7 @@ def _send_one(
 
     ``agent_approved``: an agent approved it just now, which releases a held draft.
     """
-    from triage.drafting.drafter import ReplyError, build_reply
+    from triage.drafting.outgoing import ReplyError, build_reply
     from triage.mailbox.smtp import SendError, send
 
     draft = _draft(store, draft_id)

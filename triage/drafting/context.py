@@ -18,7 +18,7 @@ from triage.config import SupportSettings
 from triage.detect import Detection, Facts
 from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.rules import Specialist
-from triage.errors import TriageError
+from triage.errors import DraftError
 from triage.message import Message
 
 EXTRA_KEYS = ("promise", "promise_due", "progress")
@@ -26,11 +26,6 @@ QUOTE_LIMIT = 240
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
-
-
-
-class DraftError(TriageError):
-    """A draft could not be made (a template failed at render time, or bad extra context)."""
 
 
 # --------------------------------------------------------------------------- names and days

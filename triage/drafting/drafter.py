@@ -11,10 +11,9 @@ Customer text only ever enters a template as a *value* of the context
 (``triage.drafting.context``, documented in templates/README.md); templates run in
 a ``SandboxedEnvironment`` with autoescape off, because mail is plain text.
 
-The pieces live in their own modules and are re-exported here, so
-``from triage.drafting.drafter import X`` keeps working for every name below:
-``triage.drafting.rules`` (replies.toml), ``triage.drafting.context`` (the template
-context) and ``triage.drafting.outgoing`` (header values and the outgoing reply).
+Its neighbours: ``triage.drafting.rules`` (replies.toml), ``triage.drafting.context``
+(the template context), ``triage.drafting.tone`` (the linter) and
+``triage.drafting.outgoing`` (header values, our Message-IDs and the outgoing mail).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -34,51 +32,12 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
-from triage.drafting.context import (
-    CONTEXT_KEYS,
-    EXTRA_KEYS,
-    QUOTE_LIMIT,
-    DraftError,
-    add_working_days,
-    build_context,
-    first_name,
-    format_day,
-    their_words,
-)
-from triage.drafting.outgoing import (
-    MAX_REFERENCES,
-    NAME_LIMIT,
-    SUBJECT_LIMIT,
-    ReplyError,
-    build_reply,
-    clean_line,
-    display_name,
-    header_text,
-    new_message_id,
-    references_for,
-    reply_subject,
-)
-from triage.drafting.rules import (
-    PURPOSES,
-    REPLIES_FILE,
-    ChoiceRule,
-    NoReply,
-    ReplyRules,
-    Specialist,
-    load_reply_rules,
-)
+from triage.drafting.context import CONTEXT_KEYS, build_context
+from triage.drafting.outgoing import clean_line, reply_subject
+from triage.drafting.rules import PURPOSES, ReplyRules, Specialist, load_reply_rules
 from triage.drafting.tone import Finding, Linter
-from triage.errors import Problem, RulesError
+from triage.errors import DraftError, Problem, RulesError
 from triage.message import Message
-
-__all__ = [
-    "CONTEXT_KEYS", "EXTRA_KEYS", "MAX_REFERENCES", "NAME_LIMIT", "PURPOSES", "QUOTE_LIMIT",
-    "REPLIES_FILE", "SUBJECT_LIMIT", "SUFFIX", "ChoiceRule", "DraftError", "DraftText", "Drafter",
-    "NoReply", "ReplyError", "ReplyRules", "Specialist", "add_working_days", "build_context",
-    "build_reply", "clean_line", "display_name", "first_name", "format_day", "header_text",
-    "lint_body", "load_reply_rules", "new_message_id", "normalise_body", "references_for",
-    "reply_message", "reply_subject", "their_words",
-]
 
 log = logging.getLogger(__name__)
 
@@ -298,14 +257,3 @@ def _check_template(path: Path, name: str, template: jinja2.Template,
                 str(path), name, f"banned phrase {f.text!r} ({label}): {f.reason} "
                 f"Say instead: {f.suggestion}"))
     return list(found.values())
-
-
-
-def reply_message(message: Message, draft: DraftText, support: SupportSettings, message_id: str,
-                  date: datetime | None = None) -> EmailMessage:
-    """``build_reply`` for a draft answering ``message``: To is Reply-To, else From."""
-    to_name = "" if message.reply_to else message.sender_name
-    return build_reply(to=message.reply_address, subject=draft.subject, body=draft.body,
-                       message_id=message_id, in_reply_to=message.message_id,
-                       references=references_for(message), from_address=support.address,
-                       from_name=support.name, date=date, to_name=to_name)

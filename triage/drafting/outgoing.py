@@ -1,4 +1,4 @@
-"""Outgoing reply headers: one-line text, safe header values, subjects, threading, the reply itself.
+"""Outgoing mail: one-line text, safe header values, subjects, threading, the reply itself.
 
 Pure functions, values in and values out; nothing here knows about templates
 or rules. The contract every caller relies on:
@@ -10,7 +10,7 @@ or rules. The contract every caller relies on:
 - ``new_message_id`` and ``references_for`` give valid, bounded msg-ids;
 - ``build_reply`` builds the text/plain reply with policy.SMTP, checks that its
   headers survive serialisation, and raises ``ReplyError`` rather than send a
-  malformed message.
+  malformed message; ``reply_message`` is that reply for a draft answering a message.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Protocol
 
 from triage.errors import TriageError
-from triage.message import Message
 
 NAME_LIMIT = 64  # display names in headers
 SUBJECT_LIMIT = 200
@@ -32,6 +32,43 @@ MAX_REFERENCES = 20
 
 class ReplyError(TriageError):
     """An outgoing reply could not be built safely (bad address or header)."""
+
+
+class Original(Protocol):
+    """What a reply needs of the message it answers (``triage.message.Message`` has it all).
+
+    A protocol rather than an import, so this module needs nothing from the
+    rest of triage.
+    """
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def references(self) -> tuple[str, ...]: ...
+    @property
+    def reply_to(self) -> str: ...
+    @property
+    def sender_name(self) -> str: ...
+    @property
+    def reply_address(self) -> str: ...
+
+
+class Text(Protocol):
+    """What a reply needs of a rendered draft (``triage.drafting.drafter.DraftText``)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+
+
+class Sender(Protocol):
+    """Who we send as (``triage.config.SupportSettings``)."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -112,7 +149,7 @@ def new_message_id(case_id: int, domain: str, token: str) -> str:
     return f"<triage.c{int(case_id)}.{token}@{domain}>"
 
 
-def references_for(message: Message) -> tuple[str, ...]:
+def references_for(message: Original) -> tuple[str, ...]:
     """The original's References plus its Message-ID: valid ids only, de-duplicated, bounded.
 
     When there are more than MAX_REFERENCES, the first (the thread's root) and the
@@ -164,6 +201,16 @@ def build_reply(*, to: str, subject: str, body: str, message_id: str, in_reply_t
     if [k.lower() for k in reparsed.keys()] != expected:
         raise ReplyError("the reply's headers did not survive serialisation unchanged")
     return msg
+
+
+def reply_message(message: Original, draft: Text, support: Sender, message_id: str,
+                  date: datetime | None = None) -> EmailMessage:
+    """``build_reply`` for a draft answering ``message``: To is Reply-To, else From."""
+    to_name = "" if message.reply_to else message.sender_name
+    return build_reply(to=message.reply_address, subject=draft.subject, body=draft.body,
+                       message_id=message_id, in_reply_to=message.message_id,
+                       references=references_for(message), from_address=support.address,
+                       from_name=support.name, date=date, to_name=to_name)
 
 
 def _address(value: str) -> str:

@@ -169,7 +169,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     closed as ``drafted``. It is never sent without an agent's approval.
     """
     from triage.detect import ArchetypeHit, Detection, Facts
-    from triage.drafting.drafter import new_message_id
+    from triage.drafting.outgoing import new_message_id
     from triage.message import Message
 
     [row] = [r for r in store.deadline_rows(case_id=None, kinds=["follow-up"]) if r["id"] == deadline_id]

@@ -222,7 +222,7 @@ def alert_text(alert: dict[str, Any]) -> tuple[str, str]:
 
 def build_mail(settings: Settings, to: str, subject: str, body: str, now: datetime) -> EmailMessage:
     """An internal notice: Auto-Submitted so no responder answers it, X-Triage-Sent so poll ignores it."""
-    from triage.drafting.drafter import display_name, header_text
+    from triage.drafting.outgoing import display_name, header_text
 
     msg = EmailMessage()
     msg["From"] = f"{display_name(settings.support.name + ' (triage)')} <{settings.support.address}>"

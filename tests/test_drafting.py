@@ -13,17 +13,9 @@ import pytest
 
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
-from triage.drafting.context import cancel_what
-from triage.drafting.drafter import (
-    CONTEXT_KEYS,
-    Drafter,
-    DraftError,
-    DraftText,
-    add_working_days,
-    first_name,
-    format_day,
-)
-from triage.errors import RulesError
+from triage.drafting.context import CONTEXT_KEYS, add_working_days, cancel_what, first_name, format_day
+from triage.drafting.drafter import Drafter, DraftText
+from triage.errors import DraftError, RulesError
 from triage.message import Message
 
 ROOT = Path(__file__).parent.parent
@@ -432,3 +424,4 @@ def test_every_shipped_template_is_documented_and_reachable(drafter: Drafter) ->
     used = {r.template for r in drafter.rules.choose} | {drafter.rules.default_template}
     used |= set(drafter.rules.purposes.values())
     assert used == {n for n in shipped if not n.startswith("_")}
+

@@ -1,4 +1,4 @@
-"""Reply headers: subject, threading, addressing, and header injection on this machine's Python."""
+"""Outgoing mail: subject, threading, addressing, and header injection on this machine's Python."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from email.message import EmailMessage
 import pytest
 
 from triage.config import SupportSettings
-from triage.drafting.drafter import (
+from triage.drafting.drafter import DraftText
+from triage.drafting.outgoing import (
     MAX_REFERENCES,
-    DraftText,
     ReplyError,
     build_reply,
     header_text,
