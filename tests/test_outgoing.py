@@ -6,8 +6,11 @@ import re
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triage.config import SupportSettings
 from triage.drafting.drafter import DraftText
@@ -17,11 +20,12 @@ from triage.drafting.outgoing import (
     build_reply,
     header_text,
     new_message_id,
+    parse_our_id,
     references_for,
     reply_message,
     reply_subject,
 )
-from triage.message import Message
+from triage.message import Message, automatic_reason
 
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
 SUPPORT = SupportSettings(address="help@bramble.test", name="Bramble & Co", agent="Maya")
@@ -107,6 +111,34 @@ def test_message_id_embeds_the_case_id() -> None:
     assert re.search(r"triage\.c(\d+)\.", MID).group(1) == "42"  # type: ignore[union-attr]
     evil = new_message_id(7, "bram>ble.test\r\nBcc: x", "to<k>en")
     assert re.fullmatch(r"<triage\.c7\.token@[a-z0-9.-]+>", evil)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case_id=st.integers(min_value=0, max_value=10**12), domain=st.text(max_size=60),
+       token=st.text(max_size=80))
+def test_our_message_id_reads_back_as_the_case_and_domain_it_was_made_for(
+        case_id: int, domain: str, token: str) -> None:
+    mid = new_message_id(case_id, domain, token)
+    ours = parse_our_id(mid)
+    assert ours is not None and ours.case_id == case_id
+    assert mid.endswith(f"@{ours.domain}>")
+    assert automatic_reason({"Message-ID": mid}, "ann@customer.test", "text/plain") == "our own reply"
+
+
+@pytest.mark.parametrize("mid", ["<abc@customer.test>", "<triage.cx.1@bramble.test>",
+                                 "<triage.c12@bramble.test>", "<re.triage.c1.a@bramble.test>",
+                                 "<triage.c1.a@<b>", "triage.c1.a@bramble.test", ""])
+def test_anyone_elses_message_id_is_not_ours(mid: str) -> None:
+    assert parse_our_id(mid) is None
+    assert automatic_reason({"Message-ID": mid}, "ann@customer.test", "text/plain") == ""
+
+
+def test_our_message_id_format_is_written_only_in_outgoing() -> None:
+    """message.py (our own mail coming back) and pipeline.py (threading) read it via parse_our_id."""
+    triage_dir = Path(__file__).parent.parent / "triage"
+    writers = [p.relative_to(triage_dir).as_posix() for p in triage_dir.rglob("*.py")
+               if re.search(r"triage\\?\.c(?:\{|\(|\\d)", p.read_text(encoding="utf-8"))]
+    assert writers == ["drafting/outgoing.py"]
 
 
 def test_references_are_deduplicated_and_bounded() -> None:

@@ -86,6 +86,20 @@ def test_a_reply_sent_before_the_deadline_means_no_reminder(workspace: Workspace
     assert to_whom(smtp_server) == [("ann@customer.test",)]  # only the reply itself
 
 
+def test_a_shop_name_with_a_comma_or_quotes_is_one_sender_named_in_full(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    # a From written as text would read "Smith, Jones" as two addresses and drop "(triage)" as a comment
+    setup(workspace, maildir, smtp_server, [email_bytes(body=FURIOUS)])
+    workspace.config.write_text(workspace.config.read_text(encoding="utf-8").replace(
+        'name = "Example Shop"', 'name = "Smith, Jones & \\"Co\\""'), encoding="utf-8")
+    poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    remind(workspace, "2026-11-20T10:01")
+    [digest] = smtp_server.messages
+    [sender] = digest.message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ('Smith, Jones & "Co" (triage)', "support@example.com")
+
+
 def test_every_agent_gets_one_digest_and_dry_run_sends_nothing(workspace: Workspace, maildir: Any, smtp_server: SmtpServer) -> None:
     path = maildir([email_bytes(body=FURIOUS)])
     workspace.maildir_config(

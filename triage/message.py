@@ -17,6 +17,7 @@ from email.utils import getaddresses, parseaddr
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from triage.drafting.outgoing import parse_our_id
 from triage.errors import TriageError
 
 if TYPE_CHECKING:
@@ -209,9 +210,6 @@ _AUTO_HEADERS = (
     "X-Triage-Sent",
     "Message-ID",
 )
-# The Message-ID triage gives every reply (triage.drafting.outgoing.new_message_id): a copy of
-# our own reply coming back (a Cc to support, a relay that strips X- headers) is ours.
-_OUR_REPLY_ID = re.compile(r"^<triage\.c\d+\.[^@<>]*@[^<>]+>$")
 
 
 def automatic_reason(headers: dict[str, str], sender: str, content_type: str) -> str:
@@ -236,7 +234,8 @@ def automatic_reason(headers: dict[str, str], sender: str, content_type: str) ->
         return "null return path"
     if content_type == "multipart/report":
         return "delivery or disposition report"
-    if headers.get("X-Triage-Sent") or _OUR_REPLY_ID.match(headers.get("Message-ID", "")):
+    # a copy of our own reply coming back (a Cc to support, a relay that strips X- headers) is ours
+    if headers.get("X-Triage-Sent") or parse_our_id(headers.get("Message-ID", "")):
         return "our own reply"
     local = sender.split("@", 1)[0]
     if _ROBOT_LOCAL.match(local):

@@ -11,13 +11,13 @@ on. spaCy and Jinja are loaded only when a batch has mail to classify.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from triage.config import Settings
+from triage.drafting.outgoing import parse_our_id
 from triage.followups import policy
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
@@ -277,9 +277,6 @@ def _context(b: BatchRun, message: Message) -> Context:
     )
 
 
-_OUR_ID = re.compile(r"^<triage\.c(\d+)\.[^@>]*@([^>]+)>$")
-
-
 def _thread_case(b: BatchRun, message: Message, customer_id: int) -> int | None:
     store = b.run.store
     case_id = store.case_for_thread(b.mailbox, message.thread_ids)
@@ -289,9 +286,9 @@ def _thread_case(b: BatchRun, message: Message, customer_id: int) -> int | None:
     # we no longer hold a draft for: our Message-IDs embed the case id.
     domain = b.run.settings.support.address.rsplit("@", 1)[-1].lower()
     for mid in message.thread_ids:
-        match = _OUR_ID.match(mid)
-        if match and match.group(2).lower() == domain:
-            case = store.case(int(match.group(1)))
+        ours = parse_our_id(mid)
+        if ours and ours.domain.lower() == domain:
+            case = store.case(ours.case_id)
             if case and case["customer_id"] == customer_id:
                 return int(case["id"])
     return None

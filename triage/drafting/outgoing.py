@@ -1,4 +1,4 @@
-"""Outgoing mail: one-line text, safe header values, subjects, threading, the reply itself.
+"""Outgoing mail: one-line text, safe header values, subjects, our Message-IDs, replies, notices.
 
 Pure functions, values in and values out; nothing here knows about templates
 or rules. The contract every caller relies on:
@@ -7,10 +7,13 @@ or rules. The contract every caller relies on:
 - ``header_text`` and ``display_name`` give values that cannot start a new header
   however the email package re-reads them (CVE-2024-6923 included);
 - ``reply_subject`` makes one "Re: " without stacking prefixes;
-- ``new_message_id`` and ``references_for`` give valid, bounded msg-ids;
+- ``new_message_id`` writes our Message-ID format and ``parse_our_id`` is the one
+  place that reads it back (threading a reply to its case, recognising our own
+  mail); ``references_for`` gives valid, bounded References;
 - ``build_reply`` builds the text/plain reply with policy.SMTP, checks that its
   headers survive serialisation, and raises ``ReplyError`` rather than send a
-  malformed message; ``reply_message`` is that reply for a draft answering a message.
+  malformed message; ``reply_message`` is that reply for a draft answering a message;
+- ``build_notice`` builds the internal notices ``triage remind`` sends.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime
-from typing import Protocol
+from email.utils import format_datetime, make_msgid
+from typing import NamedTuple, Protocol
 
 from triage.errors import TriageError
 
@@ -37,8 +40,8 @@ class ReplyError(TriageError):
 class Original(Protocol):
     """What a reply needs of the message it answers (``triage.message.Message`` has it all).
 
-    A protocol rather than an import, so this module needs nothing from the
-    rest of triage.
+    A protocol rather than an import: ``triage.message`` reads our Message-IDs
+    through this module, so this module must not import it.
     """
 
     @property
@@ -138,15 +141,41 @@ def reply_subject(original: str) -> str:
 _MSGID = re.compile(r"<[^<>\s@\x00-\x1f\x7f]{1,200}@[^<>\s@\x00-\x1f\x7f]{1,200}>")
 
 
+class OurId(NamedTuple):
+    """What one of our Message-IDs carries: the case it answers and the domain it was made for."""
+
+    case_id: int
+    domain: str
+
+
+_OUR_ID = re.compile(r"^<triage\.c(\d+)\.[^@<>]*@([^<>]+)>$")
+
+
 def new_message_id(case_id: int, domain: str, token: str) -> str:
     """The outgoing Message-ID of a draft, ``<triage.c{case_id}.{token}@{domain}>``.
 
     The case id is what threads a customer's answer back to the case; the
     token and domain are reduced to characters that are safe in a msg-id.
+    ``parse_our_id`` reads it back.
     """
     token = re.sub(r"[^A-Za-z0-9-]", "", token)[:64] or "0"
     domain = re.sub(r"[^A-Za-z0-9.-]", "", domain.lower())[:200] or "triage.invalid"
     return f"<triage.c{int(case_id)}.{token}@{domain}>"
+
+
+def parse_our_id(value: str) -> OurId | None:
+    """The case and domain in a Message-ID made by ``new_message_id``; None for anyone else's.
+
+    The domain is returned as written; whether it is *our* domain is the
+    caller's question (a copy of our own reply is ours whatever it says).
+    """
+    match = _OUR_ID.match(value or "")
+    return OurId(int(match.group(1)), match.group(2)) if match else None
+
+
+def sender_domain(address: str) -> str:
+    """The domain our Message-IDs are made for: the part of the support address after "@"."""
+    return address.rsplit("@", 1)[-1]
 
 
 def references_for(message: Original) -> tuple[str, ...]:
@@ -211,6 +240,29 @@ def reply_message(message: Original, draft: Text, support: Sender, message_id: s
                        message_id=message_id, in_reply_to=message.message_id,
                        references=references_for(message), from_address=support.address,
                        from_name=support.name, date=date, to_name=to_name)
+
+
+# --------------------------------------------------------------------------- notices
+
+def build_notice(*, to: str, subject: str, body: str, from_address: str, from_name: str,
+                 date: datetime) -> EmailMessage:
+    """An internal notice (digest, escalation, alert) for agents and the owner.
+
+    Auto-Submitted so no responder answers it, X-Triage-Sent so poll ignores
+    it. From is built as an address, its name passed through ``display_name``
+    like a reply's, so no name (a comma, quotes, "<") can add a recipient or a header.
+    """
+    msg = EmailMessage()
+    msg["From"] = Address(display_name=display_name(f"{from_name} (triage)"), addr_spec=from_address)
+    msg["To"] = to
+    msg["Subject"] = header_text(subject)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = make_msgid(domain=sender_domain(from_address))
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Triage-Sent"] = "1"
+    msg.set_content(body)
+    return msg
 
 
 def _address(value: str) -> str:

@@ -25,10 +25,10 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from typing import Any
 
 from triage.config import Settings
+from triage.drafting.outgoing import build_notice
 from triage.followups.policy import Policy
 from triage.lock import run_lock
 from triage.runs import recorded_run
@@ -221,20 +221,9 @@ def alert_text(alert: dict[str, Any]) -> tuple[str, str]:
 
 
 def build_mail(settings: Settings, to: str, subject: str, body: str, now: datetime) -> EmailMessage:
-    """An internal notice: Auto-Submitted so no responder answers it, X-Triage-Sent so poll ignores it."""
-    from triage.drafting.outgoing import display_name, header_text
-
-    msg = EmailMessage()
-    msg["From"] = f"{display_name(settings.support.name + ' (triage)')} <{settings.support.address}>"
-    msg["To"] = to
-    msg["Subject"] = header_text(subject)
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(domain=settings.support.address.rsplit("@", 1)[-1])
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Triage-Sent"] = "1"
-    msg.set_content(body)
-    return msg
+    """An internal notice from the support address (see ``triage.drafting.outgoing.build_notice``)."""
+    return build_notice(to=to, subject=subject, body=body, from_address=settings.support.address,
+                        from_name=settings.support.name, date=now)
 
 
 # --------------------------------------------------------------------------- the run
