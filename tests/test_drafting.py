@@ -14,7 +14,8 @@ import pytest
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
 from triage.drafting.context import CONTEXT_KEYS, add_working_days, cancel_what, first_name, format_day
-from triage.drafting.drafter import Drafter, DraftText
+from triage.drafting.drafter import Drafter, DraftText, draft_row
+from triage.drafting.outgoing import parse_our_id
 from triage.errors import DraftError, RulesError
 from triage.message import Message
 
@@ -425,3 +426,19 @@ def test_every_shipped_template_is_documented_and_reachable(drafter: Drafter) ->
     used |= set(drafter.rules.purposes.values())
     assert used == {n for n in shipped if not n.startswith("_")}
 
+
+def test_a_reply_and_a_check_in_are_stored_as_the_same_pending_row(drafter: Drafter) -> None:
+    original = Message("<m1@customer.test>", "Ann Lee", "ann@customer.test", "Broken blender", NOW,
+                       "It arrived broken.", "", reply_to="tickets@customer.test")
+    text = drafter.render(original, detection(), 7, NOW)
+    reply = draft_row(7, 3, original, text, SUPPORT, token="m3", now=NOW)
+    check_in = draft_row(7, 3, original, text, SUPPORT, token="f2", now=NOW, kind="check-in")
+    assert reply == {
+        "case_id": 7, "message_id": 3, "kind": "reply", "template": text.template,
+        "to_address": "tickets@customer.test", "subject": text.subject, "body": text.body,
+        "lint": list(text.lint), "status": "pending", "outgoing_message_id": "<triage.c7.m3@bramble.test>",
+        "created_at": "2026-11-20T09:30:00+00:00", "updated_at": "2026-11-20T09:30:00+00:00",
+    }
+    assert {k: v for k, v in check_in.items() if k not in ("kind", "outgoing_message_id")} == {
+        k: v for k, v in reply.items() if k not in ("kind", "outgoing_message_id")}
+    assert (check_in["kind"], parse_our_id(check_in["outgoing_message_id"])) == ("check-in", (7, "bramble.test"))

@@ -21,7 +21,7 @@ from triage.drafting.outgoing import parse_our_id
 from triage.followups import policy
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
-from triage.store import NewMessage, Store, iso, utcnow
+from triage.store import NewMessage, Store, utcnow
 
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
@@ -375,23 +375,10 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         store.add_deadline(case_id, "first-response", due, "", when)
     superseded = store.supersede_pending(case_id, when)
     text = drafter.render(message, detection, case_id, when)
-    from triage.drafting.outgoing import new_message_id
+    from triage.drafting.drafter import draft_row
 
-    draft_id = store.insert_draft(
-        {
-            "case_id": case_id,
-            "message_id": message_row,
-            "template": text.template,
-            "to_address": message.reply_address,
-            "subject": text.subject,
-            "body": text.body,
-            "lint": list(text.lint),
-            "status": "pending",
-            "outgoing_message_id": new_message_id(case_id, settings.support.address.rsplit("@", 1)[-1], f"m{message_row}"),
-            "created_at": iso(when),
-            "updated_at": iso(when),
-        }
-    )
+    draft_id = store.insert_draft(draft_row(case_id, message_row, message, text, settings.support,
+                                            token=f"m{message_row}", now=when))
     store.event("draft-created", "poll", when, case_id=case_id, draft_id=draft_id, superseded=superseded)
     return 1
 

@@ -169,7 +169,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     closed as ``drafted``. It is never sent without an agent's approval.
     """
     from triage.detect import ArchetypeHit, Detection, Facts
-    from triage.drafting.outgoing import new_message_id
+    from triage.drafting.drafter import draft_row
     from triage.message import Message
 
     [row] = [r for r in store.deadline_rows(case_id=None, kinds=["follow-up"]) if r["id"] == deadline_id]
@@ -196,13 +196,8 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
 
         drafter = Drafter.load(settings.rules_dir, settings.templates_dir, settings.support)
     text = drafter.render(message, detection, row["case_id"], now, purpose="follow_up")
-    domain = settings.support.address.rsplit("@", 1)[-1]
-    draft_id = store.insert_draft({
-        "case_id": row["case_id"], "message_id": latest["id"], "kind": "check-in", "template": text.template,
-        "to_address": message.reply_address, "subject": text.subject, "body": text.body, "lint": list(text.lint),
-        "status": "pending", "outgoing_message_id": new_message_id(row["case_id"], domain, f"f{deadline_id}"),
-        "created_at": iso(now), "updated_at": iso(now),
-    })
+    draft_id = store.insert_draft(draft_row(row["case_id"], latest["id"], message, text, settings.support,
+                                            token=f"f{deadline_id}", now=now, kind="check-in"))
     store.update_deadline(deadline_id, done_at=iso(now), closed="drafted")
     store.event("draft-created", "remind", now, case_id=row["case_id"], draft_id=draft_id, purpose="check-in",
                 deadline=deadline_id)
