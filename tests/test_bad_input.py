@@ -23,7 +23,7 @@ from conftest import ROOT, Workspace, email_bytes, fault_numbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from triage import config, pipeline
+from triage import config, pipeline, ruleset
 from triage.mailbox import Batch, Fetched
 from triage.store import Store
 
@@ -135,7 +135,6 @@ def messages(draw: st.DrawFn) -> bytes:
     return sep.join(lines) + sep + sep + body
 
 
-_ENGINES: dict[str, pipeline.Engines] = {}
 GENERATED = {"messages": 0, "quarantined": 0, "batches": 0}
 
 
@@ -146,10 +145,10 @@ def test_generated_messages_never_abort_a_batch(raws: list[bytes]) -> None:
         path = Path(tmp) / "triage.toml"
         path.write_text('[mailbox]\nsource = "maildir"\npath = "Maildir"\n[store]\npath = "triage.db"\n')
         cfg = config.load(path)
-        engines = _ENGINES.setdefault("e", pipeline.Engines(cfg))
+        rules = ruleset.load(cfg)  # the same RuleSet every example: the files do not change
         batch = Batch("INBOX", [Fetched(source_key=f"k{i}", raw=raw) for i, raw in enumerate(raws)])
         with Store(cfg.store_path) as store:
-            run = pipeline.Run(cfg, store, engines)
+            run = pipeline.Run(cfg, store, rules)
             pipeline.process_batch(run, "maildir", batch)
             summary = run.summary
             rows = store.db.execute("SELECT source_key, status, error FROM messages").fetchall()

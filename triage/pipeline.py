@@ -16,17 +16,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from triage import ruleset
 from triage.config import Settings
 from triage.drafting.outgoing import parse_our_id
-from triage.followups import policy
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
+from triage.ruleset import RuleSet
 from triage.store import NewMessage, Store, utcnow
 
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
     from triage.detect.engine import Detector
-    from triage.drafting.drafter import Drafter
 
 log = logging.getLogger(__name__)
 
@@ -53,40 +53,13 @@ class Summary:
         )
 
 
-class Engines:
-    """The detector and drafter, built on first use and shared across the run."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._detector: Detector | None = None
-        self._drafter: Drafter | None = None
-
-    @property
-    def detector(self) -> Detector:
-        if self._detector is None:
-            from triage.detect.engine import Detector
-
-            self._detector = Detector.load(self.settings.rules_dir)
-        return self._detector
-
-    @property
-    def drafter(self) -> Drafter:
-        if self._drafter is None:
-            from triage.drafting.drafter import Drafter
-
-            self._drafter = Drafter.load(
-                self.settings.rules_dir, self.settings.templates_dir, self.settings.support
-            )
-        return self._drafter
-
-
 @dataclass
 class Run:
     """One poll or retry: what every step needs, and the summary the steps add to."""
 
     settings: Settings
     store: Store
-    engines: Engines
+    rules: RuleSet
     clock: Callable[[], datetime] = utcnow
     summary: Summary = field(default_factory=Summary)
 
@@ -116,12 +89,12 @@ def poll(
     settings: Settings,
     store: Store,
     source: Source,
-    engines: Engines | None = None,
+    rules: RuleSet | None = None,
     now: Callable[[], datetime] = utcnow,
     progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Fetch everything new from every configured folder and triage it."""
-    run = Run(settings, store, engines or Engines(settings), clock=now)
+    run = Run(settings, store, rules or ruleset.load(settings), clock=now)
     for folder in source.folders:
         pending = source.pending(folder, store.checkpoint(source.name, folder), store.known_keys_for(source.name))
         run.summary.folders.append(folder)
@@ -142,7 +115,7 @@ def process_batch(
     ``replacing`` maps source keys to (row id, retries) of quarantined rows
     being retried: they are replaced in the same transaction.
     """
-    settings, store, engines, summary = run.settings, run.store, run.engines, run.summary
+    store, summary = run.store, run.summary
     b = BatchRun(run, mailbox, batch, run.clock())
     when = b.when
     replacing = replacing or {}
@@ -155,8 +128,7 @@ def process_batch(
     summary.fetched += len(items)
     if any(_needs_detection(i) for i in items):
         # Broken rules or templates stop the run (exit 2) instead of quarantining every message.
-        engines.detector, engines.drafter  # noqa: B018 - loads both, once per run
-        policy.load_policy(settings.rules_dir)  # a broken followup.toml stops the run too (cached)
+        run.rules.detector, run.rules.drafter, run.rules.policy  # noqa: B018 - loads all three, once per run
 
     with store.write():
         for row_id, _ in replacing.values():
@@ -195,7 +167,7 @@ def _detect(b: BatchRun, items: list[Item]) -> None:
     todo = [i for i in items if _needs_detection(i)]
     if not todo:
         return
-    detector = b.run.engines.detector
+    detector = b.run.rules.detector
     contexts = [_context(b, i.message) for i in todo if i.message]
     texts = [i.message.text for i in todo if i.message]
     try:
@@ -320,7 +292,7 @@ def _apply(b: BatchRun, item: Item) -> None:
 
 def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     """Store one parsed message with its case, detection, deadline and draft; drafts made."""
-    settings, store, engines, summary, when = b.run.settings, b.run.store, b.run.engines, b.run.summary, b.when
+    settings, store, summary, when = b.run.settings, b.run.store, b.run.summary, b.when
     message, detection = item.message, item.detection
     assert message is not None
     complaint = bool(detection and detection.complaint)
@@ -344,7 +316,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
             store.event("case-reopened", "poll", when, case_id=case_id)
         from triage.followups.deadlines import customer_wrote
 
-        customer_wrote(store, policy.load_policy(settings.rules_dir), case_id, row.received_at)
+        customer_wrote(store, b.run.rules.policy, case_id, row.received_at)
     store.update_case(
         case_id,
         score=detection.score,
@@ -361,7 +333,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         summary.rate_limited += 1
         store.event("rate-limited", "poll", when, case_id=case_id, message_id=message_row)
         return 0
-    drafter = engines.drafter
+    drafter = b.run.rules.drafter
     if not drafter.needs_reply(message, detection):
         # "thanks, all sorted": nothing left to answer, so no draft waits on this case
         store.supersede_pending(case_id, when)
@@ -371,7 +343,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     # Every customer message that needs an answer gets a response deadline (the first one,
     # or the reply to a customer who writes again); sending a reply completes it.
     if store.open_deadline(case_id, "first-response") is None:
-        due = policy.first_response_due(detection, row.received_at, policy.load_policy(settings.rules_dir))
+        due = b.run.rules.policy.first_response_due(detection.level, detection.archetype_names, row.received_at)
         store.add_deadline(case_id, "first-response", due, "", when)
     superseded = store.supersede_pending(case_id, when)
     text = drafter.render(message, detection, case_id, when)
@@ -430,9 +402,9 @@ def _quarantine(row: NewMessage, item: Item, error: str) -> NewMessage:
     )
 
 
-def retry(settings: Settings, store: Store, ids: list[int] | None, engines: Engines | None = None) -> Summary:
+def retry(settings: Settings, store: Store, ids: list[int] | None, rules: RuleSet | None = None) -> Summary:
     """Run quarantined messages (``ids``, or all when None) through the pipeline again."""
-    run = Run(settings, store, engines or Engines(settings))
+    run = Run(settings, store, rules or ruleset.load(settings))
     wanted = None if ids is None else set(ids)
     for row in store.quarantined():
         if wanted is not None and row["id"] not in wanted:

@@ -28,15 +28,14 @@ Every action is written to the ``events`` audit log with who and when.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from triage import ruleset
 from triage.config import Settings
 from triage.errors import NotFound, ServerError, TriageError
 from triage.lock import wait_lock
@@ -71,17 +70,7 @@ def _draft(store: Store, draft_id: int) -> dict[str, Any]:
 
 def lint(settings: Settings, body: str) -> list[dict[str, Any]]:
     """The tone findings of ``body`` under the current rules/tone.toml."""
-    tone = settings.rules_dir / "tone.toml"
-    stamp = tone.stat().st_mtime_ns if tone.exists() else 0
-    return [f.to_dict() for f in _linter(settings.rules_dir, stamp).lint(body)]
-
-
-@functools.lru_cache(maxsize=4)
-def _linter(rules_dir: Path, stamp: int) -> Any:
-    """Loaded once per version of tone.toml (the review page lints on every save)."""
-    from triage.drafting.tone import Linter
-
-    return Linter.load(rules_dir)
+    return [f.to_dict() for f in ruleset.load(settings).linter.lint(body)]
 
 
 def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str, now: datetime | None = None) -> list[dict[str, Any]]:

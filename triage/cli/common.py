@@ -104,9 +104,9 @@ now_option = click.option("--now", "now_text", metavar="ISO", hidden=True, help=
 
 
 def _policy(settings: Any) -> Any:
-    from triage.followups.policy import load_policy
+    from triage import ruleset
 
-    return load_policy(settings.rules_dir)
+    return ruleset.load(settings).policy
 
 
 

@@ -33,10 +33,10 @@ def rules_check(ctx: click.Context) -> None:
 
     Example: triage rules check
     """
-    from triage import rules as rules_mod
+    from triage import ruleset
 
     settings = settings_from(ctx)
-    problems = rules_mod.check(settings.rules_dir, settings.templates_dir)
+    problems = ruleset.check(settings.rules_dir, settings.templates_dir)
     if problems:
         raise RulesError(problems)
     click.echo(f"rules ok: {settings.rules_dir} and {settings.templates_dir}")

@@ -161,17 +161,19 @@ class Drafter:
         self.templates = dict(templates)
 
     @classmethod
-    def load(cls, rules_dir: Path, templates_dir: Path, support: SupportSettings) -> Drafter:
-        """Load replies.toml, tone.toml and every template; raise RulesError listing all problems.
+    def load(cls, rules_dir: Path, templates_dir: Path, support: SupportSettings,
+             linter: Linter | None = None) -> Drafter:
+        """Load replies.toml, tone.toml (unless ``linter`` is given) and every template;
+        raise RulesError listing all problems.
 
         A template named ``_x.j2`` is a partial, for ``{% include %}`` only.
         """
         problems: list[Problem] = []
-        linter: Linter | None = None
-        try:
-            linter = Linter.load(rules_dir)
-        except RulesError as exc:
-            problems += exc.problems
+        if linter is None:
+            try:
+                linter = Linter.load(rules_dir)
+            except RulesError as exc:
+                problems += exc.problems
         files = sorted(templates_dir.glob(f"*{SUFFIX}")) if templates_dir.is_dir() else []
         if not files:
             problems.append(Problem(str(templates_dir), "", f"no *{SUFFIX} templates found"))

@@ -192,9 +192,9 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
         full_text=first["full_text"], reply_to=latest["reply_to"],
     )
     if drafter is None:
-        from triage.drafting.drafter import Drafter
+        from triage import ruleset
 
-        drafter = Drafter.load(settings.rules_dir, settings.templates_dir, settings.support)
+        drafter = ruleset.load(settings).drafter
     text = drafter.render(message, detection, row["case_id"], now, purpose="follow_up")
     draft_id = store.insert_draft(draft_row(row["case_id"], latest["id"], message, text, settings.support,
                                             token=f"f{deadline_id}", now=now, kind="check-in"))

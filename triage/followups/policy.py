@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from triage.errors import RulesError
 from triage.rulefile import TomlFile
 
 if TYPE_CHECKING:
@@ -202,24 +201,18 @@ def parse_when(text: str, now: datetime, policy: Policy) -> datetime:
 # --------------------------------------------------------------------------- loading
 
 _TOP = {"timezone", "first_response", "business_hours", "check_in", "reminders", "escalation"}
-_CACHE: dict[tuple[str, int, int], Policy] = {}
 
 
 def load_policy(rules_dir: Path) -> Policy:
     """Read and validate ``rules_dir/followup.toml``; RulesError naming file, key and line.
 
     A missing file means the built-in defaults (the values shipped in the file).
-    Cached per file and modification time, so ``poll`` may call it per message.
+    Not cached: ``triage.ruleset`` keeps the loaded policy while the file is unchanged.
     """
     path = rules_dir / FILE
-    try:
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
-    except OSError:
+    if not path.exists():
         return DEFAULT
-    if key not in _CACHE:
-        _CACHE[key] = _load(path)
-    return _CACHE[key]
+    return _load(path)
 
 
 def _load(path: Path) -> Policy:
@@ -309,11 +302,3 @@ def _business(f: TomlFile, bh: dict[str, Any]) -> BusinessHours | None:
         return None
     return BusinessHours(times[0], times[1], frozenset(DAYS.index(x.lower()[:3]) for x in days), frozenset(holidays))
 
-
-def check(rules_dir: Path) -> list[Any]:
-    """Problems in followup.toml (for ``triage rules check``)."""
-    try:
-        load_policy(rules_dir)
-    except RulesError as exc:
-        return list(exc.problems)
-    return []

@@ -253,10 +253,10 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
 
     drafted: list[Item] = []
     if p.check_ins or p.cancel:
-        from triage.drafting.drafter import Drafter
+        from triage import ruleset
         from triage.followups.deadlines import draft_check_in
 
-        drafter = Drafter.load(settings.rules_dir, settings.templates_dir, settings.support) if p.check_ins else None
+        drafter = ruleset.load(settings).drafter if p.check_ins else None
         with store.write():
             for item in p.cancel:
                 store.update_deadline(item.deadline, done_at=iso(now), closed="cancelled")

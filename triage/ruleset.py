@@ -1,0 +1,134 @@
+"""Every owner file, loaded once into one frozen ``RuleSet``, cached by the files' mtimes and sizes.
+
+A ``RuleSet`` is the rules and templates folders as they are now:
+
+* ``policy``   -- rules/followup.toml (``followups.policy``; the built-in defaults when absent)
+* ``linter``   -- rules/tone.toml (``drafting.tone``)
+* ``drafter``  -- rules/replies.toml and templates/*.j2, linted by ``linter`` (``drafting.drafter``)
+* ``detector`` -- anger, complaint, archetypes and facts .toml and the customer lists (``detect.engine``)
+
+Each part is built the first time it is asked for and then kept, so a run
+that needs no detection never imports spaCy (nor Jinja, without a draft to
+write): the idle cron poll stays cheap. A part whose files are broken raises
+``RulesError`` every time it is asked for.
+
+``load(settings)`` is the one cache: it returns the same ``RuleSet`` until a
+file in either folder is added, removed or changed (name, mtime, size), so a
+poll may ask once per run and the review page once per request.
+``check(rules_dir, templates_dir)`` is ``triage rules check``: every part
+built, every problem collected.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from triage.config import Settings, SupportSettings
+from triage.errors import Problem, RulesError
+
+if TYPE_CHECKING:
+    from triage.detect.engine import Detector
+    from triage.drafting.drafter import Drafter
+    from triage.drafting.tone import Linter
+    from triage.followups.policy import Policy
+
+Stamp = tuple[tuple[str, int, int], ...]
+
+
+def stamp(*folders: Path) -> Stamp:
+    """(path, mtime_ns, size) of every file directly in ``folders``: changes when any file does."""
+    out: list[tuple[str, int, int]] = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_file():
+                    st = entry.stat()
+                    out.append((entry.path, st.st_mtime_ns, st.st_size))
+            except OSError:
+                continue
+    return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The owner's rules and templates as one value; parts are built on first use (see module doc)."""
+
+    rules_dir: Path
+    templates_dir: Path
+    support: SupportSettings = field(default_factory=SupportSettings)
+    stamp: Stamp = ()
+
+    @cached_property
+    def policy(self) -> Policy:
+        from triage.followups.policy import load_policy
+
+        return load_policy(self.rules_dir)
+
+    @cached_property
+    def linter(self) -> Linter:
+        from triage.drafting.tone import Linter
+
+        return Linter.load(self.rules_dir)
+
+    @cached_property
+    def drafter(self) -> Drafter:
+        from triage.drafting.drafter import Drafter
+
+        try:
+            linter: Linter | None = self.linter
+        except RulesError:
+            linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
+        return Drafter.load(self.rules_dir, self.templates_dir, self.support, linter=linter)
+
+    @cached_property
+    def detector(self) -> Detector:
+        from triage.detect.engine import Detector
+
+        return Detector.load(self.rules_dir)
+
+    def problems(self) -> list[Problem]:
+        """Build every part; every problem found, each once (empty when all is well)."""
+        if not self.rules_dir.is_dir():
+            return [Problem(str(self.rules_dir), "", "rules folder not found")]
+        found: list[Problem] = []
+        for part in ("detector", "linter", "drafter", "policy"):
+            try:
+                getattr(self, part)
+            except RulesError as exc:
+                found.extend(p for p in exc.problems if p not in found)
+        return found
+
+
+_CACHE: dict[tuple[Path, Path, SupportSettings], RuleSet] = {}
+_LOCK = threading.Lock()  # the review page asks from several threads
+
+
+def for_dirs(rules_dir: Path, templates_dir: Path, support: SupportSettings | None = None) -> RuleSet:
+    """The RuleSet for these folders as they are now: the cached one unless a file changed."""
+    support = support or SupportSettings()
+    key = (Path(rules_dir), Path(templates_dir), support)
+    now = stamp(*key[:2])
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is None or cached.stamp != now:
+            cached = _CACHE[key] = RuleSet(key[0], key[1], support, now)
+    return cached
+
+
+def load(settings: Settings) -> RuleSet:
+    """The RuleSet of ``settings``' rules and templates folders (cached; see ``for_dirs``)."""
+    return for_dirs(settings.rules_dir, settings.templates_dir, settings.support)
+
+
+def check(rules_dir: Path, templates_dir: Path) -> list[Problem]:
+    """``triage rules check``: every problem in every rule file and template, freshly loaded."""
+    return RuleSet(Path(rules_dir), Path(templates_dir)).problems()
