@@ -1,15 +1,17 @@
-"""fastregex: the prefilter never drops a text re would match."""
+"""fastregex: the prefilter never drops a text re would match, and FastRegex finds re's matches."""
 
 from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from triage.detect.fastregex import may_match, parser_works, requirements
+from triage.detect.fastregex import CASE_TRAPS, FastRegex, lowered, may_match, parser_works, requirements
 
-ATOMS = ["a", "b", "ab", "-", "1", "_", "[ab]", "[a-]", r"\d", r"\w", r"\s", ".", "A", "[A-Z]"]
+ATOMS = ["a", "b", "s", "i", "ab", "-", "1", "_", "[ab]", "[a-]", "[^s]", r"\d", r"\w", r"\s", ".", "A", "[A-Z]", "é", "€"]
+# beyond what the prefilter test needs: escapes naming a character by code, scoped flags
+CASE_ATOMS = [*ATOMS, r"\x41", r"\u00c9", "(?-i:a)", "Σ", "σ"]
 
 
 def _pieces(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -21,12 +23,17 @@ def _pieces(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
 
 
-PATTERNS = st.tuples(
-    st.sampled_from(["", r"\b"]),
-    st.recursive(st.sampled_from(ATOMS), _pieces, max_leaves=6),
-    st.sampled_from(["", r"\b"]),
-).map("".join)
-TEXTS = st.text(alphabet="abAB-1 _.\n", max_size=30)
+def _patterns(atoms: list[str]) -> st.SearchStrategy[str]:
+    return st.tuples(
+        st.sampled_from(["", r"\b"]),
+        st.recursive(st.sampled_from(atoms), _pieces, max_leaves=6),
+        st.sampled_from(["", r"\b"]),
+    ).map("".join)
+
+
+PATTERNS = _patterns(ATOMS)
+# ASCII mostly, and letters whose case re and str.lower() read differently (ı, ſ, İ, Σ, the Kelvin sign)
+TEXTS = st.text(alphabet="abAB-1 _.\nsiSIéÉ€ıſİΣσς\u212a", max_size=30)
 
 
 def test_the_private_parser_still_gives_the_known_answers() -> None:
@@ -43,3 +50,39 @@ def test_the_prefilter_never_skips_a_text_re_matches(pattern: str, text: str) ->
     needs = requirements(regex)
     if needs is not None and any(True for _ in regex.finditer(text)):
         assert may_match(text, needs), (pattern, needs, text)
+
+
+def _spans(matches: object) -> list[tuple[int, int]]:
+    return [m.span() for m in matches]  # type: ignore[attr-defined]
+
+
+@settings(max_examples=400, deadline=None)
+@given(_patterns(CASE_ATOMS), TEXTS, st.booleans())
+@example(r"\b(?:[a-])+", "xa-a", False)  # a match skipped for where it starts hid "-a"
+@example(r"s", "\u017f", True)  # IGNORECASE reads the long s as s; lower() keeps it
+@example(r"\x41", "a", True)  # an escape may name a capital
+@example(r"(?-i:a)", "A", True)
+@example(r"\b(?:a)?", "", False)  # an empty match where \b fails: the search must end
+def test_fastregex_finds_what_re_finds(pattern: str, text: str, ignore_case: bool) -> None:
+    regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    fast = FastRegex.of(regex)
+    want = _spans(regex.finditer(text))
+    assert _spans(fast.finditer(text, lowered(text))) == want, (pattern, text)
+    assert _spans(fast.finditer(text, None)) == want
+
+
+def test_case_traps_are_every_letter_re_and_lower_read_differently() -> None:
+    ascii_letter = re.compile("[a-z]", re.IGNORECASE)
+    traps = set()
+    for code in range(0x110000):
+        ch = chr(code)
+        low = ch.lower()
+        if len(low) != 1 or 0xD800 <= code < 0xE000:
+            continue  # a text with these is never lowered (length) or cannot be one (surrogates)
+        is_ascii_letter = "a" <= low <= "z"
+        if (ascii_letter.fullmatch(ch) is not None) != is_ascii_letter or (
+            is_ascii_letter and re.fullmatch(low, ch, re.IGNORECASE) is None
+        ):
+            traps.add(ch)
+    assert traps == set(CASE_TRAPS)
+    assert lowered("Stop ſpam") is None and lowered("İ") is None and lowered("STOP") == "stop"

@@ -21,6 +21,7 @@ from triage.detect import Context, Detection, Evidence
 from triage.detect.anger import find_modifier, phrase_evidence, raw_score, regex_evidence, score_of
 from triage.detect.archetype import ArchetypeRules, decide, load_archetypes
 from triage.detect.facts import choose_topic, extract
+from triage.detect.fastregex import lowered
 from triage.detect.nlp import Compiled, build
 from triage.detect.rulefiles import (
     COMPLAINT_NEGATION,
@@ -146,8 +147,7 @@ class Detector:
                 groups.setdefault(group, []).append((start, end, entry.rule))
 
         evidence = phrase_evidence(doc, text, _longest(groups.pop("anger", [])), mods)
-        lowered = text.lower()
-        lowered_or_none = lowered if len(lowered) == len(text) else None
+        lowered_or_none = lowered(text)  # the regexes' fast path reads it, when it can stand for text
         evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
         raw = raw_score(evidence)
         score = score_of(raw, rules.anger)

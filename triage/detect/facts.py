@@ -118,7 +118,7 @@ def problem_sentence(text: str, evidence: Iterable[Evidence]) -> str:
 
 
 def extract(rules: FactRules, text: str, lowered: str | None, ents: Iterable[Any], evidence: list[Evidence]) -> Facts:
-    """Facts of one text; ``lowered`` is ``text.lower()`` when it has the same length, else None;
+    """Facts of one text; ``lowered`` is ``fastregex.lowered(text)``;
     ``ents`` is ``doc.ents`` of the text (character offsets index ``text``)."""
     products: list[str] = []
     spans: dict[str, list[tuple[int, int]]] = {}

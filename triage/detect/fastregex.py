@@ -7,8 +7,8 @@ per rule:
 * a leading ``\\b`` dropped from the pattern and checked by hand at each match
   start (when the ``\\b`` covers the whole pattern, not one alternative);
 * an ``ignore_case`` pattern written in lower case run case-sensitively on the
-  lowered text (offsets stay the same: the caller passes the lowered text only
-  when it is as long as the original);
+  lowered text (offsets stay the same: ``lowered`` gives the lowered text only
+  when it is as long as the original and re would read its letters alike);
 * a prefilter, as RE2 has one: strings of which every match must contain one
   (per requirement), so a text without them is skipped without running ``re``.
 
@@ -55,9 +55,7 @@ class FastRegex:
         boundary = source.startswith("\\b") and not _top_level_bar(source[2:])
         if boundary:
             source = source[2:]
-        # capitals outside escapes and group syntax ("(?P<value>", "(?P=value)") would need IGNORECASE
-        bare = re.sub(r"\(\?P[<=]\w*[>)]?", "", re.sub(r"\\.", "", source))
-        on_lower = bool(flags & re.IGNORECASE) and not re.search(r"[A-Z]", bare)
+        on_lower = bool(flags & re.IGNORECASE) and _lowercase_only(source)
         if on_lower:
             flags &= ~re.IGNORECASE
         # the prefilter's strings are searched for case-sensitively: only on text the regex sees as is
@@ -68,7 +66,7 @@ class FastRegex:
             return cls(regex, regex, False, False, None)
 
     def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
-        """Matches of ``regex`` in ``text``; ``lowered`` is ``text.lower()`` when of equal length.
+        """Matches of ``regex`` in ``text``; ``lowered`` is ``lowered(text)``.
 
         Same matches as ``regex.finditer(text)``. Offsets index ``text`` either
         way; read values by offset, not ``group()`` (the match may be on the
@@ -83,10 +81,44 @@ class FastRegex:
                 haystack = lowered
         if needs is not None and not may_match(haystack, needs):
             return
-        for match in fast.finditer(haystack):
-            if boundary and not _at_boundary(text, match.start()):
-                continue
-            yield match
+        pos = 0
+        while pos <= len(haystack):  # finditer reads a larger pos as len(haystack)
+            for match in fast.finditer(haystack, pos):
+                if boundary and not _at_boundary(text, match.start()):
+                    # \b fails here, but the regex may still match inside this span
+                    # ("xa-a" has "-a" for \b[a-]+): look again from the next character
+                    pos = match.start() + 1
+                    break
+                yield match
+            else:
+                return
+
+
+# Characters re's IGNORECASE reads as an ASCII letter though str.lower() makes them none (dotless
+# i, long s): a text with one runs the regex as written (see lowered). tests/test_fastregex.py
+# recomputes this for the running Python's Unicode tables.
+CASE_TRAPS = "\u0131\u017f"
+_TRAP = re.compile(f"[{CASE_TRAPS}]")
+# escapes that write a character by its code (it may be a capital), and scoped flags ("(?-i:...)")
+_NOT_LOWERABLE = re.compile(r"\\[xuUN0-7]|\(\?[aiLmsux-]+[:)]")
+
+
+def lowered(text: str) -> str | None:
+    """``text.lower()`` when a FastRegex may read it for ``text`` (same length, no CASE_TRAPS), else None."""
+    low = text.lower()
+    if len(low) != len(text) or (not text.isascii() and _TRAP.search(text) is not None):
+        return None
+    return low
+
+
+def _lowercase_only(source: str) -> bool:
+    """Whether ``source`` with IGNORECASE finds what it finds without it on lowered text:
+    every character it names is an ASCII non-capital or has no case at all."""
+    if _NOT_LOWERABLE.search(source):
+        return False
+    # group syntax ("(?P<value>", "(?P=value)") and escapes ("\\S") are not letters to match
+    bare = re.sub(r"\(\?P[<=]\w*[>)]?", "", re.sub(r"\\.", "", source))
+    return all(not c.isupper() if c.isascii() else c.lower() == c.upper() for c in bare)
 
 
 def _word(ch: str) -> bool:

@@ -84,7 +84,7 @@ class RegexRule:
 
     def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
         """Matches of ``regex`` in ``text``, found faster (see fastregex.py); ``lowered`` is
-        ``text.lower()`` when of equal length. Read values by offset, not group()."""
+        ``fastregex.lowered(text)``. Read values by offset, not group()."""
         return self.fast.finditer(text, lowered)
 
 
