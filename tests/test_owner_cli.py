@@ -102,3 +102,25 @@ def test_lint_json_and_exit_status(workspace: Workspace, tmp_path: Path) -> None
     assert all({"start", "end", "text", "reason", "suggestion"} <= set(f) for f in findings)
     text.write_text("Hi Ann,\nI'm sorry this happened. How else can I help you today?\n")
     assert workspace.run("lint", str(text)).returncode == 0
+
+
+def test_eval_several_files_one_table_and_worst_errors(workspace: Workspace, tmp_path: Path) -> None:
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text(
+        "text,angry\n"
+        '"I am furious, this is unacceptable.",1\n'
+        '"What a lovely morning for a walk.",0\n'
+        '"This is outrageous and I am livid about it.",0\n'
+    )
+    second.write_text('text,complaint\n"The lid arrived cracked.",1\n"Do you ship to Canada?",0\n')
+    done = workspace.run("eval", str(first), str(second), "--errors", "2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("first.csv") for line in lines) and any(line.startswith("second.csv") for line in lines)
+    assert "angry false positives:" in done.stdout and "outrageous" in done.stdout
+    assert "rules: anger.condemn" in done.stdout
+    report = json.loads(workspace.run("eval", str(first), str(second), "--errors", "1", "--json").stdout)
+    assert [Path(r["file"]).name for r in report["files"]] == ["first.csv", "second.csv"]
+    fp = report["files"][0]["errors"]["angry"]["false_positives"]
+    assert len(fp) == 1 and fp[0]["gold"] is False and fp[0]["predicted"] is True and "anger.rage" in fp[0]["rules"]
+    assert "errors" not in json.loads(workspace.run("eval", str(second), "--json").stdout)

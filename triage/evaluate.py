@@ -23,6 +23,11 @@ empty means "none"). The result has one key per label present::
 
 Undefined figures (no positives, constant input) are reported as 0.0 for
 precision/recall/F1 and ``None`` for correlations.
+
+With ``errors=N`` the report also has ``"errors"``: for each label, the N worst
+false positives and false negatives (the most confident mistakes first), each
+``{"text", "gold", "predicted", "score", "rules"}`` where ``rules`` lists the
+rule ids that fired with a non-zero weight -- what an owner would change.
 """
 
 from __future__ import annotations
@@ -242,14 +247,83 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[Context], list[dict[s
     return texts, contexts, labels
 
 
-def evaluate_csv(path: Path, detector: Detector) -> dict[str, Any]:
+def evaluate_csv(path: Path, detector: Detector, errors: int = 0) -> dict[str, Any]:
     """Run ``detector`` over a labelled CSV and report the metrics (shape in the module docstring)."""
     texts, contexts, labels = read_labelled_csv(Path(path))
     detections = detector.detect(texts, contexts)
     report = evaluate_pairs(detections, labels)
     report["file"] = str(path)
     report["rules_version"] = detector.rules_version
+    if errors > 0:
+        report["errors"] = worst_errors(texts, detections, labels, errors)
     return report
+
+
+# ---------------------------------------------------------------- errors, for an owner tuning rules
+
+_ERROR_TEXT = 300  # characters of a text shown in an error listing
+
+
+def _fired(detection: Detection, kinds: frozenset[str] | None = None) -> list[str]:
+    """Rule ids that fired with a non-zero weight (each once, in text order)."""
+    seen: dict[str, None] = {}
+    for ev in detection.evidence:
+        if ev.weight and (kinds is None or ev.kind in kinds):
+            seen.setdefault(ev.rule, None)
+    return list(seen)
+
+
+def _complaint_strength(detection: Detection) -> float:
+    return round(sum(e.weight for e in detection.evidence if e.kind in ("complaint", "not_complaint")) + detection.score, 4)
+
+
+def worst_errors(
+    texts: Sequence[str], detections: Sequence[Detection], labels: Sequence[Mapping[str, Any]], n: int
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The ``n`` most confident false positives and false negatives per label.
+
+    Confidence is the anger score for ``angry``, the complaint evidence plus the
+    anger score for ``complaint``, and for an archetype the weight of its own
+    evidence; a false positive ranks higher the stronger it fired, a false
+    negative the weaker. Intensity has no errors in this sense and is left out.
+    """
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+    def add(label: str, rows: list[tuple[float, int, Any, Any]]) -> None:
+        fps = sorted((r for r in rows if r[3] and not r[2]), key=lambda r: (-r[0], r[1]))[:n]
+        fns = sorted((r for r in rows if r[2] and not r[3]), key=lambda r: (r[0], r[1]))[:n]
+        out[label] = {
+            "false_positives": [_error_row(texts[i], detections[i], g, p, s) for s, i, g, p in fps],
+            "false_negatives": [_error_row(texts[i], detections[i], g, p, s) for s, i, g, p in fns],
+        }
+
+    angry = [(d.score, i, bool(lab["angry"]), d.angry) for i, (d, lab) in enumerate(zip(detections, labels, strict=True))
+             if lab.get("angry") is not None]
+    if angry:
+        add("angry", angry)
+    complaint = [(_complaint_strength(d), i, bool(lab["complaint"]), d.complaint)
+                 for i, (d, lab) in enumerate(zip(detections, labels, strict=True)) if lab.get("complaint") is not None]
+    if complaint:
+        add("complaint", complaint)
+    classes = sorted({str(lab["archetype"]) for lab in labels if lab.get("archetype")}
+                     | {a for d in detections for a in d.archetype_names})
+    for cls in classes:
+        rows = []
+        for i, (d, lab) in enumerate(zip(detections, labels, strict=True)):
+            if "archetype" not in lab:
+                continue
+            strength = sum(e.weight for e in d.evidence if e.rule.partition(".")[0] == cls)
+            rows.append((round(strength, 4), i, lab["archetype"] == cls, primary_archetype(d) == cls))
+        if rows:
+            add(f"archetype:{cls}", rows)
+    return out
+
+
+def _error_row(text: str, detection: Detection, gold: Any, predicted: Any, score: float) -> dict[str, Any]:
+    short = " ".join(text.split())
+    if len(short) > _ERROR_TEXT:
+        short = short[: _ERROR_TEXT - 1] + "…"
+    return {"text": short, "gold": gold, "predicted": predicted, "score": score, "rules": _fired(detection)}
 
 
 def evaluate_labels(rows: Sequence[Mapping[str, Any]], detector: Detector) -> dict[str, Any]:

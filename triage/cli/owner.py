@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -105,34 +106,52 @@ def classify(ctx: click.Context, source: str | None, text: str | None, sender: s
 
 
 @cli.command("eval")
-@click.argument("csv_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("csv_files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path), metavar="[FILE.csv]...")
 @click.option("--labels", "use_labels", is_flag=True, help="Evaluate on agents' corrections stored by `triage label`.")
+@click.option("--errors", "errors", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Also list the N worst false positives and false negatives per label, with the rules that fired.")
 @json_option
 @click.pass_context
-def eval_cmd(ctx: click.Context, csv_file: Path | None, use_labels: bool, as_json: bool) -> None:
+def eval_cmd(ctx: click.Context, csv_files: tuple[Path, ...], use_labels: bool, errors: int, as_json: bool) -> None:
     """Measure the rules on labelled data (precision, recall, F1, correlations).
 
-    The CSV has a header with `text` and any of `angry` (0/1), `intensity`
-    (0-1), `complaint` (0/1), `archetype` (a name, or empty).
+    Each CSV has a header with `text` and any of `angry` (0/1), `intensity`
+    (0-1), `complaint` (0/1), `archetype` (a name, or empty). Several files
+    are measured in one run and summed up in one table; `--json` prints one
+    report for one file, and `{"files": [report, ...]}` for several.
 
-    Example: triage eval labelled.csv --json
+    Example: triage eval tickets.csv reviews.csv --errors 5
     """
     from triage import evaluate
     from triage.detect.engine import Detector
 
-    if (csv_file is None) == (not use_labels):
-        raise click.UsageError("give a CSV file or --labels (one of them)")
+    if bool(csv_files) == use_labels:
+        raise click.UsageError("give CSV files or --labels (one of them)")
     if use_labels:
         settings = settings_from(ctx)
         detector = Detector.load(settings.rules_dir)
         with open_store(settings) as store:
-            report = evaluate.evaluate_labels(store.labelled_messages(), detector)
+            reports = [evaluate.evaluate_labels(store.labelled_messages(), detector)]
     else:
-        assert csv_file is not None
-        report = evaluate.evaluate_csv(csv_file, Detector.load(owner_rules_dir(ctx)))
+        detector = Detector.load(owner_rules_dir(ctx))
+        reports = [evaluate.evaluate_csv(path, detector, errors=errors) for path in csv_files]
     if as_json:
-        emit_json(report)
+        emit_json(reports[0] if len(reports) == 1 else {"files": reports, "rules_version": detector.rules_version})
         return
+    if len(reports) == 1:
+        _eval_details(reports[0])
+    else:
+        _eval_table(reports)
+    for report in reports:
+        if report.get("errors"):
+            _eval_errors(report)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _eval_details(report: dict[str, Any]) -> None:
     click.echo(f"{report['n']} labelled text(s), rules version {report.get('rules_version', '?')}")
     for name in ("angry", "complaint"):
         if name in report:
@@ -141,13 +160,46 @@ def eval_cmd(ctx: click.Context, csv_file: Path | None, use_labels: bool, as_jso
             click.echo(f"{name:<10} precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}{extra}  (n={m['n']})")
     if "intensity" in report:
         m = report["intensity"]
-        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        click.echo(f"intensity  Pearson {fmt(m['pearson'])}  Spearman {fmt(m['spearman'])}  (n={m['n']})")
+        click.echo(f"intensity  Pearson {_fmt(m['pearson'])}  Spearman {_fmt(m['spearman'])}  (n={m['n']})")
     if "archetype" in report:
         m = report["archetype"]
         click.echo(f"archetype  accuracy {m['accuracy']:.3f}  (n={m['n']})")
         for gold, row in m["confusion"].items():
             click.echo(f"  {gold:<12} " + "  ".join(f"{p}:{c}" for p, c in row.items() if c))
+
+
+def _eval_table(reports: list[dict[str, Any]]) -> None:
+    """One line per file: the headline figure of each label it has (- where it has none)."""
+    click.echo(f"rules version {reports[0].get('rules_version', '?')}")
+    head = ("file", "n", "angry P/R/F1", "complaint P/R/F1", "macro-F1", "intensity r", "archetype acc")
+    rows = []
+    for r in reports:
+        angry, complaint = r.get("angry"), r.get("complaint")
+        rows.append((
+            Path(str(r.get("file", "?"))).name,
+            str(r["n"]),
+            f"{angry['precision']:.2f}/{angry['recall']:.2f}/{angry['f1']:.3f}" if angry else "-",
+            f"{complaint['precision']:.2f}/{complaint['recall']:.2f}/{complaint['f1']:.3f}" if complaint else "-",
+            f"{complaint['macro_f1']:.3f}" if complaint else "-",
+            _fmt(r["intensity"]["pearson"]) if "intensity" in r else "-",
+            f"{r['archetype']['accuracy']:.3f}" if "archetype" in r else "-",
+        ))
+    widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(len(head))]
+    for row in (head, *rows):
+        click.echo("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+
+
+def _eval_errors(report: dict[str, Any]) -> None:
+    click.echo(f"\nworst errors in {report.get('file', 'the labels')}:")
+    for label, lists in report["errors"].items():
+        for kind in ("false_positives", "false_negatives"):
+            if not lists[kind]:
+                continue
+            click.echo(f"{label} {kind.replace('_', ' ')}:")
+            for e in lists[kind]:
+                rules = ", ".join(e["rules"]) or "(no rule fired)"
+                click.echo(f"  {e['score']:+.2f}  {e['text']!r}")
+                click.echo(f"         rules: {rules}")
 
 
 @cli.command()
