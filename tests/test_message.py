@@ -114,3 +114,66 @@ def test_every_corpus_file_parses_or_raises_parse_error() -> None:
             parse(path.read_bytes())
         except ParseError:
             pass
+
+
+# One case per client format and language: the customer's new words come first, then
+# the client's marker and a quoted or forwarded message whose words must not count.
+QUOTED = "The blender is LOUD and I am FURIOUS, you idiots."
+QUOTE_FORMATS = {
+    "outlook_en": "From: Shop Support <support@shop.test>\nSent: Tuesday, March 3, 2026 10:00 AM\nTo: Ann Lee <ann@x.test>\nSubject: RE: blender\n\n{q}",
+    "outlook_de": "Von: Shop Support <support@shop.test>\nGesendet: Dienstag, 3. März 2026 10:00\nAn: Ann Lee\nBetreff: AW: Mixer\n\n{q}",
+    "outlook_fr": "De : Shop Support <support@shop.test>\nEnvoyé : mardi 3 mars 2026 10:00\nÀ : Ann Lee\nObjet : RE: mixeur\n\n{q}",
+    "outlook_es": "De: Shop Support <support@shop.test>\nEnviado el: martes, 3 de marzo de 2026 10:00\nPara: Ann Lee\nAsunto: RE: batidora\n\n{q}",
+    "outlook_one_line": "________________________________\nFrom: Shop Support Sent: Tuesday, March 3, 2026 10:00 AM To: Ann Lee Subject: RE: blender\n{q}",
+    "outlook_original_de": "-----Ursprüngliche Nachricht-----\nVon: Shop\nGesendet: Dienstag\n{q}",
+    "outlook_original_fr": "-----Message d'origine-----\nDe : Shop\nEnvoyé : mardi\n{q}",
+    "outlook_original_es": "-----Mensaje original-----\nDe: Shop\nEnviado: martes\n{q}",
+    "gmail_forward_en": "---------- Forwarded message ---------\nFrom: Bob <bob@x.test>\nDate: Tue, Mar 3, 2026 at 10:00 AM\nSubject: blender\n\n{q}",
+    "gmail_forward_de": "---------- Weitergeleitete Nachricht ---------\nVon: Bob <bob@x.test>\nDate: Di., 3. März 2026\n\n{q}",
+    "gmail_forward_fr": "---------- Message transféré ---------\nDe : Bob <bob@x.test>\nDate: mar. 3 mars 2026\n\n{q}",
+    "gmail_forward_es": "---------- Mensaje reenviado ---------\nDe: Bob <bob@x.test>\nDate: mar, 3 mar 2026\n\n{q}",
+    "gmail_reply_de": "Am Di., 3. März 2026 um 10:00 Uhr schrieb Shop Support <support@shop.test>:\n{q}",
+    "gmail_reply_fr": "Le mar. 3 mars 2026 à 10:00, Shop Support <support@shop.test> a écrit :\n{q}",
+    "gmail_reply_es": "El mar, 3 mar 2026 a las 10:00, Shop Support (<support@shop.test>) escribió:\n{q}",
+    "gmail_reply_wrapped": "On Tue, Mar 3, 2026 at 10:00 AM Shop Support <support@shop.test>\nwrote:\n{q}",
+    "apple_forward_en": "Begin forwarded message:\n\nFrom: Bob <bob@x.test>\nSubject: blender\n\n{q}",
+    "apple_forward_de": "Anfang der weitergeleiteten Nachricht:\n\nVon: Bob <bob@x.test>\n\n{q}",
+    "apple_forward_fr": "Début du message réexpédié :\n\nDe : Bob <bob@x.test>\n\n{q}",
+    "apple_forward_es": "Inicio del mensaje reenviado:\n\nDe: Bob <bob@x.test>\n\n{q}",
+    "apple_reply_de": "Am 03.03.2026 um 10:00 schrieb Shop Support <support@shop.test>:\n\n{q}",
+    "thunderbird_forward_en": "-------- Forwarded Message --------\nSubject: blender\nDate: Tue, 3 Mar 2026 10:00:00 +0100\nFrom: Bob <bob@x.test>\n\n{q}",
+    "thunderbird_original_de": "-------- Originalnachricht --------\nBetreff: Mixer\nDatum: Tue, 3 Mar 2026\n\n{q}",
+    "thunderbird_forward_fr": "-------- Message transféré --------\nSujet : mixeur\nDate : Tue, 3 Mar 2026\nDe : Bob\n\n{q}",
+    "thunderbird_forward_es": "-------- Mensaje reenviado --------\nAsunto: batidora\nFecha: Tue, 3 Mar 2026\n\n{q}",
+    "thunderbird_reply_es": "El 03/03/26 a las 10:00, Shop Support escribió:\n{q}",
+    "thunderbird_reply_fr": "Le 03/03/2026 à 10:00, Shop Support a écrit :\n{q}",
+    "notes_forward_en": "---------------------- Forwarded by Bob Smith/HOU/ECT on 03/05/2001 04:23 PM ---------------------------\n\n{q}",
+    "notes_forward_de": "----- Weitergeleitet von Bob Smith/HOU am 03.05.2001 16:23 -----\n\n{q}",
+    "notes_forward_fr": "----- Transféré par Bob Smith/HOU le 03/05/2001 16:23 -----\n\n{q}",
+    "notes_forward_es": "----- Reenviado por Bob Smith/HOU el 03/05/2001 16:23 -----\n\n{q}",
+    "notes_header_block": "Bob Smith\n03/05/2001 04:23 PM\nTo: Ann Lee/HOU/ECT@ECT\ncc: Tim Roe/HOU/ECT@ECT\n\nSubject: blender\n\n{q}",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(QUOTE_FORMATS))
+def test_new_words_stop_at_quoted_and_forwarded_mail(fmt: str) -> None:
+    body = "Could you check where my order is?\n\n" + QUOTE_FORMATS[fmt].format(q=QUOTED) + "\n"
+    text = new_words(body)
+    assert text == "Could you check where my order is?"
+
+
+@pytest.mark.parametrize("fmt", ["gmail_forward_en", "apple_forward_en", "notes_forward_en", "notes_header_block"])
+def test_a_message_that_is_all_forwarded_mail_has_no_new_words(fmt: str) -> None:
+    assert new_words(QUOTE_FORMATS[fmt].format(q=QUOTED)) == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "To be honest, I am not sure.\nFrom: my point of view the lid is loose.\n",  # one header-like line is not a block
+        "The date: 3 March. The kettle arrived cracked.\n",
+        "Le kettle est cassé. I wrote to you before:\nstill nothing.\n",
+    ],
+)
+def test_new_words_keep_ordinary_lines_that_look_like_headers(body: str) -> None:
+    assert new_words(body) == body.strip()

@@ -264,18 +264,86 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-_QUOTE_HEADER = re.compile(
-    r"^\s*(On\b.{0,300}\bwrote:?\s*$"
-    r"|Am\b.{0,300}\bschrieb.{0,100}:\s*$"
-    r"|Le\b.{0,300}\ba écrit\s*:\s*$"
-    r"|-{2,}\s*Original Message\s*-{2,}"
-    r"|-{2,}\s*Forwarded message\s*-{2,}"
-    r"|_{10,}\s*$"
-    r"|From:\s.+\s*$(?=\n\s*(Sent|Date):)"
-    r")",
-    re.I | re.M,
+# Where quoted or forwarded mail begins, in the formats of the common clients (Outlook,
+# Gmail, Apple Mail, Thunderbird, Lotus Notes) in English, German, French and Spanish.
+# Everything from there on is context, not the customer's voice.
+_ATTRIBUTION = re.compile(
+    r"^\s*(?:"
+    r"On\b.{0,300}\bwrote\s*:?"  # Gmail, Apple Mail, Thunderbird
+    r"|Am\b.{0,300}\bschrieb\b.{0,200}:"
+    r"|Le\b.{0,300}\ba\s+écrit\s*:"
+    r"|El\b.{0,300}\bescribió\s*:"
+    r"|.{0,200}<[^<>\s@]+@[^<>\s]+>.{0,80}\b(?:wrote|writes|schrieb|a\s+écrit|escribió)\s*:"
+    r")\s*$",
+    re.I,
 )
-_WROTE_TAIL = re.compile(r"^\s*.{0,300}\bwrote:\s*$", re.I)
+_SEPARATOR = re.compile(
+    r"^\s*(?:"
+    r"-{2,}\s*(?:Original(?:\s+Message)?|Forwarded\s+message|Ursprüngliche\s+Nachricht|Originalnachricht|"
+    r"Weitergeleitete\s+Nachricht|Message\s+d'origine|Message\s+d’origine|Message\s+original|Message\s+transféré|"
+    r"Mensaje\s+original|Mensaje\s+reenviado)\s*-{2,}"  # Outlook, Gmail, Thunderbird
+    r"|(?:Begin\s+forwarded\s+message|Anfang\s+der\s+weitergeleiteten\s+Nachricht|"
+    r"Début\s+du\s+message\s+(?:réexpédié|transféré)|Inicio\s+del\s+mensaje\s+reenviado|"
+    r"Comienzo\s+del\s+mensaje\s+reenviado)\s*:"  # Apple Mail
+    r"|-{3,}\s*(?:Forwarded\s+by|Weitergeleitet\s+von|Transféré\s+par|Reenviado\s+por)\b"  # Lotus Notes
+    r"|_{10,}\s*$"  # Outlook's rule above a quoted header in HTML mail
+    r")",
+    re.I,
+)
+# Header lines of a quoted or forwarded message ("From: ...", "Von: ...", "De :", "Asunto:")
+_HEADER_NAMES = (
+    "from|sent|date|to|cc|bcc|subject|reply-to"
+    "|von|gesendet|datum|an|betreff|antwort an"
+    "|de|envoyé|envoyé le|date d'envoi|à|objet|sujet|répondre à"
+    "|enviado|enviado el|fecha|para|asunto|responder a"
+)
+_HEADER_LINE = re.compile(rf"^\s*\*?(?P<name>{_HEADER_NAMES})\*?\s?:", re.I)
+_HEADER_WINDOW = 6  # lines in which a second header line makes a header block
+# "From: Ann Sent: Monday ... To: ..." on one line (Outlook's HTML quote flattened to text)
+_ONE_LINE_HEADER = re.compile(
+    r"^\s*(?:from|von|de)\s?:.{1,200}\b(?:sent|date|gesendet|datum|envoyé|enviado|fecha)\s?:", re.I
+)
+# Lotus Notes puts the sender's name and "03/05/2001 04:23 PM" on the lines above "To:"
+_NOTES_DATE = re.compile(r"^\s*\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\s+\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AP]M)?\s*$", re.I)
+_WROTE_TAIL = re.compile(r"^\s*.{0,300}\b(?:wrote|schrieb|a\s+écrit|escribió)\s*:\s*$", re.I)
+
+
+def _header_block(lines: list[str], i: int) -> bool:
+    """Whether a quoted message's header block starts at line ``i`` (two header names within a few lines)."""
+    first = _HEADER_LINE.match(lines[i])
+    if first is None:
+        return _ONE_LINE_HEADER.match(lines[i]) is not None
+    names = {first.group("name").lower()}
+    for line in lines[i + 1 : i + _HEADER_WINDOW]:
+        found = _HEADER_LINE.match(line)
+        if found is not None:
+            names.add(found.group("name").lower())
+            if len(names) >= 2:
+                return True
+    return False
+
+
+def quote_start(lines: list[str]) -> int:
+    """Index of the first line of quoted or forwarded mail (``len(lines)`` when there is none)."""
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        joined = line if i + 1 >= len(lines) else f"{line} {lines[i + 1].strip()}"
+        if _SEPARATOR.match(line) or _ATTRIBUTION.match(line):
+            return i
+        if _ATTRIBUTION.match(joined) and not _ATTRIBUTION.match(lines[i + 1]):
+            return i  # an attribution wrapped over two lines
+        if _header_block(lines, i):
+            start = i
+            # Lotus Notes: "Drew Fossum" / "03/05/2001 04:23 PM" above the header lines
+            if start > 0 and _NOTES_DATE.match(lines[start - 1]):
+                start -= 1
+                if start > 0 and 0 < len(lines[start - 1].strip()) <= 60:
+                    start -= 1
+            return start
+    return len(lines)
+
+
 _SIGNATURE = re.compile(
     r"^(-- ?|--|__+|Sent from my \w+.*|Get Outlook for .*|Best regards,?|Kind regards,?|"
     r"Regards,?|Thanks,?|Thank you,?|Cheers,?|Best,?|Sincerely,?|Many thanks,?)\s*$",
@@ -284,18 +352,21 @@ _SIGNATURE = re.compile(
 
 
 def new_words(text: str) -> str:
-    """The customer's own new words: quoted history and signature removed.
+    """The customer's own new words: quoted and forwarded mail and the signature removed.
 
-    Cuts at the first reply header ("On ... wrote:", Outlook's
-    "-----Original Message-----", a "From:/Sent:" block), drops ``>`` lines,
-    and cuts at a signature delimiter ("-- ") or a closing sign-off that is
-    followed only by a few short lines.
+    Cuts at the first reply attribution ("On ... wrote:", "Am ... schrieb ...:",
+    "Le ... a écrit :", "El ... escribió:"), separator ("-----Original
+    Message-----", "Begin forwarded message:", "----- Forwarded by ...", their
+    German, French and Spanish forms) or quoted header block ("From:/Sent:/To:",
+    "Von:/Gesendet:", "De :/Envoyé :", "De:/Enviado el:", a Lotus Notes
+    name/date/To:/cc: block); drops ``>`` lines; and cuts at a signature
+    delimiter ("-- ") or a closing sign-off that is followed only by a few short
+    lines. A message that is all forwarded mail has no new words ("").
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    match = _QUOTE_HEADER.search(text)
-    if match:
-        text = text[: match.start()]
-    lines = [ln for ln in text.split("\n") if not ln.lstrip().startswith(">")]
+    lines = text.split("\n")
+    lines = lines[: quote_start(lines)]
+    lines = [ln for ln in lines if not ln.lstrip().startswith(">")]
     # "On Tue, 3 Mar 2026 at 10:00, Ann <a@b>" may wrap before "wrote:"
     while lines and _WROTE_TAIL.match(lines[-1] if lines[-1].strip() else ""):
         lines.pop()
