@@ -31,6 +31,7 @@ def test_classify_negation_and_quoted_anger(workspace: Workspace, tmp_path: Path
     calm = json.loads(workspace.run("classify", "--text", "I'm not angry, just confused about the invoice.", "--json").stdout)
     assert calm["angry"] is False
     raw = email_bytes(
+        subject="Re: my question",
         body="Thanks, that answers my question.\n\nOn Tue, 3 Mar 2026, Support <s@x.com> wrote:\n"
         "> THIS IS UNACCEPTABLE!!! You are useless idiots and I want a refund NOW!!!\n"
     )

@@ -10,6 +10,7 @@ CSV format: a header with ``text`` and any of
 * ``complaint``  0/1                           -- compared with ``Detection.complaint``
 * ``archetype``  an archetype name, empty = none -- compared with the primary archetype
 * ``sender``     optional: the From address (customer lists need it)
+* ``subject``    optional: the subject line, read as a line of the message
 
 A cell left empty is not counted for that label (except ``archetype``, where
 empty means "none"). The result has one key per label present::
@@ -238,7 +239,8 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[Context], list[dict[s
                         raise EvalDataError(f"{path}: line {line}: column 'archetype': unknown archetype {name!r}")
                     label["archetype"] = None if name == NONE else name
                 texts.append(row["text"])
-                contexts.append(Context(sender_address=row.get("sender", "").strip().lower()))
+                contexts.append(Context(sender_address=row.get("sender", "").strip().lower(),
+                                        subject=row.get("subject", "")))
                 labels.append(label)
     except OSError as exc:
         raise EvalDataError(f"{path}: cannot read: {exc.strerror}") from None

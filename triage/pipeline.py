@@ -237,6 +237,7 @@ def _context(b: BatchRun, message: Message) -> Context:
     history = b.run.store.customer_history_by_address(message.sender_address, b.when - timedelta(days=365))
     return Context(
         sender_address=message.sender_address,
+        subject=message.subject,
         history=tuple(
             HistoryItem(
                 received_at=datetime.fromisoformat(h["received_at"]),

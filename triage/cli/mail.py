@@ -232,7 +232,7 @@ def _highlight(text: str, evidence: list[dict[str, Any]]) -> str:
     out, pos = [], 0
     for ev in sorted(evidence, key=lambda e: (e["start"], -e["end"])):
         start, end = int(ev["start"]), int(ev["end"])
-        if start < pos or end > len(text):
+        if start < pos or end > len(text) or ev.get("where", "text") != "text":  # subject spans are not in text
             continue
         out += [text[pos:start], click.style(f"[[{text[start:end]}]]", bold=True, fg="red")]
         pos = end

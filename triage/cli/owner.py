@@ -87,8 +87,10 @@ def classify(ctx: click.Context, source: str | None, text: str | None, sender: s
             message = parse(_read_input(source))
         except ParseError as exc:
             raise click.BadParameter(f"not a readable message: {exc}") from None
-        text, sender = message.text, sender or message.sender_address
-    detection = classify_text(detector, text, sender)
+        text, sender, subject = message.text, sender or message.sender_address, message.subject
+    else:
+        subject = ""
+    detection = classify_text(detector, text, sender, subject)
     if as_json:
         emit_json(detection.to_dict())
         return
@@ -100,7 +102,8 @@ def classify(ctx: click.Context, source: str | None, text: str | None, sender: s
         click.echo(f"topic: {detection.topic}")
     click.echo("evidence:")
     for ev in detection.evidence:
-        click.echo(f"  {ev.start:>5}-{ev.end:<5} {ev.text!r:<40} {ev.rule}  {ev.weight:+.2f}")
+        where = "subject " if ev.where == "subject" else ""
+        click.echo(f"  {where}{ev.start:>5}-{ev.end:<5} {ev.text!r:<40} {ev.rule}  {ev.weight:+.2f}")
     if not detection.evidence:
         click.echo("  (none)")
 

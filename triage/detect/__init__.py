@@ -25,6 +25,7 @@ class Evidence:
     rule: str
     weight: float
     kind: str  # anger | complaint | archetype | threat | shout | negation | ...
+    where: str = "text"  # "subject": the span is in the subject line (offsets index the subject)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Context:
     sender_address: str = ""
     history: tuple[HistoryItem, ...] = ()
     now: datetime | None = None
+    subject: str = ""  # read as one more line of the message, before the text
 
 
 @dataclass(frozen=True)

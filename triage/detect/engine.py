@@ -44,6 +44,19 @@ MAX_CHARS = 100_000  # longer texts are cut: detection reads the start of a mess
 # same length, so phrases match across it and char offsets stay the same; a blank
 # line still separates phrases.
 _WRAP = re.compile(r"(?<=\S)\n(?=[ \t]*\S)")
+# "Re: Fwd: AW: broken kettle" -> "broken kettle": reply and forward prefixes of many clients
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|aw|wg|tr|rv|rif|sv|vs|antw|odp|r)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I)
+
+
+def subject_line(subject: str) -> str:
+    """The subject as detection reads it, on one line; "" for a reply or a forward.
+
+    A reply's subject ("Re: Order #123 arrived broken") repeats the thread's first
+    message, and a forward's names someone else's: neither is new words, and
+    reading them again would make "Thanks, all sorted now!" a complaint.
+    """
+    line = " ".join((subject or "").split())
+    return "" if _SUBJECT_PREFIX.match(line) else line[:500]
 
 
 @dataclass(frozen=True)
@@ -121,13 +134,18 @@ class Detector:
         """One Detection per text. ``contexts`` pairs up with ``texts`` (empty list: no context)."""
         if contexts and len(contexts) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(contexts)} contexts")
-        cut = [(t or "")[:MAX_CHARS] for t in texts]
-        ctxs = contexts or [Context()] * len(cut)
+        ctxs = contexts or [Context()] * len(texts)
+        # the subject is read as the first line of the message (a blank line apart)
+        heads = [subject_line(c.subject) for c in ctxs]
+        cut = [f"{h}\n\n{(t or '')[:MAX_CHARS]}" if h else (t or "")[:MAX_CHARS] for h, t in zip(heads, texts, strict=True)]
         unwrapped = [_WRAP.sub(" ", t) if "\n" in t else t for t in cut]
         docs = self.compiled.nlp.pipe(unwrapped, batch_size=self.batch_size)
-        return [self._one(doc, text, ctx) for doc, text, ctx in zip(docs, cut, ctxs, strict=True)]
+        return [
+            self._one(doc, text, ctx, len(head) + 2 if head else 0)
+            for doc, text, ctx, head in zip(docs, cut, ctxs, heads, strict=True)
+        ]
 
-    def _one(self, doc: Any, text: str, context: Context) -> Detection:
+    def _one(self, doc: Any, text: str, context: Context, body_at: int = 0) -> Detection:
         compiled, rules = self.compiled, self.rules
         entries = compiled.entries
         matches = compiled.match(doc)
@@ -174,8 +192,11 @@ class Detector:
         evidence.sort(key=lambda e: (e.start, e.end))
 
         archetypes = decide(rules.archetypes, evidence, level, complaint, context)
-        # products (and orders/invoices written as token patterns) come from the EntityRuler's doc.ents
-        facts = extract(rules.facts, text, lowered_or_none, doc.ents, evidence)
+        # products (and orders/invoices written as token patterns) come from the EntityRuler's doc.ents;
+        # the problem sentence a draft restates is one of the customer's sentences, never the subject
+        facts = extract(rules.facts, text, lowered_or_none, doc.ents, [e for e in evidence if e.start >= body_at])
+        if body_at:
+            evidence = [_shifted(e, body_at) for e in evidence]
         return Detection(
             score=score,
             level=level,
@@ -186,6 +207,13 @@ class Detector:
             rules_version=self.rules_version,
             topic=choose_topic(rules.facts, topics, facts.products),
         )
+
+
+def _shifted(ev: Evidence, body_at: int) -> Evidence:
+    """Evidence with offsets into the text, or into the subject (``where="subject"``)."""
+    if ev.start >= body_at:
+        return Evidence(ev.start - body_at, ev.end - body_at, ev.text, ev.rule, ev.weight, ev.kind)
+    return Evidence(ev.start, ev.end, ev.text, ev.rule, ev.weight, ev.kind, where="subject")
 
 
 def _span(doc: Any, start: int, end: int) -> tuple[int, int]:
@@ -209,6 +237,6 @@ def _longest(hits: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
     return kept
 
 
-def classify_text(detector: Detector, text: str, sender: str = "") -> Detection:
+def classify_text(detector: Detector, text: str, sender: str = "", subject: str = "") -> Detection:
     """Detect one text (convenience for ``triage classify``)."""
-    return detector.detect([text], [Context(sender_address=sender)])[0]
+    return detector.detect([text], [Context(sender_address=sender, subject=subject)])[0]

@@ -24,6 +24,8 @@ def highlight(text: str, evidence: list[dict[str, Any]]) -> Markup:
     pos = 0
     for ev in sorted(evidence, key=lambda e: (int(e.get("start", 0)), -int(e.get("end", 0)))):
         start, end = int(ev.get("start", -1)), int(ev.get("end", -1))
+        if ev.get("where", "text") != "text":  # a span of the subject line, not of this text
+            continue
         if start < pos or end <= start or end > len(text):
             continue
         if ev.get("text") is not None and text[start:end] != ev["text"]:
