@@ -55,14 +55,12 @@ class Credentials:
         return bool(self.token_cmd)
 
     def secret(self) -> str:
-        """The password (or a fresh access token); ConfigError if unobtainable.
+        """The password; ConfigError if unobtainable.
 
-        A failing ``token_cmd`` raises ``TokenError`` (exit 3), see triage.mailbox.oauth.
+        OAuth2 credentials (``token_cmd``) have no password: the mail clients get a
+        fresh access token from ``triage.mailbox.oauth.fetch_token`` instead (config
+        sits below mailbox, so it does not call into it).
         """
-        if self.token_cmd:
-            from triage.mailbox.oauth import fetch_token
-
-            return fetch_token(self)
         if self.password_env:
             value = os.environ.get(self.password_env)
             if value is None:

@@ -9,50 +9,10 @@ sources keep no checkpoint and rely on the stored source keys).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
-
 from triage.config import MailboxSettings
+from triage.mailbox.base import Batch, Fetched, Known, Pending, Source
 
-
-@dataclass(frozen=True)
-class Fetched:
-    source_key: str
-    raw: bytes
-    received_at: datetime | None = None
-    uid: int | None = None
-
-
-@dataclass(frozen=True)
-class Batch:
-    folder: str
-    messages: list[Fetched]
-    uidvalidity: int | None = None
-    checkpoint: tuple[int, int] | None = None  # (uidvalidity, last uid) after this batch
-
-
-@dataclass(frozen=True)
-class Pending:
-    """What a folder holds that is not stored yet: a count, then the batches."""
-
-    folder: str
-    total: int
-    batches: Iterator[Batch]
-    rescan: bool = False  # the UIDVALIDITY changed: dedupe by Message-ID
-
-
-Known = Callable[[str, list[str]], set[str]]  # (folder, keys) -> keys already stored
-
-
-class Source(Protocol):
-    name: str
-    folders: tuple[str, ...]
-
-    def pending(self, folder: str, checkpoint: tuple[int, int] | None, known: Known) -> Pending: ...
-
-    def close(self) -> None: ...
+__all__ = ["Batch", "Fetched", "Known", "Pending", "Source", "open_source"]
 
 
 def open_source(settings: MailboxSettings, since: object = None) -> Source:

@@ -22,7 +22,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from triage.config import MailboxSettings
 from triage.errors import ConfigError, ServerError
-from triage.mailbox import Batch, Fetched, Known, Pending
+from triage.mailbox.base import Batch, Fetched, Known, Pending
 from triage.mailbox.oauth import fetch_token, redact
 
 log = logging.getLogger(__name__)

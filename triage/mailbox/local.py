@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from triage.config import MailboxSettings
 from triage.errors import ConfigError
-from triage.mailbox import Batch, Fetched, Known, Pending
+from triage.mailbox.base import Batch, Fetched, Known, Pending
 
 
 class LocalSource:

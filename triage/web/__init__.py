@@ -22,8 +22,10 @@ from werkzeug.serving import make_server as _werkzeug_server
 
 from triage import agents
 from triage.config import Settings
-from triage.store import Store
 from triage.web import security
+from triage.web.request import settings, store
+
+__all__ = ["create_app", "make_server", "settings", "store"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8025
@@ -81,21 +83,6 @@ def create_app(
 
     app.register_blueprint(bp)
     return app
-
-
-def store() -> Store:
-    """This request's store (opened on first use, closed at teardown)."""
-    if "store" not in g:
-        g.store = Store(settings().store_path)
-    opened: Store = g.store
-    return opened
-
-
-def settings() -> Settings:
-    from flask import current_app
-
-    value: Settings = current_app.extensions["triage.settings"]
-    return value
 
 
 def make_server(settings: Settings, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, **kwargs: Any) -> BaseWSGIServer:

@@ -21,7 +21,8 @@ from werkzeug.wrappers import Response
 
 from triage import agents, labels, review
 from triage.errors import TriageError
-from triage.web import render, security, settings, store
+from triage.web import render, security
+from triage.web.request import settings, store
 
 bp = Blueprint("web", __name__)
 PAGE = 100
