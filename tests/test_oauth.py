@@ -249,5 +249,80 @@ def test_stderr_hint_keeps_the_reason_and_drops_secret_looking_runs() -> None:
     assert stderr_hint("\n  \nerror: invalid_grant\nsecond line") == "error: invalid_grant"
     assert stderr_hint("refresh token 1//0gAbCdEfGhIjKlMnOpQr rejected") == "refresh token […] rejected"
     assert "GOCSPX" not in stderr_hint("bad client_secret=GOCSPX-abcdefghijklmnopqrstuvwx")
+    pizauth = ("ERROR - Token unavailable until authorised with URL https://login.microsoftonline.com/common/oauth2/"
+               "v2.0/authorize?client_id=abc&client_secret=s3cr3t&login_hint=support@example.com")
+    assert stderr_hint(pizauth) == "ERROR - Token unavailable until authorised with URL [URL]"
     assert len(stderr_hint("word " * 100)) == 80
     assert stderr_hint("") == ""
+
+
+# -- triage check-mailbox -------------------------------------------------------
+
+
+def test_check_mailbox_on_the_demo_config_says_maildir_and_checks_the_path(workspace: Workspace) -> None:
+    from triage.setup import write_demo_config
+
+    write_demo_config(workspace.dir)
+    done = workspace.run("check-mailbox")
+    assert done.returncode == 0, done.stderr
+    assert "mailbox: a local Maildir at " in done.stdout and "no server to log in to" in done.stdout
+    assert "INBOX: 48 message(s)" in done.stdout and "SMTP: not configured" in done.stdout
+    assert workspace.db.exists() is False  # nothing polled, nothing recorded
+    workspace.maildir_config(workspace.dir / "no-such-maildir")
+    done = workspace.run("check-mailbox", "--json")
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["problems"] == [f"mailbox.path: {workspace.dir / 'no-such-maildir'} does not exist"]
+    assert done.stderr == f"error: mailbox.path: {workspace.dir / 'no-such-maildir'} does not exist\n"
+
+
+def test_check_mailbox_with_passwords_lists_folders_and_the_sent_folder(dovecot: Dovecot, workspace: Workspace) -> None:
+    dovecot.create_folder("Support")
+    with SmtpServer(auth={USER: "smtp-pw"}) as smtp:
+        workspace.imap_config(
+            dovecot,
+            extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nusername = "{USER}"\n'
+            'password_env = "SMTP_PW"\ntimeout = 10\n',
+        )
+        done = workspace.run("check-mailbox", env={"SMTP_PW": "smtp-pw"})
+        assert done.returncode == 0, done.stderr
+        assert f"logged in as {USER} (password from password_env TRIAGE_TEST_PW)" in done.stdout
+        assert "folders: " in done.stdout and "Support" in done.stdout
+        assert "Sent folder: Sent (found by the \\Sent flag)" in done.stdout
+        assert f"SMTP {smtp.host}:{smtp.port} (none): logged in as {USER} (password from password_env SMTP_PW); nothing sent" in done.stdout
+        assert done.stdout.endswith("OK: triage can poll and send.\n") and smtp.messages == []
+
+        done = workspace.run("check-mailbox", "--json", env={"SMTP_PW": "wrong"})
+        assert done.returncode == 3
+        report = json.loads(done.stdout)
+        assert report["mailbox"]["sent_folder"] == "Sent" and {"INBOX", "Sent", "Support"} <= set(report["mailbox"]["folders"])
+        assert report["failures"] == [f"SMTP login failed for {USER} at {smtp.host}:{smtp.port}: 535"]
+
+    text = workspace.config.read_text().replace("[smtp]", '[smtp]\nsent_folder = "Outbox"')
+    workspace.write_config(text.replace('batch_size = 50', 'batch_size = 50\nfolders = ["INBOX", "Complaints"]'))
+    done = workspace.run("check-mailbox", env={"SMTP_PW": "smtp-pw"})
+    assert done.returncode == 3  # SMTP is gone now: a server failure outranks configuration
+    assert "error: mailbox.folders: no folder 'Complaints'" in done.stderr
+    assert "error: smtp.sent_folder: no folder 'Outbox'" in done.stderr
+    assert "error: cannot reach SMTP server" in done.stderr
+
+
+def test_check_mailbox_with_tokens_and_with_a_refused_token(
+    oauth_dovecot: Dovecot, oauth_smtp: SmtpServer, token_endpoint: TokenEndpoint,
+    imap_token: TokenCmd, smtp_token: TokenCmd, workspace: Workspace,
+) -> None:
+    workspace.oauth_config(oauth_dovecot, oauth_smtp, imap_token, smtp_token)
+    done = workspace.run("check-mailbox")
+    assert done.returncode == 0, done.stderr
+    assert f"logged in as {USER} (OAUTHBEARER, a fresh token from token_cmd)" in done.stdout
+    assert done.stdout.count("OAUTHBEARER, a fresh token from token_cmd") == 2  # IMAP and SMTP
+    assert (imap_token.calls, smtp_token.calls) == (1, 1) and oauth_smtp.messages == []
+    token_endpoint.expire(TOKEN)
+    done = workspace.run("check-mailbox", "--json")
+    assert done.returncode == 3
+    report = json.loads(done.stdout)
+    assert report["smtp"]["login"] == "OAUTHBEARER" and "login" not in report["mailbox"]
+    [failure] = report["failures"]
+    assert failure.startswith(f"IMAP server refused the OAuth2 token for {USER} at ")
+    assert done.stderr == f"error: {failure}\n"
+    no_leak(done.stdout, done.stderr)
+    assert not workspace.db.exists()  # check-mailbox is not a poll: no run recorded

@@ -3,7 +3,8 @@
 The ``triage.cli`` package is the only code that prints, exits or configures
 logging; its modules group the commands: ``mail`` (poll, queue, show, retry,
 init, demo), ``agents`` (edit, approve, reject, send-pending, serve, agent),
-``followups`` (promise, kept, resolve, wait, remind, status, report) and
+``followups`` (promise, kept, resolve, wait, remind, status, report),
+``check`` (check-mailbox) and
 ``owner`` (rules check, classify, eval, label, lint). Exit codes:
 0 the run finished (quarantined messages included), 2 bad configuration or
 rules, 3 a server could not be reached or refused the login.
@@ -11,7 +12,7 @@ rules, 3 a server could not be reached or refused the login.
 
 from __future__ import annotations
 
-from triage.cli import agents, followups, mail, owner  # noqa: F401  (each registers its commands)
+from triage.cli import agents, check, followups, mail, owner  # noqa: F401  (each registers its commands)
 from triage.cli.common import cli
 
 __all__ = ["cli", "main"]

@@ -58,6 +58,11 @@ def describe(exc: BaseException) -> str:
 
 def connect(settings: MailboxSettings) -> imapclient.IMAPClient:
     """Connect and log in as configured; the seam tests may replace."""
+    return login(settings)[0]
+
+
+def login(settings: MailboxSettings) -> tuple[imapclient.IMAPClient, str]:
+    """Connect and log in as configured: the client and how it logged in (OAUTHBEARER, XOAUTH2, LOGIN)."""
     where = f"{settings.host}:{settings.port}"
     ctx = tls_context(settings.ca_file)
     try:
@@ -80,13 +85,14 @@ def connect(settings: MailboxSettings) -> imapclient.IMAPClient:
     creds = settings.credentials
     try:
         if creds.oauth2:
-            _oauth2_login(client, creds.username, creds, where)
+            method = _oauth2_login(client, creds.username, creds, where)
         else:
             _password_login(client, creds.username, creds.secret(), where)
+            method = "LOGIN"
     except BaseException:
         _quietly_close(client)
         raise
-    return client
+    return client, method
 
 
 def _password_login(client: imapclient.IMAPClient, user: str, secret: str, where: str) -> None:
@@ -107,7 +113,7 @@ def oauth2_mechanism(client: imapclient.IMAPClient) -> str:
     return ""
 
 
-def _oauth2_login(client: imapclient.IMAPClient, user: str, creds: Any, where: str) -> None:
+def _oauth2_login(client: imapclient.IMAPClient, user: str, creds: Any, where: str) -> str:
     try:
         mechanism = oauth2_mechanism(client)
     except (*NETWORK_ERRORS, IMAPClientError) as exc:
@@ -132,6 +138,7 @@ def _oauth2_login(client: imapclient.IMAPClient, user: str, creds: Any, where: s
     except (*NETWORK_ERRORS, IMAPClientError) as exc:
         raise ServerError(f"IMAP login to {where} failed: {redact(describe(exc), token)}") from None
     log.debug("logged in to IMAP %s as %s with %s", where, user, mechanism)
+    return mechanism
 
 
 def _quietly_close(client: imapclient.IMAPClient) -> None:

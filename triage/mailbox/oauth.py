@@ -28,6 +28,8 @@ HINT_LIMIT = 80
 # A run of 16+ token-like characters (access and refresh tokens, client secrets,
 # authorization codes, JWTs) is never shown, even from a helper's stderr.
 _SECRETISH = re.compile(r"[A-Za-z0-9._~+/=\-]{16,}")
+# URLs go whole: an authorisation URL can carry client_id and client_secret (pizauth prints one).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S*")
 # RFC 6750 b64token: what an access token may contain.
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/\-]+=*")
 
@@ -41,13 +43,13 @@ def stderr_hint(stderr: str) -> str:
 
     Helpers say why they failed there ("no refresh token: run oama authorize"), and
     an owner needs that from cron mail; but stderr may also echo a refresh token
-    or a client secret, so long token-like runs become ``[…]`` and the line is cut
+    or a client secret, so URLs become ``[URL]``, long token-like runs ``[…]``, and the line is cut
     to ``HINT_LIMIT`` characters. The whole stderr is logged at DEBUG only.
     """
     for line in stderr.splitlines():
         line = " ".join(line.split())
         if line:
-            line = _SECRETISH.sub("[…]", line)
+            line = _SECRETISH.sub("[…]", _URL.sub("[URL]", line))
             return line if len(line) <= HINT_LIMIT else line[: HINT_LIMIT - 1] + "…"
     return ""
 

@@ -102,6 +102,53 @@ def oauth2_login(client: smtplib.SMTP, creds: Credentials, where: str) -> str:
     return mechanism
 
 
+def check_login(settings: SmtpSettings) -> str:
+    """Connect, secure and log in as configured, then QUIT without sending; how it logged in.
+
+    Returns the mechanism (``OAUTHBEARER``, ``XOAUTH2``, ``password``, or ``none``
+    without a username); SendError (one line) when the server cannot be reached or
+    refuses the login.
+    """
+    if not settings.host:
+        raise ConfigError("smtp.host: required to send replies")
+    where = f"{settings.host}:{settings.port}"
+    ctx = tls_context(settings.ca_file)
+    try:
+        if settings.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=ctx)
+        else:
+            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise SendError(f"cannot reach SMTP server {where}: {describe(exc)}", temporary=True) from None
+    try:
+        if settings.security == "starttls":
+            try:
+                client.starttls(context=ctx)
+            except (OSError, smtplib.SMTPException) as exc:
+                raise SendError(f"STARTTLS failed on SMTP server {where}: {describe(exc)}", temporary=True) from None
+        creds = settings.credentials
+        if creds.oauth2:
+            return oauth2_login(client, creds, where)
+        if not creds.username:
+            client.ehlo_or_helo_if_needed()
+            return "none"
+        try:
+            client.login(creds.username, creds.secret())
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendError(f"SMTP login failed for {creds.username} at {where}: {exc.smtp_code}", temporary=False) from None
+        return "password"
+    except smtplib.SMTPResponseException as exc:
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        raise SendError(f"SMTP server {where} said {exc.smtp_code} {text}", temporary=400 <= exc.smtp_code < 500) from None
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        raise SendError(f"SMTP to {where} failed: {describe(exc)}", temporary=True) from None
+    finally:
+        try:
+            client.quit()
+        except (OSError, smtplib.SMTPException):
+            client.close()
+
+
 def send(
     settings: SmtpSettings,
     msg: EmailMessage,
