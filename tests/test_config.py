@@ -89,6 +89,26 @@ def test_secret_from_env_and_command(tmp_path: Path, monkeypatch: pytest.MonkeyP
         s3.mailbox.credentials.secret()
 
 
+def test_token_cmd_is_checked_when_the_file_is_loaded_and_gets_the_section_timeout(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(
+            {"mailbox": {"source": "imap", "host": "h", "username": "u", "token_cmd": "oama access 'unclosed"},
+             "smtp": {"host": "h", "token_cmd": "oama access u"}},
+            tmp_path / "t.toml",
+        )
+    assert str(err.value).splitlines() == [
+        f"{tmp_path / 't.toml'}: key 'mailbox.token_cmd': cannot parse the command: No closing quotation",
+        f"{tmp_path / 't.toml'}: key 'smtp.username': required with token_cmd: the mailbox the token is for",
+    ]
+    s = config.from_dict(
+        {"mailbox": {"source": "imap", "host": "h", "username": "u", "token_cmd": "oama access u", "timeout": 7}},
+        tmp_path / "t.toml",
+    )
+    creds = s.mailbox.credentials
+    assert (creds.oauth2, creds.section, creds.timeout) == (True, "mailbox", 7.0)
+    assert s.smtp.credentials.timeout == 30.0
+
+
 def test_find_config_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TRIAGE_CONFIG", raising=False)

@@ -7,6 +7,7 @@ helper is a real script (conftest.TokenCmd) that counts its runs.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import time
@@ -16,7 +17,7 @@ import pytest
 from conftest import USER, TokenCmd, Workspace, email_bytes
 from servers import Dovecot, SmtpServer, TokenEndpoint
 
-from triage.mailbox.oauth import stderr_hint
+from triage.mailbox.oauth import oauthbearer, stderr_hint, xoauth2
 
 # recognisable, so any leak into output, logs or the database is found by grep
 TOKEN = "ya29.TRIAGE-LEAK-CANARY-7f3a9c0d41"
@@ -44,9 +45,23 @@ def smtp_token(tmp_path: Path, token_endpoint: TokenEndpoint) -> TokenCmd:
     return helper
 
 
+def _encoded(token: str) -> list[str]:
+    """The token as it goes over the wire (base64 SASL responses), in case a log shows those."""
+    out = []
+    for sasl in (xoauth2(USER, token), oauthbearer(USER, token)):
+        start, end = sasl.index(token), sasl.index(token) + len(token)
+        # the base64 characters that encode only bytes of the token
+        out.append(base64.b64encode(sasl.encode()).decode()[(start // 3 + 1) * 4 : (end // 3) * 4])
+    return out
+
+
+LEAKS = [TOKEN, SMTP_TOKEN, *_encoded(TOKEN), *_encoded(SMTP_TOKEN)]
+
+
 def no_leak(*texts: str) -> None:
     for text in texts:
-        assert TOKEN not in text and SMTP_TOKEN not in text
+        for leak in LEAKS:
+            assert leak not in text
 
 
 def logins(dovecot: Dovecot) -> list[str]:
