@@ -3,8 +3,10 @@
 Vacation auto-replies in the shapes real systems send (Exchange "Automatic
 reply:", old Outlook OOF with only X-Auto-Response-Suppress, Gmail, Yahoo,
 Zimbra, Unix vacation, Sieve), DSNs from Postfix, Exim and Exchange, an MDN,
-bulk and list mail, noreply senders, and our own replies and digests coming
-back into the inbox. Every file is written to fail loudly: its text is angry
+bulk and list mail, noreply senders, our own replies and digests coming
+back into the inbox, and (rules/automatic.toml, tests/test_automatic.py)
+auto-replies in eight languages and ticket acknowledgements recognised by
+their subject alone, and X-Loop or X-Precedence alone. Every file is written to fail loudly: its text is angry
 enough that a human's mail with the same words would get a draft.
 """
 

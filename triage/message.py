@@ -23,6 +23,8 @@ from triage.errors import TriageError
 if TYPE_CHECKING:
     import mailparser
 
+    from triage.automatic import AutoRules
+
 
 class ParseError(TriageError):
     """The message could not be parsed into a Message."""
@@ -85,8 +87,12 @@ def synthetic_id(raw: bytes) -> str:
     return f"<{raw_hash(raw)[:32]}@triage.invalid>"
 
 
-def parse(raw: bytes, received_at: datetime | None = None) -> Message:
-    """Parse ``raw`` into a Message. Any failure becomes ParseError."""
+def parse(raw: bytes, received_at: datetime | None = None, automatic: AutoRules | None = None) -> Message:
+    """Parse ``raw`` into a Message. Any failure becomes ParseError.
+
+    ``automatic``: the owner's signs of automatic mail (rules/automatic.toml);
+    the shipped file's when None.
+    """
     digest = raw_hash(raw)
     if not raw.strip():
         raise ParseError("empty message")
@@ -94,7 +100,7 @@ def parse(raw: bytes, received_at: datetime | None = None) -> Message:
 
     try:
         mail = mailparser.parse_from_bytes(raw)
-        return _build(mail, digest, received_at)
+        return _build(mail, digest, received_at, automatic)
     except ParseError:
         raise
     except RecursionError:
@@ -127,7 +133,9 @@ def _ids(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_MSGID.findall(value or "")))
 
 
-def _build(mail: mailparser.MailParser, digest: str, received_at: datetime | None) -> Message:
+def _build(
+    mail: mailparser.MailParser, digest: str, received_at: datetime | None, automatic: AutoRules | None
+) -> Message:
     if not mail.message.keys():
         raise ParseError("no headers: this is not an email message")
     name, address = _address(mail.from_)
@@ -178,7 +186,7 @@ def _build(mail: mailparser.MailParser, digest: str, received_at: datetime | Non
         raw_hash=digest,
         defects=defects,
     )
-    return _with_auto(message, mail)
+    return _with_auto(message, mail, automatic)
 
 
 def _payload_size(attachment: dict[str, object]) -> int:
@@ -187,12 +195,22 @@ def _payload_size(attachment: dict[str, object]) -> int:
     return size * 3 // 4 if attachment.get("binary") else size
 
 
-def _with_auto(message: Message, mail: mailparser.MailParser) -> Message:
+def _with_auto(message: Message, mail: mailparser.MailParser, automatic: AutoRules | None) -> Message:
     reason = automatic_reason(
         {k: _header(mail, k) for k in _AUTO_HEADERS},
         message.sender_address,
         mail.message.get_content_type() if mail.message else "",
     )
+    if not reason:
+        from triage.automatic import shipped
+
+        rules = automatic or shipped()
+        reason = rules.reason(
+            {k: _header(mail, k) for k in rules.header_names},
+            message.subject,
+            message.full_text,
+            answers_us=any(parse_our_id(mid) for mid in message.thread_ids),
+        )
     if not reason:
         return message
     return Message(**{**message.__dict__, "auto": reason})
@@ -213,7 +231,11 @@ _AUTO_HEADERS = (
 
 
 def automatic_reason(headers: dict[str, str], sender: str, content_type: str) -> str:
-    """Why a message is automatic mail that must never be answered, or ""."""
+    """Why a message is automatic mail that must never be answered, or "".
+
+    These signs hold whatever the owner's rules/automatic.toml says (see
+    ``triage.automatic`` for the ones it adds: X-Loop, subjects, tickets).
+    """
     auto_submitted = headers.get("Auto-Submitted", "").lower()
     if auto_submitted and auto_submitted != "no":
         return f"Auto-Submitted: {auto_submitted}"

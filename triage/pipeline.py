@@ -120,9 +120,10 @@ def process_batch(
     when = b.when
     replacing = replacing or {}
     items = [Item(f, retries=replacing.get(f.source_key, (0, -1))[1] + 1) for f in batch.messages]
+    automatic = run.rules.automatic if items else None  # broken rules/automatic.toml: exit 2, before any mail
     for item in items:
         try:
-            item.message = parse(item.fetched.raw, item.fetched.received_at or when)
+            item.message = parse(item.fetched.raw, item.fetched.received_at or when, automatic)
         except ParseError as exc:
             item.error = f"parse: {exc}"
     summary.fetched += len(items)

@@ -6,6 +6,7 @@ A ``RuleSet`` is the rules and templates folders as they are now:
 * ``linter``   -- rules/tone.toml (``drafting.tone``)
 * ``drafter``  -- rules/replies.toml and templates/*.j2, linted by ``linter`` (``drafting.drafter``)
 * ``detector`` -- anger, complaint, archetypes and facts .toml and the customer lists (``detect.engine``)
+* ``automatic`` -- rules/automatic.toml: signs of automatic mail, the loop breaker (``automatic``)
 
 Each part is built the first time it is asked for and then kept, so a run
 that needs no detection never imports spaCy (nor Jinja, without a draft to
@@ -32,6 +33,7 @@ from triage.config import Settings, SupportSettings
 from triage.errors import Problem, RulesError
 
 if TYPE_CHECKING:
+    from triage.automatic import AutoRules
     from triage.detect.engine import Detector
     from triage.drafting.drafter import Drafter
     from triage.drafting.tone import Linter
@@ -95,12 +97,18 @@ class RuleSet:
 
         return Detector.load(self.rules_dir)
 
+    @cached_property
+    def automatic(self) -> AutoRules:
+        from triage.automatic import AutoRules
+
+        return AutoRules.load(self.rules_dir)
+
     def problems(self) -> list[Problem]:
         """Build every part; every problem found, each once (empty when all is well)."""
         if not self.rules_dir.is_dir():
             return [Problem(str(self.rules_dir), "", "rules folder not found")]
         found: list[Problem] = []
-        for part in ("detector", "linter", "drafter", "policy"):
+        for part in ("detector", "linter", "drafter", "policy", "automatic"):
             try:
                 getattr(self, part)
             except RulesError as exc:

@@ -1,0 +1,247 @@
+"""rules/automatic.toml: the owner's signs of automatic mail, and the auto-responder loop policy.
+
+``AutoRules.load(rules_dir)`` reads and validates the file (``RulesError``
+naming file, key and line); ``AutoRules.reason(...)`` says why a message is
+automatic by these signs, or "". The signs that are always recognised,
+whatever the file says (RFC 3834, bounces, our own reply), stay in
+``triage.message.automatic_reason``; this module adds what an owner may
+tune: extra headers, out-of-office subjects per language and ticket-system
+acknowledgements. ``similar`` is the loop breaker's test of near-identical
+text.
+
+Pure: no store, no network. Imports nothing of triage but ``rulefile``,
+``errors`` and ``config`` (for where the shipped file is).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from triage.rulefile import TomlFile
+
+FILE = "automatic.toml"
+BODY_CHARS = 2000  # how much of a body the `body` phrases are looked for in
+_TOP = {"loop", "headers", "subjects", "tickets"}
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
+_TAGS = re.compile(r"^(\[[^\]]{0,80}\]\s*)+")
+
+
+@dataclass(frozen=True)
+class LoopPolicy:
+    """When a case is an auto-responder loop: see rules/automatic.toml [loop]."""
+
+    replies: int = 3
+    within_minutes: int = 10
+    similarity: float = 0.9
+
+
+@dataclass(frozen=True)
+class HeaderSign:
+    id: str
+    header: str
+    values: tuple[str, ...] = ()  # lower-cased; empty: the header's presence is enough
+
+    def matches(self, value: str) -> bool:
+        value = value.strip().lower()
+        if not value:
+            return False
+        return not self.values or any(value.startswith(v) for v in self.values)
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    prefixes: tuple[str, ...] = ()  # normalised (see ``normalise``)
+    openings: tuple[str, ...] = ()
+    body: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AutoRules:
+    source: str = ""
+    loop: LoopPolicy = LoopPolicy()
+    headers: tuple[HeaderSign, ...] = ()
+    languages: tuple[Language, ...] = ()
+    tickets: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h.header for h in self.headers))
+
+    @classmethod
+    def load(cls, rules_dir: Path) -> AutoRules:
+        """Read and validate ``rules_dir/automatic.toml``; the shipped file's rules when it is absent."""
+        path = Path(rules_dir) / FILE
+        if not path.exists():
+            return shipped()
+        return _load(path)
+
+    def reason(self, headers: dict[str, str], subject: str, body: str, answers_us: bool) -> str:
+        """Why a message is automatic by these signs, or "".
+
+        ``headers`` holds at least ``header_names`` (missing ones are absent);
+        ``answers_us``: the message replies to one of our own Message-IDs.
+        """
+        for sign in self.headers:
+            if sign.matches(headers.get(sign.header, "")):
+                return f"{sign.header} header ({sign.id})"
+        text = strip_tags(normalise(subject))
+        if not text:
+            return ""
+        for lang in self.languages:
+            for prefix in lang.prefixes:
+                if _starts(text, prefix, separated=True):
+                    return f"auto-reply subject {prefix!r} ({lang.code})"
+        for code, pattern in self.tickets:
+            if pattern.search(text):
+                return f"ticket acknowledgement ({code})"
+        opening = next(((lang.code, o) for lang in self.languages for o in lang.openings
+                        if _starts(text, o, separated=False)), None)
+        if opening is None:
+            return ""
+        if answers_us:
+            return f"auto-reply subject {opening[1]!r} ({opening[0]}) answering our reply"
+        start = normalise(body[:BODY_CHARS])
+        for lang in self.languages:
+            for phrase in lang.body:
+                if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", start):
+                    return f"auto-reply subject {opening[1]!r} ({opening[0]}) and text {phrase!r} ({lang.code})"
+        return ""
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents removed, curly apostrophes straight, white space runs as one space."""
+    return re.sub(r"\s+", " ", _plain(text)).strip().casefold()
+
+
+def _plain(text: str) -> str:
+    """Accents removed ("automática" -> "automatica", "ß" -> "ss"), curly apostrophes straight."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'").replace("\u00df", "ss"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def strip_tags(subject: str) -> str:
+    """The subject without leading ``[EXTERNAL]``/``[#12345]`` tags."""
+    return _TAGS.sub("", subject).strip()
+
+
+def _starts(text: str, phrase: str, separated: bool) -> bool:
+    """``text`` starts with ``phrase`` as whole words: then ":" or the end (``separated``), or anything."""
+    if not text.startswith(phrase):
+        return False
+    rest = text[len(phrase):]
+    if separated:
+        return rest.strip() == "" or bool(re.match(r"\s?[:\uff1a]", rest))
+    return rest == "" or not (rest[0].isalnum() or rest[0] == "_")
+
+
+# -- loops ---------------------------------------------------------------------
+
+
+def fingerprint(text: str) -> str:
+    """A hash of ``text`` with digits, dates and white space removed: equal for "the same" reply."""
+    flat = re.sub(r"[\d\W_]+", "", normalise(text))
+    return hashlib.sha256(flat.encode()).hexdigest()
+
+
+def similar(a: str, b: str, threshold: float) -> bool:
+    """Near-identical texts: equal fingerprints, or a difflib ratio of at least ``threshold``."""
+    if fingerprint(a) == fingerprint(b):
+        return True
+    x, y = normalise(a)[:BODY_CHARS], normalise(b)[:BODY_CHARS]
+    if not x or not y:
+        return False
+    matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
+    return matcher.real_quick_ratio() >= threshold and matcher.quick_ratio() >= threshold and (
+        matcher.ratio() >= threshold)
+
+
+# -- loading ---------------------------------------------------------------------
+
+
+@cache
+def shipped() -> AutoRules:
+    """The shipped rules/automatic.toml (the default for a rules folder without one)."""
+    from triage.config import shipped_dir
+
+    path = shipped_dir("rules") / FILE
+    return _load(path) if path.exists() else AutoRules()
+
+
+def _load(path: Path) -> AutoRules:
+    f = TomlFile(path)
+    f.raise_if_problems()
+    d = f.data
+    f.unknown_keys(d, _TOP, "")
+
+    lp = f.table(d, "loop", allowed={"replies", "within_minutes", "similarity"})
+    default = LoopPolicy()
+    loop = LoopPolicy(
+        replies=f.integer(lp, "replies", "loop", default.replies, lo=1, hi=100),
+        within_minutes=f.integer(lp, "within_minutes", "loop", default.within_minutes, lo=1, hi=24 * 60),
+        similarity=f.number(lp, "similarity", "loop", default.similarity, lo=0.5, hi=1.0),
+    )
+
+    headers: list[HeaderSign] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(f.tables(d, "headers")):
+        key = f"headers[{entry.get('id', i)}]"
+        f.unknown_keys(entry, {"id", "header", "values"}, key)
+        rid = _id(f, entry, key, seen)
+        name = f.string(entry, "header", key, "", required=True)
+        if name and not _HEADER_NAME.fullmatch(name):
+            f.problem(f"{key}.header", f"expected a header name such as 'X-Loop', got {name!r}")
+            name = ""
+        values = f.str_list(entry, "values", key)
+        if rid and name:
+            headers.append(HeaderSign(rid, name, tuple(v.lower() for v in values)))
+
+    languages: list[Language] = []
+    subjects = f.table(d, "subjects")
+    for code, table in subjects.items():
+        key = f"subjects.{code}"
+        if not isinstance(table, dict):
+            f.problem(key, f"expected a table [{key}] with prefixes, openings and body")
+            continue
+        f.unknown_keys(table, ("prefixes", "openings", "body"), key)
+        lists = {k: tuple(dict.fromkeys(normalise(v) for v in f.str_list(table, k, key)))
+                 for k in ("prefixes", "openings", "body")}
+        languages.append(Language(code, lists["prefixes"], lists["openings"], lists["body"]))
+
+    tickets: list[tuple[str, re.Pattern[str]]] = []
+    seen = set()
+    for i, entry in enumerate(f.tables(d, "tickets")):
+        key = f"tickets[{entry.get('id', i)}]"
+        f.unknown_keys(entry, {"id", "subject"}, key)
+        rid = _id(f, entry, key, seen)
+        pattern = f.string(entry, "subject", key, "", required=True)
+        if not pattern:
+            continue
+        try:
+            compiled = re.compile(_plain(pattern), re.IGNORECASE)  # not casefolded: \D stays \D
+        except re.error as exc:
+            f.problem(f"{key}.subject", f"not a valid regular expression: {exc}")
+            continue
+        if compiled.search(""):
+            f.problem(f"{key}.subject", "matches an empty subject: it would mark every message automatic")
+            continue
+        if rid:
+            tickets.append((rid, compiled))
+    f.raise_if_problems()
+    return AutoRules(str(path), loop, tuple(headers), tuple(languages), tuple(tickets))
+
+
+def _id(f: TomlFile, entry: dict[str, Any], key: str, seen: set[str]) -> str:
+    rid: str = f.string(entry, "id", key, "", required=True)
+    if rid in seen:
+        f.problem(f"{key}.id", f"duplicate id {rid!r}")
+        return ""
+    seen.add(rid)
+    return rid
