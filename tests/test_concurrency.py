@@ -93,3 +93,23 @@ def test_review_page_approves_200_drafts_while_a_poll_of_1000_runs(tmp_path: Pat
     assert statuses == {"sent": 200} and sent_events == 200
     ids = [str(m.message["Message-ID"]) for m in smtp_server.messages]
     assert len(ids) == 200 == len(set(ids))
+
+
+def test_parallel_password_guesses_against_triage_serve_are_throttled() -> None:
+    """Four threads guessing one agent's password at the real `triage serve` (bench/login.py's run).
+
+    Each attempt is counted before its password is checked, in one transaction,
+    so parallel guesses cannot all slip through the free tries together.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_login", Path(__file__).parent.parent / "bench" / "login.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.run(attempts=40, threads=4, seconds=60, names=1)
+    print(f"\nlogin guessing, 4 threads at triage serve: {result}")
+    assert result["attempts"] == 40 and result["other"] == 0
+    # 3 free tries, then 1 s, 2 s, 4 s ... between accepted ones: a handful in the seconds the run takes.
+    assert result["accepted"] <= 3 + max(1, int(result["seconds"]).bit_length())
+    assert result["refused"] == 40 - result["accepted"]

@@ -6,7 +6,10 @@ Fast checks on a store polled once from a Maildir; the browser test
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import logging
 import mailbox
 import os
 import re
@@ -18,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,8 +88,8 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-def _settings(directory: Path, smtp: SmtpServer | None = None) -> config.Settings:
-    text = f'[mailbox]\nsource = "maildir"\npath = "{directory / "Maildir"}"\n[store]\npath = "triage.db"\n'
+def _settings(directory: Path, smtp: SmtpServer | None = None, extra: str = "") -> config.Settings:
+    text = f'[mailbox]\nsource = "maildir"\npath = "{directory / "Maildir"}"\n[store]\npath = "triage.db"\n' + extra
     if smtp is not None:
         text += f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n'
     (directory / "triage.toml").write_text(text, encoding="utf-8")
@@ -126,8 +130,14 @@ class Web:
         return match.group(1)
 
     def agent(self) -> str | None:
+        """The agent the client's cookie logs in as, by its server-side session record (None: none)."""
         with self.client.session_transaction(base_url=BASE) as session:
-            return session.get("agent")
+            token = session.get("sid")
+        if not token:
+            return None
+        with self.store() as store:
+            record = store.session_record(hashlib.sha256(token.encode()).hexdigest())
+        return None if record is None else str(record["agent"])
 
     def login(self, name: str = "dana", password: str = PASSWORD) -> TestResponse:
         return self.post("/login", {"name": name, "password": password})
@@ -183,8 +193,9 @@ def test_login_sets_an_httponly_samesite_cookie_and_clears_what_the_session_held
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("triage_session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     with web.client.session_transaction(base_url=BASE) as session:
-        assert session["agent"] == "dana" and "planted" not in session
+        assert "planted" not in session and "agent" not in session  # the cookie names nobody
         assert session["csrf"] != "attacker-known-token"
+    assert web.agent() == "dana"
 
 
 def test_wrong_password_or_unknown_agent_is_refused(web: Web) -> None:
@@ -259,6 +270,172 @@ def test_a_session_signed_with_another_secret_is_not_accepted(web: Web) -> None:
     assert cookie is not None
     web.client.set_cookie("triage_session", cookie.value, domain="127.0.0.1")
     assert web.get("/").status_code == 302
+
+
+# -- server-side sessions and password guessing ----------------------------------
+
+
+class Clock:
+    """A clock the app reads for sessions and the login backoff; tests move it."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)  # the CLI, on the real clock, sees the same records
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+def _clocked(polled: Path, tmp_path: Path, extra: str = "") -> tuple[Web, Clock]:
+    _copy_store(polled, tmp_path)
+    (tmp_path / "Maildir").symlink_to(polled / "Maildir")
+    settings = _settings(tmp_path, extra=extra)
+    clock = Clock()
+    return Web(create_app(settings, secret="s" * 48, port=8025, clock=clock), settings), clock
+
+
+def _from(web: Web, address: str) -> Web:
+    """Another browser on the same app, connecting from ``address``."""
+    other = Web(web.app, web.settings)
+    other.client.environ_base["REMOTE_ADDR"] = address
+    return other
+
+
+def test_a_cookie_captured_before_logout_no_longer_logs_in(agent: Web) -> None:
+    cookie = agent.client.get_cookie("triage_session", domain="127.0.0.1")
+    assert cookie is not None and agent.get("/").status_code == 200
+    token = agent.csrf()
+    assert agent.post("/logout").status_code == 302
+    thief = Web(agent.app, agent.settings)
+    thief.client.set_cookie("triage_session", cookie.value, domain="127.0.0.1")
+    assert thief.get("/").status_code == 302 and thief.get("/").headers["Location"].startswith("/login")
+    did = agent.draft_for("derek@customer.test")
+    thief.client.set_cookie("triage_session", cookie.value, domain="127.0.0.1")
+    refused = thief.client.post(f"/drafts/{did}/reject", data={"reason": "x", "csrf_token": token}, base_url=BASE)
+    assert refused.status_code == 403
+    with agent.store() as store:
+        assert store.draft(did)["status"] == "pending"
+        assert store.sessions_of("dana") == 0
+
+
+def test_the_cookie_holds_a_random_id_and_the_session_lives_in_the_store(agent: Web) -> None:
+    with agent.client.session_transaction(base_url=BASE) as session:
+        assert set(session) <= {"sid", "csrf", "_flashes", "_permanent"} and len(session["sid"]) >= 40
+        token = session["sid"]
+    with sqlite3.connect(agent.settings.store_path) as db:
+        rows = db.execute("SELECT id, agent FROM sessions").fetchall()
+    db.close()
+    assert rows == [(hashlib.sha256(token.encode()).hexdigest(), "dana")]  # the token itself is not stored
+    second = Web(agent.app, agent.settings)
+    second.login()
+    assert second.agent() == agent.agent() == "dana"
+    second.post("/logout")
+    assert second.agent() is None and agent.agent() == "dana"  # one logout ends one session
+
+
+def test_a_session_ends_after_the_idle_time_and_the_absolute_maximum(polled: Path, tmp_path: Path) -> None:
+    web, clock = _clocked(polled, tmp_path, "[web]\nsession_idle_minutes = 30\nsession_max_hours = 2\n")
+    assert web.login().status_code == 302
+    for _ in range(3):  # each request keeps it alive
+        clock.advance(minutes=29)
+        assert web.get("/").status_code == 200
+    clock.advance(minutes=31)
+    assert web.get("/").status_code == 302 and web.agent() is None
+    web.login()
+    for _ in range(6):
+        clock.advance(minutes=20)
+        assert web.get("/").status_code == 200
+    clock.advance(minutes=1)  # 2 h 1 min after logging in, however busy
+    assert web.get("/").status_code == 302 and web.agent() is None
+
+
+def test_the_idle_time_defaults_to_an_hour(polled: Path, tmp_path: Path) -> None:
+    web, clock = _clocked(polled, tmp_path)
+    web.login()
+    clock.advance(minutes=59)
+    assert web.get("/").status_code == 200
+    clock.advance(minutes=61)
+    assert web.get("/").status_code == 302
+
+
+def test_failed_logins_back_off_then_lock_the_account_until_unlocked(
+    polled: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    web, clock = _clocked(polled, tmp_path)
+    caplog.set_level(logging.INFO, logger="triage.agents")
+    accepted = refused = 0
+    waits: list[int] = []
+    while True:
+        response = web.login("dana", f"guess-{accepted}")
+        if response.status_code == 429:
+            refused += 1
+            if "locked" in response.text:
+                break
+            wait = int(response.headers["Retry-After"])
+            waits.append(wait)
+            assert web.login("dana", PASSWORD).status_code == 429  # the right password is not even checked
+            clock.advance(seconds=wait)
+            continue
+        assert response.status_code == 200 and "wrong password" in response.text
+        accepted += 1
+        assert accepted <= 10
+    assert accepted == 10 and waits == [1, 2, 4, 8, 16, 32, 64]
+    clock.advance(days=30)
+    locked = web.login("dana", PASSWORD)
+    assert locked.status_code == 429 and "triage agent unlock" in locked.text and web.agent() is None
+    assert _from(web, "10.9.9.9").login("dana", PASSWORD).status_code == 429  # another client: still locked
+
+    result = CliRunner().invoke(cli, ["--config", str(web.settings.file), "agent", "unlock", "dana"])
+    assert result.exit_code == 0, result.output
+    assert web.login("dana", PASSWORD).status_code == 302 and web.agent() == "dana"
+
+    with web.store() as store:
+        kinds = [e["kind"] for e in store.conn.execute("SELECT kind FROM events WHERE kind LIKE 'agent-%' "
+                                                       "OR kind = 'login-failed' ORDER BY id")]
+        details = " ".join(r[0] for r in store.conn.execute("SELECT detail FROM events"))
+    assert kinds.count("login-failed") == 10 and kinds.count("agent-locked") == 1 and "agent-unlocked" in kinds
+    logged = caplog.text
+    assert "failed login for 'dana' from 127.0.0.1 (10 in a row)" in logged and "locked" in logged
+    for text in (logged, details):
+        assert "guess-" not in text and PASSWORD not in text  # never a password
+
+
+def test_a_client_guessing_many_names_is_slowed_and_others_are_not(polled: Path, tmp_path: Path) -> None:
+    web, clock = _clocked(polled, tmp_path)
+    attacker = _from(web, "198.51.100.7")
+    for i in range(5):  # five names, one guess each: under every account's free tries
+        assert attacker.login(f"name{i}", "guess").status_code == 200
+    slowed = attacker.login("sam", "guess")
+    assert slowed.status_code == 429 and slowed.headers["Retry-After"] == "1"
+    assert web.login("sam", PASSWORD).status_code == 302  # another client logs in as usual
+    clock.advance(seconds=1)
+    assert attacker.login("sam", "guess").status_code == 200
+    assert attacker.login("sam", "guess").status_code == 429
+    clock.advance(seconds=2)
+    assert attacker.login("sam", "guess").status_code == 200
+    for _ in range(20):  # the wait doubles and tops out at five minutes; a client is never locked for good
+        response = attacker.login("dana", "guess")
+        clock.advance(seconds=int(response.headers.get("Retry-After", 0)))
+    assert int(attacker.login("sam", "guess").headers["Retry-After"]) <= 300
+    result = CliRunner().invoke(cli, ["--config", str(web.settings.file), "agent", "unlock", "--client", "198.51.100.7"])
+    assert result.exit_code == 0, result.output
+    assert attacker.login("sam", PASSWORD).status_code == 302
+
+
+def test_a_successful_login_clears_the_count(polled: Path, tmp_path: Path) -> None:
+    web, clock = _clocked(polled, tmp_path)
+    for _ in range(3):
+        assert web.login("dana", "typo").status_code == 200
+    assert web.login("dana", PASSWORD).status_code == 429
+    clock.advance(seconds=1)
+    assert web.login("dana", PASSWORD).status_code == 302
+    web.post("/logout")
+    for _ in range(3):  # counted from zero again: no wait
+        assert web.login("dana", "typo").status_code == 200
+    clock.advance(seconds=1)
+    assert web.login("dana", PASSWORD).status_code == 302
 
 
 # -- CSRF and Host --------------------------------------------------------------
@@ -536,6 +713,70 @@ def test_cli_agent_add_from_env_or_a_hidden_prompt(polled: Path, tmp_path: Path,
     assert missing.exit_code == 2 and "UNSET_VAR_XYZ" in missing.output
     with Store(tmp_path / "triage.db") as store:
         assert agents.verify(store, "lee", "from-the-env-123") and agents.verify(store, "kim", "typed-password-1")
+
+
+def test_cli_agent_passwd_changes_the_password_and_logs_every_session_out(
+    agent: Web, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    conf = ["--config", str(agent.settings.file)]
+    other = Web(agent.app, agent.settings)
+    other.login()
+    sam = Web(agent.app, agent.settings)
+    sam.login("sam")
+    assert agent.get("/").status_code == 200 and other.get("/").status_code == 200
+    monkeypatch.setenv("NEW_PW", "a-new-password-9")
+    done = CliRunner().invoke(cli, [*conf, "agent", "passwd", "dana", "--password-env", "NEW_PW"])
+    assert done.exit_code == 0, done.output
+    assert "Password of dana changed; 2 session(s) logged out." in done.output and "a-new-password" not in done.output
+    assert agent.get("/").status_code == 302 and other.get("/").status_code == 302  # both of dana's sessions
+    assert sam.get("/").status_code == 200  # nobody else's
+    assert agent.login("dana", PASSWORD).status_code == 200  # the old password no longer works
+    assert agent.login("dana", "a-new-password-9").status_code == 302
+    typed = CliRunner().invoke(cli, [*conf, "agent", "passwd", "sam"], input="typed-password-2\ntyped-password-2\n")
+    assert typed.exit_code == 0 and "typed-password-2" not in typed.output, typed.output
+    with agent.store() as store:
+        assert agents.verify(store, "sam", "typed-password-2")
+        details = " ".join(r[0] for r in store.conn.execute("SELECT detail FROM events WHERE kind = 'agent-password-changed'"))
+    assert "dana" in details and "sam" in details and "password-" not in details
+    unknown = CliRunner().invoke(cli, [*conf, "agent", "passwd", "nobody", "--password-env", "NEW_PW"])
+    assert unknown.exit_code == 2 and "no agent named 'nobody'" in unknown.output
+    short = CliRunner().invoke(cli, [*conf, "agent", "passwd", "dana"], input="short\nshort\n")
+    assert short.exit_code == 2 and "at least 8" in short.output
+    unset = CliRunner().invoke(cli, [*conf, "agent", "passwd", "dana", "--password-env", "UNSET_VAR_XYZ"])
+    assert unset.exit_code == 2 and "UNSET_VAR_XYZ" in unset.output
+    assert CliRunner().invoke(cli, [*conf, "agent", "unlock", "nobody"]).exit_code == 2
+    assert CliRunner().invoke(cli, [*conf, "agent", "unlock"]).exit_code == 2
+
+
+def test_cli_agent_list_shows_created_last_login_and_locks(polled: Path, tmp_path: Path) -> None:
+    web, clock = _clocked(polled, tmp_path)
+    conf = ["--config", str(web.settings.file)]
+    web.login("dana")
+    sam = _from(web, "10.1.1.1")
+    sam.login("sam")
+    sam.post("/logout")
+    started = clock.now
+    for i in range(30):  # sam's password guessed until the account locks
+        response = _from(web, f"10.0.0.{i}").login("sam", "guess")
+        if "locked" in response.text:
+            break
+        clock.advance(seconds=int(response.headers.get("Retry-After", 0)))
+    listed = CliRunner().invoke(cli, [*conf, "agent", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {r["name"]: r for r in json.loads(listed.output)}
+    assert list(rows) == ["dana", "sam"]
+    assert rows["dana"]["last_login_at"] == started.isoformat() and rows["dana"]["sessions"] == 1
+    with web.store() as store:  # the clock ran on past dana's idle time: a later listing drops the session
+        later = agents.listing(store, web.settings.web, now=clock.now + timedelta(hours=13))
+    assert [r["sessions"] for r in later] == [0, 0]
+    assert rows["dana"]["locked"] is False and rows["dana"]["created_at"]
+    assert rows["sam"]["locked"] is True and rows["sam"]["failed_logins"] == 10 and rows["sam"]["sessions"] == 0
+    text = CliRunner().invoke(cli, [*conf, "agent", "list"])
+    assert text.exit_code == 0
+    lines = text.output.splitlines()
+    assert lines[0].split() == ["NAME", "CREATED", "LAST", "LOGIN", "LOCKED", "FAILED", "SESSIONS"]
+    assert lines[1].split()[0] == "dana" and started.strftime("%Y-%m-%d %H:%M") in lines[1]
+    assert lines[2].split()[0] == "sam" and " yes " in lines[2]
 
 
 def test_triage_serve_listens_on_loopback_and_checks_the_host(polled: Path, tmp_path: Path) -> None:

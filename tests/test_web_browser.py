@@ -11,6 +11,7 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,54 @@ def test_customer_markup_never_runs_and_the_guards_hold(served: tuple[str, Works
     assert conn.getresponse().status == 400
     conn.close()
     context.close()
+
+
+def test_in_chromium_logout_ends_the_session_and_guessing_is_refused(
+    served: tuple[str, Workspace], browser: object
+) -> None:
+    _base, workspace = served
+    frozen = datetime.now(UTC)  # a second server on the same store whose clock stands still: no wait ever passes
+    port = free_port()
+    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port, clock=lambda: frozen)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(base + "/")
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.url == base + "/"
+    captured = context.cookies()
+    page.click("button:has-text('Log out')")
+    assert "/login" in page.url
+
+    # The cookie as it was before logging out, replayed in another browser: it logs nobody in.
+    thief = browser.new_context()  # type: ignore[attr-defined]
+    thief.add_cookies(captured)
+    stolen = thief.new_page()
+    stolen.goto(base + "/")
+    assert "/login?next=" in stolen.url and stolen.locator("input[name=password]").count() == 1
+    thief.close()
+
+    # Guessing: after three wrong passwords the page says to wait, and checks no password meanwhile.
+    messages = []
+    for n in range(4):
+        page.fill("input[name=name]", "dana")
+        page.fill("input[name=password]", f"guess-{n}")
+        page.click("button:has-text('Log in')")
+        messages.append(page.locator("p.flash.error").inner_text())
+    assert messages[:3] == ["Unknown agent or wrong password."] * 3
+    assert messages[3].startswith("Too many failed logins: try again in")
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert "/login" in page.url and "Too many failed logins" in page.locator("p.flash.error").inner_text()
+    listed = workspace.run("agent", "list", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["failed_logins"] == 3
+    context.close()
+    server.shutdown()
+    server.server_close()
+    thread.join(10)

@@ -146,6 +146,14 @@ class ReminderSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The review page: how long a login lasts."""
+
+    session_idle_minutes: int = 60  # a session unused this long is ended
+    session_max_hours: int = 12  # and none outlives this, however busy
+
+
+@dataclass(frozen=True)
 class Settings:
     file: Path | None
     mailbox: MailboxSettings
@@ -156,6 +164,7 @@ class Settings:
     support: SupportSettings
     poll: PollSettings
     reminders: ReminderSettings
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def lock_path(self) -> Path:
@@ -247,6 +256,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
     "support": {"address": _str, "name": _str, "agent": _str},
     "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
     "reminders": {"to": _list, "owner": _str, "failure_threshold": _positive},
+    "web": {"session_idle_minutes": _positive, "session_max_hours": _positive},
 }
 
 
@@ -368,6 +378,7 @@ def _settings(tf: TomlFile) -> Settings:
         _address(tf, "support.address", sp["address"])
     pl = _section(tf, "poll")
     rm = _section(tf, "reminders")
+    wb = _section(tf, "web")
     for i, address in enumerate(rm.get("to", [])):
         _address(tf, f"reminders.to[{i}]", address)
     if rm.get("owner"):
@@ -387,4 +398,5 @@ def _settings(tf: TomlFile) -> Settings:
         reminders=ReminderSettings(
             to=tuple(rm.get("to", ())), owner=rm.get("owner", ""), failure_threshold=rm.get("failure_threshold", 3)
         ),
+        web=WebSettings(**wb),
     )

@@ -175,17 +175,105 @@ def agent_add(ctx: click.Context, name: str, password_env: str | None) -> None:
 
     Example: TRIAGE_AGENT_PW=… triage agent add dana --password-env TRIAGE_AGENT_PW
     """
-    import os
-
     from triage import agents
+
+    password = _new_password(password_env)
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        agents.create(store, name, password)
+    click.echo(f"Agent {name} added.")
+
+
+def _new_password(password_env: str | None) -> str:
+    """The password from ``$password_env``, else asked twice (hidden on a terminal)."""
+    import os
 
     if password_env:
         password = os.environ.get(password_env, "")
         if not password:
             raise click.UsageError(f"environment variable {password_env} is not set or empty")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@agent.command("passwd")
+@click.argument("name")
+@click.option("--password-env", metavar="VAR", help="Read the new password from this environment variable instead of a prompt.")
+@click.pass_context
+def agent_passwd(ctx: click.Context, name: str, password_env: str | None) -> None:
+    """Give an agent a new password; every session they have open is logged out, a lock is cleared.
+
+    Without --password-env the password is asked for twice, hidden.
+    Exit 2 if there is no such agent.
+
+    Example: TRIAGE_AGENT_PW=… triage agent passwd dana --password-env TRIAGE_AGENT_PW
+    """
+    from triage import agents
+
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        agents.create(store, name, password)
-    click.echo(f"Agent {name} added.")
+        if store.agent(name) is None:  # before asking for a password nobody can use
+            raise NotFound(f"no agent named {name!r}")
+        password = _new_password(password_env)
+        ended = agents.set_password(store, name, password)
+    click.echo(f"Password of {name} changed; {ended} session(s) logged out.")
+
+
+@agent.command("list")
+@json_option
+@click.pass_context
+def agent_list(ctx: click.Context, as_json: bool) -> None:
+    """List agents: created, last login, failed logins, locked, open sessions.
+
+    --json: a list of objects with name, created_at, last_login_at,
+    password_changed_at, disabled, locked, locked_at, failed_logins, sessions.
+
+    Example: triage agent list --json
+    """
+    from triage import agents
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        rows = agents.listing(store, settings.web)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("No agents yet: add one with `triage agent add NAME`.")
+        return
+    click.echo(f"{'NAME':<24} {'CREATED':<20} {'LAST LOGIN':<20} {'LOCKED':<7} FAILED  SESSIONS")
+    for r in rows:
+        state = "yes" if r["locked"] else "no"
+        if r["disabled"]:
+            state = "disabled"
+        click.echo(f"{r['name']:<24} {_day(r['created_at']):<20} {_day(r['last_login_at']) or 'never':<20} "
+                   f"{state:<7} {r['failed_logins']:>6}  {r['sessions']:>8}")
+
+
+def _day(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ")
+
+
+@agent.command("unlock")
+@click.argument("name", required=False)
+@click.option("--client", metavar="ADDRESS", help="Also (or only) clear this client address's login backoff.")
+@click.pass_context
+def agent_unlock(ctx: click.Context, name: str | None, client: str | None) -> None:
+    """Unlock an agent locked out by failed logins (and clear its failure count).
+
+    The review page locks an account after 10 failed logins in a row, and
+    slows a client address down after 5; --client ADDRESS clears that.
+    Exit 2 if there is no such agent.
+
+    Example: triage agent unlock dana
+    """
+    from triage import agents
+
+    if name is None and client is None:
+        raise click.UsageError("give an agent NAME or --client ADDRESS")
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        cleared = agents.unlock(store, name, client)
+    what = " and ".join(x for x in (name and f"agent {name}", client and f"client {client}") if x)
+    click.echo(f"Unlocked {what}." if cleared else f"Nothing to unlock for {what}.")

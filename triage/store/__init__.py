@@ -13,10 +13,11 @@ from __future__ import annotations
 from triage.store.base import NewMessage, StoreBase, iso, utcnow
 from triage.store.followups import FollowupStore
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
+from triage.store.sessions import SessionTable
 from triage.store.web import ReviewStore
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "NewMessage", "Store", "StoreBase", "iso", "utcnow"]
 
 
-class Store(FollowupStore, ReviewStore):
+class Store(FollowupStore, ReviewStore, SessionTable):
     """A triage database file. Open with ``Store(path)``; it migrates itself."""

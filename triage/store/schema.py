@@ -195,5 +195,31 @@ def _migration_4(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE detections ADD COLUMN topic TEXT NOT NULL DEFAULT '';")
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4]
+def _migration_5(db: sqlite_utils.Database) -> None:
+    """Server-side review-page sessions, failed-login counters, agents' last login (triage.store.sessions)."""
+    db.executescript(
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            client TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX sessions_agent ON sessions(agent);
+        CREATE TABLE login_failures (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            failures INTEGER NOT NULL DEFAULT 0,
+            last_at TEXT NOT NULL,
+            locked_at TEXT,
+            PRIMARY KEY (scope, key)
+        );
+        ALTER TABLE agents ADD COLUMN last_login_at TEXT;
+        ALTER TABLE agents ADD COLUMN password_changed_at TEXT;
+        """
+    )
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,17 +5,22 @@
 Guards run before every view, in this order: the Host header must be one of
 ``security.allowed_hosts(host, port)`` (400), a state-changing request must
 carry the session's CSRF token (403), and every route but /login and
-/static needs a logged-in, still-enabled agent (redirect to /login).
+/static needs a logged-in, still-enabled agent with a live server-side
+session (redirect to /login; see ``security``). ``clock`` (default: the real
+UTC clock) is what sessions and the login backoff measure time by; tests pass
+their own.
 Each request opens its own ``Store`` (SQLite connections are not shared
 between server threads) and closes it at teardown.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, g, redirect, render_template, session, url_for
+import flask
+from flask import Flask, Response, g, render_template
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.serving import make_server as _werkzeug_server
@@ -32,7 +37,11 @@ DEFAULT_PORT = 8025
 
 
 def create_app(
-    settings: Settings, secret: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    settings: Settings,
+    secret: str | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    clock: Callable[[], datetime] | None = None,
 ) -> Flask:
     """The review app for ``settings``; ``secret`` defaults to ``security.load_secret``.
 
@@ -44,10 +53,12 @@ def create_app(
         SESSION_COOKIE_NAME="triage_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.web.session_max_hours),
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.extensions["triage.settings"] = settings
+    if clock is not None:
+        app.extensions["triage.clock"] = clock
     allowed = security.allowed_hosts(host, port)
     app.jinja_env.globals["csrf_token"] = security.csrf_token
     app.jinja_env.globals["CSRF_FIELD"] = security.CSRF_FIELD
@@ -56,14 +67,9 @@ def create_app(
     def guard() -> Response | None:
         security.check_host(allowed)
         security.check_csrf(allowed)
-        response = security.login_redirect()
-        if response is not None:
-            return response
-        agent = session.get("agent")
-        if agent and not agents.active(store(), agent):
-            session.clear()
-            return redirect(url_for("web.login"))  # type: ignore[return-value]
-        return None
+        if flask.request.endpoint != "static":  # (triage.web.request is this package's module, not flask's)
+            g.agent = security.current_agent(store(), settings.web, lambda name: agents.active(store(), name))
+        return security.login_redirect()
 
     @app.after_request
     def headers(response: Response) -> Response:

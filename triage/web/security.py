@@ -3,26 +3,43 @@
 Each guard is a plain function over Flask's request/session so that
 ``create_app`` wires them in order (host, then CSRF, then login) and tests
 can reason about one at a time.
+
+Logins are server-side records (``sessions``, triage.store.sessions): the
+signed cookie carries only a random token (and the CSRF token and flash
+messages), the store keeps its SHA-256 with the agent, when it was made
+and when it was last used. ``current_agent`` looks the token up on every
+request: logging out deletes the record, so a cookie copied before then
+no longer logs anyone in; so does ``[web] session_idle_minutes`` without a
+request, ``session_max_hours`` after the login, a password change or a
+disabled agent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
 import secrets
 import stat
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Response, abort, redirect, request, session, url_for
+from flask import Response, abort, current_app, g, redirect, request, session, url_for
 
+from triage.config import WebSettings
 from triage.errors import ConfigError
+from triage.store import Store, utcnow
 
 SECRET_ENV = "TRIAGE_WEB_SECRET"
 MIN_SECRET = 32
 CSRF_FIELD = "csrf_token"
 PUBLIC_ENDPOINTS = frozenset({"web.login", "static"})
+SESSION_FIELD = "sid"
+# A session's last use is written at most this often (not on every request).
+TOUCH_EVERY = timedelta(seconds=60)
 
 # No script may run at all: the page needs none, and customer text is never markup.
 CSP = (
@@ -116,7 +133,7 @@ def check_csrf(allowed: frozenset[str]) -> None:
 
 def login_redirect() -> Response | None:
     """Redirect to /login (remembering a local ``next``) unless logged in or the endpoint is public."""
-    if request.endpoint in PUBLIC_ENDPOINTS or session.get("agent"):
+    if request.endpoint in PUBLIC_ENDPOINTS or g.get("agent"):
         return None
     if request.method != "GET":
         abort(403, description="log in first")
@@ -145,12 +162,70 @@ def safe_next(target: str | None) -> str:
     return url_for("web.queue")
 
 
-def start_session(agent: str) -> None:
-    """Log ``agent`` in: drop everything the session held (fixation), then a fresh CSRF token."""
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def clock_now() -> datetime:
+    clock: Callable[[], datetime] = current_app.extensions.get("triage.clock", utcnow)
+    return clock()
+
+
+def start_session(store: Store, agent: str, limits: WebSettings) -> None:
+    """Log ``agent`` in: drop everything the session held (fixation), record a new session, a fresh CSRF token."""
+    now = clock_now()
+    token = secrets.token_urlsafe(32)
+    with store.write():
+        store.prune_sessions(now - timedelta(minutes=limits.session_idle_minutes),
+                             now - timedelta(hours=limits.session_max_hours))
+        store.add_session(_key(token), agent, request.remote_addr or "", now)
     session.clear()
     session.permanent = True
-    session["agent"] = agent
+    session[SESSION_FIELD] = token
     session["csrf"] = secrets.token_urlsafe(32)
+    g.agent = agent
+
+
+def current_agent(store: Store, limits: WebSettings, active: Callable[[str], bool]) -> str | None:
+    """The agent this request's session belongs to, or None (and the session is ended).
+
+    A session ends when its record is gone (logged out, password changed), it
+    went unused ``session_idle_minutes``, it is older than ``session_max_hours``,
+    or its agent may no longer act (``active``).
+    """
+    token = session.get(SESSION_FIELD)
+    if not isinstance(token, str) or not token:
+        return None
+    key = _key(token)
+    record = store.session_record(key)
+    now = clock_now()
+    if record is not None:
+        seen = datetime.fromisoformat(record["seen_at"])
+        created = datetime.fromisoformat(record["created_at"])
+        live = (
+            now - seen <= timedelta(minutes=limits.session_idle_minutes)
+            and now - created <= timedelta(hours=limits.session_max_hours)
+            and active(record["agent"])
+        )
+        if live:
+            if now - seen >= TOUCH_EVERY:
+                with store.write():
+                    store.touch_session(key, now)
+            return str(record["agent"])
+        with store.write():
+            store.end_session(key)
+    session.clear()
+    return None
+
+
+def end_session(store: Store) -> None:
+    """Log out: delete the session's record (a copy of the cookie stops working) and clear the cookie."""
+    token = session.get(SESSION_FIELD)
+    if isinstance(token, str) and token:
+        with store.write():
+            store.end_session(_key(token))
+    session.clear()
+    g.pop("agent", None)
 
 
 def add_headers(response: Response) -> Response:

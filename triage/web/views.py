@@ -16,7 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from triage import agents, labels, review
@@ -30,7 +30,7 @@ LEVELS = ("furious", "angry", "annoyed", "calm")
 
 
 def _agent() -> str:
-    return str(session["agent"])
+    return str(g.agent)
 
 
 def _int_arg(name: str, default: int) -> int:
@@ -43,18 +43,28 @@ def _int_arg(name: str, default: int) -> int:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | str:
     error = ""
+    status = 200
+    headers: dict[str, str] = {}
     if request.method == "POST":
         name = request.form.get("name", "").strip()
-        if agents.verify(store(), name, request.form.get("password", "")):
-            security.start_session(name)
-            return redirect(security.safe_next(request.args.get("next")))
-        error = "Unknown agent or wrong password."
-    return render_template("login.html", error=error, next=request.args.get("next", ""))
+        try:
+            ok = agents.login(store(), name, request.form.get("password", ""), request.remote_addr or "",
+                              now=security.clock_now())
+        except agents.LoginRefused as exc:
+            error, status = str(exc), 429
+            headers["Retry-After"] = str(exc.retry_after)
+        else:
+            if ok:
+                security.start_session(store(), name, settings().web)
+                return redirect(security.safe_next(request.args.get("next")))
+            error = "Unknown agent or wrong password."
+    page = render_template("login.html", error=error, next=request.args.get("next", ""))
+    return Response(page, status=status, headers=headers, mimetype="text/html")
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    session.clear()
+    security.end_session(store())
     return redirect(url_for("web.login"))
 
 
