@@ -633,6 +633,44 @@ def _bench() -> Any:
     return module
 
 
+HUGE = 2 * 1024 * 1024
+
+
+def _make_huge(web: Web) -> None:
+    """Every case's subject, customer name and quarantined subject become 2 MB (as a hostile mail could make them)."""
+    with sqlite3.connect(web.settings.store_path) as db:
+        db.execute("UPDATE cases SET subject = ? || subject", ("Refund now " * (HUGE // 11),))
+        db.execute("UPDATE customers SET name = ?", ("Eve " * (HUGE // 4),))
+        db.execute("UPDATE messages SET subject = ?, sender = ? WHERE status = 'quarantined'",
+                   ("x" * HUGE, "y" * HUGE + "@example.test"))
+    db.close()
+
+
+def test_huge_subjects_and_names_are_stored_whole_but_cut_in_the_queue(agent: Web) -> None:
+    normal = len(agent.get("/").data)
+    _make_huge(agent)
+    page = agent.get("/")
+    assert page.status_code == 200 and len(page.data) < normal + 3 * 1000, len(page.data)
+    assert "Refund now Refund now" in page.text and "…" in page.text
+    quarantine = agent.get("/quarantine")
+    assert quarantine.status_code == 200 and len(quarantine.data) < 20_000, len(quarantine.data)
+    did = agent.draft_for("derek@customer.test")
+    case_page = agent.get(f"/drafts/{did}")
+    assert case_page.status_code == 200 and len(case_page.data) < 100_000, len(case_page.data)
+
+    conf = ["--config", str(agent.settings.file)]
+    text = CliRunner().invoke(cli, [*conf, "queue"])
+    listed = CliRunner().invoke(cli, [*conf, "queue", "--json"])
+    quarantined = CliRunner().invoke(cli, [*conf, "queue", "--quarantined", "--json"])
+    assert text.exit_code == listed.exit_code == quarantined.exit_code == 0
+    assert len(text.output) < 2_000 and len(listed.output) < 10_000 and len(quarantined.output) < 5_000
+    rows = json.loads(listed.output)
+    assert all(len(r["subject"]) <= 500 and len(r["customer_name"]) <= 500 for r in rows)
+    with agent.store() as store:  # stored in full
+        case_id = store.draft(did)["case_id"]
+        assert len(store.case(case_id)["subject"]) > HUGE - 100
+
+
 def test_queue_pages_filters_and_sorts(tmp_path: Path) -> None:
     bench = _bench()
     bench.build_store(tmp_path / "triage.db", drafts=250, messages=1000)

@@ -173,7 +173,7 @@ def print_queue(rows: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def _cut(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(str(text)[: width * 4].split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

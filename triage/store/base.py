@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
 
+# Listings (the queue, quarantine) carry at most this many characters of a subject, name or
+# address: they are stored whole (``show`` has them), but a 2 MB subject must not make a 20 MB page.
+LISTED_CHARS = 500
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

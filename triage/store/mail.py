@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from triage.store.base import NewMessage, StoreBase, _dumps, iso, utcnow
+from triage.store.base import LISTED_CHARS, NewMessage, StoreBase, _dumps, iso, utcnow
 
 
 class MailStore(StoreBase):
@@ -108,7 +108,9 @@ class MailStore(StoreBase):
 
     def quarantined(self) -> list[dict[str, Any]]:
         return self._all(
-            "SELECT id, mailbox, folder, message_id, sender, subject, error, retries, received_at "
+            f"SELECT id, mailbox, folder, substr(message_id, 1, {LISTED_CHARS}) AS message_id, "
+            f"substr(sender, 1, {LISTED_CHARS}) AS sender, substr(subject, 1, {LISTED_CHARS}) AS subject, "
+            f"substr(error, 1, {LISTED_CHARS}) AS error, retries, received_at "
             "FROM messages WHERE status = 'quarantined' ORDER BY id"
         )
 
@@ -263,11 +265,12 @@ class MailStore(StoreBase):
     def queue(self) -> list[dict[str, Any]]:
         """Pending drafts with what the queue shows, most urgent first."""
         rows = self._all(
-            """
-            SELECT d.id, d.case_id AS "case", d.subject AS draft_subject, d.template,
+            f"""
+            SELECT d.id, d.case_id AS "case", substr(d.subject, 1, {LISTED_CHARS}) AS draft_subject, d.template,
                    d.created_at, d.status, d.error, d.kind,
-                   c.level, c.score, c.archetypes, c.subject,
-                   cu.address AS customer, cu.name AS customer_name,
+                   c.level, c.score, c.archetypes, substr(c.subject, 1, {LISTED_CHARS}) AS subject,
+                   substr(cu.address, 1, {LISTED_CHARS}) AS customer,
+                   substr(cu.name, 1, {LISTED_CHARS}) AS customer_name,
                    (SELECT MIN(due) FROM deadlines dl WHERE dl.case_id = d.case_id
                       AND dl.done_at IS NULL) AS due
             FROM drafts d

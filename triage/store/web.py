@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from triage.store.base import iso
+from triage.store.base import LISTED_CHARS, iso
 from triage.store.mail import MailStore
 
 
@@ -98,8 +98,9 @@ class ReviewStore(MailStore):
             for row in self._all(
                 f"""
                 SELECT d.id, d.case_id AS "case", d.template, d.created_at, d.status, d.error, d.kind,
-                       c.level, c.score, c.archetypes, c.subject,
-                       cu.address AS customer, cu.name AS customer_name
+                       c.level, c.score, c.archetypes, substr(c.subject, 1, {LISTED_CHARS}) AS subject,
+                       substr(cu.address, 1, {LISTED_CHARS}) AS customer,
+                       substr(cu.name, 1, {LISTED_CHARS}) AS customer_name
                 FROM drafts d
                 JOIN cases c ON c.id = d.case_id
                 JOIN customers cu ON cu.id = c.customer_id
@@ -163,7 +164,9 @@ class ReviewStore(MailStore):
             self.conn.execute("SELECT COUNT(*) FROM messages WHERE status = 'quarantined'").fetchone()[0]
         )
         rows = self._all(
-            "SELECT id, mailbox, folder, message_id, sender, subject, error, retries, received_at "
+            f"SELECT id, mailbox, folder, substr(message_id, 1, {LISTED_CHARS}) AS message_id, "
+            f"substr(sender, 1, {LISTED_CHARS}) AS sender, substr(subject, 1, {LISTED_CHARS}) AS subject, "
+            f"substr(error, 1, {LISTED_CHARS}) AS error, retries, received_at "
             "FROM messages WHERE status = 'quarantined' ORDER BY id DESC LIMIT ? OFFSET ?",
             (limit, offset),
         )

@@ -38,6 +38,14 @@ def highlight(text: str, evidence: list[dict[str, Any]]) -> Markup:
     return Markup("".join(out))
 
 
+def cut(text: str | None, limit: int = 120) -> str:
+    """``text`` on one line, at most ``limit`` characters (the last one "…" when cut): for lists."""
+    if not text:
+        return ""
+    head = " ".join(str(text)[: limit * 2].split())
+    return head if len(head) <= limit and len(text) <= limit * 2 else head[: limit - 1] + "…"
+
+
 def age(stamp: str | None, now: datetime | None = None) -> str:
     """How long ago an ISO timestamp was ("-" if unknown)."""
     if not stamp:
