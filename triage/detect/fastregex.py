@@ -81,10 +81,13 @@ class FastRegex:
                 haystack = lowered
         if needs is not None and not may_match(haystack, needs):
             return
+        if not boundary:
+            yield from fast.finditer(haystack)
+            return
         pos = 0
         while pos <= len(haystack):  # finditer reads a larger pos as len(haystack)
             for match in fast.finditer(haystack, pos):
-                if boundary and not _at_boundary(text, match.start()):
+                if not _at_boundary(text, match.start()):
                     # \b fails here, but the regex may still match inside this span
                     # ("xa-a" has "-a" for \b[a-]+): look again from the next character
                     pos = match.start() + 1
