@@ -6,8 +6,9 @@ automatic by these signs, or "". The signs that are always recognised,
 whatever the file says (RFC 3834, bounces, our own reply), stay in
 ``triage.message.automatic_reason``; this module adds what an owner may
 tune: extra headers, out-of-office subjects per language and ticket-system
-acknowledgements. ``similar`` is the loop breaker's test of near-identical
-text.
+acknowledgements. ``is_loop`` is the loop breaker's test: a counterpart that
+answered each of our last replies within minutes with near-identical text
+(``similar``).
 
 Pure: no store, no network. Imports nothing of triage but ``rulefile``,
 ``errors`` and ``config`` (for where the shipped file is).
@@ -19,7 +20,9 @@ import difflib
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -143,6 +146,29 @@ def _starts(text: str, phrase: str, separated: bool) -> bool:
 
 
 # -- loops ---------------------------------------------------------------------
+
+
+def is_loop(policy: LoopPolicy, sent: Sequence[datetime], answers: Sequence[tuple[datetime, str]],
+            current: str) -> bool:
+    """Each of our last ``policy.replies`` replies (``sent``: when they went out) was answered
+    within ``policy.within_minutes`` (``answers``: (received, text) from the counterpart), before
+    our next reply, and every one of those answers, and ``current`` (the text of the message
+    just received), is near-identical to the latest: a person who breaks in gets an answer."""
+    times = sorted(sent)[-policy.replies:]
+    if len(times) < policy.replies:
+        return False
+    window = timedelta(minutes=policy.within_minutes)
+    ordered = sorted(answers, key=lambda a: a[0])
+    found: list[str] = []
+    for i, start in enumerate(times):
+        end = start + window
+        if i + 1 < len(times):
+            end = min(end, times[i + 1])
+        first = next((text for when, text in ordered if start <= when <= end), None)
+        if first is None:
+            return False
+        found.append(first)
+    return all(similar(found[-1], text, policy.similarity) for text in (*found[:-1], current))
 
 
 def fingerprint(text: str) -> str:

@@ -39,6 +39,7 @@ class Summary:
     drafts: int = 0
     duplicates: int = 0
     rate_limited: int = 0
+    loops: int = 0
     folders: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -47,6 +48,7 @@ class Summary:
     def line(self) -> str:
         extra = f", {self.duplicates} duplicates skipped" if self.duplicates else ""
         extra += f", {self.rate_limited} rate-limited" if self.rate_limited else ""
+        extra += f", {self.loops} held as a possible auto-responder loop" if self.loops else ""
         return (
             f"fetched {self.fetched}, triaged {self.triaged}, ignored {self.ignored} as automatic, "
             f"quarantined {self.quarantined}, drafts created {self.drafts}{extra}"
@@ -335,6 +337,8 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         summary.rate_limited += 1
         store.event("rate-limited", "poll", when, case_id=case_id, message_id=message_row)
         return 0
+    if _responder_loop(b, case_id, message, message_row):
+        return 0
     drafter = b.run.rules.drafter
     if not drafter.needs_reply(message, detection):
         # "thanks, all sorted": nothing left to answer, so no draft waits on this case
@@ -355,6 +359,25 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
                                             token=f"m{message_row}", now=when))
     store.event("draft-created", "poll", when, case_id=case_id, draft_id=draft_id, superseded=superseded)
     return 1
+
+
+def _responder_loop(b: BatchRun, case_id: int, message: Message, message_row: int) -> bool:
+    """The counterpart answered each of our last replies at once with the same text: flag the
+    case for an agent (an audit event the queue and review page show) and draft nothing."""
+    from triage.automatic import is_loop
+
+    store, policy = b.run.store, b.run.rules.automatic.loop
+    sent = store.sent_times(case_id, since=store.loop_cleared_at(case_id))
+    if len(sent) < policy.replies:
+        return False
+    answers = store.answers_from(case_id, message.sender_address, sent[-policy.replies])
+    if not is_loop(policy, sent, answers, message.text or message.full_text):
+        return False
+    b.run.summary.loops += 1
+    store.event("loop-suspected", "poll", b.when, case_id=case_id, message_id=message_row,
+                replies=policy.replies, within_minutes=policy.within_minutes)
+    log.warning("case %d: possible auto-responder loop; no draft made", case_id)
+    return True
 
 
 def _new_row(b: BatchRun, item: Item) -> NewMessage:

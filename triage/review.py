@@ -98,6 +98,22 @@ def reject(store: Store, draft_id: int, agent: str, reason: str, now: datetime |
         store.event("draft-rejected", agent, now, case_id=draft["case_id"], draft_id=draft_id, reason=reason)
 
 
+def clear_loop(store: Store, case_id: int, agent: str, now: datetime | None = None) -> bool:
+    """An agent checked a case flagged "possible auto-responder loop": not one (or over).
+
+    Its next message gets a draft, and only replies sent from now on count toward a
+    new loop. False when the case was not flagged.
+    """
+    if not store.case_exists(case_id):
+        raise NotFound(f"no case {case_id}")
+    flag = store.loop_flags([case_id]).get(case_id)
+    if flag is None:
+        return False
+    with store.write():
+        store.event("loop-cleared", agent, now or utcnow(), case_id=case_id, held=flag["held"])
+    return True
+
+
 def approve(
     settings: Settings,
     store: Store,

@@ -10,7 +10,9 @@ from typing import Any
 import click
 
 from triage.cli.common import (
+    _agent,
     _date,
+    agent_option,
     cli,
     emit_json,
     json_option,
@@ -94,10 +96,23 @@ def queue(ctx: click.Context, as_json: bool, quarantined: bool) -> None:
     settings = settings_from(ctx)
     with open_store(settings) as store:
         rows = store.quarantined() if quarantined else store.queue()
+        loops = [] if quarantined or as_json else store.loop_cases()
     if quarantined:
         print_quarantined(rows, as_json)
     else:
         print_queue(rows, as_json)
+        print_loops(loops)
+
+
+def print_loops(loops: list[dict[str, Any]]) -> None:
+    """Cases held as a possible auto-responder loop: no draft is made for them, so say so here."""
+    if not loops:
+        return
+    click.echo(f"\nPossible auto-responder loop, no drafts made ({len(loops)} case(s)):")
+    for r in loops:
+        click.echo(f"  case {r['case']:>4}  {_cut(r['customer'], 28):<28} {_cut(r['subject'], 38):<38} "
+                   f"{r['held']} held, last {r['last'][:16].replace('T', ' ')}")
+    click.echo("After checking: triage clear-loop CASE (its next message gets a draft again)")
 
 
 def print_quarantined(rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -195,6 +210,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
         detection = store.detection_for(draft["message_id"]) if draft["message_id"] else None
         case = store.case(draft["case_id"])
         history = store.customer_cases(case["customer_id"]) if case else []
+        loop = store.loop_flags([draft["case_id"]]).get(draft["case_id"])
     if as_json:
         emit_json(
             {
@@ -214,10 +230,36 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                     for c in history
                     if c["id"] != draft["case_id"]
                 ],
+                "loop": loop,
             }
         )
         return
+    if loop:
+        click.echo(f"Case {draft['case_id']}: possible auto-responder loop: {loop['held']} message(s) held "
+                   f"without a draft since {loop['since'][:16].replace('T', ' ')}. "
+                   f"After checking: triage clear-loop {draft['case_id']}\n")
     _print_show(draft, message, detection, case, history)
+
+
+@cli.command("clear-loop")
+@click.argument("case_id", type=int)
+@agent_option
+@click.pass_context
+def clear_loop(ctx: click.Context, case_id: int, agent: str | None) -> None:
+    """The case is not an auto-responder loop (checked by an agent): its next message gets a draft.
+
+    Only our replies sent after this count toward a new loop.
+
+    Example: triage clear-loop 7
+    """
+    from triage import review
+
+    with open_store(settings_from(ctx)) as store:
+        cleared = review.clear_loop(store, case_id, _agent(agent))
+    if cleared:
+        click.echo(f"Case {case_id} is no longer flagged; its next message gets a draft.")
+    else:
+        click.echo(f"Case {case_id} is not flagged as an auto-responder loop.")
 
 
 def _message_json(message: dict[str, Any] | None) -> dict[str, Any] | None:

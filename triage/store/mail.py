@@ -344,3 +344,68 @@ class MailStore(StoreBase):
             (case_id,),
         )
 
+
+    # -- auto-responder loops (triage.automatic.is_loop; flagged by events) ----------
+
+    def sent_times(self, case_id: int, since: str | None = None) -> list[datetime]:
+        """When each of the case's sent drafts went out (after ``since``), oldest first."""
+        rows = self.conn.execute(
+            "SELECT sent_at FROM drafts WHERE case_id = ? AND status = 'sent' AND sent_at IS NOT NULL "
+            "AND sent_at > ? ORDER BY sent_at, id",
+            (case_id, since or ""),
+        ).fetchall()
+        return [datetime.fromisoformat(r[0]) for r in rows]
+
+    def answers_from(self, case_id: int, sender: str, since: datetime) -> list[tuple[datetime, str]]:
+        """(received, text) of the case's messages from ``sender`` received from ``since`` on."""
+        rows = self.conn.execute(
+            "SELECT received_at, text, full_text FROM messages WHERE case_id = ? AND sender = ? "
+            "AND received_at >= ? AND status != 'quarantined' ORDER BY received_at, id",
+            (case_id, sender, iso(since)),
+        ).fetchall()
+        return [(datetime.fromisoformat(r[0]), r[1] or r[2]) for r in rows]
+
+    def loop_flags(self, case_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
+        """Cases flagged "possible auto-responder loop" and not cleared since: case id ->
+        ``{"since", "held", "last"}`` (first flag, messages held without a draft, latest)."""
+        where, params = "", []
+        if case_ids is not None:
+            ids = list(case_ids)
+            if not ids:
+                return {}
+            where, params = f" AND case_id IN ({', '.join('?' for _ in ids)})", ids
+        flags: dict[int, dict[str, Any]] = {}
+        for case_id, kind, at in self.conn.execute(
+            "SELECT case_id, kind, at FROM events WHERE kind IN ('loop-suspected', 'loop-cleared') "
+            f"AND case_id IS NOT NULL{where} ORDER BY id",
+            params,
+        ):
+            if kind == "loop-cleared":
+                flags.pop(case_id, None)
+                continue
+            flag = flags.setdefault(case_id, {"since": at, "held": 0})
+            flag["held"] += 1
+            flag["last"] = at
+        return flags
+
+    def loop_cleared_at(self, case_id: int) -> str | None:
+        row = self.conn.execute(
+            "SELECT MAX(at) FROM events WHERE case_id = ? AND kind = 'loop-cleared'", (case_id,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def loop_cases(self) -> list[dict[str, Any]]:
+        """Every flagged case (``loop_flags``) with its customer and subject, latest flag first."""
+        flags = self.loop_flags()
+        if not flags:
+            return []
+        marks = ", ".join("?" for _ in flags)
+        rows = self._all(
+            f"SELECT c.id AS \"case\", c.subject, c.status, cu.address AS customer, "
+            f"(SELECT MAX(d.id) FROM drafts d WHERE d.case_id = c.id) AS draft FROM cases c "
+            f"JOIN customers cu ON cu.id = c.customer_id WHERE c.id IN ({marks})",
+            list(flags),
+        )
+        for row in rows:
+            row.update(flags[row["case"]])
+        return sorted(rows, key=lambda r: (r["last"], r["case"]), reverse=True)

@@ -93,6 +93,7 @@ def queue() -> str:
     return render_template(
         "queue.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE)),
         filters=filters, levels=LEVELS, archetypes=store().queue_archetypes(), now=now, r=render,
+        loops=store().loop_cases(),
     )
 
 
@@ -126,6 +127,7 @@ def case(draft_id: int) -> str:
         agent_names=s.agent_names(),
         labels=s.labels_for(draft["message_id"]) if draft["message_id"] else [],
         archetypes=sorted({*s.queue_archetypes(), *(json.loads(case_row["archetypes"]) if case_row else [])}),
+        loop=s.loop_flags([draft["case_id"]]).get(draft["case_id"]),
         r=render,
     )
 
@@ -165,6 +167,14 @@ def approve(draft_id: int) -> Response:
         return _back(draft_id)
     flash(f"Draft {draft_id} sent to {draft['to_address']}.", "ok")
     return redirect(url_for("web.queue"))
+
+
+@bp.post("/drafts/<int:draft_id>/clear-loop")
+def clear_loop(draft_id: int) -> Response:
+    draft = _draft_or_404(draft_id)
+    if review.clear_loop(store(), draft["case_id"], _agent()):
+        flash(f"Case {draft['case_id']} is no longer flagged; its next message gets a draft.", "ok")
+    return _back(draft_id)
 
 
 @bp.post("/drafts/<int:draft_id>/reject")

@@ -1,0 +1,263 @@
+"""Auto-responder loops are broken on their case, end to end against real servers.
+
+A responder that carries no sign of automatic mail (no RFC 3834 header, a
+"Re:" subject, the customer's own address) answers every reply we send
+within seconds with the same text. The real loop: poll from Dovecot ->
+approve, sent over aiosmtpd -> the responder's answer appended to Dovecot ->
+poll, again and again. After our third reply the case gets no more drafts,
+is flagged "possible auto-responder loop" in `triage queue`, `triage show`
+and the review page (Chromium), with an audit event; every message is still
+stored. A person who breaks in with new words is answered; an agent clears
+the flag.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD as IMAP_PASSWORD
+from conftest import Workspace, email_bytes, fault_numbers
+from servers import Dovecot, SmtpServer, free_port
+from test_web import PASSWORD
+from test_web_browser import CHROMIUM, LAUNCH_ARGS
+
+from triage import config
+from triage.automatic import LoopPolicy, is_loop, similar
+from triage.web import make_server
+
+CUSTOMER = "orders@wholesale.example"
+COMPLAINT = email_bytes(
+    subject="Order #48213: 40 kettles arrived broken",
+    body="Forty kettles from order #48213 arrived broken. This is unacceptable. Replace them now.",
+    sender=f"Wholesale Orders <{CUSTOMER}>",
+    message_id="<po-48213@wholesale.example>",
+)
+
+
+def responder_answer(ours: EmailMessage, n: int, text: str | None = None) -> bytes:
+    """What a helpdesk with no RFC 3834 headers sends back to each of our replies."""
+    msg = EmailMessage()
+    msg["From"] = f"Wholesale Orders <{CUSTOMER}>"
+    msg["To"] = str(ours["From"])
+    msg["Subject"] = f"Re: {ours['Subject']}"
+    msg["Date"] = format_datetime(datetime.now(timezone.utc))
+    msg["Message-ID"] = make_msgid(domain="wholesale.example")
+    msg["In-Reply-To"] = str(ours["Message-ID"])
+    msg["References"] = f"{ours.get('References', '')} {ours['Message-ID']}".strip()
+    quoted = "\n".join(f"> {line}" for line in ours.get_content().splitlines())
+    body = text or (
+        "Thank you for your message. Our order desk is unstaffed this week and your\n"
+        f"email has been filed under reference WH-{48000 + n} on {datetime.now(timezone.utc):%d/%m/%Y %H:%M}.\n"
+        "The kettles are still broken and we still expect replacements.\n"
+    )
+    msg.set_content(f"{body}\nOn {ours['Date']}, {ours['From']} wrote:\n{quoted}\n")
+    return msg.as_bytes()
+
+
+def _poll(workspace: Workspace) -> dict[str, object]:
+    done = workspace.run("poll", "--json")
+    assert done.returncode == 0, done.stderr
+    summary: dict[str, object] = json.loads(done.stdout)
+    return summary
+
+
+def _pending(workspace: Workspace) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(workspace.run("queue", "--json").stdout)
+    return rows
+
+
+def test_a_responder_loop_stops_after_three_replies(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dovecot.append("INBOX", COMPLAINT)
+    workspace.imap_config(
+        dovecot,
+        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+    )
+    assert _poll(workspace)["drafts"] == 1
+    rounds = drafted = held = 0
+    while rounds < 6:
+        queue = _pending(workspace)
+        if not queue:
+            break
+        [draft] = queue
+        done = workspace.run("approve", str(draft["id"]), "--agent", "dana")
+        assert done.returncode == 0, done.stderr
+        rounds += 1
+        ours = smtp_server.wait_for(rounds)[-1].message
+        dovecot.append("INBOX", responder_answer(ours, rounds))
+        summary = _poll(workspace)
+        assert summary["ignored"] == 0  # nothing marks it automatic: only the loop breaker can stop it
+        drafted += int(summary["drafts"])  # type: ignore[call-overload]
+        held += int(summary["loops"])  # type: ignore[call-overload]
+    # the responder answers once more on its own (a reminder): still held, still stored
+    dovecot.append("INBOX", responder_answer(ours, rounds + 1))
+    again = _poll(workspace)
+    fault_numbers("responder_loop", replies_sent=len(smtp_server.messages), responder_messages=rounds + 1,
+                  drafts_after_first=drafted + int(again["drafts"]),  # type: ignore[call-overload]
+                  held=held + int(again["loops"]))  # type: ignore[call-overload]
+    assert rounds == 3 and len(smtp_server.messages) == 3
+    assert drafted == 2 and held == 1 and again["drafts"] == 0 and again["loops"] == 1
+    assert _pending(workspace) == []
+
+    with sqlite3.connect(workspace.db) as db:
+        stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT case_id) FROM messages WHERE status = 'triaged'").fetchone()
+        flags = db.execute("SELECT actor, case_id, message_id FROM events WHERE kind = 'loop-suspected'").fetchall()
+        [(case_id,)] = db.execute("SELECT DISTINCT case_id FROM messages").fetchall()
+        open_first = db.execute("SELECT COUNT(*) FROM deadlines WHERE kind = 'first-response' AND done_at IS NULL").fetchone()
+    assert stored == (5, 1)  # the complaint and four answers, all on one case
+    assert [(a, c) for a, c, _ in flags] == [("poll", case_id)] * 2 and all(m for *_, m in flags)
+    assert open_first == (0,)  # a held answer opens no first-response deadline
+
+    listed = workspace.run("queue")
+    assert listed.returncode == 0
+    assert "Possible auto-responder loop, no drafts made (1 case(s))" in listed.stdout
+    assert f"case {case_id:>4}  {CUSTOMER}" in listed.stdout and "2 held" in listed.stdout
+    with sqlite3.connect(workspace.db) as db:
+        [(last_draft,)] = db.execute("SELECT MAX(id) FROM drafts").fetchall()
+    shown = workspace.run("show", str(last_draft))
+    assert f"Case {case_id}: possible auto-responder loop: 2 message(s) held" in shown.stdout
+    assert json.loads(workspace.run("show", str(last_draft), "--json").stdout)["loop"]["held"] == 2
+
+    # the review page shows it too, and an agent clears it from there
+    added = workspace.run("agent", "add", "dana", "--password-env", "AGENT_PW", env={"AGENT_PW": PASSWORD})
+    assert added.returncode == 0, added.stderr
+    monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)
+    monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
+    _page_shows_and_clears(workspace, case_id, last_draft)
+
+    with sqlite3.connect(workspace.db) as db:
+        cleared = db.execute("SELECT actor FROM events WHERE kind = 'loop-cleared'").fetchall()
+    assert cleared == [("dana",)]
+    assert "auto-responder" not in workspace.run("queue").stdout
+    # after the agent's check, the responder's next answer gets a draft again
+    dovecot.append("INBOX", responder_answer(ours, rounds + 2))
+    assert _poll(workspace)["drafts"] == 1
+
+
+def _page_shows_and_clears(workspace: Workspace, case_id: int, draft_id: int) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium`")
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(15_000)
+                page.goto(base + "/")
+                page.fill("input[name=name]", "dana")
+                page.fill("input[name=password]", PASSWORD)
+                page.click("button:has-text('Log in')")
+                banner = page.locator("#loops")
+                assert "Possible auto-responder loop" in banner.inner_text()
+                assert CUSTOMER in banner.locator(f'li[data-case="{case_id}"]').inner_text()
+                banner.locator("a").first.click()
+                assert page.url == f"{base}/drafts/{draft_id}"
+                assert "2 message(s) held" in page.locator("#loop").inner_text()
+                page.click("#clear-loop")
+                assert "no longer flagged" in page.locator(".flash.ok").inner_text()
+                assert page.locator("#loop").count() == 0
+                page.goto(base + "/")
+                assert page.locator("#loops").count() == 0
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_a_person_breaking_into_a_loop_is_answered(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
+    dovecot.append("INBOX", COMPLAINT)
+    workspace.imap_config(
+        dovecot,
+        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+    )
+    assert _poll(workspace)["drafts"] == 1
+    for n in range(1, 4):
+        [draft] = _pending(workspace)
+        assert workspace.run("approve", str(draft["id"])).returncode == 0
+        ours = smtp_server.wait_for(n)[-1].message
+        dovecot.append("INBOX", responder_answer(ours, n))
+        _poll(workspace)
+    assert _pending(workspace) == []
+    person = "Hello, this is Maria from the order desk, back early. Please ignore our helpdesk's\n" \
+             "replies. We still need 40 replacement kettles; can you ship them on Monday?\n"
+    dovecot.append("INBOX", responder_answer(ours, 9, text=person))
+    summary = _poll(workspace)
+    assert (summary["drafts"], summary["loops"]) == (1, 0)
+
+
+# -- the loop test itself ---------------------------------------------------------
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+SAME = "Thank you for your message. Your email has been filed under reference WH-{n} on 20/11/2026."
+
+
+def _answers(minutes: list[float], texts: list[str] | None = None) -> list[tuple[datetime, str]]:
+    texts = texts or [SAME.format(n=48000 + i) for i in range(len(minutes))]
+    return [(T0 + timedelta(hours=i, minutes=m), t) for i, (m, t) in enumerate(zip(minutes, texts, strict=True))]
+
+
+SENT = [T0 + timedelta(hours=i) for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    ("sent", "answers", "loop"),
+    [
+        (SENT, _answers([1, 2, 0.5]), True),
+        (SENT[:2], _answers([1, 2]), False),  # two replies only
+        (SENT, _answers([1, 2, 11]), False),  # the last answer came after 10 minutes
+        (SENT, _answers([1, 20, 0.5]), False),
+        (SENT, _answers([1, 2, 3], [SAME.format(n=1), "Where are my kettles? I am still waiting.", SAME.format(n=3)]),
+         False),
+    ],
+)
+def test_is_loop(sent: list[datetime], answers: list[tuple[datetime, str]], loop: bool) -> None:
+    assert is_loop(LoopPolicy(), sent, answers, answers[-1][1]) is loop
+
+
+def test_the_current_message_must_match_the_loop() -> None:
+    answers = _answers([1, 2, 0.5])
+    assert not is_loop(LoopPolicy(), SENT, answers, "Maria here: please ship the kettles on Monday.")
+
+
+def test_an_answer_before_our_reply_does_not_count() -> None:
+    answers = _answers([1, 2, 0.5])
+    answers[1] = (SENT[1] - timedelta(minutes=1), answers[1][1])
+    assert not is_loop(LoopPolicy(), SENT, answers, answers[-1][1])
+
+
+def test_near_identical_means_digits_and_dates_aside_or_a_high_ratio() -> None:
+    assert similar("Ticket 123 filed on 20/11/2026 at 09:01", "Ticket 124 filed on 21/11/2026 at 10:45", 0.9)
+    assert similar(SAME.format(n=1), SAME.format(n=1).replace("Thank you", "Thanks"), 0.9)
+    assert not similar("My kettle is broken.", "Your kettle will ship on Monday.", 0.9)
+    assert not similar("", "x", 0.9)
+
+
+def test_a_loop_policy_from_the_rules_file(tmp_path: Path) -> None:
+    import shutil
+
+    from triage.automatic import AutoRules
+
+    rules = tmp_path / "rules"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "rules", rules)
+    path = rules / "automatic.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("replies = 3", "replies = 2"), encoding="utf-8")
+    policy = AutoRules.load(rules).loop
+    assert policy == LoopPolicy(replies=2, within_minutes=10, similarity=0.9)
+    assert is_loop(policy, SENT[:2], _answers([1, 2]), SAME.format(n=2))
