@@ -401,7 +401,8 @@ class MailStore(StoreBase):
             return []
         marks = ", ".join("?" for _ in flags)
         rows = self._all(
-            f"SELECT c.id AS \"case\", c.subject, c.status, cu.address AS customer, "
+            f"SELECT c.id AS \"case\", substr(c.subject, 1, {LISTED_CHARS}) AS subject, c.status, "
+            f"substr(cu.address, 1, {LISTED_CHARS}) AS customer, "
             f"(SELECT MAX(d.id) FROM drafts d WHERE d.case_id = c.id) AS draft FROM cases c "
             f"JOIN customers cu ON cu.id = c.customer_id WHERE c.id IN ({marks})",
             list(flags),
