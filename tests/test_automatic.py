@@ -73,6 +73,18 @@ def test_an_opening_without_a_second_sign_is_a_person() -> None:
     assert "answering our reply" in parse(answering).auto
 
 
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [("Out of Office - back Monday", "I am out of the office until Monday."),
+     ("Automatic reply from Ann Lee", "This is an automatic reply: I am away."),
+     ("Abwesenheitsnotiz von Jürgen", "Ich bin bis zum 30.11. nicht im Büro."),
+     ("Thank you for contacting Acme Support", "Your ticket number is 4471. This is an automated message.")],
+)
+def test_a_prefix_without_its_colon_needs_the_body_too(subject: str, body: str) -> None:
+    assert parse(email_bytes(subject=subject, body=body)).auto
+    assert parse(email_bytes(subject=subject, body="The kettle is still broken. I am furious.")).auto == ""
+
+
 def test_x_precedence_with_another_value_is_not_automatic() -> None:
     assert parse(email_bytes(headers={"X-Precedence": "first-class"})).auto == ""
     assert parse(email_bytes(headers={"X-Loop": ""})).auto == ""
@@ -82,7 +94,9 @@ def test_x_precedence_with_another_value_is_not_automatic() -> None:
     "subject",
     ["Re: Automatic reply missing from your app", "Fwd: Out of Office: Re: order", "Automatic replying is broken",
      "Autoreplies never arrive", "Outof office: x", "Refund received - thank you", "Order #48213 received broken",
-     "Ticket #123 created three weeks ago, still nothing", "Your request has been received?? Where is my refund"],
+     "Ticket #123 created three weeks ago, still nothing", "Your request has been received?? Where is my refund",
+     "Out of Office - back Monday", "Automatic reply missing from your app", "Thanks for your email",
+     "Thank you for contacting us - but the kettle is still broken"],
 )
 def test_subjects_only_match_at_the_start_and_as_whole_phrases(subject: str) -> None:
     assert parse(email_bytes(subject=subject)).auto == ""
@@ -90,7 +104,8 @@ def test_subjects_only_match_at_the_start_and_as_whole_phrases(subject: str) -> 
 
 @pytest.mark.parametrize(
     "subject",
-    ["[EXTERNAL] Automatic reply: Re: order", "AUTOMATIC REPLY: x", "Réponse automatique : Re: x",
+    ["[EXTERNAL] Automatic reply: Re: order", "AUTOMATIC REPLY: x", "Out-of-Office: Re: x", "Auto-Reply: x",
+     "Request received", "Ticket created", "Réponse automatique : Re: x",
      "Respuesta automatica: sin acento", "Automatic reply", "Abwesenheitsnotiz： x", "Out of office"],
 )
 def test_case_accents_tags_and_separators_do_not_matter(subject: str) -> None:

@@ -236,10 +236,20 @@ def test_the_current_message_must_match_the_loop() -> None:
     assert not is_loop(LoopPolicy(), SENT, answers, "Maria here: please ship the kettles on Monday.")
 
 
-def test_an_answer_before_our_reply_does_not_count() -> None:
+def test_an_answer_before_our_reply_does_not_count_beyond_clock_skew() -> None:
     answers = _answers([1, 2, 0.5])
-    answers[1] = (SENT[1] - timedelta(minutes=1), answers[1][1])
+    answers[1] = (SENT[1] - timedelta(minutes=5), answers[1][1])
     assert not is_loop(LoopPolicy(), SENT, answers, answers[-1][1])
+    answers[1] = (SENT[1] - timedelta(minutes=1), answers[1][1])  # the server's clock a minute behind ours
+    assert is_loop(LoopPolicy(), SENT, answers, answers[-1][1])
+
+
+def test_one_answer_never_counts_for_two_replies() -> None:
+    sent = [T0, T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)]
+    answers = [(T0 + timedelta(seconds=30), SAME.format(n=1)), (T0 + timedelta(minutes=2, seconds=30), SAME.format(n=2))]
+    assert not is_loop(LoopPolicy(), sent, answers, answers[-1][1])
+    answers.append((T0 + timedelta(minutes=3), SAME.format(n=3)))
+    assert is_loop(LoopPolicy(), sent, answers, answers[-1][1])
 
 
 def test_near_identical_means_digits_and_dates_aside_or_a_high_ratio() -> None:

@@ -31,6 +31,7 @@ from triage.rulefile import TomlFile
 
 FILE = "automatic.toml"
 BODY_CHARS = 2000  # how much of a body the `body` phrases are looked for in
+CLOCK_SKEW = timedelta(minutes=2)  # the mail server's received time may run a little behind our clock
 _TOP = {"loop", "headers", "subjects", "tickets"}
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
 _TAGS = re.compile(r"^(\[[^\]]{0,80}\]\s*)+")
@@ -67,12 +68,19 @@ class Language:
 
 
 @dataclass(frozen=True)
+class Ticket:
+    id: str
+    subject: re.Pattern[str]
+    body: re.Pattern[str] | None = None  # must match too, in the body's first BODY_CHARS, when set
+
+
+@dataclass(frozen=True)
 class AutoRules:
     source: str = ""
     loop: LoopPolicy = LoopPolicy()
     headers: tuple[HeaderSign, ...] = ()
     languages: tuple[Language, ...] = ()
-    tickets: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    tickets: tuple[Ticket, ...] = ()
 
     @property
     def header_names(self) -> tuple[str, ...]:
@@ -98,25 +106,34 @@ class AutoRules:
         text = strip_tags(normalise(subject))
         if not text:
             return ""
+        words = _words(text)
         for lang in self.languages:
             for prefix in lang.prefixes:
-                if _starts(text, prefix, separated=True):
+                if _starts(words, prefix, separated=True):
                     return f"auto-reply subject {prefix!r} ({lang.code})"
-        for code, pattern in self.tickets:
-            if pattern.search(text):
-                return f"ticket acknowledgement ({code})"
+        start = normalise(body[:BODY_CHARS])
+        for ticket in self.tickets:
+            if ticket.subject.search(text) and (ticket.body is None or ticket.body.search(start)):
+                return f"ticket acknowledgement ({ticket.id})"
+        # Without a colon, a person could have written it: only with a second sign.
         opening = next(((lang.code, o) for lang in self.languages for o in lang.openings
-                        if _starts(text, o, separated=False)), None)
+                        if _starts(words, o, separated=False)), None)
+        if opening and answers_us:
+            return f"auto-reply subject {opening[1]!r} ({opening[0]}) answering our reply"
+        opening = opening or next(((lang.code, p) for lang in self.languages for p in lang.prefixes
+                                   if _starts(words, p, separated=False)), None)
         if opening is None:
             return ""
-        if answers_us:
-            return f"auto-reply subject {opening[1]!r} ({opening[0]}) answering our reply"
-        start = normalise(body[:BODY_CHARS])
         for lang in self.languages:
             for phrase in lang.body:
                 if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", start):
                     return f"auto-reply subject {opening[1]!r} ({opening[0]}) and text {phrase!r} ({lang.code})"
         return ""
+
+
+def _words(text: str) -> str:
+    """``normalise``d text with hyphens as spaces: "Out-of-Office" is "out of office"."""
+    return re.sub(r"\s+", " ", re.sub(r"[-\u2010-\u2014_]", " ", text)).strip()
 
 
 def normalise(text: str) -> str:
@@ -160,14 +177,14 @@ def is_loop(policy: LoopPolicy, sent: Sequence[datetime], answers: Sequence[tupl
     window = timedelta(minutes=policy.within_minutes)
     ordered = sorted(answers, key=lambda a: a[0])
     found: list[str] = []
-    for i, start in enumerate(times):
-        end = start + window
-        if i + 1 < len(times):
-            end = min(end, times[i + 1])
-        first = next((text for when, text in ordered if start <= when <= end), None)
-        if first is None:
+    used = -1  # each answer answers one reply
+    for start in times:
+        index = next((i for i, (when, _) in enumerate(ordered)
+                      if i > used and start - CLOCK_SKEW <= when <= start + window), None)
+        if index is None:
             return False
-        found.append(first)
+        used = index
+        found.append(ordered[index][1])
     return all(similar(found[-1], text, policy.similarity) for text in (*found[:-1], current))
 
 
@@ -237,31 +254,38 @@ def _load(path: Path) -> AutoRules:
             f.problem(key, f"expected a table [{key}] with prefixes, openings and body")
             continue
         f.unknown_keys(table, ("prefixes", "openings", "body"), key)
-        lists = {k: tuple(dict.fromkeys(normalise(v) for v in f.str_list(table, k, key)))
+        lists = {k: tuple(dict.fromkeys((_words if k != "body" else str)(normalise(v))
+                                        for v in f.str_list(table, k, key)))
                  for k in ("prefixes", "openings", "body")}
         languages.append(Language(code, lists["prefixes"], lists["openings"], lists["body"]))
 
-    tickets: list[tuple[str, re.Pattern[str]]] = []
+    tickets: list[Ticket] = []
     seen = set()
     for i, entry in enumerate(f.tables(d, "tickets")):
         key = f"tickets[{entry.get('id', i)}]"
-        f.unknown_keys(entry, {"id", "subject"}, key)
+        f.unknown_keys(entry, {"id", "subject", "body"}, key)
         rid = _id(f, entry, key, seen)
-        pattern = f.string(entry, "subject", key, "", required=True)
-        if not pattern:
-            continue
-        try:
-            compiled = re.compile(_plain(pattern), re.IGNORECASE)  # not casefolded: \D stays \D
-        except re.error as exc:
-            f.problem(f"{key}.subject", f"not a valid regular expression: {exc}")
-            continue
-        if compiled.search(""):
-            f.problem(f"{key}.subject", "matches an empty subject: it would mark every message automatic")
-            continue
-        if rid:
-            tickets.append((rid, compiled))
+        subject = _regex(f, entry, "subject", key, required=True)
+        body = _regex(f, entry, "body", key) if "body" in entry else None
+        if rid and subject and (body or "body" not in entry):
+            tickets.append(Ticket(rid, subject, body))
     f.raise_if_problems()
     return AutoRules(str(path), loop, tuple(headers), tuple(languages), tuple(tickets))
+
+
+def _regex(f: TomlFile, entry: dict[str, Any], name: str, key: str, required: bool = False) -> re.Pattern[str] | None:
+    pattern = f.string(entry, name, key, "", required=required)
+    if not pattern:
+        return None
+    try:
+        compiled = re.compile(_plain(pattern), re.IGNORECASE)  # not casefolded: \D stays \D
+    except re.error as exc:
+        f.problem(f"{key}.{name}", f"not a valid regular expression: {exc}")
+        return None
+    if compiled.search(""):
+        f.problem(f"{key}.{name}", f"matches an empty {name}: it would mark every message automatic")
+        return None
+    return compiled
 
 
 def _id(f: TomlFile, entry: dict[str, Any], key: str, seen: set[str]) -> str:
