@@ -122,6 +122,8 @@ def test_a_responder_loop_stops_after_three_replies(
     assert f"case {case_id:>4}  {CUSTOMER}" in listed.stdout and "2 held" in listed.stdout
     with sqlite3.connect(workspace.db) as db:
         [(last_draft,)] = db.execute("SELECT MAX(id) FROM drafts").fetchall()
+    [flagged] = json.loads(workspace.run("queue", "--loops", "--json").stdout)
+    assert (flagged["case"], flagged["customer"], flagged["held"], flagged["draft"]) == (case_id, CUSTOMER, 2, last_draft)
     shown = workspace.run("show", str(last_draft))
     assert f"Case {case_id}: possible auto-responder loop: 2 message(s) held" in shown.stdout
     assert json.loads(workspace.run("show", str(last_draft), "--json").stdout)["loop"]["held"] == 2
@@ -137,6 +139,7 @@ def test_a_responder_loop_stops_after_three_replies(
         cleared = db.execute("SELECT actor FROM events WHERE kind = 'loop-cleared'").fetchall()
     assert cleared == [("dana",)]
     assert "auto-responder" not in workspace.run("queue").stdout
+    assert json.loads(workspace.run("queue", "--loops", "--json").stdout) == []
     # after the agent's check, the responder's next answer gets a draft again
     dovecot.append("INBOX", responder_answer(ours, rounds + 2))
     assert _poll(workspace)["drafts"] == 1

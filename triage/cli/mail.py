@@ -87,14 +87,25 @@ def _age(created: str, now: datetime) -> str:
 @cli.command()
 @json_option
 @click.option("--quarantined", is_flag=True, help="List quarantined messages (with their errors) instead.")
+@click.option("--loops", "loops_only", is_flag=True,
+              help="List the cases flagged as a possible auto-responder loop instead.")
 @click.pass_context
-def queue(ctx: click.Context, as_json: bool, quarantined: bool) -> None:
+def queue(ctx: click.Context, as_json: bool, quarantined: bool, loops_only: bool) -> None:
     """List drafts waiting for an agent, most urgent first.
 
     Example: triage queue --json
     """
     settings = settings_from(ctx)
     with open_store(settings) as store:
+        if loops_only:
+            loops = store.loop_cases()
+            if as_json:
+                emit_json(loops)
+            elif loops:
+                print_loops(loops)
+            else:
+                click.echo("No case is flagged as an auto-responder loop.")
+            return
         rows = store.quarantined() if quarantined else store.queue()
         loops = [] if quarantined or as_json else store.loop_cases()
     if quarantined:
