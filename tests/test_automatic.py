@@ -85,6 +85,21 @@ def test_a_prefix_without_its_colon_needs_the_body_too(subject: str, body: str) 
     assert parse(email_bytes(subject=subject, body="The kettle is still broken. I am furious.")).auto == ""
 
 
+@pytest.mark.parametrize(
+    "subject",
+    ["Automatisk svar: Re: ordre", "Automaattinen vastaus: Re: tilaus", "Odpowiedź automatyczna: Re: zamówienie",
+     "Automatická odpověď: Re: objednávka", "Otomatik yanıt: Re: sipariş"],
+)
+def test_more_languages_ship_too(subject: str) -> None:
+    assert parse(email_bytes(subject=subject)).auto.startswith("auto-reply subject")
+
+
+def test_lotus_auto_needs_a_second_sign() -> None:
+    lotus = "AUTO: Ann Lee is out of the office (returning 04/01/2027)"
+    assert parse(email_bytes(subject=lotus, body="I will be out of the office starting 20/11/2026.")).auto
+    assert parse(email_bytes(subject="Auto: the kettle's auto-off is broken", body="It never switches off.")).auto == ""
+
+
 def test_x_precedence_with_another_value_is_not_automatic() -> None:
     assert parse(email_bytes(headers={"X-Precedence": "first-class"})).auto == ""
     assert parse(email_bytes(headers={"X-Loop": ""})).auto == ""
@@ -137,12 +152,12 @@ def _append(rules: Path, text: str) -> None:
 
 
 def test_an_owner_adds_a_language_and_a_header(rules: Path) -> None:
-    _append(rules, '\n[subjects.fi]\nprefixes = ["Automaattinen vastaus"]\n'
+    _append(rules, '\n[subjects.et]\nprefixes = ["Automaatne vastus"]\n'
                    '\n[[headers]]\nid = "shop_bot"\nheader = "X-Shop-Bot"\n')
     mine = AutoRules.load(rules)
-    raw = email_bytes(subject="Automaattinen vastaus: Re: tilaus")
+    raw = email_bytes(subject="Automaatne vastus: Re: tellimus")
     assert parse(raw).auto == ""  # not in the shipped file
-    assert parse(raw, automatic=mine).auto == "auto-reply subject 'automaattinen vastaus' (fi)"
+    assert parse(raw, automatic=mine).auto == "auto-reply subject 'automaatne vastus' (et)"
     assert parse(email_bytes(headers={"X-Shop-Bot": "1"}), automatic=mine).auto == "X-Shop-Bot header (shop_bot)"
 
 
@@ -159,8 +174,8 @@ def test_without_the_file_the_shipped_signs_still_hold(rules: Path) -> None:
         ('\n[[headers]]\nid = "sp"\nheader = "X Loop"\n', "key 'headers[sp].header': expected a header name"),
         ('\n[[headers]]\nid = "x_loop"\nheader = "X-Loop"\n', "key 'headers[x_loop].id': duplicate id"),
         ('\n[[headers]]\nid = "v"\nheader = "X-V"\nvalue = ["a"]\n', "key 'headers[v].value': unknown key; did you mean 'values'?"),
-        ('\n[subjects.fi]\nprefix = ["x"]\n', "key 'subjects.fi.prefix': unknown key; did you mean 'prefixes'?"),
-        ('\n[subjects.fi]\nprefixes = "x"\n', "key 'subjects.fi.prefixes': expected a list of non-empty strings"),
+        ('\n[subjects.et]\nprefix = ["x"]\n', "key 'subjects.et.prefix': unknown key; did you mean 'prefixes'?"),
+        ('\n[subjects.et]\nprefixes = "x"\n', "key 'subjects.et.prefixes': expected a list of non-empty strings"),
     ],
 )
 def test_a_broken_file_names_file_key_and_line(rules: Path, text: str, expected: str) -> None:
@@ -193,10 +208,10 @@ def test_rules_check_covers_the_file_and_poll_refuses_it(workspace: Workspace, m
 
 def test_polled_auto_replies_get_no_draft_and_no_deadline(workspace: Workspace, maildir, rules: Path) -> None:  # type: ignore[no-untyped-def]
     """The owner's file is the one the poll uses; no auto-reply opens a first-response deadline."""
-    _append(rules, '\n[subjects.fi]\nprefixes = ["Automaattinen vastaus"]\n')
+    _append(rules, '\n[subjects.et]\nprefixes = ["Automaatne vastus"]\n')
     files = [*BY_LANGUAGE, *TICKETS]
     raws = [p.read_bytes() for p in files]
-    raws.append(email_bytes(subject="Automaattinen vastaus: Re: tilaus", message_id="<fi@customer.test>"))
+    raws.append(email_bytes(subject="Automaatne vastus: Re: tellimus", message_id="<et@customer.test>"))
     raws.append(email_bytes(message_id="<control@customer.test>"))
     workspace.maildir_config(maildir(raws), extra=f'\n[paths]\nrules = "{rules}"\n')
     done = workspace.run("poll", "--json")
