@@ -862,3 +862,10 @@ def _status(port: int, host: str, wait: float = 0) -> int:
 def _no_env_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
     yield
+
+
+def test_the_case_page_lists_the_asks(agent: Web) -> None:
+    pages = [agent.get(f"/drafts/{n}").get_data(as_text=True) for n in (1, 2, 3)]
+    assert any('<ul class="asks">' in p and "<strong>refund</strong>" in p and "asks.refund" in p for p in pages)
+    assert any("<strong>status</strong>" in p for p in pages)
+    assert all(XSS not in p for p in pages)  # the ask's words are the customer's: escaped like the rest

@@ -9,6 +9,8 @@ CSV format: a header with ``text`` and any of
 * ``intensity``  a number from 0 to 1          -- compared with ``Detection.score``
 * ``complaint``  0/1                           -- compared with ``Detection.complaint``
 * ``archetype``  an archetype name, empty = none -- compared with the primary archetype
+* ``asks``       the kinds asked for, '|'-separated (``refund|return``), empty = none,
+                 ``-`` = not judged -- compared with ``Detection.ask_kinds``
 * ``sender``     optional: the From address (customer lists need it)
 * ``subject``    optional: the subject line, read as a line of the message
 
@@ -20,7 +22,13 @@ empty means "none"). The result has one key per label present::
      "intensity": {"pearson", "spearman", "n"},
      "complaint": {"precision", "recall", "f1", "macro_f1", "n"},
      "archetype": {"accuracy", "n", "confusion": {gold: {predicted: count}},
-                   "per_class": {name: {"precision", "recall", "f1", "n"}}}}
+                   "per_class": {name: {"precision", "recall", "f1", "n"}}},
+     "asks": {"precision", "recall", "f1", "n", "exact",
+              "per_kind": {kind: {"precision", "recall", "f1", "support", "tp", "fp", "fn"}}}}
+
+For ``asks`` each row's kinds are a set: precision and recall are micro-averaged
+over every (row, kind) pair, ``exact`` is the share of rows whose set is right, and
+``support`` is how many rows ask for that kind.
 
 Undefined figures (no positives, constant input) are reported as 0.0 for
 precision/recall/F1 and ``None`` for correlations.
@@ -41,13 +49,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from triage.detect import ARCHETYPES, Context, Detection
+from triage.detect.asks import ASK_KINDS
 from triage.errors import TriageError
 
 if TYPE_CHECKING:
     from triage.detect.engine import Detector
 
 NONE = "none"  # the archetype class of a message that matches none
-LABELS = ("angry", "intensity", "complaint", "archetype")
+LABELS = ("angry", "intensity", "complaint", "archetype", "asks")
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
@@ -140,6 +149,30 @@ def per_class(gold: Sequence[str], pred: Sequence[str]) -> dict[str, dict[str, f
     return out
 
 
+def ask_scores(gold: Sequence[frozenset[str]], pred: Sequence[frozenset[str]]) -> dict[str, Any]:
+    """Micro precision/recall/F1 over (row, kind) pairs, exact-set accuracy, and the same per kind."""
+    kinds = sorted(set().union(*gold, *pred)) if gold else []
+    per_kind: dict[str, dict[str, float | int]] = {}
+    total = {"tp": 0, "fp": 0, "fn": 0}
+    for kind in kinds:
+        tp = sum(1 for g, p in zip(gold, pred, strict=True) if kind in g and kind in p)
+        fp = sum(1 for g, p in zip(gold, pred, strict=True) if kind in p and kind not in g)
+        fn = sum(1 for g, p in zip(gold, pred, strict=True) if kind in g and kind not in p)
+        for key, value in (("tp", tp), ("fp", fp), ("fn", fn)):
+            total[key] += value
+        per_kind[kind] = {**_prf_counts(tp, fp, fn), "support": tp + fn, "tp": tp, "fp": fp, "fn": fn}
+    exact = sum(1 for g, p in zip(gold, pred, strict=True) if g == p)
+    return {**_prf_counts(total["tp"], total["fp"], total["fn"]), "n": len(gold),
+            "exact": round(exact / len(gold), 4) if gold else 0.0, "per_kind": per_kind}
+
+
+def _prf_counts(tp: int, fp: int, fn: int) -> dict[str, float]:
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
 # ---------------------------------------------------------------- labels vs detections
 
 
@@ -179,6 +212,9 @@ def evaluate_pairs(detections: Sequence[Detection], labels: Sequence[Mapping[str
             "confusion": confusion(gold_a, pred_a),
             "per_class": per_class(gold_a, pred_a),
         }
+    asks = [(frozenset(lab["asks"]), frozenset(det.ask_kinds)) for det, lab in pairs if lab.get("asks") is not None]
+    if asks:
+        report["asks"] = ask_scores([g for g, _ in asks], [p for _, p in asks])
     return report
 
 
@@ -206,6 +242,19 @@ def _number(value: str, column: str, line: int) -> float | None:
     if not 0.0 <= number <= 1.0:
         raise EvalDataError(f"line {line}: column '{column}': expected a number from 0 to 1, got {value!r}")
     return number
+
+
+def _ask_kinds(value: str, line: int) -> frozenset[str] | None:
+    """'refund|return' -> {refund, return}; "" -> none asked; "-" -> not judged."""
+    value = value.strip().lower()
+    if value == "-":
+        return None
+    kinds = frozenset(k.strip() for k in value.split("|") if k.strip())
+    for kind in sorted(kinds):
+        if kind not in ASK_KINDS:
+            raise EvalDataError(f"line {line}: column 'asks': unknown ask kind {kind!r} "
+                                f"(expected '|'-separated kinds of: {', '.join(ASK_KINDS)})")
+    return kinds
 
 
 def read_labelled_csv(path: Path) -> tuple[list[str], list[Context], list[dict[str, Any]]]:
@@ -238,6 +287,8 @@ def read_labelled_csv(path: Path) -> tuple[list[str], list[Context], list[dict[s
                     if name is not None and name not in (*ARCHETYPES, NONE):
                         raise EvalDataError(f"{path}: line {line}: column 'archetype': unknown archetype {name!r}")
                     label["archetype"] = None if name == NONE else name
+                if "asks" in present:
+                    label["asks"] = _ask_kinds(row["asks"], line)
                 texts.append(row["text"])
                 contexts.append(Context(sender_address=row.get("sender", "").strip().lower(),
                                         subject=row.get("subject", "")))
@@ -318,6 +369,12 @@ def worst_errors(
             rows.append((round(strength, 4), i, lab["archetype"] == cls, primary_archetype(d) == cls))
         if rows:
             add(f"archetype:{cls}", rows)
+    kinds = sorted({k for lab in labels for k in (lab.get("asks") or ())} | {k for d in detections for k in d.ask_kinds})
+    for kind in kinds:
+        rows = [(float(len([a for a in d.asks if a.kind == kind])), i, kind in lab["asks"], kind in d.ask_kinds)
+                for i, (d, lab) in enumerate(zip(detections, labels, strict=True)) if lab.get("asks") is not None]
+        if rows:
+            add(f"asks:{kind}", rows)
     return out
 
 
@@ -325,7 +382,8 @@ def _error_row(text: str, detection: Detection, gold: Any, predicted: Any, score
     short = " ".join(text.split())
     if len(short) > _ERROR_TEXT:
         short = short[: _ERROR_TEXT - 1] + "…"
-    return {"text": short, "gold": gold, "predicted": predicted, "score": score, "rules": _fired(detection)}
+    rules = _fired(detection) + list(dict.fromkeys(a.rule for a in detection.asks))
+    return {"text": short, "gold": gold, "predicted": predicted, "score": score, "rules": rules}
 
 
 def evaluate_labels(rows: Sequence[Mapping[str, Any]], detector: Detector) -> dict[str, Any]:

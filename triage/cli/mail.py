@@ -236,6 +236,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                 "outgoing_message_id": draft["outgoing_message_id"],
                 "message": _message_json(message),
                 "detection": detection,
+                "asks": detection["asks"] if detection else [],
                 "history": [
                     {k: c[k] for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
                     for c in history
@@ -293,6 +294,21 @@ def _highlight(text: str, evidence: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _print_asks(echo: Any, asks: list[dict[str, Any]], deadline: str) -> None:
+    """The customer's asks, one a line, with the rule that found each (and a flag when there is one)."""
+    if not asks and not deadline:
+        return
+    echo("\nAsks:")
+    for ask in asks:
+        extra = "".join(f"  {k}: {ask[k]}" for k in ("when", "detail") if ask.get(k) and ask[k] != ask["text"])
+        where = " (subject)" if ask.get("where") == "subject" else ""
+        echo(f"  - {ask['kind']}: {ask['text']!r}{where}  {ask['rule']}{extra}")
+        if ask.get("flag"):
+            echo(f"    ! {ask['flag']}")
+    if deadline:
+        echo(f"  - their deadline: {deadline}")
+
+
 def _print_show(draft: dict[str, Any], message: Any, detection: Any, case: Any, history: list[dict[str, Any]]) -> None:
     echo = click.echo
     echo(f"Draft {draft['id']} · case {draft['case_id']} · {draft['status']} · template {draft['template']}")
@@ -310,6 +326,7 @@ def _print_show(draft: dict[str, Any], message: Any, detection: Any, case: Any, 
         )
         for ev in detection["evidence"]:
             echo(f"  - {ev['text']!r}  {ev['rule']}  weight {ev['weight']:+.2f}")
+        _print_asks(echo, detection.get("asks", []), detection.get("facts", {}).get("deadline", ""))
     earlier = [c for c in history if case and c["id"] != case["id"]]
     if earlier:
         echo("\nEarlier cases:")

@@ -100,6 +100,12 @@ def classify(ctx: click.Context, source: str | None, text: str | None, sender: s
     click.echo(f"archetypes: {arch}")
     if detection.topic:
         click.echo(f"topic: {detection.topic}")
+    for ask in detection.asks:
+        extra = "".join(f"  {k}: {getattr(ask, k)}" for k in ("when", "detail")
+                        if getattr(ask, k) and getattr(ask, k) != ask.text)
+        click.echo(f"ask: {ask.kind} {ask.text!r}  {ask.rule}{extra}" + (f"  ! {ask.flag}" if ask.flag else ""))
+    if detection.facts.deadline:
+        click.echo(f"their deadline: {detection.facts.deadline}")
     click.echo("evidence:")
     for ev in detection.evidence:
         where = "subject " if ev.where == "subject" else ""
@@ -169,12 +175,22 @@ def _eval_details(report: dict[str, Any]) -> None:
         click.echo(f"archetype  accuracy {m['accuracy']:.3f}  (n={m['n']})")
         for gold, row in m["confusion"].items():
             click.echo(f"  {gold:<12} " + "  ".join(f"{p}:{c}" for p, c in row.items() if c))
+    if "asks" in report:
+        _asks_table(report["asks"])
+
+
+def _asks_table(m: dict[str, Any]) -> None:
+    click.echo(f"asks       precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  "
+               f"exact {m['exact']:.3f}  (n={m['n']})")
+    for kind, k in m["per_kind"].items():
+        click.echo(f"  {kind:<14} precision {k['precision']:.3f}  recall {k['recall']:.3f}  F1 {k['f1']:.3f}  "
+                   f"(rows {k['support']}, tp {k['tp']}, fp {k['fp']}, fn {k['fn']})")
 
 
 def _eval_table(reports: list[dict[str, Any]]) -> None:
     """One line per file: the headline figure of each label it has (- where it has none)."""
     click.echo(f"rules version {reports[0].get('rules_version', '?')}")
-    head = ("file", "n", "angry P/R/F1", "complaint P/R/F1", "macro-F1", "intensity r", "archetype acc")
+    head = ("file", "n", "angry P/R/F1", "complaint P/R/F1", "macro-F1", "intensity r", "archetype acc", "asks P/R/F1")
     rows = []
     for r in reports:
         angry, complaint = r.get("angry"), r.get("complaint")
@@ -186,10 +202,15 @@ def _eval_table(reports: list[dict[str, Any]]) -> None:
             f"{complaint['macro_f1']:.3f}" if complaint else "-",
             _fmt(r["intensity"]["pearson"]) if "intensity" in r else "-",
             f"{r['archetype']['accuracy']:.3f}" if "archetype" in r else "-",
+            f"{r['asks']['precision']:.2f}/{r['asks']['recall']:.2f}/{r['asks']['f1']:.3f}" if "asks" in r else "-",
         ))
     widths = [max(len(head[i]), *(len(row[i]) for row in rows)) for i in range(len(head))]
     for row in (head, *rows):
         click.echo("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    for r in reports:
+        if "asks" in r:
+            click.echo(f"\nasks in {Path(str(r.get('file', '?'))).name}:")
+            _asks_table(r["asks"])
 
 
 def _eval_errors(report: dict[str, Any]) -> None:

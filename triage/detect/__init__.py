@@ -1,4 +1,4 @@
-"""Detection: anger, complaint and archetypes, with the evidence for each decision.
+"""Detection: anger, complaint, archetypes and asks, with the evidence for each decision.
 
 ``Detector.load(rules_dir)`` compiles the rules once per run;
 ``Detector.detect(items)`` classifies a batch. The values here are what the
@@ -44,6 +44,29 @@ class Facts:
     products: tuple[str, ...] = ()
     problem: str = ""  # the sentence that best states the problem
     invoices: tuple[str, ...] = ()  # invoice numbers ("INV-7781"), kept apart from orders
+    deadline: str = ""  # the customer's own deadline, as they wrote it ("by Friday", "tonight"); see asks.py
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One thing the customer asks for (see ``detect/asks.py``), with its evidence.
+
+    ``kind`` is one of ``asks.ASK_KINDS``; ``text`` the words that ask it (for
+    ``information``, the question); ``rule`` the asks.toml rule; ``when`` a time
+    said with it (cancel from when, call back when, the customer's deadline);
+    ``detail`` what (the thing to cancel, the number to call); ``flag`` what the
+    agent must know (a data-erasure request is a legal obligation).
+    """
+
+    kind: str
+    text: str
+    start: int
+    end: int
+    rule: str
+    when: str = ""
+    detail: str = ""
+    flag: str = ""
+    where: str = "text"  # "subject": offsets index the subject line
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,16 @@ class Detection:
     facts: Facts = field(default_factory=Facts)
     rules_version: str = ""
     topic: str = ""
+    asks: tuple[Ask, ...] = ()
+
+    @property
+    def ask_kinds(self) -> tuple[str, ...]:
+        """The kinds asked for, each once, in text order."""
+        return tuple(dict.fromkeys(a.kind for a in self.asks))
+
+    @property
+    def threats(self) -> tuple[Evidence, ...]:
+        return tuple(e for e in self.evidence if e.kind == "threat")
 
     @property
     def angry(self) -> bool:
@@ -88,4 +121,5 @@ class Detection:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["angry"] = self.angry
+        data["threats"] = [asdict(e) for e in self.threats]
         return data

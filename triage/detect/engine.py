@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from triage.detect import Context, Detection, Evidence
 from triage.detect.anger import find_modifier, phrase_evidence, raw_score, regex_evidence, score_of
 from triage.detect.archetype import ArchetypeRules, decide, load_archetypes
+from triage.detect.asks import AskRules, compile_asks, find_asks, load_asks
 from triage.detect.facts import choose_topic, extract
 from triage.detect.fastregex import lowered
 from triage.detect.nlp import Compiled, build
@@ -39,6 +40,7 @@ from triage.errors import Problem, RulesError
 from triage.rulefile import TomlFile
 
 RULE_FILES = ("anger.toml", "complaint.toml", "archetypes.toml", "facts.toml")
+ASKS_FILE = "asks.toml"  # optional: a rules folder without one reads the shipped file
 MAX_CHARS = 100_000  # longer texts are cut: detection reads the start of a message
 # A single line break inside a paragraph (hard-wrapped mail) becomes a space of the
 # same length, so phrases match across it and char offsets stay the same; a blank
@@ -65,6 +67,7 @@ class Rules:
     complaint: ComplaintRules
     archetypes: ArchetypeRules
     facts: FactRules
+    asks: AskRules = AskRules()
 
 
 def rules_version(blobs: list[tuple[str, bytes]]) -> str:
@@ -83,6 +86,7 @@ class Detector:
         self.compiled = compiled
         self.rules_version = version
         self.batch_size = batch_size
+        self.asks = compile_asks(rules.asks, compiled.nlp)
 
     @classmethod
     def load(cls, rules_dir: Path) -> Detector:
@@ -107,12 +111,20 @@ class Detector:
                 continue
             customer_files[path.name] = (str(path), text)
             blobs.append((path.name, text.encode("utf-8")))
+        asks_path = rules_dir / ASKS_FILE
+        if not asks_path.is_file():  # a folder written by an older `triage init`: the shipped asks
+            from triage.config import shipped_dir
+
+            asks_path = shipped_dir("rules") / ASKS_FILE
+        files[ASKS_FILE] = TomlFile(asks_path)
+        blobs.append((ASKS_FILE, files[ASKS_FILE].text.encode("utf-8")))
         unreadable = {name: len(tf.problems) for name, tf in files.items() if tf.problems}
         rules = Rules(
             anger=load_anger(files["anger.toml"]),
             complaint=load_complaint(files["complaint.toml"]),
             archetypes=load_archetypes(files["archetypes.toml"], customer_files),
             facts=load_facts(files["facts.toml"]),
+            asks=load_asks(files[ASKS_FILE]),
         )
         for name, tf in files.items():
             # a file that did not parse only reports that: its "missing key" problems are noise
@@ -195,6 +207,9 @@ class Detector:
         # products (and orders/invoices written as token patterns) come from the EntityRuler's doc.ents;
         # the problem sentence a draft restates is one of the customer's sentences, never the subject
         facts = extract(rules.facts, text, lowered_or_none, doc.ents, [e for e in evidence if e.start >= body_at])
+        asks, deadline = find_asks(self.asks, doc, text, evidence, body_at)
+        if deadline:
+            facts = replace(facts, deadline=deadline)
         if body_at:
             evidence = [_shifted(e, body_at) for e in evidence]
         return Detection(
@@ -206,6 +221,7 @@ class Detector:
             facts=facts,
             rules_version=self.rules_version,
             topic=choose_topic(rules.facts, topics, facts.products),
+            asks=asks,
         )
 
 

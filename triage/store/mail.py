@@ -206,6 +206,7 @@ class MailStore(StoreBase):
                 "archetypes": _dumps(d["archetypes"]),
                 "evidence": _dumps(d["evidence"]),
                 "facts": _dumps(d.get("facts", {})),
+                "asks": _dumps(d.get("asks", [])),
                 "rules_version": d.get("rules_version", ""),
                 "topic": d.get("topic") or "",
             },
@@ -214,7 +215,7 @@ class MailStore(StoreBase):
     def detection_for(self, message_row: int) -> dict[str, Any] | None:
         row = self._one("SELECT * FROM detections WHERE message_id = ?", (message_row,))
         if row:
-            for key in ("archetypes", "evidence", "facts"):
+            for key in ("archetypes", "evidence", "facts", "asks"):
                 row[key] = json.loads(row[key])
         return row
 

@@ -221,5 +221,10 @@ def _migration_5(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5]
+def _migration_6(db: sqlite_utils.Database) -> None:
+    """What the customer asks for (triage.detect.asks): a JSON list of asks with their evidence."""
+    db.executescript("ALTER TABLE detections ADD COLUMN asks TEXT NOT NULL DEFAULT '[]';")
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,315 @@
+"""Asks: what the customer asks for, found by structure (frame + words, question form, negation).
+
+Table-driven: (text, the kinds expected). Then the evidence each ask carries, the
+demo inbox's messages with the asks a support lead would list for each, the rule
+file's validation (file, key, line) and the ``asks`` column of ``triage eval``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Workspace
+
+from triage.detect import Context, Detection
+from triage.detect.asks import ASK_KINDS
+from triage.detect.engine import Detector, classify_text
+from triage.errors import RulesError
+from triage.evaluate import ask_scores
+from triage.message import parse
+
+RULES = ROOT / "rules"
+INBOX = ROOT / "examples" / "inbox" / "new"
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.load(RULES)
+
+
+ASK_CASES = [
+    # a request frame, the imperative, the question form
+    ("I want a refund.", {"refund"}),
+    ("Please refund the duplicate charge.", {"refund"}),
+    ("Refund me now!", {"refund"}),
+    ("Can I get my money back?", {"refund"}),
+    ("Could you send a replacement?", {"replacement"}),
+    ("I'd prefer it repaired under the warranty.", {"repair"}),
+    ("How do I send this back? a prepaid label would be great", {"return"}),
+    ("Please cancel my subscription from the end of this month.", {"cancel"}),
+    ("Kindly close my account.", {"close_account"}),
+    ("Please delete all the personal data you hold about me.", {"delete_data"}),
+    ("I expect some compensation for the wasted afternoon.", {"compensation"}),
+    ("Please call me back on 07700 900123 after 5pm.", {"callback"}),
+    ("I want to speak to a manager.", {"escalate"}),
+    ("Where is my order?", {"status"}),
+    ("When will my parcel arrive?", {"status"}),
+    ("I'm still waiting for the knives.", {"status"}),
+    ("Do you ship to Norway?", {"information"}),
+    ("I expect an apology.", {"apology"}),
+    ("I just need it to work, please fix it.", {"fix"}),
+    # negation, with and without a contrast after it
+    ("I don't want a refund, just a replacement.", {"replacement"}),
+    ("I do not want to cancel my subscription.", set()),
+    ("No compensation needed, I only wanted you to know.", set()),
+    ("Not a voucher.", set()),
+    # what happened is not what is asked
+    ("You cancelled my order without telling me.", set()),
+    ("I spoke to your manager last week.", set()),
+    ("Refund received, thank you!", set()),
+    ("I received a refund yesterday.", set()),
+    ("I need the invoice for my tax return.", set()),
+    # rhetorical questions ask nothing
+    ("Is this a joke?", set()),
+    ("Do you people even look at what you put in the box???", set()),
+    # two asks; a status question about something already on its way
+    ("I want a refund and an apology.", {"refund", "apology"}),
+    ("Where is my refund?", {"status"}),
+    ("Can I get a refund?", {"refund"}),
+    ("Please close my account and delete my personal data.", {"close_account", "delete_data"}),
+    # nothing asked
+    ("Thanks, all sorted now!", set()),
+    ("The kettle arrived dented.", set()),
+]
+
+
+@pytest.mark.parametrize(("text", "kinds"), ASK_CASES)
+def test_ask_kinds(detector: Detector, text: str, kinds: set[str]) -> None:
+    got = classify_text(detector, text)
+    assert set(got.ask_kinds) == kinds, [(a.kind, a.text, a.rule) for a in got.asks]
+
+
+def test_each_ask_has_its_evidence(detector: Detector) -> None:
+    text = "Hello. Please cancel my bean box subscription from 1 December, and call me on +44 20 7946 0958."
+    got = classify_text(detector, text)
+    by_kind = {a.kind: a for a in got.asks}
+    cancel, callback = by_kind["cancel"], by_kind["callback"]
+    for ask in (cancel, callback):
+        assert text[ask.start : ask.end] == ask.text and ask.rule.startswith("asks.")
+    assert cancel.detail == "my bean box subscription" and cancel.when == "from 1 December"
+    assert callback.detail == "+44 20 7946 0958"
+
+
+def test_information_carries_the_question(detector: Detector) -> None:
+    got = classify_text(detector, "Hi, how do I descale the kettle? We have hard water.")
+    [ask] = got.asks
+    assert ask.kind == "information" and ask.text == "how do I descale the kettle?" and ask.detail == ask.text
+
+
+def test_data_erasure_is_flagged_as_a_legal_obligation(detector: Detector) -> None:
+    [ask] = classify_text(detector, "Under GDPR I ask you to erase my data.").asks
+    assert ask.kind == "delete_data" and "legal obligation" in ask.flag
+
+
+def test_the_customers_deadline(detector: Detector) -> None:
+    assert classify_text(detector, "I want a working blender delivered by Friday.").facts.deadline == "by Friday"
+    assert classify_text(detector, "Please sort this out tonight.").facts.deadline == "tonight"
+    # a date of what happened is not their deadline
+    assert classify_text(detector, "It was supposed to arrive by Friday.").facts.deadline == ""
+
+
+def test_asks_in_the_subject_are_marked(detector: Detector) -> None:
+    got = detector.detect(["Thanks."], [Context(subject="Please close my account")])[0]
+    [ask] = got.asks
+    assert ask.kind == "close_account" and ask.where == "subject"
+    assert "Please close my account"[ask.start : ask.end] == ask.text
+
+
+def test_lemmas_cover_the_forms(detector: Detector) -> None:
+    for text in ("Can you cancel it?", "I want it cancelled.", "I'm cancelling my box, please confirm."):
+        assert "cancel" in classify_text(detector, text).ask_kinds, text
+
+
+# ---------------------------------------------------------------- the demo inbox
+
+DEMO_ASKS = {
+    "question_shipping_times_before_christmas": {"information"},
+    "meek_sorry_to_bother_kettle_lid": {"repair"},
+    "chronic_martin_grinder_squeak": {"information"},
+    "angry_broken_blender_second_time": {"replacement", "refund"},
+    "highroller_grandhotel_bulk_kettles_delayed": {"status", "fix"},
+    "praise_thanks_all_sorted_reply_to_our_message": set(),
+    "moderate_late_delivery_order_48877": {"status"},
+    "barnacle_gloria_refund_free_blender_coffee": {"refund", "compensation"},
+    "moderate_wrong_item_lee_ann": {"return", "replacement"},
+    "meek_maybe_its_just_me_coffee_stale": set(),
+    "cancel_coffee_box_subscription": {"cancel", "information"},
+    "question_how_to_descale_kettle": {"information"},
+    "moderate_damaged_kettle_photo_attachment": {"replacement"},
+    "angry_lawyer_incompetent_caps_sender": {"refund"},
+    "chronic_martin_box_dented": {"replacement"},
+    "moderate_double_charge_card": {"refund"},
+    "latin1_iso8859_1_french_wrong_beans": {"replacement"},
+    "highroller_bigcorp_invoice_billed_twice_multipart": {"refund", "fix"},
+    "moderate_broken_after_a_week_kettle_switch": {"repair", "replacement"},
+    "angry_one_star_review_useless_support": set(),
+    "utf8_name_subject_zoe_odegard": {"replacement"},
+    "question_do_you_ship_to_canada": {"information"},
+    "barnacle_gloria_second_demand_more": {"refund", "replacement", "compensation"},
+    "question_warranty_grinder_motor": {"information"},
+    "moderate_waited_three_weeks_no_parcel": {"status", "information"},
+    "meek_not_a_big_deal_missing_knife_block_foot": {"replacement"},
+    "highroller_bigcorp_forward_outlook_original_message": {"callback"},
+    "moderate_nobody_answers_phone": set(),
+    "praise_love_the_knife_set": set(),
+    "barnacle_kettle_scratch_wants_freebies": {"replacement", "compensation"},
+    "question_change_of_address_subscription": {"information"},
+    "moderate_still_not_working_thread_reply": {"replacement", "status"},
+    "cancel_close_account_delete_data": {"close_account", "delete_data"},
+    "moderate_multipart_alternative_missing_items": {"replacement", "refund"},
+    "angry_html_only_knife_set_rusted": {"replacement", "refund"},
+    "question_gift_wrapping": {"information"},
+    "feature_request_halfcaf_option": {"information"},
+    "cancel_subscription_too_much_coffee": {"cancel", "close_account"},
+    "moderate_two_line_where_is_my_order": {"status"},
+    "praise_refund_received_thanks": set(),
+    "malformed_broken_base64_parts": {"refund"},
+}
+
+
+def _demo(detector: Detector) -> dict[str, Detection]:
+    out: dict[str, Detection] = {}
+    for path in sorted(INBOX.iterdir()):
+        name = path.name.split(".")[1]
+        if name in DEMO_ASKS:
+            message = parse(path.read_bytes())
+            out[name] = detector.detect([message.text], [Context(message.sender_address, subject=message.subject)])[0]
+    return out
+
+
+def test_demo_inbox_asks(detector: Detector) -> None:
+    found = _demo(detector)
+    assert set(found) == set(DEMO_ASKS)
+    wrong = {name: sorted(d.ask_kinds) for name, d in found.items() if set(d.ask_kinds) != DEMO_ASKS[name]}
+    assert not wrong
+
+
+def test_demo_inbox_details(detector: Detector) -> None:
+    found = _demo(detector)
+    cancel = next(a for a in found["cancel_coffee_box_subscription"].asks if a.kind == "cancel")
+    assert cancel.when == "as of now" and cancel.detail == "my coffee bean box subscription"
+    rosa = next(a for a in found["cancel_subscription_too_much_coffee"].asks if a.kind == "cancel")
+    assert rosa.when == "after the November one"
+    callback = found["highroller_bigcorp_forward_outlook_original_message"].asks[0]
+    assert callback.detail == "+44 20 7946 0958" and callback.when == "this morning"
+    assert found["angry_broken_blender_second_time"].facts.deadline == "by Friday"
+    assert found["angry_lawyer_incompetent_caps_sender"].facts.deadline == "by Tuesday"
+    assert found["angry_broken_blender_second_time"].threats  # the chargeback, from anger.toml
+    erase = next(a for a in found["cancel_close_account_delete_data"].asks if a.kind == "delete_data")
+    assert erase.flag
+
+
+# ---------------------------------------------------------------- the rule file
+
+
+def _broken(tmp_path: Path, extra: str) -> Path:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "asks.toml").write_text((RULES / "asks.toml").read_text() + extra, encoding="utf-8")
+    return rules
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "message"),
+    [
+        ('\n[[asks]]\nid = "x"\nkind = "refnd"\nterms = ["a"]\n', "asks[x].kind", "refund"),
+        ('\n[[asks]]\nid = "y"\nkind = "refund"\nterms = ["* money"]\n', "asks[y].terms", "start and end with a word"),
+        ('\n[[asks]]\nid = "z"\nkind = "refund"\nterms = ["a"]\nframe = "always"\n', "asks[z].frame", "request"),
+        ('\n[[times]]\nid = "t"\nregex = "(unclosed"\n', "times[t].regex", "not a valid regular expression"),
+        ('\n[[asks]]\nid = "refund"\nkind = "refund"\nterms = ["a"]\n', "asks[refund].id", "duplicate"),
+    ],
+)
+def test_broken_asks_rules_name_file_key_and_line(tmp_path: Path, extra: str, key: str, message: str) -> None:
+    rules = _broken(tmp_path, extra)
+    with pytest.raises(RulesError) as caught:
+        Detector.load(rules)
+    problems = [p for p in caught.value.problems if p.key == key]
+    assert problems, caught.value.problems
+    assert problems[0].file.endswith("asks.toml") and message in problems[0].message and problems[0].line
+
+
+def test_a_rules_folder_without_asks_reads_the_shipped_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    (rules / "asks.toml").unlink()
+    assert classify_text(Detector.load(rules), "Please cancel my order.").ask_kinds == ("cancel",)
+
+
+def test_rules_check_reports_asks_toml(workspace: Workspace, tmp_path: Path) -> None:
+    rules = _broken(tmp_path, '\n[[asks]]\nid = "x"\nkind = "refnd"\nterms = ["a"]\n')
+    workspace.write_config(f'[mailbox]\nsource = "maildir"\npath = "{tmp_path}"\n[paths]\nrules = "{rules}"\n')
+    done = workspace.run("rules", "check")
+    assert done.returncode == 2 and "asks.toml" in done.stderr and "asks[x].kind" in done.stderr
+
+
+# ---------------------------------------------------------------- classify and eval
+
+
+@pytest.fixture
+def owner(workspace: Workspace) -> Workspace:
+    """Owner tools need no mailbox: a config with just a store."""
+    workspace.write_config('[store]\npath = "triage.db"\n')
+    return workspace
+
+
+def test_classify_json_carries_asks(owner: Workspace) -> None:
+    workspace = owner
+    done = workspace.run("classify", "--text", "Please call me back tomorrow morning.", "--json")
+    assert done.returncode == 0, done.stderr
+    [ask] = json.loads(done.stdout)["asks"]
+    assert {"kind", "text", "start", "end", "rule", "when"} <= set(ask)
+    assert ask["kind"] == "callback" and ask["when"] == "tomorrow morning"
+
+
+def test_ask_scores_hand_checked() -> None:
+    gold = [frozenset({"refund"}), frozenset({"refund", "return"}), frozenset(), frozenset({"status"})]
+    pred = [frozenset({"refund"}), frozenset({"refund"}), frozenset({"cancel"}), frozenset({"status"})]
+    got = ask_scores(gold, pred)
+    assert (got["precision"], got["recall"], got["exact"]) == (0.75, 0.75, 0.5)
+    assert got["per_kind"]["refund"]["precision"] == 1.0 and got["per_kind"]["return"]["recall"] == 0.0
+    assert got["per_kind"]["cancel"]["fp"] == 1
+
+
+def test_eval_scores_an_asks_column(owner: Workspace, tmp_path: Path) -> None:
+    workspace = owner
+    csv = tmp_path / "asks.csv"
+    csv.write_text('text,asks\n"I want a refund.",refund\n"Where is my order?",status\n'
+                   '"Lovely kettle.",\n"Please close my account and delete my data.",close_account|delete_data\n'
+                   '"Not judged.",-\n')
+    done = workspace.run("eval", str(csv), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["asks"]
+    assert report["n"] == 4 and report["precision"] == 1.0 and report["recall"] == 1.0
+    assert set(report["per_kind"]) == {"refund", "status", "close_account", "delete_data"}
+    text = workspace.run("eval", str(csv))
+    assert "close_account" in text.stdout and "precision" in text.stdout
+
+
+def test_eval_refuses_an_unknown_ask_kind(owner: Workspace, tmp_path: Path) -> None:
+    workspace = owner
+    csv = tmp_path / "asks.csv"
+    csv.write_text('text,asks\n"I want a refund.",refnd\n')
+    done = workspace.run("eval", str(csv))
+    assert done.returncode == 2 and "refnd" in done.stderr
+
+
+def test_kinds_are_the_documented_ones() -> None:
+    assert len(ASK_KINDS) == 14 and "delete_data" in ASK_KINDS
+
+
+def test_show_lists_the_asks(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    from conftest import email_bytes
+
+    body = "The kettle leaks. Please send a prepaid return label and delete my personal data by Friday."
+    workspace.maildir_config(maildir([email_bytes(body=body)]))
+    assert workspace.run("poll").returncode == 0
+    data = json.loads(workspace.run("show", "1", "--json").stdout)
+    kinds = {a["kind"] for a in data["asks"]}
+    assert kinds == {"return", "delete_data"} and data["detection"]["asks"] == data["asks"]
+    assert data["detection"]["facts"]["deadline"] == "by Friday"
+    text = workspace.run("show", "1").stdout
+    assert "Asks:" in text and "return: 'return label'" in text and "legal obligation" in text
+    assert "their deadline: by Friday" in text

@@ -1,0 +1,535 @@
+"""Asks: what the customer asks for, each with its evidence (span, rule id), from rules/asks.toml.
+
+Contract (documented for owners in rules/README.md):
+
+* Words are compared as lemmas (spaCy's English lookup table, the one
+  ``spacy-lookups-data`` ships): a term ``refund`` matches "refund", "refunds",
+  "refunded"; ``cancel`` matches "cancelled" and "canceling". A term is a list of
+  words separated by spaces; a word may list alternatives with ``|``
+  (``speak|talk``), and ``*`` stands for up to four words of anything
+  (``close * account`` = "close my online account").
+* A sentence is read as a unit (it ends at . ! ? or a blank line). A term of a
+  ``request`` ask counts when something makes it a request: a request frame
+  before it in the sentence ("I want", "could you", "please", "I'd like"), a
+  frame just after it ("a prepaid label would be great", "refund please"),
+  the imperative (the term opens the sentence or a clause: "Cancel my
+  subscription."), or the question form ("Can I get a refund?"). A ``question``
+  ask counts in a question or after an inquiry frame ("let me know when it
+  will arrive"); a ``none`` ask counts wherever its words are.
+* Negation cancels it: a negation within three words before the frame, or
+  right before the term ("I don't want a refund", "no refund needed") -- unless
+  a contrast word comes between ("I don't want a refund, just a replacement":
+  the replacement counts).
+* A past form opening a term is a report, not a request ("you cancelled my
+  order", "I spoke to your manager"), unless a request frame comes before it
+  ("I want it replaced").
+* Where asks' spans overlap the one of the rule listed first in the file wins
+  (so ``close_account`` before ``cancel``: "cancel my account" is one ask).
+  Where a ``status`` ask is found in a sentence, another ask of that sentence
+  whose term follows "my"/"the" is about something already on its way and is
+  dropped ("Where is my refund?" is status, "Can I get a refund?" is refund).
+* ``information``: a question (by its form) with no other ask in it, three
+  words or more and not rhetorical (``[frames] rhetorical``, "?!", anger in it);
+  its text is the question.
+* ``when``: the first ``[[times]]`` match in the ask's sentence (cancel from
+  when, callback at what time, the customer's deadline); ``detail``: for
+  ``callback`` a phone number in the sentence, for ``cancel`` and
+  ``close_account`` what follows the verb ("my bean box subscription"), for
+  ``information`` the question.
+* The customer's deadline (``deadline``): the first ``[[times]]`` match marked
+  ``deadline = true`` in a sentence that holds an ask or a threat.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from triage.detect import Ask, Evidence
+from triage.rulefile import TomlFile
+
+ASK_KINDS = (
+    "refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data", "compensation",
+    "callback", "escalate", "status", "information", "apology", "fix",
+)
+FRAMES = ("request", "question", "none")
+GAP = 4  # words a ``*`` in a term may stand for
+WINDOW = 16  # how far before its term a request frame may be
+AFTER = 3  # how far after its term a following frame may be
+NEG_REACH = 3
+_FRAME_KEYS = ("request", "after", "inquiry", "openers", "negation", "contrast", "question_openers", "rhetorical",
+               "owned")
+_ASK_KEYS = {"id", "kind", "terms", "frame", "flag", "exclude"}
+_TIME_KEYS = {"id", "regex", "deadline", "ignore_case"}
+# irregular past forms: "I spoke to your manager" is a report, not a request
+_IRREGULAR_PAST = frozenset(
+    ["spoke", "spoken", "sent", "gave", "given", "got", "gotten", "took", "taken", "made", "told", "said", "rang", "rung", "came", "went", "gone", "wrote", "written", "put", "paid", "bought", "brought", "sold", "left", "lost", "found", "heard", "kept"]
+)
+_PHONE = re.compile(r"(?<![\w#])\+?\d[\d ().-]{6,}\d(?!\w)")
+_SENTENCE_END = frozenset({".", "!", "?", "…", ";"})
+_WH = frozenset({"what", "where", "when", "how", "why", "which", "who"})
+_PRONOUNS = frozenset({"i", "you", "we", "it", "my", "the", "this", "they", "there", "he", "she", "someone", "anyone"})
+
+
+@dataclass(frozen=True)
+class AskRule:
+    rule: str  # asks.<id>
+    kind: str
+    terms: tuple[str, ...]
+    frame: str = "request"
+    flag: str = ""  # shown to the agent with the ask: "legal obligation: ..."
+    line: int | None = None
+    exclude: tuple[str, ...] = ()  # terms that are not this ask where they overlap one ("tax return")
+
+
+@dataclass(frozen=True)
+class TimeRule:
+    rule: str  # asks.times.<id>
+    regex: re.Pattern[str]
+    deadline: bool
+
+
+@dataclass(frozen=True)
+class AskRules:
+    asks: tuple[AskRule, ...] = ()
+    frames: dict[str, tuple[str, ...]] | None = None
+    times: tuple[TimeRule, ...] = ()
+
+
+# ---------------------------------------------------------------- lemmas
+
+
+@functools.cache
+def _lookup() -> dict[str, str]:
+    from importlib.resources import files
+
+    data = files("spacy_lookups_data") / "data" / "en_lemma_lookup.json.gz"
+    table: dict[str, str] = json.loads(gzip.decompress(data.read_bytes()))
+    return {k.lower(): v.lower() for k, v in table.items()}
+
+
+def lemma(lower: str) -> str:
+    """The lemma of a lower-case word ("cancelled" -> "cancel"); the word itself when unknown."""
+    lower = lower.replace("’", "'")
+    return _lookup().get(lower, lower)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_asks(tf: TomlFile) -> AskRules:
+    """rules/asks.toml -> AskRules; problems recorded on ``tf`` (file, key, line)."""
+    data = tf.data
+    tf.unknown_keys(data, {"frames", "asks", "times"}, "")
+    table = tf.table(data, "frames", allowed=_FRAME_KEYS, expected="a table of frame lists")
+    frames = {name: tf.str_list(table, name, "frames") for name in _FRAME_KEYS}
+    asks: list[AskRule] = []
+    seen: set[str] = set()
+    for n, entry in enumerate(tf.tables(data, "asks")):
+        rule_id = entry.get("id")
+        key = f"asks[{rule_id if isinstance(rule_id, str) else n}]"
+        line = tf.entry_line("asks", rule_id) if isinstance(rule_id, str) else tf.line_of("asks")
+        if not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", rule_id):
+            tf.problem(f"asks[{n}].id", f"expected an id of letters, digits, _ or -, got {rule_id!r}", line)
+            continue
+        if rule_id in seen:
+            tf.problem(f"{key}.id", "duplicate id", line)
+            continue
+        seen.add(rule_id)
+        tf.unknown_keys(entry, _ASK_KEYS, key, line=functools.partial(tf.entry_line, "asks", rule_id))
+        kind = entry.get("kind")
+        if kind not in ASK_KINDS:
+            tf.choice(entry, "kind", key, ASK_KINDS, "", line=tf.entry_line("asks", rule_id, "kind"))
+            if kind is None:
+                tf.problem(f"{key}.kind", f"missing (expected one of {', '.join(ASK_KINDS)})", line)
+            continue
+        terms = tf.str_list(entry, "terms", key, required=True, line=tf.entry_line("asks", rule_id, "terms"))
+        bad = [t for t in terms if all(w == "*" for w in t.split()) or t.split()[0] == "*" or t.split()[-1] == "*"]
+        for t in bad:
+            tf.problem(f"{key}.terms", f"a term must start and end with a word, got {t!r}",
+                       tf.entry_line("asks", rule_id, "terms"))
+        frame = tf.choice(entry, "frame", key, FRAMES, "request", line=tf.entry_line("asks", rule_id, "frame"))
+        flag = tf.string(entry, "flag", key, "", line=tf.entry_line("asks", rule_id, "flag"))
+        exclude = tf.str_list(entry, "exclude", key, line=tf.entry_line("asks", rule_id, "exclude"))
+        if terms and not bad:
+            asks.append(AskRule(f"asks.{rule_id}", str(kind), terms, frame, flag, line, exclude))
+    times: list[TimeRule] = []
+    for n, entry in enumerate(tf.tables(data, "times")):
+        rule_id = entry.get("id")
+        if not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", rule_id):
+            tf.problem(f"times[{n}].id", f"expected an id of letters, digits, _ or -, got {rule_id!r}")
+            continue
+        key = f"times[{rule_id}]"
+        line = tf.entry_line("times", rule_id, "regex")
+        tf.unknown_keys(entry, _TIME_KEYS, key)
+        regex_text = entry.get("regex")
+        if not isinstance(regex_text, str) or not regex_text:
+            tf.problem(f"{key}.regex", f"expected a regular expression string, got {regex_text!r}", line)
+            continue
+        try:
+            flags = re.IGNORECASE if tf.boolean(entry, "ignore_case", key, True) else 0
+            compiled = re.compile(regex_text, flags)
+        except re.error as exc:
+            tf.problem(f"{key}.regex", f"not a valid regular expression: {exc}", line)
+            continue
+        if compiled.fullmatch(""):
+            tf.problem(f"{key}.regex", "regular expression matches the empty string", line)
+            continue
+        deadline = tf.boolean(entry, "deadline", key, False)
+        times.append(TimeRule(f"asks.times.{rule_id}", compiled, bool(deadline)))
+    return AskRules(tuple(asks), frames, tuple(times))
+
+
+# ---------------------------------------------------------------- compiling terms
+
+
+Slot = frozenset[str] | None  # None: the gap ``*``
+
+
+def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
+    """A term as slots of lemma alternatives; ``tokenize`` splits words as the pipeline does."""
+    out: list[Slot] = []
+    for word in text.lower().split():
+        if word == "*":
+            out.append(None)
+            continue
+        alts = [a for a in word.split("|") if a]
+        # each alternative may be several tokens ("n't", "'d"): a word with one token per alternative
+        # is one slot; a word such as "don't" becomes its tokens' slots. "=sent" is that form only.
+        toks = [["=" + a[1:]] if a.startswith("=") and len(a) > 1 else [lemma(t) for t in tokenize(a)]
+                for a in alts]
+        if all(len(t) == 1 for t in toks):
+            out.append(frozenset(t[0] for t in toks))
+        else:
+            for t in toks[0]:
+                out.append(frozenset([t]))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """Terms and frames as lemma slots, indexed by the lemmas a match can start with."""
+
+    rules: AskRules
+    terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]]
+    frames: dict[str, list[tuple[Slot, ...]]]
+    excludes: dict[str, list[tuple[Slot, ...]]]  # rule id -> its exclude terms
+
+
+def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
+    def tokenize(text: str) -> list[str]:
+        return [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
+
+    terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]] = {}
+    for rule in rules.asks:
+        for term in rule.terms:
+            slots = _slots(term, tokenize)
+            first = slots[0]
+            for word in first or ():
+                terms.setdefault(word, []).append((slots, rule))
+    frames = {name: [_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())] for name in _FRAME_KEYS}
+    excludes = {rule.rule: [_slots(t, tokenize) for t in rule.exclude] for rule in rules.asks if rule.exclude}
+    return Compiled(rules, terms, frames, excludes)
+
+
+# ---------------------------------------------------------------- matching
+
+
+@dataclass
+class _Doc:
+    """The tokens of one text as the matcher reads them (whitespace left out; a blank line is "")."""
+
+    text: str
+    lowers: list[str]
+    lemmas: list[str]
+    forms: list[str]  # "=" + the word as written, for "=sent" slots
+    starts: list[int]
+    ends: list[int]
+    punct: list[bool]
+
+
+def _prepare(spacy_doc: Any, text: str) -> _Doc:
+    lowers: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    punct: list[bool] = []
+    for tok in spacy_doc:
+        if tok.is_space:
+            if tok.text.count("\n") >= 2:
+                lowers.append("")
+                starts.append(tok.idx)
+                ends.append(tok.idx)
+                punct.append(True)
+            continue
+        lowers.append(tok.lower_.replace("’", "'"))
+        starts.append(tok.idx)
+        ends.append(tok.idx + len(tok.text))
+        punct.append(bool(tok.is_punct))
+    lemmas = [lemma(w) if w else "" for w in lowers]
+    return _Doc(text, lowers, lemmas, ["=" + w for w in lowers], starts, ends, punct)
+
+
+def _match_at(slots: tuple[Slot, ...], doc: _Doc, i: int, hi: int) -> int:
+    """The end of the shortest match of ``slots`` at token ``i`` (before ``hi``), or -1."""
+    lemmas, forms = doc.lemmas, doc.forms
+
+    def go(k: int, pos: int) -> int:
+        if k == len(slots):
+            return pos
+        slot = slots[k]
+        if slot is None:
+            for skip in range(0, GAP + 1):
+                if pos + skip > hi or (skip and doc.punct[pos + skip - 1]):
+                    break  # a gap never spans punctuation: "tracking – the last parcel" is two things
+                end = go(k + 1, pos + skip)
+                if end >= 0:
+                    return end
+            return -1
+        if pos < hi and (lemmas[pos] in slot or forms[pos] in slot):
+            return go(k + 1, pos + 1)
+        return -1
+
+    return go(0, i)
+
+
+def _find(patterns: list[tuple[Slot, ...]], doc: _Doc, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, end) token spans of every match of ``patterns`` in [lo, hi)."""
+    found: list[tuple[int, int]] = []
+    for i in range(lo, hi):
+        for slots in patterns:
+            first = slots[0] if slots else None
+            if first is not None and (doc.lemmas[i] in first or doc.forms[i] in first):
+                end = _match_at(slots, doc, i, hi)
+                if end > i:
+                    found.append((i, end))
+    return found
+
+
+def _is_past(lower: str, lem: str) -> bool:
+    """A past form ("cancelled", "sent", "spoke"): what happened, not what is asked."""
+    if lower == lem:
+        return False
+    return lower.endswith("ed") or lower in _IRREGULAR_PAST
+
+
+def sentences(doc: _Doc) -> list[tuple[int, int]]:
+    """Token spans of sentences: they end after . ! ? … ; or at a blank line."""
+    out: list[tuple[int, int]] = []
+    start = i = 0
+    n = len(doc.lowers)
+    while i < n:
+        low = doc.lowers[i]
+        if low in _SENTENCE_END or low == "":  # "" marks a blank line
+            j = i + 1
+            while j < n and (doc.lowers[j] in _SENTENCE_END or doc.lowers[j] in ('"', ")", "'", "”")):
+                j += 1
+            out.append((start, i if low == "" else j))
+            start = i = j
+            continue
+        i += 1
+    if start < n:
+        out.append((start, n))
+    return [(a, b) for a, b in out if any(not doc.punct[k] for k in range(a, b))]
+
+
+def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evidence],
+              body_at: int = 0) -> tuple[tuple[Ask, ...], str]:
+    """The asks of one text, in text order, and the customer's deadline ("" when none).
+
+    ``body_at``: where the message body starts in ``text`` (the subject line comes first); an
+    ask in the body has offsets into the body, one in the subject ``where="subject"``."""
+    rules = compiled.rules
+    if not rules.asks:
+        return (), ""
+    doc = _prepare(spacy_doc, text)
+    heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
+    threats = [e.start for e in evidence if e.kind == "threat"]
+    order = {r.rule: i for i, r in enumerate(rules.asks)}
+    found: list[Ask] = []
+    deadline = ""
+    for lo, hi in sentences(doc):
+        asks = _sentence_asks(compiled, doc, lo, hi, heated)
+        asks.sort(key=lambda a: (order.get(a.rule, len(order)), a.start))
+        kept: list[Ask] = []
+        for ask in asks:  # one ask per kind and sentence; overlapping words: the rule listed first
+            if any(k.kind == ask.kind or (k.start < ask.end and ask.start < k.end) for k in kept):
+                continue
+            kept.append(ask)
+        kept.sort(key=lambda a: a.start)
+        a, b = doc.starts[lo], doc.ends[hi - 1]
+        sentence = text[a:b]
+        when, deadline_here = _times(rules.times, sentence)
+        if when:
+            kept = [replace(k, when=when) for k in kept]
+        if not deadline and deadline_here and (
+            kept or any(a <= t < b for t in threats) or _find(compiled.frames["request"], doc, lo, hi)
+        ):
+            deadline = deadline_here
+        found.extend(_detail(k, sentence, a) for k in kept)
+    if body_at:
+        found = [replace(k, start=k.start - body_at, end=k.end - body_at) if k.start >= body_at
+                 else replace(k, where="subject") for k in found]
+    return _one_per_kind(found), deadline
+
+
+def _one_per_kind(asks: list[Ask]) -> tuple[Ask, ...]:
+    """One ask per kind (every question for ``information``): the one that says when, else the first.
+
+    The subject line comes first in the text; it counts only when the body does not ask the same."""
+    body = {a.kind for a in asks if not _in_subject(a)}
+    chosen: dict[str, Ask] = {}
+    questions: list[Ask] = []
+    for ask in asks:
+        if ask.kind in body and _in_subject(ask):
+            continue
+        if ask.kind == "information":
+            questions.append(ask)
+            continue
+        have = chosen.get(ask.kind)
+        if have is None:
+            chosen[ask.kind] = ask
+        elif not have.when and ask.when:
+            chosen[ask.kind] = replace(have, when=ask.when)
+        elif not have.detail and ask.detail:
+            chosen[ask.kind] = replace(have, detail=ask.detail)
+    return tuple(sorted([*chosen.values(), *questions], key=lambda a: a.start))
+
+
+def _in_subject(ask: Ask) -> bool:
+    return ask.where == "subject"
+
+
+def _times(rules: tuple[TimeRule, ...], sentence: str) -> tuple[str, str]:
+    """The first time expression of the sentence, and the first deadline one."""
+    first: tuple[int, str] | None = None
+    dead: tuple[int, str] | None = None
+    for rule in rules:
+        match = rule.regex.search(sentence)
+        if match is None:
+            continue
+        got = (match.start(), " ".join(match.group(0).split()))
+        if first is None or got[0] < first[0]:
+            first = got
+        if rule.deadline and (dead is None or got[0] < dead[0]):
+            dead = got
+    return (first[1] if first else ""), (dead[1] if dead else "")
+
+
+_OBJECT_STOP = re.compile(r"[,.;:!?()\n]|\b(?:and|but|because|as|since|please|from|effective|starting|asap|"
+                          r"immediately|now|today|if|so|or|which|that|before|after|by|at|with|as of)\b", re.I)
+
+
+def _detail(ask: Ask, sentence: str, offset: int) -> Ask:
+    """What the ask is about: the number to call, the thing to cancel, the question."""
+    if ask.kind == "callback":
+        phone = _PHONE.search(sentence)
+        return replace(ask, detail=phone.group(0).strip() if phone else "")
+    if ask.kind == "close_account":
+        return replace(ask, detail=ask.text.partition(" ")[2] or ask.text)  # "close my account" -> "my account"
+    if ask.kind == "cancel":
+        rest = sentence[ask.end - offset:]
+        stop = _OBJECT_STOP.search(rest)
+        return replace(ask, detail=" ".join(rest[: stop.start() if stop else len(rest)].split())[:80])
+    if ask.kind == "information":
+        text = _LEAD_IN.sub("", ask.text, count=1) or ask.text
+        return replace(ask, text=text, detail=text)
+    return ask
+
+
+# "Hi, how do I ..." -> "how do I ...": a greeting or a short label before the question is not part of it
+_LEAD_IN = re.compile(r"^(?:(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|evening))\b[^,!:?]{0,20}[,!:]\s*"
+                      r"|[^,!:?]{1,25}:\s+)", re.I)
+
+
+def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list[int]) -> list[Ask]:
+    """Every ask found in the sentence [lo, hi) (overlaps are settled by the caller)."""
+    frames = compiled.frames
+    request = _find(frames["request"], doc, lo, hi)
+    # "tell me" asks, "telling me" and "told me" tell what happened
+    inquiry = [f for f in _find(frames["inquiry"], doc, lo, hi) if doc.lowers[f[0]] == doc.lemmas[f[0]]]
+    after = _find(frames["after"], doc, lo, hi)
+    negation = {s for s, _ in _find(frames["negation"], doc, lo, hi)}
+    contrast = {s for s, _ in _find(frames["contrast"], doc, lo, hi)}
+    owned = {s for s, _ in _find(frames["owned"], doc, lo, hi)}
+    openers = {s for s, _ in _find(frames["openers"], doc, lo, hi)}
+    words = [k for k in range(lo, hi) if not doc.punct[k]]
+    marks = [doc.lowers[k] for k in range(lo, hi) if doc.punct[k]]
+    question = "?" in marks or (
+        not ({".", "!"} & set(marks)) and len(words) > 1
+        and bool(_find(frames["question_openers"], doc, words[0], words[0] + 1))
+        and (doc.lowers[words[1]] in _PRONOUNS or doc.lowers[words[0]] in _WH)
+    )
+    a, b = doc.starts[lo], doc.ends[hi - 1]
+    rhetorical = question and (
+        bool(_find(frames["rhetorical"], doc, lo, hi))
+        or any(a <= h < b for h in heated)
+    )
+
+    def negated(start: int, frame_start: int | None) -> bool:
+        for anchor in ([frame_start] if frame_start is not None else []) + [start]:
+            for k in range(anchor - 1, max(lo, anchor - NEG_REACH) - 1, -1):
+                if doc.punct[k]:
+                    break
+                if k in negation and not any(c in contrast for c in range(k + 1, start)):
+                    return True
+        return False
+
+    def opens_clause(start: int, end: int) -> bool:
+        """An imperative: the term opens the sentence or a clause ("please" and the like may come first),
+        and what follows is not a verb telling what happened ("Refund received")."""
+        if end < hi and not doc.punct[end] and (_is_past(doc.lowers[end], doc.lemmas[end])
+                                                 or doc.lemmas[end] in ("be", "have")):
+            return False
+        k = start - 1
+        while k >= lo and k in openers:
+            k -= 1
+        return k < lo or doc.punct[k]
+
+    asks: list[Ask] = []
+    for i in range(lo, hi):
+        for slots in (compiled.terms.get(doc.lemmas[i], []) + compiled.terms.get(doc.forms[i], [])):
+            term, rule = slots
+            end = _match_at(term, doc, i, hi)
+            if end <= i or _excluded(compiled, rule, doc, i, end, lo, hi):
+                continue
+            frame_before = max((f for f in request if f[1] <= i and i - f[1] <= WINDOW), default=None)
+            inquiry_before = max((f for f in inquiry if f[1] <= i and i - f[1] <= WINDOW), default=None)
+            frame_after = any(f[0] >= end and f[0] - end <= AFTER for f in after)
+            past = _is_past(doc.lowers[i], doc.lemmas[i])
+            used = frame_before
+            if rule.frame == "none":
+                ok = not past or frame_before is not None
+            elif rule.frame == "question":
+                ok = (question and not rhetorical) or inquiry_before is not None or frame_before is not None
+                used = inquiry_before or frame_before
+            else:
+                ok = (frame_before is not None or frame_after or (question and not rhetorical)
+                      or (not past and opens_clause(i, end)))
+            if not ok or negated(i, used[0] if used else None):
+                continue
+            a, b = doc.starts[i], doc.ends[end - 1]
+            asks.append(Ask(rule.kind, doc.text[a:b], a, b, rule.rule, flag=rule.flag))
+    if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
+        asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
+    if not asks and not rhetorical and (question or inquiry) and len(words) >= 3:
+        text = " ".join(doc.text[a:b].split())
+        asks.append(Ask("information", text, a, b, "asks.question" if question else "asks.inquiry"))
+    return asks
+
+
+def _excluded(compiled: Compiled, rule: AskRule, doc: _Doc, start: int, end: int, lo: int, hi: int) -> bool:
+    """One of the rule's ``exclude`` terms overlaps the match ("tax return" is not a return)."""
+    patterns = compiled.excludes.get(rule.rule)
+    if not patterns:
+        return False
+    return any(s < end and start < e for s, e in _find(patterns, doc, max(lo, start - 4), min(hi, end + 4)))
+
+
+def _owned(doc: _Doc, ask: Ask, lo: int, owned: set[int]) -> bool:
+    """The ask's term follows "my", "the"... (``[frames] owned``) within two words."""
+    i = next((k for k in range(lo, len(doc.starts)) if doc.starts[k] == ask.start), None)
+    return i is not None and any(k in owned for k in range(max(lo, i - 2), i))
