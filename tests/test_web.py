@@ -424,6 +424,18 @@ def test_a_client_guessing_many_names_is_slowed_and_others_are_not(polled: Path,
     assert attacker.login("sam", PASSWORD).status_code == 302
 
 
+def test_ipv6_clients_are_counted_by_their_slash_64(polled: Path, tmp_path: Path) -> None:
+    web, _clock = _clocked(polled, tmp_path)
+    for i in range(5):  # one host, five addresses of its /64, five names
+        assert _from(web, f"2001:db8:1:2::{i + 1:x}").login(f"name{i}", "guess").status_code == 200
+    assert _from(web, "2001:db8:1:2:ffff::9").login("name9", "guess").status_code == 429
+    assert _from(web, "2001:db8:1:3::1").login("name9", "guess").status_code == 200  # another /64
+    assert agents.client_key("::ffff:192.0.2.7") == agents.client_key("192.0.2.7") == "192.0.2.7"
+    result = CliRunner().invoke(cli, ["--config", str(web.settings.file), "agent", "unlock", "--client", "2001:db8:1:2::77"])
+    assert result.exit_code == 0 and "Unlocked client" in result.output
+    assert _from(web, "2001:db8:1:2::1").login("name9", "guess").status_code == 200
+
+
 def test_a_successful_login_clears_the_count(polled: Path, tmp_path: Path) -> None:
     web, clock = _clocked(polled, tmp_path)
     for _ in range(3):

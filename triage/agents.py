@@ -19,6 +19,7 @@ failures, lockouts and unlocks also go to ``events``; the password never.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import re
@@ -90,6 +91,7 @@ def login(store: Store, name: str, password: str, client: str, now: datetime | N
     now = now or utcnow()
     key = name[:64]
     shown = ascii(key)  # names come from the form: never let one forge a log line
+    client = client_key(client)
     with store.write():
         account = store.login_failures(ACCOUNT.scope, key)
         if account and account["locked_at"]:
@@ -128,6 +130,20 @@ def login(store: Store, name: str, password: str, client: str, now: datetime | N
     return False
 
 
+def client_key(address: str) -> str:
+    """The address a client's failures are counted under: IPv6 by its /64 (one host holds a
+    whole /64, so counting each address alone would let it dodge the backoff), IPv4 as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def unlock(store: Store, name: str | None = None, client: str | None = None,
            by: str = "cli", now: datetime | None = None) -> bool:
     """Clear agent ``name``'s lock and failures and/or ``client``'s; True if there was anything to clear.
@@ -142,6 +158,7 @@ def unlock(store: Store, name: str | None = None, client: str | None = None,
         if name is not None:
             cleared |= store.clear_login_failures(ACCOUNT.scope, name)
         if client is not None:
+            client = client_key(client)
             cleared |= store.clear_login_failures(CLIENT.scope, client)
         store.event("agent-unlocked", by, now, agent=name, client=client, cleared=cleared)
     log.info("unlocked %s", ", ".join(x for x in (name and f"agent {name}", client and f"client {client}") if x))
