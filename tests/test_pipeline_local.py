@@ -1,4 +1,4 @@
-"""The poll pipeline on local sources (Maildir, mbox) and the store underneath it."""
+"""The poll pipeline on local sources (Maildir, mbox)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import mailbox
 import sqlite3
 from pathlib import Path
 
-import pytest
 from conftest import Workspace, email_bytes
 
 from triage import config, pipeline
 from triage.mailbox import open_source
-from triage.store import SCHEMA_VERSION, Store
+from triage.store import Store
 
 
 def run_poll(workspace: Workspace) -> pipeline.Summary:
@@ -22,24 +21,6 @@ def run_poll(workspace: Workspace) -> pipeline.Summary:
             return pipeline.poll(settings, store, source)
         finally:
             source.close()
-
-
-def test_store_is_wal_versioned_and_migrates_once(tmp_path: Path) -> None:
-    with Store(tmp_path / "t.db") as store:
-        assert store.schema_version == SCHEMA_VERSION
-        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    with Store(tmp_path / "t.db") as store:  # reopening does not migrate again
-        assert store.schema_version == SCHEMA_VERSION
-    with sqlite3.connect(tmp_path / "t.db") as db:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"messages", "customers", "cases", "detections", "drafts", "deadlines", "events", "checkpoints", "labels"} <= tables
-
-
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "t.db") as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(RuntimeError, match="newer than this triage"):
-        Store(tmp_path / "t.db")
 
 
 def test_maildir_poll_is_idempotent_and_leaves_the_maildir_alone(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]

@@ -22,7 +22,7 @@ from triage.drafting.outgoing import parse_our_id
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
-from triage.store import NewMessage, Store, utcnow
+from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, utcnow
 
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
@@ -315,8 +315,8 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         store.event("case-opened", "poll", when, case_id=case_id)
     else:
         case = store.case(case_id)
-        if case and case["status"] in ("resolved", "closed"):
-            store.update_case(case_id, status="open", resolved_at=None)
+        if case and CaseStatus(case["status"]).finished:
+            store.update_case(case_id, status=CaseStatus.OPEN, resolved_at=None)
             store.event("case-reopened", "poll", when, case_id=case_id)
         from triage.followups.deadlines import customer_wrote
 
@@ -343,14 +343,14 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     if not drafter.needs_reply(message, detection):
         # "thanks, all sorted": nothing left to answer, so no draft waits on this case
         store.supersede_pending(case_id, when)
-        store.update_case(case_id, status="closed")
+        store.update_case(case_id, status=CaseStatus.CLOSED)
         store.event("case-closed", "poll", when, case_id=case_id, message_id=message_row, reason="customer needs nothing more")
         return 0
     # Every customer message that needs an answer gets a response deadline (the first one,
     # or the reply to a customer who writes again); sending a reply completes it.
-    if store.open_deadline(case_id, "first-response") is None:
+    if store.open_deadline(case_id, DeadlineKind.FIRST_RESPONSE) is None:
         due = b.run.rules.policy.first_response_due(detection.level, detection.archetype_names, row.received_at)
-        store.add_deadline(case_id, "first-response", due, "", when)
+        store.add_deadline(case_id, DeadlineKind.FIRST_RESPONSE, due, "", when)
     superseded = store.supersede_pending(case_id, when)
     text = drafter.render(message, detection, case_id, when)
     from triage.drafting.drafter import draft_row
@@ -396,14 +396,14 @@ def _new_row(b: BatchRun, item: Item) -> NewMessage:
             **base,
             message_id=synthetic_id(f.raw),
             raw_hash=raw_hash(f.raw),
-            status="quarantined",
+            status=MessageStatus.QUARANTINED,
             date=received,
         )
     return NewMessage(
         **base,
         message_id=m.message_id,
         raw_hash=m.raw_hash,
-        status="ignored" if m.auto else "triaged",
+        status=MessageStatus.IGNORED if m.auto else MessageStatus.TRIAGED,
         date=m.date,
         in_reply_to=m.in_reply_to,
         references=m.references,
@@ -423,7 +423,7 @@ def _new_row(b: BatchRun, item: Item) -> NewMessage:
 def _quarantine(row: NewMessage, item: Item, error: str) -> NewMessage:
     """The row as quarantined: its error and raw bytes kept for `triage retry`."""
     return NewMessage(
-        **{**row.__dict__, "status": "quarantined", "error": error, "raw": item.fetched.raw, "retries": item.retries}
+        **{**row.__dict__, "status": MessageStatus.QUARANTINED, "error": error, "raw": item.fetched.raw, "retries": item.retries}
     )
 
 

@@ -3,21 +3,53 @@
 WAL mode and a busy timeout let the worker and the web page share the file.
 Transactions that read then write use ``BEGIN IMMEDIATE`` (``Store.write``):
 a deferred transaction that upgrades to a write fails at once under
-contention, whatever the busy timeout. ``Store`` gathers the queries of
-each part of triage: ``mail`` (poll and review), ``web`` (the review page)
-and ``followups`` (deadlines, reminders, status, report).
+contention, whatever the busy timeout. The queries are organised by table,
+one module each (``messages``, ``cases``, ``drafts``, ``deadlines``,
+``events``, ``agents``, with ``sessions`` for the review page's logins),
+plus ``queue``, the one query behind the CLI's and the review page's
+queue; ``Store`` is all of them over one connection.
 """
 
 from __future__ import annotations
 
-from triage.store.base import NewMessage, StoreBase, iso, utcnow
-from triage.store.followups import FollowupStore
+from triage.store.agents import AgentTable
+from triage.store.base import StoreBase, iso, utcnow
+from triage.store.cases import CaseStatus, CaseTable
+from triage.store.deadlines import DeadlineClosed, DeadlineKind, DeadlineTable
+from triage.store.drafts import IN_QUEUE, DraftKind, DraftStatus, DraftTable
+from triage.store.events import EventTable
+from triage.store.messages import MessageStatus, MessageTable, NewMessage
+from triage.store.queue import QueueTable
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
 from triage.store.sessions import SessionTable
-from triage.store.web import ReviewStore
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "NewMessage", "Store", "StoreBase", "iso", "utcnow"]
+__all__ = [
+    "IN_QUEUE",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "CaseStatus",
+    "DeadlineClosed",
+    "DeadlineKind",
+    "DraftKind",
+    "DraftStatus",
+    "MessageStatus",
+    "NewMessage",
+    "Store",
+    "StoreBase",
+    "iso",
+    "utcnow",
+]
 
 
-class Store(FollowupStore, ReviewStore, SessionTable):
+class Store(MessageTable, CaseTable, DraftTable, DeadlineTable, QueueTable, EventTable, AgentTable, SessionTable):
     """A triage database file. Open with ``Store(path)``; it migrates itself."""
+
+    def status_counts(self) -> dict[str, int]:
+        """Quarantined messages, drafts waiting for an agent, cases waiting on the customer."""
+        row = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM messages WHERE status = ?), "
+            f"(SELECT COUNT(*) FROM drafts WHERE status IN ({', '.join('?' for _ in IN_QUEUE)})), "
+            "(SELECT COUNT(*) FROM cases WHERE status = ?)",
+            [MessageStatus.QUARANTINED, *IN_QUEUE, CaseStatus.WAITING],
+        ).fetchone()
+        return {"quarantined": int(row[0]), "pending_drafts": int(row[1]), "waiting_cases": int(row[2])}

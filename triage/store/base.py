@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -33,47 +33,17 @@ def iso(when: datetime | None) -> str | None:
     return when.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A message row about to be stored (parsed or quarantined)."""
-
-    mailbox: str
-    folder: str
-    source_key: str
-    message_id: str
-    raw_hash: str
-    status: str  # triaged | ignored | quarantined
-    received_at: datetime
-    date: datetime
-    uidvalidity: int | None = None
-    uid: int | None = None
-    in_reply_to: str = ""
-    references: tuple[str, ...] = ()
-    sender: str = ""
-    sender_name: str = ""
-    reply_to: str = ""
-    recipients: tuple[str, ...] = ()
-    subject: str = ""
-    text: str = ""
-    full_text: str = ""
-    attachments: tuple[dict[str, Any], ...] = ()
-    defects: tuple[str, ...] = ()
-    auto_reason: str = ""
-    error: str = ""
-    raw: bytes | None = None
-    rate_limited: bool = False
-    retries: int = 0
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _marks(values: Iterable[Any]) -> str:
+    """``?, ?, ?``: one placeholder per value."""
+    return ", ".join("?" for _ in values)
+
 
 class StoreBase:
     """A triage database file: connection, migrations, transactions and small query helpers."""
-    """A triage database file. Open with ``Store(path)``; it migrates itself."""
 
     def __init__(self, path: Path | str, timeout: float = 30.0):
         self.path = Path(path)
@@ -174,3 +144,24 @@ class StoreBase:
         cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
         return int(cur.lastrowid or 0)
 
+
+    _BULK_TABLES: ClassVar[frozenset[str]] = frozenset(
+        {"customers", "cases", "messages", "detections", "drafts", "deadlines", "events", "labels", "agents"}
+    )
+
+    def bulk_insert(self, table: str, rows: Iterable[dict[str, Any]]) -> int:
+        """Insert many rows of one shape with ``executemany`` (call inside ``write``); the count.
+
+        For benchmarks and imports: values go in as given (JSON columns must be
+        already encoded); every row must have the first row's keys.
+        """
+        if table not in self._BULK_TABLES:
+            raise ValueError(f"bulk_insert: unknown table {table!r}")
+        iterator = iter(rows)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        cols = list(first)
+        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        cur = self.conn.executemany(sql, ([row[c] for c in cols] for row in itertools.chain([first], iterator)))
+        return int(cur.rowcount)

@@ -1,0 +1,47 @@
+"""The ``agents`` who log in to the review page and the ``labels`` they put on detections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from triage.store.base import StoreBase, iso
+
+
+class AgentTable(StoreBase):
+    """Agents and their labels."""
+
+    def add_agent(self, name: str, password_hash: str, when: datetime) -> int:
+        """A new agent; ``sqlite3.IntegrityError`` if the name is taken."""
+        return self._insert("agents", {"name": name, "password_hash": password_hash, "created_at": iso(when)})
+
+    def agent(self, name: str) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM agents WHERE name = ?", (name,))
+
+    def agent_names(self) -> list[str]:
+        """Names of agents who may log in, alphabetically."""
+        return [str(r[0]) for r in self.conn.execute("SELECT name FROM agents WHERE disabled = 0 ORDER BY name")]
+
+    def add_label(self, message_row: int, angry: bool | None, archetype: str | None, agent: str, when: datetime) -> int:
+        """An agent's correction of a detection (``angry``/``archetype`` None = not judged)."""
+        return self._insert(
+            "labels",
+            {
+                "message_id": message_row,
+                "angry": None if angry is None else int(angry),
+                "archetype": archetype or None,
+                "agent": agent,
+                "at": iso(when),
+            },
+        )
+
+    def labelled_messages(self) -> list[dict[str, Any]]:
+        """Each labelled message's text and sender with its latest label (for `triage eval --labels`)."""
+        return self._all(
+            "SELECT m.id, m.text, m.sender, l.angry, l.archetype FROM labels l "
+            "JOIN messages m ON m.id = l.message_id "
+            "WHERE l.id = (SELECT MAX(id) FROM labels WHERE message_id = l.message_id) ORDER BY m.id"
+        )
+
+    def labels_for(self, message_row: int) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM labels WHERE message_id = ? ORDER BY id", (message_row,))

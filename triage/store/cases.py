@@ -1,0 +1,108 @@
+"""The ``cases`` table (one customer's complaint, across messages) and the ``customers`` it belongs to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from triage.store.base import StoreBase, _dumps, iso
+from triage.store.messages import MessageStatus
+
+
+class CaseStatus(StrEnum):
+    """``cases.status``: open -> waiting (on the customer) -> open ... -> resolved | closed."""
+
+    OPEN = "open"
+    WAITING = "waiting"  # an agent asked the customer something; deadlines are paused
+    RESOLVED = "resolved"  # an agent resolved it; a check-in may follow
+    CLOSED = "closed"  # the customer said thanks, or the case ended without a resolution
+
+    @property
+    def finished(self) -> bool:
+        """Resolved or closed: a new customer message reopens it."""
+        return self in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+
+
+class CaseTable(StoreBase):
+    """Customers and their cases."""
+
+    def customer(self, address: str, name: str, when: datetime, complaint: bool) -> int:
+        """Insert or update the customer at ``address``; return its id."""
+        self.conn.execute(
+            "INSERT INTO customers (address, name, messages, complaints, first_seen, last_seen) "
+            "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT(address) DO UPDATE SET "
+            "name = CASE WHEN excluded.name != '' THEN excluded.name ELSE customers.name END, "
+            "messages = customers.messages + 1, "
+            "complaints = customers.complaints + excluded.complaints, "
+            "last_seen = MAX(customers.last_seen, excluded.last_seen)",
+            (address, name, int(complaint), iso(when), iso(when)),
+        )
+        return int(self.conn.execute("SELECT id FROM customers WHERE address = ?", (address,)).fetchone()[0])
+
+    def case_for_thread(self, mailbox: str, ids: Iterable[str]) -> int | None:
+        """The case a reply belongs to: a stored message or one of our drafts it names."""
+        for mid in ids:
+            row = self.conn.execute(
+                "SELECT case_id FROM messages WHERE mailbox = ? AND message_id = ? "
+                "AND case_id IS NOT NULL",
+                (mailbox, mid),
+            ).fetchone()
+            if row:
+                return int(row[0])
+            row = self.conn.execute(
+                "SELECT case_id FROM drafts WHERE outgoing_message_id = ?", (mid,)
+            ).fetchone()
+            if row:
+                return int(row[0])
+        return None
+
+    def case_exists(self, case_id: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
+
+    def open_case(self, customer_id: int, subject: str, when: datetime) -> int:
+        return self._insert(
+            "cases",
+            {
+                "customer_id": customer_id,
+                "subject": subject,
+                "status": str(CaseStatus.OPEN),
+                "opened_at": iso(when),
+                "updated_at": iso(when),
+            },
+        )
+
+    def case(self, case_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM cases WHERE id = ?", (case_id,))
+
+    def update_case(self, case_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [_dumps(v) if isinstance(v, (list, tuple, dict)) else v for v in fields.values()]
+        self.conn.execute(f"UPDATE cases SET {sets} WHERE id = ?", [*values, case_id])
+
+    def customer_cases(self, customer_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM cases WHERE customer_id = ? ORDER BY opened_at DESC", (customer_id,)
+        )
+
+    def report_cases(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """Cases whose first customer message arrived in [since, until), with their customer."""
+        rows = self._all(
+            f"""
+            SELECT * FROM (
+                SELECT c.*, cu.address AS customer, cu.name AS customer_name,
+                       COALESCE((SELECT MIN(m.received_at) FROM messages m
+                                 WHERE m.case_id = c.id AND m.status = '{MessageStatus.TRIAGED}'), c.opened_at) AS started_at
+                FROM cases c JOIN customers cu ON cu.id = c.customer_id)
+            WHERE started_at >= ? AND started_at < ?
+            ORDER BY started_at, id
+            """,
+            (iso(since), iso(until)),
+        )
+        for row in rows:
+            row["archetypes"] = json.loads(row["archetypes"])
+        return rows
