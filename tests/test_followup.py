@@ -191,14 +191,14 @@ def test_waiting_pauses_the_clock_and_the_customers_answer_restarts_it(workspace
     assert row["due"] == "2026-11-20T10:00:00+00:00"
     with Store(workspace.db) as store:
         assert deadlines.wait(store, row["case_id"], "dana", datetime(2026, 11, 20, 9, 20, tzinfo=UTC)) == [row["id"]]
-        assert store.case(row["case_id"])["status"] == "waiting"
+        assert store.case(row["case_id"]).status == "waiting"
     maildir([email_bytes(subject="Re: Order #123 arrived broken", body="The order number is 123. Still broken.",
                          message_id="<w2@customer.test>", headers={"In-Reply-To": "<w1@customer.test>"})], path)
     poll_at(workspace, datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
     [row] = open_deadlines(workspace)
     assert row["paused_at"] is None and row["due"] == "2026-11-21T12:40:00+00:00"  # 40 minutes were left
     with Store(workspace.db) as store:
-        assert store.case(row["case_id"])["status"] == "open"
+        assert store.case(row["case_id"]).status == "open"
         assert [e["kind"] for e in store.events(row["case_id"])].count("case-resumed") == 1
 
 
@@ -214,13 +214,13 @@ def test_resolved_case_reopens_on_a_customer_message_and_its_check_in_is_cancell
                          headers={"In-Reply-To": "<r1@customer.test>", "Auto-Submitted": "auto-replied"})], path)
     poll_at(workspace, datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
     with Store(workspace.db) as store:
-        assert store.case(1)["status"] == "resolved"
+        assert store.case(1).status == "resolved"
     assert [r["kind"] for r in open_deadlines(workspace)] == ["follow-up"]
     maildir([email_bytes(body="It broke again!", message_id="<r2@customer.test>",
                          headers={"In-Reply-To": "<r1@customer.test>"})], path)
     poll_at(workspace, datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
     with Store(workspace.db) as store:
-        assert store.case(1)["status"] == "open"
+        assert store.case(1).status == "open"
         closed = store.deadline_rows(open_only=False, kinds=["follow-up"])
     assert [r["closed"] for r in closed] == ["cancelled"]
 

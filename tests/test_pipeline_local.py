@@ -100,7 +100,7 @@ def test_automatic_mail_on_a_thread_never_reopens_nor_drafts(workspace: Workspac
     summary = run_poll(workspace)
     assert (summary.ignored, summary.drafts) == (1, 0)
     with Store(workspace.db) as store:
-        assert store.case(1)["status"] == "resolved"
+        assert store.case(1).status == "resolved"
 
 
 def test_a_flooding_sender_is_recorded_but_gets_no_new_drafts(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +155,7 @@ def test_thanks_all_sorted_closes_the_case_and_withdraws_its_pending_draft(works
     assert (summary.triaged, summary.drafts) == (1, 0)
     with Store(workspace.db) as store:
         assert store.queue() == []
-        assert store.case(1)["status"] == "closed"
+        assert store.case(1).status == "closed"
 
 
 def test_a_customer_who_writes_again_after_our_reply_gets_a_new_response_deadline(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import pytest
 from conftest import Workspace
 
 from triage.followups.report import quantile
-from triage.store import NewMessage, Store, iso
+from triage.store import DraftKind, DraftStatus, NewDraft, NewMessage, Store, iso
 
 UTC = timezone.utc
 
@@ -75,10 +75,11 @@ def fixture_db(workspace: Workspace, maildir: Any) -> Workspace:
         deadline(store, c, "promise", "2026-11-25T12:00:00", what="a call back")
         f1 = deadline(store, a, "follow-up", "2026-11-10T09:00:00", "2026-11-10T09:00:00", "drafted")
         deadline(store, b, "follow-up", "2026-11-12T10:00:00", "2026-11-11T10:00:00", "cancelled")
-        store.insert_draft({"case_id": a, "kind": "check-in", "template": "follow_up", "to_address": "ann@x.test",
-                            "subject": "Re: case 1", "body": "Hi", "status": "sent",
-                            "outgoing_message_id": f"<triage.c{a}.f{f1}@example.com>",
-                            "created_at": "2026-11-10T09:00:00+00:00", "updated_at": "2026-11-10T09:00:00+00:00"})
+        check_in = store.insert_draft(NewDraft(
+            case_id=a, message_id=None, kind=DraftKind.CHECK_IN, template="follow_up", to_address="ann@x.test",
+            subject="Re: case 1", body="Hi", lint=(), outgoing_message_id=f"<triage.c{a}.f{f1}@example.com>",
+            created_at=datetime.fromisoformat("2026-11-10T09:00:00+00:00")))
+        store.update_draft(check_in, status=DraftStatus.SENT)
     return workspace
 
 

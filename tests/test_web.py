@@ -316,7 +316,7 @@ def test_a_cookie_captured_before_logout_no_longer_logs_in(agent: Web) -> None:
     refused = thief.client.post(f"/drafts/{did}/reject", data={"reason": "x", "csrf_token": token}, base_url=BASE)
     assert refused.status_code == 403
     with agent.store() as store:
-        assert store.draft(did)["status"] == "pending"
+        assert store.draft(did).status == "pending"
         assert store.sessions_of("dana") == 0
 
 
@@ -470,8 +470,8 @@ def test_every_state_changing_post_needs_the_csrf_token(agent: Web) -> None:
     assert cross.status_code == 403
     with agent.store() as store:
         draft = store.draft(did)
-        assert draft is not None and draft["status"] == "pending" and draft["body"] != "changed\n"
-        assert store.labels_for(draft["message_id"]) == [] and store.owners([draft["case_id"]]) == {}
+        assert draft is not None and draft.status == "pending" and draft.body != "changed\n"
+        assert store.labels_for(draft.message_id) == [] and store.owners([draft.case_id]) == {}
     assert agent.agent() == "dana"  # logout without a token did nothing
 
 
@@ -558,7 +558,7 @@ def test_edit_shows_findings_then_approving_the_fixed_draft_sends_it(agent: Web,
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ("derek@customer.test",) and "A replacement ships today." in mail.message.get_content()
     with agent.store() as store:
-        assert [e["actor"] for e in store.case_events(store.draft(did)["case_id"]) if e["kind"] == "draft-approved"] == ["dana"]
+        assert [e["actor"] for e in store.case_events(store.draft(did).case_id) if e["kind"] == "draft-approved"] == ["dana"]
 
 
 def test_a_refused_send_stays_approved_with_the_error_on_the_page_and_can_be_retried(
@@ -600,7 +600,7 @@ def test_reassign_records_an_event_and_the_latest_owner_is_shown(agent: Web) -> 
     row = agent.get("/").text.split(f'data-draft="{did}"')[1].split("</tr>")[0]
     assert "<td>dana</td>" in row
     with agent.store() as store:
-        events = [e for e in store.case_events(store.draft(did)["case_id"]) if e["kind"] == "case-assigned"]
+        events = [e for e in store.case_events(store.draft(did).case_id) if e["kind"] == "case-assigned"]
     assert [(e["actor"], e["detail"]["to"]) for e in events] == [("dana", "sam"), ("dana", "dana")]
 
 
@@ -611,7 +611,7 @@ def test_a_detection_correction_is_stored_as_a_label(agent: Web) -> None:
     assert "a correction needs angry yes/no or an archetype" in agent.get(f"/drafts/{did}").text
     with agent.store() as store:
         draft = store.draft(did)
-        labels = store.labels_for(draft["message_id"])
+        labels = store.labels_for(draft.message_id)
     assert [(lb["angry"], lb["archetype"], lb["agent"]) for lb in labels] == [(0, "meek", "dana")]
 
 
@@ -623,14 +623,14 @@ def test_triage_label_records_the_same_audit_event_as_the_page(agent: Web) -> No
         draft = store.draft(did)
     conf = ["--config", str(agent.settings.store_path.with_name("triage.toml"))]
     done = CliRunner().invoke(
-        cli, [*conf, "label", str(draft["message_id"]), "--angry", "no", "--archetype", "meek", "--agent", "dana"]
+        cli, [*conf, "label", str(draft.message_id), "--angry", "no", "--archetype", "meek", "--agent", "dana"]
     )
     assert done.exit_code == 0, done.output
     with agent.store() as store:
-        events = [e for e in store.case_events(draft["case_id"]) if e["kind"] == "label-recorded"]
-        labels = store.labels_for(draft["message_id"])
+        events = [e for e in store.case_events(draft.case_id) if e["kind"] == "label-recorded"]
+        labels = store.labels_for(draft.message_id)
     assert [(lb["angry"], lb["archetype"], lb["agent"]) for lb in labels] == [(0, "meek", "dana")] * 2
-    expected = {"actor": "dana", "case_id": draft["case_id"], "message_id": draft["message_id"],
+    expected = {"actor": "dana", "case_id": draft.case_id, "message_id": draft.message_id,
                 "detail": {"angry": False, "archetype": "meek"}}
     assert [{k: e[k] for k in expected} for e in events] == [expected, expected]  # the page's, then the command's
 
@@ -679,8 +679,8 @@ def test_huge_subjects_and_names_are_stored_whole_but_cut_in_the_queue(agent: We
     rows = json.loads(listed.output)
     assert all(len(r["subject"]) <= 500 and len(r["customer_name"]) <= 500 for r in rows)
     with agent.store() as store:  # stored in full
-        case_id = store.draft(did)["case_id"]
-        assert len(store.case(case_id)["subject"]) > HUGE - 100
+        case_id = store.draft(did).case_id
+        assert len(store.case(case_id).subject) > HUGE - 100
 
 
 def test_queue_pages_filters_and_sorts(tmp_path: Path) -> None:

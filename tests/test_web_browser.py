@@ -159,7 +159,7 @@ def test_customer_markup_never_runs_and_the_guards_hold(served: tuple[str, Works
     assert forged.status == 403
     with Store(workspace.db) as store:
         draft = store.draft(eve)
-        assert draft is not None and draft["status"] == "pending"
+        assert draft is not None and draft.status == "pending"
     cookie = next(c for c in context.cookies() if c["name"] == "triage_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     assert page.evaluate("document.cookie") == ""  # HttpOnly: not readable by script

@@ -265,8 +265,8 @@ def _thread_case(b: BatchRun, message: Message, customer_id: int) -> int | None:
         ours = parse_our_id(mid)
         if ours and ours.domain.lower() == domain:
             case = store.case(ours.case_id)
-            if case and case["customer_id"] == customer_id:
-                return int(case["id"])
+            if case and case.customer_id == customer_id:
+                return case.id
     return None
 
 
@@ -315,7 +315,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         store.event("case-opened", "poll", when, case_id=case_id)
     else:
         case = store.case(case_id)
-        if case and CaseStatus(case["status"]).finished:
+        if case and case.status.finished:
             store.update_case(case_id, status=CaseStatus.OPEN, resolved_at=None)
             store.event("case-reopened", "poll", when, case_id=case_id)
         from triage.followups.deadlines import customer_wrote

@@ -39,7 +39,7 @@ from triage import ruleset
 from triage.config import Settings
 from triage.errors import NotFound, ServerError, TriageError
 from triage.lock import wait_lock
-from triage.store import Store, iso, utcnow
+from triage.store import DeadlineKind, Draft, DraftStatus, Store, iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class SendReport:
         return {"sent": self.sent, "recovered": self.recovered, "failed": self.failed, "held": self.held}
 
 
-def _draft(store: Store, draft_id: int) -> dict[str, Any]:
+def _draft(store: Store, draft_id: int) -> Draft:
     draft = store.draft(draft_id)
     if draft is None:
         raise NotFound(f"no draft {draft_id}")
@@ -79,10 +79,10 @@ def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str,
     findings = lint(settings, body)
     with store.write():
         draft = _draft(store, draft_id)
-        if draft["status"] != "pending":
-            raise Refused(f"draft {draft_id} is {draft['status']}; only pending drafts can be edited")
+        if draft.status != DraftStatus.PENDING:
+            raise Refused(f"draft {draft_id} is {draft.status}; only pending drafts can be edited")
         store.update_draft(draft_id, body=body, lint=findings, edited_by=agent, updated_at=iso(now))
-        store.event("draft-edited", agent, now, case_id=draft["case_id"], draft_id=draft_id, findings=len(findings))
+        store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id, findings=len(findings))
     return findings
 
 
@@ -92,10 +92,10 @@ def reject(store: Store, draft_id: int, agent: str, reason: str, now: datetime |
         raise Refused("a rejection needs a reason")
     with store.write():
         draft = _draft(store, draft_id)
-        if draft["status"] not in ("pending", "approved"):
-            raise Refused(f"draft {draft_id} is {draft['status']}; it cannot be rejected")
-        store.update_draft(draft_id, status="rejected", updated_at=iso(now), error="")
-        store.event("draft-rejected", agent, now, case_id=draft["case_id"], draft_id=draft_id, reason=reason)
+        if draft.status not in (DraftStatus.PENDING, DraftStatus.APPROVED):
+            raise Refused(f"draft {draft_id} is {draft.status}; it cannot be rejected")
+        store.update_draft(draft_id, status=DraftStatus.REJECTED, updated_at=iso(now), error="")
+        store.event("draft-rejected", agent, now, case_id=draft.case_id, draft_id=draft_id, reason=reason)
 
 
 def clear_loop(store: Store, case_id: int, agent: str, now: datetime | None = None) -> bool:
@@ -125,13 +125,13 @@ def approve(
     """Approve a pending draft (refused while it has tone findings, unless overridden) and send it."""
     now = now or utcnow()
     draft = _draft(store, draft_id)
-    findings = lint(settings, draft["body"]) if draft["status"] == "pending" else []
+    findings = lint(settings, draft.body) if draft.status == DraftStatus.PENDING else []
     with store.write():
         draft = _draft(store, draft_id)
-        if draft["status"] in ("approved", "sending"):
+        if draft.status in (DraftStatus.APPROVED, DraftStatus.SENDING):
             pass  # approving again retries the send
-        elif draft["status"] != "pending":
-            raise Refused(f"draft {draft_id} is {draft['status']}; it cannot be approved")
+        elif draft.status != DraftStatus.PENDING:
+            raise Refused(f"draft {draft_id} is {draft.status}; it cannot be approved")
         else:
             if findings and not (override_tone or "").strip():
                 phrases = "; ".join(repr(f["text"]) for f in findings)
@@ -141,7 +141,7 @@ def approve(
                 )
             store.update_draft(
                 draft_id,
-                status="approved",
+                status=DraftStatus.APPROVED,
                 approved_by=agent,
                 approved_at=iso(now),
                 lint=findings,
@@ -149,7 +149,7 @@ def approve(
                 updated_at=iso(now),
             )
             store.event(
-                "draft-approved", agent, now, case_id=draft["case_id"], draft_id=draft_id,
+                "draft-approved", agent, now, case_id=draft.case_id, draft_id=draft_id,
                 override_tone=override_tone if findings else None,
             )
     report = SendReport()
@@ -181,15 +181,15 @@ HELD = (
 _SEND_MARKS = ("draft-approved", "smtp-data", "smtp-accepted", "send-failed", "send-held", "sent")
 
 
-def _send_state(store: Store, draft: dict[str, Any]) -> str:
+def _send_state(store: Store, draft: Draft) -> str:
     """The last send milestone recorded for the draft (an event kind in _SEND_MARKS, or "")."""
-    marks = [e["kind"] for e in store.events(draft["case_id"]) if e["draft_id"] == draft["id"] and e["kind"] in _SEND_MARKS]
+    marks = [e["kind"] for e in store.events(draft.case_id) if e["draft_id"] == draft.id and e["kind"] in _SEND_MARKS]
     return marks[-1] if marks else ""
 
 
-def _mark(store: Store, draft: dict[str, Any], actor: str, kind: str) -> None:
+def _mark(store: Store, draft: Draft, actor: str, kind: str) -> None:
     with store.write(durable=True):
-        store.event(kind, actor, utcnow(), case_id=draft["case_id"], draft_id=draft["id"])
+        store.event(kind, actor, utcnow(), case_id=draft.case_id, draft_id=draft.id)
 
 
 def _send_one(
@@ -203,21 +203,21 @@ def _send_one(
     from triage.mailbox.smtp import SendError, send
 
     draft = _draft(store, draft_id)
-    if draft["status"] not in ("approved", "sending"):
+    if draft.status not in (DraftStatus.APPROVED, DraftStatus.SENDING):
         return
-    original = store.message(draft["message_id"]) if draft["message_id"] else None
+    original = store.message(draft.message_id) if draft.message_id else None
     try:
         msg = build_reply(
-            to=draft["to_address"],
-            subject=draft["subject"],
-            body=draft["body"],
-            message_id=draft["outgoing_message_id"],
+            to=draft.to_address,
+            subject=draft.subject,
+            body=draft.body,
+            message_id=draft.outgoing_message_id,
             in_reply_to=original["message_id"] if original else "",
             references=_references(original),
             from_address=settings.support.address,
             from_name=settings.support.name,
             # the sender's name only when we answer the sender, not a Reply-To address
-            to_name=original["sender_name"] if original and original["sender"] == draft["to_address"] else "",
+            to_name=original["sender_name"] if original and original["sender"] == draft.to_address else "",
         )
     except ReplyError as exc:
         _send_failed(store, draft, actor, str(exc), report)
@@ -230,15 +230,15 @@ def _send_one(
     try:
         with store.write(durable=True):
             draft = _draft(store, draft_id)
-            if draft["status"] not in ("approved", "sending"):
+            if draft.status not in (DraftStatus.APPROVED, DraftStatus.SENDING):
                 return
-            recovering = draft["status"] == "sending"
+            recovering = draft.status == DraftStatus.SENDING
             state = _send_state(store, draft)
             if state == "send-held" and not agent_approved:
-                report.held[draft_id] = draft["error"] or HELD  # not a fault of this run
+                report.held[draft_id] = draft.error or HELD  # not a fault of this run
                 return
-            store.update_draft(draft_id, status="sending", updated_at=iso(utcnow()))
-        if recovering and mailbox is not None and mailbox.in_sent(draft["outgoing_message_id"]):
+            store.update_draft(draft_id, status=DraftStatus.SENDING, updated_at=iso(utcnow()))
+        if recovering and mailbox is not None and mailbox.in_sent(draft.outgoing_message_id):
             _record_sent(store, draft, actor, recovered=True)
             report.recovered.append(draft_id)
         elif recovering and state == "smtp-accepted":  # sent, then the crash came before Sent
@@ -287,23 +287,23 @@ def _file_in_sent(settings: Settings, mailbox: Any, msg: Any, draft_id: int) -> 
             log.warning("draft %s sent, but not filed in Sent: %s", draft_id, exc)
 
 
-def _hold(store: Store, draft: dict[str, Any], actor: str, report: SendReport, cause: str = "") -> None:
+def _hold(store: Store, draft: Draft, actor: str, report: SendReport, cause: str = "") -> None:
     """It may have been delivered: back to approved, held for an agent, never sent again by itself."""
     error = f"{HELD} ({cause})" if cause else HELD
     with store.write(durable=True):
-        store.update_draft(draft["id"], status="approved", error=error, updated_at=iso(utcnow()))
-        store.event("send-held", actor, utcnow(), case_id=draft["case_id"], draft_id=draft["id"], error=error)
-    log.warning("draft %s held: %s", draft["id"], error)
-    report.failed[draft["id"]] = error
+        store.update_draft(draft.id, status=DraftStatus.APPROVED, error=error, updated_at=iso(utcnow()))
+        store.event("send-held", actor, utcnow(), case_id=draft.case_id, draft_id=draft.id, error=error)
+    log.warning("draft %s held: %s", draft.id, error)
+    report.failed[draft.id] = error
 
 
-def _send_failed(store: Store, draft: dict[str, Any], actor: str, error: str, report: SendReport) -> None:
+def _send_failed(store: Store, draft: Draft, actor: str, error: str, report: SendReport) -> None:
     """Back to approved with the error shown in the queue, for send-pending to retry."""
     with store.write(durable=True):
-        store.update_draft(draft["id"], status="approved", error=error, updated_at=iso(utcnow()))
-        store.event("send-failed", actor, utcnow(), case_id=draft["case_id"], draft_id=draft["id"], error=error)
-    log.warning("draft %s not sent: %s", draft["id"], error)
-    report.failed[draft["id"]] = error
+        store.update_draft(draft.id, status=DraftStatus.APPROVED, error=error, updated_at=iso(utcnow()))
+        store.event("send-failed", actor, utcnow(), case_id=draft.case_id, draft_id=draft.id, error=error)
+    log.warning("draft %s not sent: %s", draft.id, error)
+    report.failed[draft.id] = error
 
 
 def _references(original: dict[str, Any] | None) -> list[str]:
@@ -323,12 +323,12 @@ def _open_mailbox(settings: Settings) -> Any:
     return ImapMailbox.connect(settings.mailbox, settings.smtp.sent_folder)
 
 
-def _record_sent(store: Store, draft: dict[str, Any], actor: str, recovered: bool) -> None:
+def _record_sent(store: Store, draft: Draft, actor: str, recovered: bool) -> None:
     now = utcnow()
     with store.write(durable=True):
-        store.update_draft(draft["id"], status="sent", sent_at=iso(now), error="", updated_at=iso(now))
-        case = store.case(draft["case_id"])
-        if case and not case["first_response_at"]:
-            store.update_case(draft["case_id"], first_response_at=iso(now))
-        store.complete_deadlines(draft["case_id"], "first-response", now)
-        store.event("sent", actor, now, case_id=draft["case_id"], draft_id=draft["id"], recovered=recovered)
+        store.update_draft(draft.id, status=DraftStatus.SENT, sent_at=iso(now), error="", updated_at=iso(now))
+        case = store.case(draft.case_id)
+        if case and not case.first_response_at:
+            store.update_case(draft.case_id, first_response_at=iso(now))
+        store.complete_deadlines(draft.case_id, DeadlineKind.FIRST_RESPONSE, now)
+        store.event("sent", actor, now, case_id=draft.case_id, draft_id=draft.id, recovered=recovered)

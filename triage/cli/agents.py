@@ -35,7 +35,7 @@ def edit(ctx: click.Context, draft_id: int, agent: str | None) -> None:
         draft = store.draft(draft_id)
         if draft is None:
             raise NotFound(f"no draft {draft_id}")
-        body = click.edit(draft["body"], extension=".txt", require_save=True)
+        body = click.edit(draft.body, extension=".txt", require_save=True)
         if body is None:
             click.echo("No change.")
             return

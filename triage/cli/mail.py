@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from triage.cli.common import (
 )
 from triage.errors import NotFound
 from triage.timetext import span
+
+if TYPE_CHECKING:
+    from triage.store import Case, Draft
 
 # -- poll ---------------------------------------------------------------------
 
@@ -217,39 +220,39 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
         draft = store.draft(draft_id)
         if draft is None:
             raise NotFound(f"no draft {draft_id}")
-        message = store.message(draft["message_id"]) if draft["message_id"] else None
-        detection = store.detection_for(draft["message_id"]) if draft["message_id"] else None
-        case = store.case(draft["case_id"])
-        history = store.customer_cases(case["customer_id"]) if case else []
-        loop = store.loop_flags([draft["case_id"]]).get(draft["case_id"])
+        message = store.message(draft.message_id) if draft.message_id else None
+        detection = store.detection_for(draft.message_id) if draft.message_id else None
+        case = store.case(draft.case_id)
+        history = store.customer_cases(case.customer_id) if case else []
+        loop = store.loop_flags([draft.case_id]).get(draft.case_id)
     if as_json:
         emit_json(
             {
-                "id": draft["id"],
-                "case": draft["case_id"],
-                "status": draft["status"],
-                "to": draft["to_address"],
-                "subject": draft["subject"],
-                "body": draft["body"],
-                "template": draft["template"],
-                "lint": draft["lint"],
-                "outgoing_message_id": draft["outgoing_message_id"],
+                "id": draft.id,
+                "case": draft.case_id,
+                "status": draft.status,
+                "to": draft.to_address,
+                "subject": draft.subject,
+                "body": draft.body,
+                "template": draft.template,
+                "lint": draft.lint,
+                "outgoing_message_id": draft.outgoing_message_id,
                 "message": _message_json(message),
                 "detection": detection,
                 "asks": detection["asks"] if detection else [],
                 "history": [
-                    {k: c[k] for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
+                    {k: getattr(c, k) for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
                     for c in history
-                    if c["id"] != draft["case_id"]
+                    if c.id != draft.case_id
                 ],
                 "loop": loop,
             }
         )
         return
     if loop:
-        click.echo(f"Case {draft['case_id']}: possible auto-responder loop: {loop['held']} message(s) held "
+        click.echo(f"Case {draft.case_id}: possible auto-responder loop: {loop['held']} message(s) held "
                    f"without a draft since {loop['since'][:16].replace('T', ' ')}. "
-                   f"After checking: triage clear-loop {draft['case_id']}\n")
+                   f"After checking: triage clear-loop {draft.case_id}\n")
     _print_show(draft, message, detection, case, history)
 
 
@@ -309,9 +312,9 @@ def _print_asks(echo: Any, asks: list[dict[str, Any]], deadline: str) -> None:
         echo(f"  - their deadline: {deadline}")
 
 
-def _print_show(draft: dict[str, Any], message: Any, detection: Any, case: Any, history: list[dict[str, Any]]) -> None:
+def _print_show(draft: Draft, message: Any, detection: Any, case: Case | None, history: list[Case]) -> None:
     echo = click.echo
-    echo(f"Draft {draft['id']} · case {draft['case_id']} · {draft['status']} · template {draft['template']}")
+    echo(f"Draft {draft.id} · case {draft.case_id} · {draft.status} · template {draft.template}")
     if message:
         echo(f"\nFrom:    {message['sender_name']} <{message['sender']}>")
         echo(f"Subject: {message['subject']}")
@@ -327,16 +330,16 @@ def _print_show(draft: dict[str, Any], message: Any, detection: Any, case: Any, 
         for ev in detection["evidence"]:
             echo(f"  - {ev['text']!r}  {ev['rule']}  weight {ev['weight']:+.2f}")
         _print_asks(echo, detection.get("asks", []), detection.get("facts", {}).get("deadline", ""))
-    earlier = [c for c in history if case and c["id"] != case["id"]]
+    earlier = [c for c in history if case and c.id != case.id]
     if earlier:
         echo("\nEarlier cases:")
         for c in earlier:
-            echo(f"  #{c['id']} {c['opened_at'][:10]} {c['status']:<9} {c['level']:<8} {c['subject']}")
-    echo(f"\nTo: {draft['to_address']}\nSubject: {draft['subject']}\n")
-    echo(draft["body"])
-    if draft["lint"]:
+            echo(f"  #{c.id} {c.opened_at[:10]} {c.status:<9} {c.level:<8} {c.subject}")
+    echo(f"\nTo: {draft.to_address}\nSubject: {draft.subject}\n")
+    echo(draft.body)
+    if draft.lint:
         echo("\nTone findings:")
-        for f in draft["lint"]:
+        for f in draft.lint:
             echo(f"  - {f['text']!r}: {f['reason']} Try: {f['suggestion']}")
     else:
         echo("\nTone: no findings.")

@@ -38,7 +38,7 @@ from triage.drafting.rules import PURPOSES, ReplyRules, Specialist, load_reply_r
 from triage.drafting.tone import Finding, Linter
 from triage.errors import DraftError, Problem, RulesError
 from triage.message import Message
-from triage.store import iso
+from triage.store import DraftKind, NewDraft
 
 log = logging.getLogger(__name__)
 
@@ -56,29 +56,26 @@ class DraftText:
 
 
 def draft_row(case_id: int, message_row: int, message: Message, text: DraftText, support: SupportSettings,
-              *, token: str, now: datetime, kind: str = "reply") -> dict[str, Any]:
-    """The pending ``drafts`` row for ``text``, answering ``message`` (stored as ``message_row``).
+              *, token: str, now: datetime, kind: DraftKind = DraftKind.REPLY) -> NewDraft:
+    """The pending draft for ``text``, answering ``message`` (stored as ``message_row``).
 
     It goes to the message's reply address and carries its own outgoing
     Message-ID, made unique within the case by ``token`` ("m" + the message
     row for a reply, "f" + the deadline for a check-in). Poll's replies and
     remind's check-ins are both stored through this one row.
     """
-    when = iso(now)
-    return {
-        "case_id": case_id,
-        "message_id": message_row,
-        "kind": kind,
-        "template": text.template,
-        "to_address": message.reply_address,
-        "subject": text.subject,
-        "body": text.body,
-        "lint": list(text.lint),
-        "status": "pending",
-        "outgoing_message_id": new_message_id(case_id, sender_domain(support.address), token),
-        "created_at": when,
-        "updated_at": when,
-    }
+    return NewDraft(
+        case_id=case_id,
+        message_id=message_row,
+        kind=kind,
+        template=text.template,
+        to_address=message.reply_address,
+        subject=text.subject,
+        body=text.body,
+        lint=tuple(text.lint),
+        outgoing_message_id=new_message_id(case_id, sender_domain(support.address), token),
+        created_at=now,
+    )
 
 
 # --------------------------------------------------------------------------- rendering

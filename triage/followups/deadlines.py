@@ -22,15 +22,23 @@ from triage.config import Settings
 from triage.errors import NotFound
 from triage.followups.policy import Policy, parse_when
 from triage.review import Refused
-from triage.store import Store, iso
+from triage.store import (
+    Case,
+    CaseStatus,
+    DeadlineClosed,
+    DeadlineKind,
+    DraftKind,
+    Store,
+    iso,
+)
 
 if TYPE_CHECKING:
     from triage.drafting.drafter import Drafter
 
-PAUSABLE = ("first-response", "promise")
+PAUSABLE = (DeadlineKind.FIRST_RESPONSE, DeadlineKind.PROMISE)
 
 
-def _case(store: Store, case_id: int) -> dict[str, Any]:
+def _case(store: Store, case_id: int) -> Case:
     case = store.case(case_id)
     if case is None:
         raise NotFound(f"no case {case_id}")
@@ -48,9 +56,9 @@ def promise(store: Store, policy: Policy, case_id: int, by: str, what: str, agen
         raise NotFound(str(exc)) from None  # a usage error: exit 2
     with store.write():
         case = _case(store, case_id)
-        deadline_id = store.add_deadline(case_id, "promise", due, " ".join(what.split()), now)
+        deadline_id = store.add_deadline(case_id, DeadlineKind.PROMISE, due, " ".join(what.split()), now)
         store.update_deadline(deadline_id, created_by=agent)
-        if case["status"] == "waiting":
+        if case.status == CaseStatus.WAITING:
             store.update_deadline(deadline_id, paused_at=iso(now))
         store.event("promise-made", agent, now, case_id=case_id, deadline=deadline_id, due=iso(due), what=what)
     return {"id": deadline_id, "case": case_id, "due": iso(due), "what": what}
@@ -60,13 +68,13 @@ def kept(store: Store, case_id: int, agent: str, now: datetime, deadline_id: int
     """Mark the case's open promise(s) kept (or only ``deadline_id``); the ids closed."""
     with store.write():
         _case(store, case_id)
-        rows = store.deadline_rows(case_id=case_id, kinds=["promise"])
+        rows = store.deadline_rows(case_id=case_id, kinds=[DeadlineKind.PROMISE])
         if deadline_id is not None:
             rows = [r for r in rows if r["id"] == deadline_id]
         if not rows:
             raise Refused(f"case {case_id} has no open promise" + (f" {deadline_id}" if deadline_id else ""))
         for row in rows:
-            store.update_deadline(row["id"], done_at=iso(now), closed="kept", paused_at=None)
+            store.update_deadline(row["id"], done_at=iso(now), closed=DeadlineClosed.KEPT, paused_at=None)
             store.event("promise-kept", agent, now, case_id=case_id, deadline=row["id"],
                         on_time=iso(now) <= row["due"])
     return [r["id"] for r in rows]
@@ -84,22 +92,22 @@ def resolve(store: Store, policy: Policy, case_id: int, agent: str, now: datetim
         raise Refused(f"--outcome must be resolved or unresolvable, not {outcome!r}")
     with store.write():
         case = _case(store, case_id)
-        fields: dict[str, Any] = {"status": "resolved", "resolved_at": iso(now), "outcome": outcome,
+        fields: dict[str, Any] = {"status": CaseStatus.RESOLVED, "resolved_at": iso(now), "outcome": outcome,
                                   "updated_at": iso(now)}
         if root_cause is not None and root_cause.strip():
             fields["root_cause"] = " ".join(root_cause.split())
         store.update_case(case_id, **fields)
-        closed = store.close_deadlines(case_id, PAUSABLE, now, "resolved")
-        store.close_deadlines(case_id, ["follow-up"], now, "cancelled")  # an earlier resolution's check-in
+        closed = store.close_deadlines(case_id, PAUSABLE, now, DeadlineClosed.RESOLVED)
+        store.close_deadlines(case_id, [DeadlineKind.FOLLOW_UP], now, DeadlineClosed.CANCELLED)  # an earlier resolution's check-in
         check_in = None
         if outcome == "resolved":
             due = policy.check_in_due(now)
-            check_in = store.add_deadline(case_id, "follow-up", due, "check-in after resolution", now)
+            check_in = store.add_deadline(case_id, DeadlineKind.FOLLOW_UP, due, "check-in after resolution", now)
             store.update_deadline(check_in, created_by=agent)
         store.event("case-resolved", agent, now, case_id=case_id, outcome=outcome,
-                    root_cause=fields.get("root_cause", case["root_cause"]), closed=closed, check_in=check_in)
-    return {"case": case_id, "status": "resolved", "outcome": outcome,
-            "root_cause": fields.get("root_cause", case["root_cause"]),
+                    root_cause=fields.get("root_cause", case.root_cause), closed=closed, check_in=check_in)
+    return {"case": case_id, "status": CaseStatus.RESOLVED, "outcome": outcome,
+            "root_cause": fields.get("root_cause", case.root_cause),
             "check_in_due": iso(policy.check_in_due(now)) if check_in else None}
 
 
@@ -107,14 +115,14 @@ def wait(store: Store, case_id: int, agent: str, now: datetime) -> list[int]:
     """The case waits on the customer: pause its open first-response and promise clocks."""
     with store.write():
         case = _case(store, case_id)
-        if case["status"] in ("resolved", "closed"):
-            raise Refused(f"case {case_id} is {case['status']}; only an open case can wait on the customer")
+        if case.status.finished:
+            raise Refused(f"case {case_id} is {case.status}; only an open case can wait on the customer")
         paused = []
         for row in store.deadline_rows(case_id=case_id, kinds=PAUSABLE):
             if row["paused_at"] is None:
                 store.update_deadline(row["id"], paused_at=iso(now))
                 paused.append(row["id"])
-        store.update_case(case_id, status="waiting", updated_at=iso(now))
+        store.update_case(case_id, status=CaseStatus.WAITING, updated_at=iso(now))
         store.event("case-waiting", agent, now, case_id=case_id, paused=paused)
     return paused
 
@@ -123,8 +131,8 @@ def resume(store: Store, policy: Policy, case_id: int, actor: str, now: datetime
     """End a wait (agent's ``--resume``); see ``customer_wrote`` for the usual way."""
     with store.write():
         case = _case(store, case_id)
-        if case["status"] != "waiting":
-            raise Refused(f"case {case_id} is {case['status']}, not waiting")
+        if case.status != CaseStatus.WAITING:
+            raise Refused(f"case {case_id} is {case.status}, not waiting")
         return _resume(store, policy, case_id, actor, now)
 
 
@@ -137,7 +145,7 @@ def _resume(store: Store, policy: Policy, case_id: int, actor: str, now: datetim
         left = policy.between(datetime.fromisoformat(row["paused_at"]), datetime.fromisoformat(row["due"]))
         store.update_deadline(row["id"], paused_at=None, due=iso(policy.add(now, left)))
         resumed.append(row["id"])
-    store.update_case(case_id, status="open")
+    store.update_case(case_id, status=CaseStatus.OPEN)
     store.event("case-resumed", actor, now, case_id=case_id, resumed=resumed)
     return resumed
 
@@ -151,10 +159,10 @@ def customer_wrote(store: Store, policy: Policy, case_id: int, when: datetime) -
     case = store.case(case_id)
     if case is None:
         return
-    if case["status"] == "waiting":
+    if case.status == CaseStatus.WAITING:
         _resume(store, policy, case_id, "poll", when)
-    cancelled = store.close_deadlines(case_id, ["follow-up"], when, "cancelled")
-    drafts = store.supersede_pending_kind(case_id, "check-in", when)
+    cancelled = store.close_deadlines(case_id, [DeadlineKind.FOLLOW_UP], when, DeadlineClosed.CANCELLED)
+    drafts = store.supersede_pending_kind(case_id, DraftKind.CHECK_IN, when)
     if cancelled or drafts:
         store.event("check-in-cancelled", "poll", when, case_id=case_id, deadlines=cancelled, drafts=drafts,
                     reason="the customer wrote first")
@@ -172,7 +180,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     from triage.drafting.drafter import draft_row
     from triage.message import Message
 
-    [row] = [r for r in store.deadline_rows(case_id=None, kinds=["follow-up"]) if r["id"] == deadline_id]
+    [row] = [r for r in store.deadline_rows(case_id=None, kinds=[DeadlineKind.FOLLOW_UP]) if r["id"] == deadline_id]
     messages = store.customer_messages(row["case_id"])
     if not messages:
         raise Refused(f"case {row['case_id']} has no customer message to check in on")
@@ -197,8 +205,8 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
         drafter = ruleset.load(settings).drafter
     text = drafter.render(message, detection, row["case_id"], now, purpose="follow_up")
     draft_id = store.insert_draft(draft_row(row["case_id"], latest["id"], message, text, settings.support,
-                                            token=f"f{deadline_id}", now=now, kind="check-in"))
-    store.update_deadline(deadline_id, done_at=iso(now), closed="drafted")
+                                            token=f"f{deadline_id}", now=now, kind=DraftKind.CHECK_IN))
+    store.update_deadline(deadline_id, done_at=iso(now), closed=DeadlineClosed.DRAFTED)
     store.event("draft-created", "remind", now, case_id=row["case_id"], draft_id=draft_id, purpose="check-in",
                 deadline=deadline_id)
     return draft_id

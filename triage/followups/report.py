@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from triage.followups.policy import Policy
-from triage.store import Store, iso
+from triage.store import DraftKind, DraftStatus, Store, iso
 
 TOP = 10
 LEVELS = ("calm", "annoyed", "angry", "furious")
@@ -96,8 +96,8 @@ def build(store: Store, policy: Policy, since: date | None, until: date | None, 
     kept = [d for d in promises if d["done_at"] and d["closed"] in ("kept", "resolved", "done")]
     on_time = [d for d in kept if d["done_at"] <= d["due"]]
     checkins = [d for d in deadlines if d["kind"] == "follow-up" and lo <= d["due"] < hi]
-    sent_for = {int(m.group(1)) for d in store.report_drafts("check-in")
-                if d["status"] == "sent" and (m := re.search(r"\.f(\d+)@", d["outgoing_message_id"]))}
+    sent_for = {int(m.group(1)) for d in store.report_drafts(DraftKind.CHECK_IN)
+                if d.status == DraftStatus.SENT and (m := re.search(r"\.f(\d+)@", d.outgoing_message_id))}
     sent = [d for d in checkins if d["id"] in sent_for]
 
     detections = store.report_detections(start, end)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from triage.store.agents import AgentTable
 from triage.store.base import StoreBase, iso, utcnow
-from triage.store.cases import CaseStatus, CaseTable
+from triage.store.cases import Case, CaseStatus, CaseTable
 from triage.store.deadlines import DeadlineClosed, DeadlineKind, DeadlineTable
-from triage.store.drafts import IN_QUEUE, DraftKind, DraftStatus, DraftTable
+from triage.store.drafts import IN_QUEUE, Draft, DraftKind, DraftStatus, DraftTable, NewDraft
 from triage.store.events import EventTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage
 from triage.store.queue import QueueTable
@@ -27,12 +27,15 @@ __all__ = [
     "IN_QUEUE",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "Case",
     "CaseStatus",
     "DeadlineClosed",
     "DeadlineKind",
+    "Draft",
     "DraftKind",
     "DraftStatus",
     "MessageStatus",
+    "NewDraft",
     "NewMessage",
     "Store",
     "StoreBase",

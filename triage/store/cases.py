@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,29 @@ class CaseStatus(StrEnum):
     def finished(self) -> bool:
         """Resolved or closed: a new customer message reopens it."""
         return self in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """A stored case (a row of ``cases``); times are ISO 8601 UTC text, as stored."""
+
+    id: int
+    customer_id: int
+    subject: str
+    status: CaseStatus
+    score: float  # of the latest customer message
+    level: str  # a detect.LEVELS name, of the latest customer message
+    archetypes: list[str]  # names, of the latest customer message
+    root_cause: str | None
+    outcome: str | None  # resolved | unresolvable, once resolved
+    opened_at: str
+    first_response_at: str | None
+    resolved_at: str | None
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Case:
+        return cls(**{**row, "status": CaseStatus(row["status"]), "archetypes": json.loads(row["archetypes"])})
 
 
 class CaseTable(StoreBase):
@@ -74,8 +98,9 @@ class CaseTable(StoreBase):
             },
         )
 
-    def case(self, case_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM cases WHERE id = ?", (case_id,))
+    def case(self, case_id: int) -> Case | None:
+        row = self._one("SELECT * FROM cases WHERE id = ?", (case_id,))
+        return Case.from_row(row) if row else None
 
     def update_case(self, case_id: int, **fields: Any) -> None:
         if not fields:
@@ -84,10 +109,9 @@ class CaseTable(StoreBase):
         values = [_dumps(v) if isinstance(v, (list, tuple, dict)) else v for v in fields.values()]
         self.conn.execute(f"UPDATE cases SET {sets} WHERE id = ?", [*values, case_id])
 
-    def customer_cases(self, customer_id: int) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT * FROM cases WHERE customer_id = ? ORDER BY opened_at DESC", (customer_id,)
-        )
+    def customer_cases(self, customer_id: int) -> list[Case]:
+        rows = self._all("SELECT * FROM cases WHERE customer_id = ? ORDER BY opened_at DESC", (customer_id,))
+        return [Case.from_row(r) for r in rows]
 
     def report_cases(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Cases whose first customer message arrived in [since, until), with their customer."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -40,6 +41,57 @@ class DraftKind(StrEnum):
     CHECK_IN = "check-in"  # asking, after a resolution, whether it stayed solved
 
 
+@dataclass(frozen=True, slots=True)
+class NewDraft:
+    """A draft about to be stored: a reply (poll) or a check-in (remind), always pending."""
+
+    case_id: int
+    message_id: int | None  # messages.id of the customer's message it answers
+    kind: DraftKind
+    template: str
+    to_address: str
+    subject: str
+    body: str
+    lint: tuple[dict[str, Any], ...]  # the tone findings, as Finding.to_dict()
+    outgoing_message_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A stored draft (a row of ``drafts``); times are ISO 8601 UTC text, as stored."""
+
+    id: int
+    case_id: int
+    message_id: int | None  # messages.id of the message it answers
+    kind: DraftKind
+    template: str
+    to_address: str
+    subject: str
+    body: str
+    lint: list[dict[str, Any]]  # tone findings, decoded
+    status: DraftStatus
+    outgoing_message_id: str
+    created_at: str
+    updated_at: str
+    edited_by: str | None
+    approved_by: str | None
+    approved_at: str | None
+    sent_at: str | None
+    error: str
+    override_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Draft:
+        return cls(**{**row, "kind": DraftKind(row["kind"]), "status": DraftStatus(row["status"]),
+                      "lint": json.loads(row["lint"])})
+
+    @property
+    def in_queue(self) -> bool:
+        """Waiting for an agent (pending) or for ``send`` (approved, sending)."""
+        return self.status in IN_QUEUE
+
+
 class DraftTable(StoreBase):
     """Drafts and their states."""
 
@@ -74,15 +126,28 @@ class DraftTable(StoreBase):
             )
         return ids
 
-    def insert_draft(self, row: dict[str, Any]) -> int:
-        row = {**row, "lint": _dumps(row.get("lint", []))}
-        return self._insert("drafts", row)
+    def insert_draft(self, new: NewDraft) -> int:
+        return self._insert(
+            "drafts",
+            {
+                "case_id": new.case_id,
+                "message_id": new.message_id,
+                "kind": str(new.kind),
+                "template": new.template,
+                "to_address": new.to_address,
+                "subject": new.subject,
+                "body": new.body,
+                "lint": _dumps(list(new.lint)),
+                "status": str(DraftStatus.PENDING),
+                "outgoing_message_id": new.outgoing_message_id,
+                "created_at": iso(new.created_at),
+                "updated_at": iso(new.created_at),
+            },
+        )
 
-    def draft(self, draft_id: int) -> dict[str, Any] | None:
+    def draft(self, draft_id: int) -> Draft | None:
         row = self._one("SELECT * FROM drafts WHERE id = ?", (draft_id,))
-        if row:
-            row["lint"] = json.loads(row["lint"])
-        return row
+        return Draft.from_row(row) if row else None
 
     def update_draft(self, draft_id: int, **fields: Any) -> None:
         if "lint" in fields:
@@ -98,17 +163,11 @@ class DraftTable(StoreBase):
         ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def case_drafts(self, case_id: int) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT id, status, template, created_at, approved_by, sent_at, error FROM drafts "
-            "WHERE case_id = ? ORDER BY id",
-            (case_id,),
-        )
+    def case_drafts(self, case_id: int) -> list[Draft]:
+        return [Draft.from_row(r) for r in self._all("SELECT * FROM drafts WHERE case_id = ? ORDER BY id", (case_id,))]
 
-    def report_drafts(self, kind: str) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT id, case_id, status, created_at, sent_at, outgoing_message_id FROM drafts WHERE kind = ?", (kind,)
-        )
+    def report_drafts(self, kind: DraftKind) -> list[Draft]:
+        return [Draft.from_row(r) for r in self._all("SELECT * FROM drafts WHERE kind = ?", (kind,))]
 
     def sent_times(self, case_id: int, since: str | None = None) -> list[datetime]:
         """When each of the case's sent drafts went out (after ``since``), oldest first."""

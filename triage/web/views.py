@@ -11,16 +11,15 @@ GET  /quarantine            quarantined messages
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from triage import agents, labels, review
 from triage.errors import TriageError
+from triage.store import Draft
 from triage.web import render, security
 from triage.web.request import settings, store
 
@@ -97,7 +96,7 @@ def queue() -> str:
     )
 
 
-def _draft_or_404(draft_id: int) -> dict[str, Any]:
+def _draft_or_404(draft_id: int) -> Draft:
     draft = store().draft(draft_id)
     if draft is None:
         abort(404, description=f"no draft {draft_id}")
@@ -108,10 +107,10 @@ def _draft_or_404(draft_id: int) -> dict[str, Any]:
 def case(draft_id: int) -> str:
     s = store()
     draft = _draft_or_404(draft_id)
-    case_row = s.case(draft["case_id"])
-    message = s.message(draft["message_id"]) if draft["message_id"] else None
-    detection = s.detection_for(draft["message_id"]) if draft["message_id"] else None
-    earlier = [c for c in s.customer_cases(case_row["customer_id"]) if c["id"] != draft["case_id"]] if case_row else []
+    case_row = s.case(draft.case_id)
+    message = s.message(draft.message_id) if draft.message_id else None
+    detection = s.detection_for(draft.message_id) if draft.message_id else None
+    earlier = [c for c in s.customer_cases(case_row.customer_id) if c.id != draft.case_id] if case_row else []
     return render_template(
         "case.html",
         draft=draft,
@@ -120,14 +119,14 @@ def case(draft_id: int) -> str:
         detection=detection,
         body_html=render.highlight(message["text"], detection["evidence"] if detection else []) if message else "",
         earlier=earlier[:20],
-        thread=[m for m in s.case_messages(draft["case_id"]) if not message or m["id"] != message["id"]],
-        events=s.case_events(draft["case_id"]),
-        drafts=s.case_drafts(draft["case_id"]),
-        owner=s.owners([draft["case_id"]]).get(draft["case_id"]),
+        thread=[m for m in s.case_messages(draft.case_id) if not message or m["id"] != message["id"]],
+        events=s.case_events(draft.case_id),
+        drafts=s.case_drafts(draft.case_id),
+        owner=s.owners([draft.case_id]).get(draft.case_id),
         agent_names=s.agent_names(),
-        labels=s.labels_for(draft["message_id"]) if draft["message_id"] else [],
-        archetypes=sorted({*s.queue_archetypes(), *(json.loads(case_row["archetypes"]) if case_row else [])}),
-        loop=s.loop_flags([draft["case_id"]]).get(draft["case_id"]),
+        labels=s.labels_for(draft.message_id) if draft.message_id else [],
+        archetypes=sorted({*s.queue_archetypes(), *(case_row.archetypes if case_row else [])}),
+        loop=s.loop_flags([draft.case_id]).get(draft.case_id),
         r=render,
     )
 
@@ -165,15 +164,15 @@ def approve(draft_id: int) -> Response:
         flash(f"Approved but not sent: {report.failed[draft_id]}. It stays in the queue; "
               "approve again or run triage send-pending to retry.", "error")
         return _back(draft_id)
-    flash(f"Draft {draft_id} sent to {draft['to_address']}.", "ok")
+    flash(f"Draft {draft_id} sent to {draft.to_address}.", "ok")
     return redirect(url_for("web.queue"))
 
 
 @bp.post("/drafts/<int:draft_id>/clear-loop")
 def clear_loop(draft_id: int) -> Response:
     draft = _draft_or_404(draft_id)
-    if review.clear_loop(store(), draft["case_id"], _agent()):
-        flash(f"Case {draft['case_id']} is no longer flagged; its next message gets a draft.", "ok")
+    if review.clear_loop(store(), draft.case_id, _agent()):
+        flash(f"Case {draft.case_id} is no longer flagged; its next message gets a draft.", "ok")
     return _back(draft_id)
 
 
@@ -193,23 +192,23 @@ def assign(draft_id: int) -> Response:
     draft = _draft_or_404(draft_id)
     to = request.form.get("to", "")
     try:
-        agents.assign(store(), draft["case_id"], to, _agent())
+        agents.assign(store(), draft.case_id, to, _agent())
     except TriageError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Case {draft['case_id']} assigned to {to}.", "ok")
+        flash(f"Case {draft.case_id} assigned to {to}.", "ok")
     return _back(draft_id)
 
 
 @bp.post("/drafts/<int:draft_id>/label")
 def label(draft_id: int) -> Response:
     draft = _draft_or_404(draft_id)
-    if not draft["message_id"]:
+    if not draft.message_id:
         abort(400, description="this draft answers no stored message")
     angry = {"yes": True, "no": False}.get(request.form.get("angry", ""))
     archetype = request.form.get("archetype", "").strip()[:64] or None
     try:
-        labels.record(store(), draft["message_id"], angry, archetype, _agent())
+        labels.record(store(), draft.message_id, angry, archetype, _agent())
     except TriageError as exc:
         flash(str(exc), "error")
     else:
