@@ -27,10 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from triage import config  # noqa: E402
+from triage import config, detect  # noqa: E402
 from triage.store import Store, iso  # noqa: E402
 
-LEVELS = ("furious", "angry", "annoyed", "calm")
+LEVELS = tuple(reversed(detect.LEVELS))
 ARCHETYPES = ("aggressive", "meek", "high_roller", "chronic", "barnacle", "cancelling")
 AGENTS = ("dana", "sam", "lee")
 TEXT = (

@@ -55,7 +55,7 @@ def test_review_page_approves_200_drafts_while_a_poll_of_1000_runs(tmp_path: Pat
     settings = config.load(workspace.config)
     with Store(settings.store_path) as store:
         agents.create(store, "dana", "correct horse battery")
-        draft_ids = [r["id"] for r in store.queue()]
+        draft_ids = [r.id for r in store.queue()]
     assert len(draft_ids) == 200
     rng = random.Random(11)
     for raw in mixed_mail(1000, rng, start=1000):

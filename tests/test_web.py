@@ -147,7 +147,7 @@ class Web:
 
     def draft_for(self, sender: str) -> int:
         with self.store() as store:
-            return next(r["id"] for r in store.queue() if r["customer"] == sender)
+            return next(r.id for r in store.queue() if r.customer == sender)
 
 
 @pytest.fixture
@@ -689,15 +689,15 @@ def test_queue_pages_filters_and_sorts(tmp_path: Path) -> None:
     settings = bench.settings_for(tmp_path)
     with Store(settings.store_path) as store:
         agents.create(store, "dana", PASSWORD)
-        cli_order = [r["id"] for r in store.queue()]
+        cli_order = [r.id for r in store.queue()]
         by_due, _ = store.queue_page(sort="due", limit=250)
         by_due_desc, _ = store.queue_page(sort="due", descending=True, limit=250)
         angry, angry_total = store.queue_page(level="angry", archetype="meek", limit=250)
         overdue, _ = store.queue_page(overdue_at=utcnow(), limit=250)
-    dues = [r["due"] for r in by_due]
-    assert dues == sorted(dues) and [r["due"] for r in by_due_desc] == sorted(dues, reverse=True)
-    assert angry_total == len(angry) > 0 and all(r["level"] == "angry" and "meek" in r["archetypes"] for r in angry)
-    assert overdue and all(render.overdue(r["due"]) for r in overdue)
+    dues = [r.due for r in by_due]
+    assert dues == sorted(dues) and [r.due for r in by_due_desc] == sorted(dues, reverse=True)
+    assert angry_total == len(angry) > 0 and all(r.level == "angry" and "meek" in r.archetypes for r in angry)
+    assert overdue and all(render.overdue(r.due) for r in overdue)
 
     web = Web(create_app(settings, secret="s" * 48), settings)
     web.login()
@@ -706,7 +706,7 @@ def test_queue_pages_filters_and_sorts(tmp_path: Path) -> None:
     assert "250 draft(s)" in first.text and "page 1 of 3" in first.text
     assert ids(first) + ids(web.get("/?page=2")) + ids(third) == cli_order  # the CLI's order, paged
     assert len(ids(third)) == 50
-    assert ids(web.get("/?level=angry&archetype=meek&sort=urgency")) == [r["id"] for r in angry][:100]
+    assert ids(web.get("/?level=angry&archetype=meek&sort=urgency")) == [r.id for r in angry][:100]
     assert web.get("/?sort=nonsense&page=x").status_code == 200
 
 

@@ -73,7 +73,7 @@ def browser() -> Iterator[object]:
 
 def _draft_for(workspace: Workspace, sender: str) -> int:
     with Store(workspace.db) as store:
-        return next(r["id"] for r in store.queue() if r["customer"] == sender)
+        return next(r.id for r in store.queue() if r.customer == sender)
 
 
 def test_agent_logs_in_fixes_a_draft_and_approves_it(

@@ -23,7 +23,7 @@ from triage.errors import NotFound
 from triage.timetext import span
 
 if TYPE_CHECKING:
-    from triage.store import Case, Draft
+    from triage.store import Case, Draft, QueueRow
 
 # -- poll ---------------------------------------------------------------------
 
@@ -109,13 +109,11 @@ def queue(ctx: click.Context, as_json: bool, quarantined: bool, loops_only: bool
             else:
                 click.echo("No case is flagged as an auto-responder loop.")
             return
-        rows = store.quarantined() if quarantined else store.queue()
-        loops = [] if quarantined or as_json else store.loop_cases()
-    if quarantined:
-        print_quarantined(rows, as_json)
-    else:
-        print_queue(rows, as_json)
-        print_loops(loops)
+        if quarantined:
+            print_quarantined(store.quarantined(), as_json)
+        else:
+            print_queue(store.queue(), as_json)
+            print_loops([] if as_json else store.loop_cases())
 
 
 def print_loops(loops: list[dict[str, Any]]) -> None:
@@ -163,24 +161,24 @@ def retry(ctx: click.Context, ids: tuple[int, ...], retry_all: bool, as_json: bo
         click.echo(summary.line().replace("fetched", "retried", 1))
 
 
-def print_queue(rows: list[dict[str, Any]], as_json: bool) -> None:
+def print_queue(rows: list[QueueRow], as_json: bool) -> None:
     now = datetime.now(timezone.utc)
     if as_json:
         emit_json(
             [
                 {
-                    "id": r["id"],
-                    "case": r["case"],
-                    "customer": r["customer"],
-                    "customer_name": r["customer_name"],
-                    "subject": r["subject"],
-                    "level": r["level"],
-                    "archetypes": r["archetypes"],
-                    "template": r["template"],
-                    "status": r["status"],
-                    "created_at": r["created_at"],
-                    "due": r["due"],
-                    "error": r["error"],
+                    "id": r.id,
+                    "case": r.case,
+                    "customer": r.customer,
+                    "customer_name": r.customer_name,
+                    "subject": r.subject,
+                    "level": r.level,
+                    "archetypes": r.archetypes,
+                    "template": r.template,
+                    "status": r.status,
+                    "created_at": r.created_at,
+                    "due": r.due,
+                    "error": r.error,
                 }
                 for r in rows
             ]
@@ -192,11 +190,11 @@ def print_queue(rows: list[dict[str, Any]], as_json: bool) -> None:
     # ID is the draft (show, edit, approve, reject); CASE is what promise, resolve and wait take
     click.echo(f"{'ID':>4} {'CASE':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
     for r in rows:
-        due = span((datetime.fromisoformat(r["due"]) - now).total_seconds()) if r["due"] else "-"
-        arch = ",".join(r["archetypes"]) or "-"
+        due = span((datetime.fromisoformat(r.due) - now).total_seconds()) if r.due else "-"
+        arch = ",".join(r.archetypes) or "-"
         click.echo(
-            f"{r['id']:>4} {r['case']:>4}  {_cut(r['customer'], 28):<28} {_cut(r['subject'], 38):<38} "
-            f"{r['level']:<8} {_cut(arch, 12):<12} {_age(r['created_at'], now):>4} {due:>5}"
+            f"{r.id:>4} {r.case:>4}  {_cut(r.customer, 28):<28} {_cut(r.subject, 38):<38} "
+            f"{r.level:<8} {_cut(arch, 12):<12} {_age(r.created_at, now):>4} {due:>5}"
         )
     click.echo(f"{len(rows)} draft(s) waiting for review.")
 

@@ -27,11 +27,11 @@ from collections import Counter
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from triage.detect import LEVELS
 from triage.followups.policy import Policy
 from triage.store import DraftKind, DraftStatus, Store, iso
 
 TOP = 10
-LEVELS = ("calm", "annoyed", "angry", "furious")
 
 
 def quantile(values: list[float], q: float) -> float | None:

@@ -19,7 +19,7 @@ from triage.store.deadlines import DeadlineClosed, DeadlineKind, DeadlineTable
 from triage.store.drafts import IN_QUEUE, Draft, DraftKind, DraftStatus, DraftTable, NewDraft
 from triage.store.events import EventTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage
-from triage.store.queue import QueueTable
+from triage.store.queue import QueueRow, QueueTable
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
 from triage.store.sessions import SessionTable
 
@@ -37,6 +37,7 @@ __all__ = [
     "MessageStatus",
     "NewDraft",
     "NewMessage",
+    "QueueRow",
     "Store",
     "StoreBase",
     "iso",

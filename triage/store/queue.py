@@ -3,40 +3,50 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from triage.detect import LEVELS
 from triage.store.base import LISTED_CHARS, iso
-from triage.store.drafts import IN_QUEUE_SQL
+from triage.store.drafts import IN_QUEUE_SQL, DraftKind, DraftStatus
 from triage.store.events import EventTable
+
+#: Most urgent level first (0) to calm; levels are constants, never user text in SQL.
+_LEVEL_RANK = (
+    "CASE c.level "
+    + " ".join(f"WHEN '{level}' THEN {rank}" for rank, level in enumerate(reversed(LEVELS)))
+    + f" ELSE {len(LEVELS)} END"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One draft in the queue with its case, customer, earliest open deadline and owner."""
+
+    id: int  # the draft
+    case: int
+    template: str
+    created_at: str
+    status: DraftStatus
+    error: str
+    kind: DraftKind
+    level: str
+    score: float
+    archetypes: list[str]
+    subject: str  # the case's
+    customer: str  # address
+    customer_name: str
+    due: str | None  # the case's earliest open deadline
+    owner: str | None  # the agent of the case's latest assignment
 
 
 class QueueTable(EventTable):
-    """The queue the CLI and the review page show."""
+    """The queue the CLI and the review page show: one query, paged or whole."""
 
-    def queue(self) -> list[dict[str, Any]]:
-        """Pending drafts with what the queue shows, most urgent first."""
-        rows = self._all(
-            f"""
-            SELECT d.id, d.case_id AS "case", substr(d.subject, 1, {LISTED_CHARS}) AS draft_subject, d.template,
-                   d.created_at, d.status, d.error, d.kind,
-                   c.level, c.score, c.archetypes, substr(c.subject, 1, {LISTED_CHARS}) AS subject,
-                   substr(cu.address, 1, {LISTED_CHARS}) AS customer,
-                   substr(cu.name, 1, {LISTED_CHARS}) AS customer_name,
-                   (SELECT MIN(due) FROM deadlines dl WHERE dl.case_id = d.case_id
-                      AND dl.done_at IS NULL) AS due
-            FROM drafts d
-            JOIN cases c ON c.id = d.case_id
-            JOIN customers cu ON cu.id = c.customer_id
-            WHERE d.status IN {IN_QUEUE_SQL}
-            ORDER BY CASE c.level WHEN 'furious' THEN 0 WHEN 'angry' THEN 1
-                     WHEN 'annoyed' THEN 2 ELSE 3 END,
-                     due IS NULL, due, d.created_at, d.id
-            """
-        )
-        for row in rows:
-            row["archetypes"] = json.loads(row["archetypes"])
-        return rows
+    def queue(self) -> list[QueueRow]:
+        """The whole queue, most urgent first (the CLI's ``triage queue``)."""
+        return self.queue_page(limit=None)[0]
 
     QUEUE_SORTS: ClassVar[dict[str, str]] = {
         "urgency": "level_rank, dl.due IS NULL, dl.due, d.created_at, d.id",
@@ -55,14 +65,14 @@ class QueueTable(EventTable):
         overdue_at: datetime | None = None,
         sort: str = "urgency",
         descending: bool = False,
-        limit: int = 100,
+        limit: int | None = 100,
         offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[QueueRow], int]:
         """One page of the queue (pending, approved, sending drafts) and the total matching.
 
         ``overdue_at`` keeps only drafts whose case has an open deadline before it;
         ``sort`` is a key of ``QUEUE_SORTS`` (unknown keys raise ``KeyError``);
-        each row also carries ``owner``, the case's latest assignment (or None).
+        ``limit`` None is the whole queue.
         """
         order = self.QUEUE_SORTS[sort]
         if descending:
@@ -90,10 +100,7 @@ class QueueTable(EventTable):
         # deadlines are aggregated once and joined, not looked up per draft.
         page = self.conn.execute(
             f"""
-            SELECT d.id,
-                   CASE c.level WHEN 'furious' THEN 0 WHEN 'angry' THEN 1
-                        WHEN 'annoyed' THEN 2 ELSE 3 END AS level_rank,
-                   dl.due AS due
+            SELECT d.id, {_LEVEL_RANK} AS level_rank, dl.due AS due
             FROM drafts d
             JOIN cases c ON c.id = d.case_id
             JOIN customers cu ON cu.id = c.customer_id
@@ -103,7 +110,7 @@ class QueueTable(EventTable):
             ORDER BY {order}
             LIMIT ? OFFSET ?
             """,
-            [*params, limit, offset],
+            [*params, -1 if limit is None else limit, offset],
         ).fetchall()
         total = int(
             self.conn.execute(
@@ -114,9 +121,10 @@ class QueueTable(EventTable):
             return [], total
         # Phase 2: the shown columns for this page only, in phase 1's order.
         due = {int(r[0]): r[2] for r in page}
-        marks = ", ".join("?" for _ in page)
-        found = {
-            row["id"]: row
+        ids = list(due)
+        found: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):  # the whole queue may be more than SQLite's variable limit
+            chunk = ids[i : i + 500]
             for row in self._all(
                 f"""
                 SELECT d.id, d.case_id AS "case", d.template, d.created_at, d.status, d.error, d.kind,
@@ -126,17 +134,20 @@ class QueueTable(EventTable):
                 FROM drafts d
                 JOIN cases c ON c.id = d.case_id
                 JOIN customers cu ON cu.id = c.customer_id
-                WHERE d.id IN ({marks})
+                WHERE d.id IN ({", ".join("?" for _ in chunk)})
                 """,
-                list(due),
+                chunk,
+            ):
+                found[row["id"]] = row
+        owners = self.owners([int(r["case"]) for r in found.values()])
+        rows = [
+            QueueRow(
+                **{**hit, "status": DraftStatus(hit["status"]), "kind": DraftKind(hit["kind"]),
+                   "archetypes": json.loads(hit["archetypes"]), "due": due[i], "owner": owners.get(hit["case"])}
             )
-        }
-        rows = [found[i] for i in due if i in found]
-        owners = self.owners([r["case"] for r in rows])
-        for row in rows:
-            row["due"] = due[row["id"]]
-            row["archetypes"] = json.loads(row["archetypes"])
-            row["owner"] = owners.get(row["case"])
+            for i in ids
+            if (hit := found.get(i)) is not None
+        ]
         return rows, total
 
     def queue_archetypes(self) -> list[str]:

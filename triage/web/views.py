@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from triage import agents, labels, review
+from triage import agents, detect, labels, review
 from triage.errors import TriageError
 from triage.store import Draft
 from triage.web import render, security
@@ -25,7 +25,8 @@ from triage.web.request import settings, store
 
 bp = Blueprint("web", __name__)
 PAGE = 100
-LEVELS = ("furious", "angry", "annoyed", "calm")
+#: The level filter, most urgent first.
+LEVELS = tuple(reversed(detect.LEVELS))
 
 
 def _agent() -> str:
