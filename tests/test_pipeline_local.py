@@ -231,5 +231,5 @@ def test_a_chronic_complainer_is_recognised_within_one_batch(workspace: Workspac
     run_poll(workspace)
     with Store(workspace.db) as store:
         last = store.message_by_mid(store.conn.execute("SELECT mailbox FROM messages").fetchone()[0], "<chronic2@customer.test>")
-        detection = store.detection_for(last["id"])
+        detection = store.detection_for(last.id)
     assert detection is not None and "chronic" in [a["name"] for a in detection["archetypes"]]

@@ -75,7 +75,7 @@ def test_malformed_message_is_quarantined_and_the_batch_goes_on(dovecot: Dovecot
         [q] = store.quarantined()
         assert q["error"].startswith("parse:")
         on_server = dovecot.messages("INBOX")[1][1]  # Dovecot keeps NUL as 0x80 and LF as CRLF
-        assert store.message(q["id"])["raw"] == on_server
+        assert store.message(q["id"]).raw == on_server
 
 
 def test_automatic_mail_is_stored_but_never_drafted(dovecot: Dovecot, workspace: Workspace) -> None:

@@ -17,6 +17,7 @@ from triage.store import (
     DraftStatus,
     MessageStatus,
     NewDraft,
+    NewMessage,
     Store,
 )
 
@@ -94,3 +95,21 @@ def test_drafts_and_cases_come_back_decoded(tmp_path: Path) -> None:
         DraftStatus.PENDING, DraftKind.REPLY, [{"text": "calm down"}], "2026-11-02T09:00:00+00:00")
     assert draft.in_queue and (case.status, case.archetypes, case.level) == (CaseStatus.OPEN, ["meek"], "angry")
     assert missing == (None, None)
+
+
+def test_a_stored_message_comes_back_with_its_lists_decoded(tmp_path: Path) -> None:
+    t = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    new = NewMessage(
+        mailbox="support", folder="INBOX", source_key="1", message_id="<a@x.test>", raw_hash="h",
+        status=MessageStatus.TRIAGED, received_at=t, date=t, references=("<r1@x.test>", "<r2@x.test>"),
+        recipients=("help@shop.test",), attachments=({"name": "a.pdf", "type": "application/pdf", "size": 3},),
+        defects=("missing boundary",), rate_limited=True,
+    )
+    with Store(tmp_path / "t.db") as store, store.write():
+        row_id = store.insert_message(new, None, None)
+        got = store.message(row_id)
+        same = store.message_by_mid("support", "<a@x.test>")
+    assert got is not None and got == same
+    assert (got.refs, got.recipients, got.defects, got.attachments[0]["name"]) == (
+        ["<r1@x.test>", "<r2@x.test>"], ["help@shop.test"], ["missing boundary"], "a.pdf")
+    assert (got.status, got.rate_limited, got.received_at) == (MessageStatus.TRIAGED, True, "2026-11-02T09:00:00+00:00")

@@ -31,7 +31,7 @@ def record(
             raise NotFound(f"no message {message_row}")
         label_id = store.add_label(message_row, angry, archetype, agent, now)
         store.event(
-            "label-recorded", agent, now, case_id=message["case_id"], message_id=message_row,
+            "label-recorded", agent, now, case_id=message.case_id, message_id=message_row,
             angry=angry, archetype=archetype or None,
         )
     return label_id

@@ -156,8 +156,8 @@ def _duplicate(b: BatchRun, item: Item, seen: set[str]) -> bool:
             return True
         seen.add(mid)
         return False
-    if batch.uidvalidity is not None and existing["folder"] == batch.folder:
-        store.relocate_message(existing["id"], item.fetched.source_key, batch.uidvalidity, item.fetched.uid)
+    if batch.uidvalidity is not None and existing.folder == batch.folder:
+        store.relocate_message(existing.id, item.fetched.source_key, batch.uidvalidity, item.fetched.uid)
     summary.duplicates += 1
     return True
 
@@ -435,14 +435,14 @@ def retry(settings: Settings, store: Store, ids: list[int] | None, rules: RuleSe
         if wanted is not None and row["id"] not in wanted:
             continue
         full = store.message(row["id"])
-        if full is None or full["raw"] is None:
+        if full is None or full.raw is None:
             continue
         fetched = Fetched(
-            source_key=full["source_key"],
-            raw=full["raw"],
-            received_at=datetime.fromisoformat(full["received_at"]),
-            uid=full["uid"],
+            source_key=full.source_key,
+            raw=full.raw,
+            received_at=datetime.fromisoformat(full.received_at),
+            uid=full.uid,
         )
-        batch = Batch(full["folder"], [fetched], uidvalidity=full["uidvalidity"])
-        process_batch(run, full["mailbox"], batch, replacing={full["source_key"]: (full["id"], full["retries"])})
+        batch = Batch(full.folder, [fetched], uidvalidity=full.uidvalidity)
+        process_batch(run, full.mailbox, batch, replacing={full.source_key: (full.id, full.retries)})
     return run.summary

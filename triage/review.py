@@ -39,7 +39,7 @@ from triage import ruleset
 from triage.config import Settings
 from triage.errors import NotFound, ServerError, TriageError
 from triage.lock import wait_lock
-from triage.store import DeadlineKind, Draft, DraftStatus, Store, iso, utcnow
+from triage.store import DeadlineKind, Draft, DraftStatus, Store, StoredMessage, iso, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +212,12 @@ def _send_one(
             subject=draft.subject,
             body=draft.body,
             message_id=draft.outgoing_message_id,
-            in_reply_to=original["message_id"] if original else "",
+            in_reply_to=original.message_id if original else "",
             references=_references(original),
             from_address=settings.support.address,
             from_name=settings.support.name,
             # the sender's name only when we answer the sender, not a Reply-To address
-            to_name=original["sender_name"] if original and original["sender"] == draft.to_address else "",
+            to_name=original.sender_name if original and original.sender == draft.to_address else "",
         )
     except ReplyError as exc:
         _send_failed(store, draft, actor, str(exc), report)
@@ -266,7 +266,7 @@ def _send_one(
             report.sent.append(draft_id)
         if mailbox is not None and original is not None:
             try:
-                mailbox.mark_answered(original["folder"], original["uidvalidity"], original["uid"])
+                mailbox.mark_answered(original.folder, original.uidvalidity, original.uid)
             except ServerError as exc:
                 log.warning("draft %s sent, but the original was not flagged \\Answered: %s", draft_id, exc)
     except ServerError as exc:
@@ -306,12 +306,10 @@ def _send_failed(store: Store, draft: Draft, actor: str, error: str, report: Sen
     report.failed[draft.id] = error
 
 
-def _references(original: dict[str, Any] | None) -> list[str]:
-    import json
-
+def _references(original: StoredMessage | None) -> list[str]:
     if original is None:
         return []
-    return [*json.loads(original["refs"]), original["message_id"]]
+    return [*original.refs, original.message_id]
 
 
 def _open_mailbox(settings: Settings) -> Any:

@@ -23,7 +23,7 @@ from triage.errors import NotFound
 from triage.timetext import span
 
 if TYPE_CHECKING:
-    from triage.store import Case, Draft, QueueRow
+    from triage.store import Case, Draft, QueueRow, StoredMessage
 
 # -- poll ---------------------------------------------------------------------
 
@@ -275,11 +275,11 @@ def clear_loop(ctx: click.Context, case_id: int, agent: str | None) -> None:
         click.echo(f"Case {case_id} is not flagged as an auto-responder loop.")
 
 
-def _message_json(message: dict[str, Any] | None) -> dict[str, Any] | None:
+def _message_json(message: StoredMessage | None) -> dict[str, Any] | None:
     if message is None:
         return None
     keys = ("id", "message_id", "sender", "sender_name", "subject", "date", "text", "full_text", "status")
-    return {k: message[k] for k in keys}
+    return {k: getattr(message, k) for k in keys}
 
 
 def _highlight(text: str, evidence: list[dict[str, Any]]) -> str:
@@ -310,14 +310,14 @@ def _print_asks(echo: Any, asks: list[dict[str, Any]], deadline: str) -> None:
         echo(f"  - their deadline: {deadline}")
 
 
-def _print_show(draft: Draft, message: Any, detection: Any, case: Case | None, history: list[Case]) -> None:
+def _print_show(draft: Draft, message: StoredMessage | None, detection: Any, case: Case | None, history: list[Case]) -> None:
     echo = click.echo
     echo(f"Draft {draft.id} · case {draft.case_id} · {draft.status} · template {draft.template}")
     if message:
-        echo(f"\nFrom:    {message['sender_name']} <{message['sender']}>")
-        echo(f"Subject: {message['subject']}")
-        echo(f"Date:    {message['date']}\n")
-        text = message["text"]
+        echo(f"\nFrom:    {message.sender_name} <{message.sender}>")
+        echo(f"Subject: {message.subject}")
+        echo(f"Date:    {message.date}\n")
+        text = message.text
         echo(_highlight(text, detection["evidence"]) if detection else text)
     if detection:
         arch = ", ".join(f"{a['name']} ({a['rule']})" for a in detection["archetypes"]) or "none"

@@ -185,7 +185,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     if not messages:
         raise Refused(f"case {row['case_id']} has no customer message to check in on")
     first, latest = messages[0], messages[-1]
-    found = store.detection_for(first["id"]) or {}
+    found = store.detection_for(first.id) or {}
     facts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in found.get("facts", {}).items()
              if k in Facts.__dataclass_fields__}
     detection = Detection(
@@ -195,16 +195,16 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
         facts=Facts(**facts),
     )
     message = Message(
-        message_id=latest["message_id"], sender_name=latest["sender_name"], sender_address=latest["sender"],
-        subject=latest["subject"], date=datetime.fromisoformat(latest["date"]), text=first["text"],
-        full_text=first["full_text"], reply_to=latest["reply_to"],
+        message_id=latest.message_id, sender_name=latest.sender_name, sender_address=latest.sender,
+        subject=latest.subject, date=datetime.fromisoformat(latest.date), text=first.text,
+        full_text=first.full_text, reply_to=latest.reply_to,
     )
     if drafter is None:
         from triage import ruleset
 
         drafter = ruleset.load(settings).drafter
     text = drafter.render(message, detection, row["case_id"], now, purpose="follow_up")
-    draft_id = store.insert_draft(draft_row(row["case_id"], latest["id"], message, text, settings.support,
+    draft_id = store.insert_draft(draft_row(row["case_id"], latest.id, message, text, settings.support,
                                             token=f"f{deadline_id}", now=now, kind=DraftKind.CHECK_IN))
     store.update_deadline(deadline_id, done_at=iso(now), closed=DeadlineClosed.DRAFTED)
     store.event("draft-created", "remind", now, case_id=row["case_id"], draft_id=draft_id, purpose="check-in",

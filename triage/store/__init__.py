@@ -18,7 +18,7 @@ from triage.store.cases import Case, CaseStatus, CaseTable
 from triage.store.deadlines import DeadlineClosed, DeadlineKind, DeadlineTable
 from triage.store.drafts import IN_QUEUE, Draft, DraftKind, DraftStatus, DraftTable, NewDraft
 from triage.store.events import EventTable
-from triage.store.messages import MessageStatus, MessageTable, NewMessage
+from triage.store.messages import MessageStatus, MessageTable, NewMessage, StoredMessage
 from triage.store.queue import QueueRow, QueueTable
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
 from triage.store.sessions import SessionTable
@@ -40,6 +40,7 @@ __all__ = [
     "QueueRow",
     "Store",
     "StoreBase",
+    "StoredMessage",
     "iso",
     "utcnow",
 ]

@@ -53,6 +53,54 @@ class NewMessage:
 
 
 
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A stored message (a row of ``messages``), lists decoded; times are ISO 8601 UTC text.
+
+    Not ``triage.message.Message``, the parsed email: this is what the store
+    kept of one, with where it was read from and what became of it.
+    """
+
+    id: int
+    mailbox: str
+    folder: str
+    source_key: str
+    uidvalidity: int | None
+    uid: int | None
+    message_id: str
+    in_reply_to: str
+    refs: list[str]  # References, oldest first
+    sender: str
+    sender_name: str
+    reply_to: str
+    recipients: list[str]
+    subject: str
+    date: str
+    received_at: str
+    text: str  # the customer's own words (quotes and signature stripped)
+    full_text: str
+    attachments: list[dict[str, Any]]  # name, type, size
+    defects: list[str]
+    raw_hash: str
+    raw: bytes | None  # kept only while quarantined
+    status: MessageStatus
+    auto_reason: str  # why it is automatic mail ("" for a customer's)
+    error: str  # why it is quarantined
+    retries: int
+    rate_limited: bool
+    customer_id: int | None
+    case_id: int | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StoredMessage:
+        return cls(**{
+            **row,
+            **{key: json.loads(row[key]) for key in ("refs", "recipients", "attachments", "defects")},
+            "status": MessageStatus(row["status"]),
+            "rate_limited": bool(row["rate_limited"]),
+        })
+
+
 class MessageTable(StoreBase):
     """Messages, their detections and the read position in each folder."""
 
@@ -88,10 +136,9 @@ class MessageTable(StoreBase):
     def known_keys_for(self, mailbox: str) -> Callable[[str, list[str]], set[str]]:
         return lambda folder, keys: self.known_keys(mailbox, folder, keys)
 
-    def message_by_mid(self, mailbox: str, message_id: str) -> dict[str, Any] | None:
-        return self._one(
-            "SELECT * FROM messages WHERE mailbox = ? AND message_id = ?", (mailbox, message_id)
-        )
+    def message_by_mid(self, mailbox: str, message_id: str) -> StoredMessage | None:
+        row = self._one("SELECT * FROM messages WHERE mailbox = ? AND message_id = ?", (mailbox, message_id))
+        return StoredMessage.from_row(row) if row else None
 
     def relocate_message(self, row_id: int, source_key: str, uidvalidity: int | None, uid: int | None) -> None:
         """The same message seen at a new UID (after a UIDVALIDITY change)."""
@@ -142,8 +189,9 @@ class MessageTable(StoreBase):
         ).fetchone()
         return int(row[0])
 
-    def message(self, row_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM messages WHERE id = ?", (row_id,))
+    def message(self, row_id: int) -> StoredMessage | None:
+        row = self._one("SELECT * FROM messages WHERE id = ?", (row_id,))
+        return StoredMessage.from_row(row) if row else None
 
     def delete_message(self, row_id: int) -> None:
         """Remove a quarantined row that is being retried (it is re-inserted in the same transaction)."""
@@ -171,20 +219,19 @@ class MessageTable(StoreBase):
         )
         return rows, total
 
-    def case_messages(self, case_id: int) -> list[dict[str, Any]]:
-        return self._all(
-            "SELECT id, message_id, sender, subject, date, status, text, full_text FROM messages "
-            "WHERE case_id = ? ORDER BY date, id",
-            (case_id,),
-        )
+    def case_messages(self, case_id: int) -> list[StoredMessage]:
+        """Every message on the case (automatic ones too), by date."""
+        rows = self._all("SELECT * FROM messages WHERE case_id = ? ORDER BY date, id", (case_id,))
+        return [StoredMessage.from_row(r) for r in rows]
 
-    def customer_messages(self, case_id: int, since: str | None = None) -> list[dict[str, Any]]:
+    def customer_messages(self, case_id: int, since: str | None = None) -> list[StoredMessage]:
         """The customer's own (triaged, not automatic) messages on a case, oldest first."""
-        return self._all(
+        rows = self._all(
             f"SELECT * FROM messages WHERE case_id = ? AND status = '{MessageStatus.TRIAGED}' AND received_at > ? "
             "ORDER BY received_at, id",
             (case_id, since or ""),
         )
+        return [StoredMessage.from_row(r) for r in rows]
 
     def insert_detection(self, message_row: int, d: dict[str, Any]) -> int:
         return self._insert(
