@@ -15,7 +15,7 @@ from triage.errors import RulesError
 from triage.followups import deadlines
 from triage.followups import policy as followup
 from triage.mailbox import open_source
-from triage.store import Store
+from triage.store import CaseDeadline, Store
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
@@ -154,7 +154,7 @@ def poll_at(workspace: Workspace, when: datetime) -> pipeline.Summary:
             source.close()
 
 
-def open_deadlines(workspace: Workspace) -> list[dict]:  # type: ignore[type-arg]
+def open_deadlines(workspace: Workspace) -> list[CaseDeadline]:
     with Store(workspace.db) as store:
         return store.deadline_rows()
 
@@ -167,9 +167,9 @@ def test_poll_uses_the_owners_policy_and_business_hours(workspace: Workspace, ma
                              extra=f'[paths]\nrules = "{rules}"\ntemplates = "{ROOT / "templates"}"\n')
     poll_at(workspace, datetime(2026, 11, 20, 17, 30, tzinfo=UTC))  # Friday 17:30 in London (GMT)
     [row] = open_deadlines(workspace)
-    assert row["kind"] == "first-response" and row["level"] in ("annoyed", "angry")
-    expected = {"annoyed": "2026-11-23T16:30:00+00:00", "angry": "2026-11-23T12:30:00+00:00"}[row["level"]]
-    assert row["due"] == expected
+    assert row.kind == "first-response" and row.level in ("annoyed", "angry")
+    expected = {"annoyed": "2026-11-23T16:30:00+00:00", "angry": "2026-11-23T12:30:00+00:00"}[row.level]
+    assert row.due == expected
 
 
 def test_broken_followup_rules_stop_poll_instead_of_quarantining(workspace: Workspace, maildir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -188,18 +188,18 @@ def test_waiting_pauses_the_clock_and_the_customers_answer_restarts_it(workspace
     workspace.maildir_config(path)
     poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
     [row] = open_deadlines(workspace)
-    assert row["due"] == "2026-11-20T10:00:00+00:00"
+    assert row.due == "2026-11-20T10:00:00+00:00"
     with Store(workspace.db) as store:
-        assert deadlines.wait(store, row["case_id"], "dana", datetime(2026, 11, 20, 9, 20, tzinfo=UTC)) == [row["id"]]
-        assert store.case(row["case_id"]).status == "waiting"
+        assert deadlines.wait(store, row.case_id, "dana", datetime(2026, 11, 20, 9, 20, tzinfo=UTC)) == [row.id]
+        assert store.case(row.case_id).status == "waiting"
     maildir([email_bytes(subject="Re: Order #123 arrived broken", body="The order number is 123. Still broken.",
                          message_id="<w2@customer.test>", headers={"In-Reply-To": "<w1@customer.test>"})], path)
     poll_at(workspace, datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
     [row] = open_deadlines(workspace)
-    assert row["paused_at"] is None and row["due"] == "2026-11-21T12:40:00+00:00"  # 40 minutes were left
+    assert row.paused_at is None and row.due == "2026-11-21T12:40:00+00:00"  # 40 minutes were left
     with Store(workspace.db) as store:
-        assert store.case(row["case_id"]).status == "open"
-        assert [e["kind"] for e in store.events(row["case_id"])].count("case-resumed") == 1
+        assert store.case(row.case_id).status == "open"
+        assert [e["kind"] for e in store.events(row.case_id)].count("case-resumed") == 1
 
 
 def test_resolved_case_reopens_on_a_customer_message_and_its_check_in_is_cancelled(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
@@ -207,22 +207,22 @@ def test_resolved_case_reopens_on_a_customer_message_and_its_check_in_is_cancell
     workspace.maildir_config(path)
     poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
     assert workspace.run("resolve", "1", "--root-cause", "Courier damage", "--now", "2026-11-20T12:00").returncode == 0
-    [check_in] = [r for r in open_deadlines(workspace) if r["kind"] == "follow-up"]
-    assert check_in["due"] == "2026-11-27T12:00:00+00:00"
+    [check_in] = [r for r in open_deadlines(workspace) if r.kind == "follow-up"]
+    assert check_in.due == "2026-11-27T12:00:00+00:00"
     # automatic mail on the thread neither reopens nor cancels
     maildir([email_bytes(body="I am out of the office.", message_id="<ooo@customer.test>",
                          headers={"In-Reply-To": "<r1@customer.test>", "Auto-Submitted": "auto-replied"})], path)
     poll_at(workspace, datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
     with Store(workspace.db) as store:
         assert store.case(1).status == "resolved"
-    assert [r["kind"] for r in open_deadlines(workspace)] == ["follow-up"]
+    assert [r.kind for r in open_deadlines(workspace)] == ["follow-up"]
     maildir([email_bytes(body="It broke again!", message_id="<r2@customer.test>",
                          headers={"In-Reply-To": "<r1@customer.test>"})], path)
     poll_at(workspace, datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
     with Store(workspace.db) as store:
         assert store.case(1).status == "open"
         closed = store.deadline_rows(open_only=False, kinds=["follow-up"])
-    assert [r["closed"] for r in closed] == ["cancelled"]
+    assert [r.closed for r in closed] == ["cancelled"]
 
 
 def test_promise_and_kept_from_the_cli(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
@@ -238,5 +238,5 @@ def test_promise_and_kept_from_the_cli(workspace: Workspace, maildir) -> None:  
     assert workspace.run("kept", "1", "--now", "2026-11-25T10:00").returncode == 0
     with Store(workspace.db) as store:
         [row] = store.deadline_rows(open_only=False, kinds=["promise"])
-    assert row["closed"] == "kept" and row["what"] == "a replacement blender"
+    assert row.closed == "kept" and row.what == "a replacement blender"
     assert workspace.run("kept", "1").returncode == 1  # nothing open any more

@@ -70,14 +70,14 @@ def kept(store: Store, case_id: int, agent: str, now: datetime, deadline_id: int
         _case(store, case_id)
         rows = store.deadline_rows(case_id=case_id, kinds=[DeadlineKind.PROMISE])
         if deadline_id is not None:
-            rows = [r for r in rows if r["id"] == deadline_id]
+            rows = [r for r in rows if r.id == deadline_id]
         if not rows:
             raise Refused(f"case {case_id} has no open promise" + (f" {deadline_id}" if deadline_id else ""))
         for row in rows:
-            store.update_deadline(row["id"], done_at=iso(now), closed=DeadlineClosed.KEPT, paused_at=None)
-            store.event("promise-kept", agent, now, case_id=case_id, deadline=row["id"],
-                        on_time=iso(now) <= row["due"])
-    return [r["id"] for r in rows]
+            store.update_deadline(row.id, done_at=iso(now), closed=DeadlineClosed.KEPT, paused_at=None)
+            store.event("promise-kept", agent, now, case_id=case_id, deadline=row.id,
+                        on_time=iso(now) <= row.due)
+    return [r.id for r in rows]
 
 
 def resolve(store: Store, policy: Policy, case_id: int, agent: str, now: datetime,
@@ -119,9 +119,9 @@ def wait(store: Store, case_id: int, agent: str, now: datetime) -> list[int]:
             raise Refused(f"case {case_id} is {case.status}; only an open case can wait on the customer")
         paused = []
         for row in store.deadline_rows(case_id=case_id, kinds=PAUSABLE):
-            if row["paused_at"] is None:
-                store.update_deadline(row["id"], paused_at=iso(now))
-                paused.append(row["id"])
+            if row.paused_at is None:
+                store.update_deadline(row.id, paused_at=iso(now))
+                paused.append(row.id)
         store.update_case(case_id, status=CaseStatus.WAITING, updated_at=iso(now))
         store.event("case-waiting", agent, now, case_id=case_id, paused=paused)
     return paused
@@ -140,11 +140,11 @@ def _resume(store: Store, policy: Policy, case_id: int, actor: str, now: datetim
     """Restart paused clocks with the business time they had left (none if already overdue)."""
     resumed = []
     for row in store.deadline_rows(case_id=case_id, kinds=PAUSABLE):
-        if row["paused_at"] is None:
+        if row.paused_at is None:
             continue
-        left = policy.between(datetime.fromisoformat(row["paused_at"]), datetime.fromisoformat(row["due"]))
-        store.update_deadline(row["id"], paused_at=None, due=iso(policy.add(now, left)))
-        resumed.append(row["id"])
+        left = policy.between(datetime.fromisoformat(row.paused_at), datetime.fromisoformat(row.due))
+        store.update_deadline(row.id, paused_at=None, due=iso(policy.add(now, left)))
+        resumed.append(row.id)
     store.update_case(case_id, status=CaseStatus.OPEN)
     store.event("case-resumed", actor, now, case_id=case_id, resumed=resumed)
     return resumed
@@ -180,10 +180,10 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     from triage.drafting.drafter import draft_row
     from triage.message import Message
 
-    [row] = [r for r in store.deadline_rows(case_id=None, kinds=[DeadlineKind.FOLLOW_UP]) if r["id"] == deadline_id]
-    messages = store.customer_messages(row["case_id"])
+    [row] = [r for r in store.deadline_rows(case_id=None, kinds=[DeadlineKind.FOLLOW_UP]) if r.id == deadline_id]
+    messages = store.customer_messages(row.case_id)
     if not messages:
-        raise Refused(f"case {row['case_id']} has no customer message to check in on")
+        raise Refused(f"case {row.case_id} has no customer message to check in on")
     first, latest = messages[0], messages[-1]
     found = store.detection_for(first.id) or {}
     facts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in found.get("facts", {}).items()
@@ -203,10 +203,10 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
         from triage import ruleset
 
         drafter = ruleset.load(settings).drafter
-    text = drafter.render(message, detection, row["case_id"], now, purpose="follow_up")
-    draft_id = store.insert_draft(draft_row(row["case_id"], latest.id, message, text, settings.support,
+    text = drafter.render(message, detection, row.case_id, now, purpose="follow_up")
+    draft_id = store.insert_draft(draft_row(row.case_id, latest.id, message, text, settings.support,
                                             token=f"f{deadline_id}", now=now, kind=DraftKind.CHECK_IN))
     store.update_deadline(deadline_id, done_at=iso(now), closed=DeadlineClosed.DRAFTED)
-    store.event("draft-created", "remind", now, case_id=row["case_id"], draft_id=draft_id, purpose="check-in",
+    store.event("draft-created", "remind", now, case_id=row.case_id, draft_id=draft_id, purpose="check-in",
                 deadline=deadline_id)
     return draft_id

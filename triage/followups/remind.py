@@ -32,7 +32,7 @@ from triage.drafting.outgoing import build_notice
 from triage.followups.policy import Policy
 from triage.lock import run_lock
 from triage.runs import recorded_run
-from triage.store import Store, iso
+from triage.store import CaseDeadline, CaseStatus, DeadlineClosed, DeadlineKind, Store, iso
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Item:
 
     deadline: int
     case: int
-    kind: str
+    kind: DeadlineKind
     due: str
     what: str
     customer: str
@@ -96,13 +96,13 @@ class Outcome:
         return asdict(self)
 
 
-def _item(row: dict[str, Any], now: datetime) -> Item:
-    due = datetime.fromisoformat(row["due"])
+def _item(row: CaseDeadline, now: datetime) -> Item:
+    due = datetime.fromisoformat(row.due)
     return Item(
-        deadline=row["id"], case=row["case_id"], kind=row["kind"], due=row["due"], what=row["what"],
-        customer=row["customer"], subject=row["subject"], level=row["level"],
+        deadline=row.id, case=row.case_id, kind=row.kind, due=row.due, what=row.what,
+        customer=row.customer, subject=row.subject, level=row.level,
         overdue_minutes=int((now - due).total_seconds() // 60),
-        draft=row["pending_draft"] or row["last_draft"], reminders=row["reminders"],
+        draft=row.pending_draft or row.last_draft, reminders=row.reminders,
     )
 
 
@@ -123,32 +123,33 @@ def plan(settings: Settings, store: Store, policy: Policy, now: datetime) -> Pla
     p = Plan(now)
     every = timedelta(hours=policy.remind_every_hours)
     today = policy.local(now).date()
-    for row in store.deadline_rows(kinds=["first-response", "promise"]):
-        if row["paused_at"] or row["case_status"] in ("resolved", "closed"):
+    for row in store.deadline_rows(kinds=[DeadlineKind.FIRST_RESPONSE, DeadlineKind.PROMISE]):
+        if row.paused_at or row.case_status.finished:
             continue
-        due = datetime.fromisoformat(row["due"])
-        due_now = due <= now if row["kind"] == "first-response" else policy.local(due).date() <= today
+        due = datetime.fromisoformat(row.due)
+        due_now = due <= now if row.kind == DeadlineKind.FIRST_RESPONSE else policy.local(due).date() <= today
         if not due_now:
             continue
         item = _item(row, now)
-        last = row["reminded_at"]
+        last = row.reminded_at
         if last is None or now - datetime.fromisoformat(last) >= every:
             p.remind.append(item)
-        after = policy.escalate_after(row["kind"])
-        if after is not None and row["escalated_at"] is None and due <= now and policy.between(due, now) >= after:
+        after = policy.escalate_after(row.kind)
+        if after is not None and row.escalated_at is None and due <= now and policy.between(due, now) >= after:
             p.escalate.append(item)
-    for row in store.deadline_rows(kinds=["follow-up"]):
-        if datetime.fromisoformat(row["due"]) > now:
+    for row in store.deadline_rows(kinds=[DeadlineKind.FOLLOW_UP]):
+        if datetime.fromisoformat(row.due) > now:
             continue
-        wrote = store.customer_messages(row["case_id"], since=row["resolved_at"]) if row["resolved_at"] else []
-        (p.cancel if wrote or row["case_status"] != "resolved" else p.check_ins).append(_item(row, now))
-    for row in store.deadline_rows(open_only=False, kinds=["follow-up"], closed="drafted", unreminded=True):
+        wrote = store.customer_messages(row.case_id, since=row.resolved_at) if row.resolved_at else []
+        (p.cancel if wrote or row.case_status != CaseStatus.RESOLVED else p.check_ins).append(_item(row, now))
+    for row in store.deadline_rows(open_only=False, kinds=[DeadlineKind.FOLLOW_UP], closed=DeadlineClosed.DRAFTED,
+                                  unreminded=True):
         p.announce.append(_item(row, now))
     failures, newest, success = consecutive_poll_failures(store)
     if failures >= settings.reminders.failure_threshold:
-        last = store.last_event_of(ALERT_EVENT)
-        since_success = success is None or (last is not None and last["at"] < success["finished_at"])
-        if last is None or since_success or now - datetime.fromisoformat(last["at"]) >= timedelta(days=1):
+        alerted = store.last_event_of(ALERT_EVENT)
+        since_success = success is None or (alerted is not None and alerted["at"] < success["finished_at"])
+        if alerted is None or since_success or now - datetime.fromisoformat(alerted["at"]) >= timedelta(days=1):
             p.poll_alert = {
                 "failures": failures,
                 "last_error": (newest or {}).get("summary", {}).get("error", ""),
@@ -174,9 +175,9 @@ def _span(minutes: int) -> str:
 
 def _lines(policy: Policy, item: Item) -> list[str]:
     head = f"  - Case {item.case} · {item.customer} · {item.level} · \"{item.subject}\""
-    if item.kind == "first-response":
+    if item.kind == DeadlineKind.FIRST_RESPONSE:
         detail = f"first reply was due {_when(policy, item.due)}; overdue by {_span(item.overdue_minutes)}"
-    elif item.kind == "promise":
+    elif item.kind == DeadlineKind.PROMISE:
         late = f"; overdue by {_span(item.overdue_minutes)}" if item.overdue_minutes > 0 else " (today)"
         detail = f"we promised: {item.what}, by {_when(policy, item.due)}{late}"
     else:
@@ -187,9 +188,9 @@ def _lines(policy: Policy, item: Item) -> list[str]:
 def digest_text(policy: Policy, items: list[Item], now: datetime) -> tuple[str, str]:
     """(subject, body) of an agents' digest: overdue first responses, promises, check-ins."""
     groups = [
-        ("Overdue first replies", [i for i in items if i.kind == "first-response"]),
-        ("Promises due today or overdue", [i for i in items if i.kind == "promise"]),
-        ("Check-ins to approve", [i for i in items if i.kind == "follow-up"]),
+        ("Overdue first replies", [i for i in items if i.kind == DeadlineKind.FIRST_RESPONSE]),
+        ("Promises due today or overdue", [i for i in items if i.kind == DeadlineKind.PROMISE]),
+        ("Check-ins to approve", [i for i in items if i.kind == DeadlineKind.FOLLOW_UP]),
     ]
     counts = ", ".join(f"{len(group)} {title.split()[0].lower()}" for title, group in groups if group)
     body = [f"triage reminders at {_when(policy, iso(now) or '')}", ""]
@@ -259,7 +260,7 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
         drafter = ruleset.load(settings).drafter if p.check_ins else None
         with store.write():
             for item in p.cancel:
-                store.update_deadline(item.deadline, done_at=iso(now), closed="cancelled")
+                store.update_deadline(item.deadline, done_at=iso(now), closed=DeadlineClosed.CANCELLED)
                 store.event("check-in-cancelled", "remind", now, case_id=item.case, deadlines=[item.deadline],
                             reason="the customer wrote after the resolution")
             for item in p.check_ins:
@@ -321,8 +322,8 @@ def status(store: Store, now: datetime) -> dict[str, Any]:
     last_ok = success["finished_at"] if success else None
     overdue = [
         _item(r, now).as_dict()
-        for r in store.deadline_rows(kinds=["first-response", "promise", "follow-up"])
-        if not r["paused_at"] and datetime.fromisoformat(r["due"]) <= now
+        for r in store.deadline_rows(kinds=DeadlineKind)
+        if not r.paused_at and datetime.fromisoformat(r.due) <= now
     ]
     reminds = store.runs_of("remind", limit=1)
     return {

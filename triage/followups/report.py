@@ -29,7 +29,7 @@ from typing import Any
 
 from triage.detect import LEVELS
 from triage.followups.policy import Policy
-from triage.store import DraftKind, DraftStatus, Store, iso
+from triage.store import DeadlineClosed, DeadlineKind, DraftKind, DraftStatus, Store, iso
 
 TOP = 10
 
@@ -88,17 +88,17 @@ def build(store: Store, policy: Policy, since: date | None, until: date | None, 
     response = [h for c in cases if (h := _hours(c["started_at"], c["first_response_at"])) is not None]
     resolution = [h for c in cases if (h := _hours(c["started_at"], c["resolved_at"])) is not None]
 
-    deadlines = store.report_deadlines(["first-response", "promise", "follow-up"])
-    first = [d for d in deadlines if d["kind"] == "first-response" and d["case_id"] in ids]
-    decided = [d for d in first if d["done_at"] or d["due"] <= iso(now)]
-    breached = [d for d in decided if (d["done_at"] or iso(now)) > d["due"] and d["closed"] != "cancelled"]
-    promises = [d for d in deadlines if d["kind"] == "promise" and lo <= d["due"] < hi]
-    kept = [d for d in promises if d["done_at"] and d["closed"] in ("kept", "resolved", "done")]
-    on_time = [d for d in kept if d["done_at"] <= d["due"]]
-    checkins = [d for d in deadlines if d["kind"] == "follow-up" and lo <= d["due"] < hi]
+    deadlines = store.report_deadlines(DeadlineKind)
+    first = [d for d in deadlines if d.kind == DeadlineKind.FIRST_RESPONSE and d.case_id in ids]
+    decided = [d for d in first if d.done_at or d.due <= iso(now)]
+    breached = [d for d in decided if (d.done_at or iso(now)) > d.due and d.closed != DeadlineClosed.CANCELLED]
+    promises = [d for d in deadlines if d.kind == DeadlineKind.PROMISE and lo <= d.due < hi]
+    kept = [d for d in promises if d.done_at and d.closed in (DeadlineClosed.KEPT, DeadlineClosed.RESOLVED, "done")]
+    on_time = [d for d in kept if d.done_at is not None and d.done_at <= d.due]
+    checkins = [d for d in deadlines if d.kind == DeadlineKind.FOLLOW_UP and lo <= d.due < hi]
     sent_for = {int(m.group(1)) for d in store.report_drafts(DraftKind.CHECK_IN)
                 if d.status == DraftStatus.SENT and (m := re.search(r"\.f(\d+)@", d.outgoing_message_id))}
-    sent = [d for d in checkins if d["id"] in sent_for]
+    sent = [d for d in checkins if d.id in sent_for]
 
     detections = store.report_detections(start, end)
     products: Counter[str] = Counter()
@@ -141,11 +141,11 @@ def build(store: Store, policy: Policy, since: date | None, until: date | None, 
         "sla": {"deadlines": len(decided), "breached": len(breached),
                 "breach_rate": round(len(breached) / len(decided), 4) if decided else None},
         "promises": {"due": len(promises), "kept": len(kept), "kept_on_time": len(on_time),
-                     "open": len([d for d in promises if not d["done_at"]]),
+                     "open": len([d for d in promises if not d.done_at]),
                      "on_time_rate": round(len(on_time) / len(promises), 4) if promises else None},
-        "check_ins": {"due": len(checkins), "drafted": len([d for d in checkins if d["closed"] == "drafted"]),
-                      "sent": len(sent), "cancelled": len([d for d in checkins if d["closed"] == "cancelled"]),
-                      "pending": len([d for d in checkins if not d["done_at"]])},
+        "check_ins": {"due": len(checkins), "drafted": len([d for d in checkins if d.closed == DeadlineClosed.DRAFTED]),
+                      "sent": len(sent), "cancelled": len([d for d in checkins if d.closed == DeadlineClosed.CANCELLED]),
+                      "pending": len([d for d in checkins if not d.done_at])},
         "outcomes": dict(sorted(outcomes.items())),
         "root_causes": _top(causes, "cause"),
         "anger_drivers": {"topics": _top(topics, "topic"), "products": _top(products, "product"),

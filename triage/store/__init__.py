@@ -15,7 +15,7 @@ from __future__ import annotations
 from triage.store.agents import AgentTable
 from triage.store.base import StoreBase, iso, utcnow
 from triage.store.cases import Case, CaseStatus, CaseTable
-from triage.store.deadlines import DeadlineClosed, DeadlineKind, DeadlineTable
+from triage.store.deadlines import CaseDeadline, Deadline, DeadlineClosed, DeadlineKind, DeadlineTable
 from triage.store.drafts import IN_QUEUE, Draft, DraftKind, DraftStatus, DraftTable, NewDraft
 from triage.store.events import EventTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage, StoredMessage
@@ -28,7 +28,9 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Case",
+    "CaseDeadline",
     "CaseStatus",
+    "Deadline",
     "DeadlineClosed",
     "DeadlineKind",
     "Draft",

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -23,6 +23,14 @@ LISTED_CHARS = 500
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@overload
+def iso(when: datetime) -> str: ...
+
+
+@overload
+def iso(when: datetime | None) -> str | None: ...
 
 
 def iso(when: datetime | None) -> str | None:

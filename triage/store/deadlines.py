@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from triage.store.base import StoreBase, iso
+from triage.store.cases import CaseStatus
 from triage.store.drafts import IN_QUEUE_SQL
 
 
@@ -29,6 +31,50 @@ class DeadlineClosed(StrEnum):
     DRAFTED = "drafted"  # a check-in's draft was written
 
 
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A stored deadline (a row of ``deadlines``); times are ISO 8601 UTC text, as stored."""
+
+    id: int
+    case_id: int
+    kind: DeadlineKind
+    due: str
+    what: str  # what was promised ("" for the others)
+    created_at: str
+    done_at: str | None  # None while open
+    reminded_at: str | None
+    escalated_at: str | None
+    paused_at: str | None  # while the case waits on the customer
+    closed: str | None  # why it closed: a DeadlineClosed value, or None when a reply met it
+    reminders: int
+    created_by: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Deadline:
+        return cls(**{**row, "kind": DeadlineKind(row["kind"])})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDeadline(Deadline):
+    """A deadline with its case, its customer and the case's newest drafts (what remind and status need)."""
+
+    subject: str
+    level: str
+    archetypes: list[str]
+    case_status: CaseStatus
+    resolved_at: str | None
+    customer_id: int
+    customer: str  # address
+    customer_name: str
+    pending_draft: int | None  # the newest draft in the queue
+    last_draft: int | None  # the newest draft, whatever its state
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CaseDeadline:
+        return cls(**{**row, "kind": DeadlineKind(row["kind"]), "case_status": CaseStatus(row["case_status"]),
+                      "archetypes": json.loads(row["archetypes"])})
+
 class DeadlineTable(StoreBase):
     """Deadlines, open and closed."""
 
@@ -38,11 +84,9 @@ class DeadlineTable(StoreBase):
             {"case_id": case_id, "kind": kind, "due": iso(due), "what": what, "created_at": iso(when)},
         )
 
-    def open_deadline(self, case_id: int, kind: str) -> dict[str, Any] | None:
-        return self._one(
-            "SELECT * FROM deadlines WHERE case_id = ? AND kind = ? AND done_at IS NULL",
-            (case_id, kind),
-        )
+    def open_deadline(self, case_id: int, kind: DeadlineKind) -> Deadline | None:
+        row = self._one("SELECT * FROM deadlines WHERE case_id = ? AND kind = ? AND done_at IS NULL", (case_id, kind))
+        return Deadline.from_row(row) if row else None
 
     def complete_deadlines(self, case_id: int, kind: str, when: datetime) -> None:
         self.conn.execute(
@@ -58,7 +102,7 @@ class DeadlineTable(StoreBase):
         kinds: Iterable[str] = (),
         closed: str | None = None,
         unreminded: bool = False,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CaseDeadline]:
         """Deadlines with their case, customer and the case's newest draft, earliest due first."""
         where: list[str] = ["1 = 1"]
         params: list[Any] = []
@@ -91,9 +135,7 @@ class DeadlineTable(StoreBase):
             """,
             params,
         )
-        for row in rows:
-            row["archetypes"] = json.loads(row["archetypes"])
-        return rows
+        return [CaseDeadline.from_row(r) for r in rows]
 
     def update_deadline(self, deadline_id: int, **fields: Any) -> None:
         sets = ", ".join(f"{k} = ?" for k in fields)
@@ -118,8 +160,9 @@ class DeadlineTable(StoreBase):
             )
         return ids
 
-    def report_deadlines(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
+    def report_deadlines(self, kinds: Iterable[DeadlineKind]) -> list[Deadline]:
         kinds = list(kinds)
-        return self._all(
+        rows = self._all(
             f"SELECT * FROM deadlines WHERE kind IN ({', '.join('?' for _ in kinds)}) ORDER BY due, id", kinds
         )
+        return [Deadline.from_row(r) for r in rows]
