@@ -28,7 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from triage import config, detect  # noqa: E402
-from triage.store import Store, iso  # noqa: E402
+from triage.store import (  # noqa: E402
+    CaseStatus,
+    DeadlineKind,
+    DraftKind,
+    DraftStatus,
+    MessageStatus,
+    Store,
+    iso,
+)
 
 LEVELS = tuple(reversed(detect.LEVELS))
 ARCHETYPES = ("aggressive", "meek", "high_roller", "chronic", "barnacle", "cancelling")
@@ -62,7 +70,7 @@ def build_store(path: Path, drafts: int = 10_000, messages: int = 100_000, seed:
             ))
             store.bulk_insert("cases", (
                 {"id": c + 1, "customer_id": c % customers + 1, "subject": f"Order #{10000 + c}: blender broken",
-                 "status": "open", "score": round(rng.random() * 3, 2), "level": rng.choice(LEVELS),
+                 "status": CaseStatus.OPEN, "score": round(rng.random() * 3, 2), "level": rng.choice(LEVELS),
                  "archetypes": json.dumps(rng.sample(ARCHETYPES, rng.randint(0, 2))),
                  "opened_at": iso(now - timedelta(hours=rng.randint(1, 400))), "updated_at": iso(now)}
                 for c in range(drafts)
@@ -86,16 +94,16 @@ def build_store(path: Path, drafts: int = 10_000, messages: int = 100_000, seed:
         started = time.perf_counter()
         with store.write():
             store.bulk_insert("deadlines", (
-                {"case_id": c + 1, "kind": "first-response", "due": iso(now + timedelta(minutes=rng.randint(-2880, 2880))),
+                {"case_id": c + 1, "kind": DeadlineKind.FIRST_RESPONSE, "due": iso(now + timedelta(minutes=rng.randint(-2880, 2880))),
                  "what": "", "created_at": iso(now)}
                 for c in range(drafts)
             ))
             store.bulk_insert("drafts", (
-                {"id": c + 1, "case_id": c + 1, "message_id": _last_message(c, per_case, messages), "kind": "reply",
+                {"id": c + 1, "case_id": c + 1, "message_id": _last_message(c, per_case, messages), "kind": DraftKind.REPLY,
                  "template": "complaint.j2", "to_address": f"c{c % customers}@customer.test",
                  "subject": f"Re: Order #{10000 + c}: blender broken",
                  "body": f"Hi Customer {c % customers},\n\nI am sorry your blender arrived broken.\n\nSam\n",
-                 "lint": "[]", "status": "pending", "outgoing_message_id": f"<case{c + 1}.bench@example.com>",
+                 "lint": "[]", "status": DraftStatus.PENDING, "outgoing_message_id": f"<case{c + 1}.bench@example.com>",
                  "created_at": iso(now - timedelta(minutes=rng.randint(1, 5000))), "updated_at": iso(now)}
                 for c in range(drafts)
             ))
@@ -125,7 +133,7 @@ def _messages(rng: random.Random, now: datetime, drafts: int, total: int, per_ca
             "sender_name": f"Customer {customer}", "subject": f"Order #{10000 + case}: blender broken",
             "date": iso(now - timedelta(minutes=total - m)), "received_at": iso(now - timedelta(minutes=total - m)),
             "text": text, "full_text": text + "\n> earlier quoted text\n", "raw_hash": f"h{m}",
-            "status": "quarantined" if quarantined else "triaged",
+            "status": MessageStatus.QUARANTINED if quarantined else MessageStatus.TRIAGED,
             "error": "ParseError: bad MIME boundary" if quarantined else "",
             "customer_id": None if quarantined else customer + 1,
             "case_id": None if quarantined else case + 1,

@@ -29,7 +29,7 @@ from typing import Any
 
 from triage.detect import LEVELS
 from triage.followups.policy import Policy
-from triage.store import DeadlineClosed, DeadlineKind, DraftKind, DraftStatus, Store, iso
+from triage.store import CaseStatus, DeadlineClosed, DeadlineKind, DraftKind, DraftStatus, Store, iso
 
 TOP = 10
 
@@ -123,7 +123,7 @@ def build(store: Store, policy: Policy, since: date | None, until: date | None, 
     chronic = sorted((e for e in per_customer.values() if e["cases"] >= 2),
                      key=lambda e: (-e["cases"], e["customer"]))[:TOP]
 
-    outcomes = Counter(c["outcome"] or ("open" if c["status"] not in ("resolved", "closed") else c["status"])
+    outcomes = Counter(c["outcome"] or (c["status"] if CaseStatus(c["status"]).finished else "open")
                        for c in cases)
     causes = Counter(" ".join(c["root_cause"].split()).lower() for c in cases if c["root_cause"])
     return {

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from triage import agents, detect, labels, review
 from triage.errors import TriageError
-from triage.store import Draft
+from triage.store import Draft, DraftStatus
 from triage.web import render, security
 from triage.web.request import settings, store
 
@@ -114,6 +114,7 @@ def case(draft_id: int) -> str:
     earlier = [c for c in s.customer_cases(case_row.customer_id) if c.id != draft.case_id] if case_row else []
     return render_template(
         "case.html",
+        DraftStatus=DraftStatus,
         draft=draft,
         case=case_row,
         message=message,
