@@ -45,11 +45,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _marks(values: Iterable[Any]) -> str:
-    """``?, ?, ?``: one placeholder per value."""
-    return ", ".join("?" for _ in values)
-
-
 class StoreBase:
     """A triage database file: connection, migrations, transactions and small query helpers."""
 
