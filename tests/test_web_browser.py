@@ -228,3 +228,26 @@ def test_in_chromium_logout_ends_the_session_and_guessing_is_refused(
     server.shutdown()
     server.server_close()
     thread.join(10)
+
+
+def test_in_chromium_a_2_mb_subject_is_cut_in_the_queue(served: tuple[str, Workspace], browser: object) -> None:
+    base, workspace = served
+    huge = "Refund now " * 200_000  # 2.2 MB, as a hostile mail could send
+    with Store(workspace.db) as store, store.write():
+        store.conn.execute("UPDATE cases SET subject = ?", (huge,))
+        store.conn.execute("UPDATE customers SET name = ?", ("Eve " * 500_000,))
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sizes: list[int] = []
+    page.on("response", lambda r: sizes.append(len(r.body())) if r.url == base + "/" else None)
+    page.goto(base + "/login")
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.url == base + "/"
+    links = page.locator("table.queue a.open").all_inner_texts()
+    assert len(links) == 3 and all(t.startswith("Refund now Refund now") and t.endswith("…") and len(t) <= 120
+                                   for t in links)
+    assert sizes and max(sizes) < 20_000, sizes
+    context.close()
