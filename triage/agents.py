@@ -32,7 +32,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from triage.config import WebSettings
 from triage.errors import NotFound, TriageError
-from triage.store import Store, utcnow
+from triage.store import LoginScope, Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class AgentError(TriageError):
 class Backoff:
     """How failed logins for one account or one client slow down the next attempt."""
 
-    scope: str  # "agent" or "client"
+    scope: LoginScope
     free: int  # failures allowed before any wait
     max_delay: float  # seconds; the wait doubles per failure up to this
     lock_after: int | None = None  # failures that lock the account until unlocked
@@ -64,9 +64,9 @@ class Backoff:
         return float(min(self.max_delay, 2.0 ** (failures - self.free)))
 
 
-ACCOUNT = Backoff("agent", free=3, max_delay=300.0, lock_after=10)
+ACCOUNT = Backoff(LoginScope.AGENT, free=3, max_delay=300.0, lock_after=10)
 # A client is never locked for good (agents behind one proxy share its address): its wait tops out.
-CLIENT = Backoff("client", free=5, max_delay=300.0)
+CLIENT = Backoff(LoginScope.CLIENT, free=5, max_delay=300.0)
 # Counters of clients and unknown names with no failure for this long are forgotten.
 FORGET_AFTER = timedelta(days=7)
 

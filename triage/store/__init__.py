@@ -21,7 +21,7 @@ from triage.store.events import EventTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage, StoredMessage
 from triage.store.queue import QueueRow, QueueTable
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
-from triage.store.sessions import SessionTable
+from triage.store.sessions import LoginScope, SessionTable
 
 __all__ = [
     "IN_QUEUE",
@@ -36,6 +36,7 @@ __all__ = [
     "Draft",
     "DraftKind",
     "DraftStatus",
+    "LoginScope",
     "MessageStatus",
     "NewDraft",
     "NewMessage",

@@ -1,4 +1,4 @@
-"""The ``agents`` who log in to the review page and the ``labels`` they put on detections."""
+"""The ``agents`` who log in to the review page (passwords, last login) and the ``labels`` they put on detections."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from triage.store.base import StoreBase, iso
+from triage.store.sessions import LoginScope
 
 
 class AgentTable(StoreBase):
@@ -21,6 +22,26 @@ class AgentTable(StoreBase):
     def agent_names(self) -> list[str]:
         """Names of agents who may log in, alphabetically."""
         return [str(r[0]) for r in self.conn.execute("SELECT name FROM agents WHERE disabled = 0 ORDER BY name")]
+
+    def set_agent_password(self, name: str, password_hash: str, when: datetime) -> bool:
+        cur = self.conn.execute(
+            "UPDATE agents SET password_hash = ?, password_changed_at = ? WHERE name = ?",
+            (password_hash, iso(when), name),
+        )
+        return bool(cur.rowcount)
+
+    def record_login(self, name: str, when: datetime) -> None:
+        self.conn.execute("UPDATE agents SET last_login_at = ? WHERE name = ?", (iso(when), name))
+
+    def agent_list(self) -> list[dict[str, Any]]:
+        """Every agent, alphabetically, with its failed-login count and lock (for `triage agent list`)."""
+        return self._all(
+            "SELECT a.name, a.created_at, a.last_login_at, a.password_changed_at, a.disabled, "
+            "COALESCE(f.failures, 0) AS failed_logins, f.locked_at, "
+            "(SELECT COUNT(*) FROM sessions s WHERE s.agent = a.name) AS sessions "
+            "FROM agents a LEFT JOIN login_failures f ON f.scope = ? AND f.key = a.name ORDER BY a.name",
+            (LoginScope.AGENT,),
+        )
 
     def add_label(self, message_row: int, angry: bool | None, archetype: str | None, agent: str, when: datetime) -> int:
         """An agent's correction of a detection (``angry``/``archetype`` None = not judged)."""

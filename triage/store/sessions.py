@@ -1,4 +1,4 @@
-"""The review page's ``sessions`` and ``login_failures``, and agents' password and login columns.
+"""The review page's logins: the ``sessions`` table and the ``login_failures`` counters.
 
 A session row is keyed by the SHA-256 of the random token the browser's
 cookie carries (a copy of the database gives no live cookie). A
@@ -10,13 +10,21 @@ since the last success or unlock.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from triage.store.base import StoreBase, iso
 
 
+class LoginScope(StrEnum):
+    """``login_failures.scope``: what a row counts failed logins of."""
+
+    AGENT = "agent"  # the name typed, known or not
+    CLIENT = "client"  # the remote address (an IPv6 one by its /64)
+
+
 class SessionTable(StoreBase):
-    """Server-side sessions, failed-login counters, password changes and the agent list."""
+    """Server-side sessions and failed-login counters."""
 
     # -- sessions ---------------------------------------------------------------
 
@@ -52,10 +60,10 @@ class SessionTable(StoreBase):
 
     # -- failed logins ----------------------------------------------------------
 
-    def login_failures(self, scope: str, key: str) -> dict[str, Any] | None:
+    def login_failures(self, scope: LoginScope, key: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM login_failures WHERE scope = ? AND key = ?", (scope, key))
 
-    def count_login_failure(self, scope: str, key: str, when: datetime) -> int:
+    def count_login_failure(self, scope: LoginScope, key: str, when: datetime) -> int:
         """One more failed (or about to be checked) login for ``scope``/``key``; the new count."""
         row = self.conn.execute(
             "INSERT INTO login_failures (scope, key, failures, last_at) VALUES (?, ?, 1, ?) "
@@ -65,13 +73,13 @@ class SessionTable(StoreBase):
         ).fetchone()
         return int(row[0])
 
-    def lock_login(self, scope: str, key: str, when: datetime) -> None:
+    def lock_login(self, scope: LoginScope, key: str, when: datetime) -> None:
         self.conn.execute(
             "UPDATE login_failures SET locked_at = ? WHERE scope = ? AND key = ? AND locked_at IS NULL",
             (iso(when), scope, key),
         )
 
-    def clear_login_failures(self, scope: str, key: str) -> bool:
+    def clear_login_failures(self, scope: LoginScope, key: str) -> bool:
         """Forget ``scope``/``key``'s failures and lock; True if there were any."""
         cur = self.conn.execute("DELETE FROM login_failures WHERE scope = ? AND key = ?", (scope, key))
         return bool(cur.rowcount)
@@ -82,25 +90,4 @@ class SessionTable(StoreBase):
             self.conn.execute(
                 "DELETE FROM login_failures WHERE locked_at IS NULL AND last_at < ?", (iso(before),)
             ).rowcount
-        )
-
-    # -- agents' passwords and logins ---------------------------------------------
-
-    def set_agent_password(self, name: str, password_hash: str, when: datetime) -> bool:
-        cur = self.conn.execute(
-            "UPDATE agents SET password_hash = ?, password_changed_at = ? WHERE name = ?",
-            (password_hash, iso(when), name),
-        )
-        return bool(cur.rowcount)
-
-    def record_login(self, name: str, when: datetime) -> None:
-        self.conn.execute("UPDATE agents SET last_login_at = ? WHERE name = ?", (iso(when), name))
-
-    def agent_list(self) -> list[dict[str, Any]]:
-        """Every agent, alphabetically, with its failed-login count and lock (for `triage agent list`)."""
-        return self._all(
-            "SELECT a.name, a.created_at, a.last_login_at, a.password_changed_at, a.disabled, "
-            "COALESCE(f.failures, 0) AS failed_logins, f.locked_at, "
-            "(SELECT COUNT(*) FROM sessions s WHERE s.agent = a.name) AS sessions "
-            "FROM agents a LEFT JOIN login_failures f ON f.scope = 'agent' AND f.key = a.name ORDER BY a.name"
         )
