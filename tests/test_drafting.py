@@ -59,15 +59,21 @@ def paragraphs(body: str) -> list[str]:
     return [p.strip() for p in body.strip().split("\n\n") if p.strip()]
 
 
+REPLY_CLOSE = "You can reply to this email at any point, and it comes straight to me."
+MEEK_CLOSE = "Please don't worry about writing again if anything else comes up: I'd much rather hear about it."
+
+
 def assert_well_formed(draft: DraftText, greeting: str | None = None) -> None:
     """The handling steps every draft must show, whatever the template."""
     paras = paragraphs(draft.body)
     assert paras[0] in ("Hi there,", greeting or paras[0]) and re.fullmatch(r"Hi \S+,", paras[0])
     assert paras[-1] == "Best wishes,\nMaya\nBramble & Co"
     closing = paras[-2]
-    assert "\n" not in closing and closing.endswith("?"), closing
-    assert "I'm sorry" in draft.body or "I\u2019m sorry" in draft.body
-    assert re.search(r"(Monday|Tuesday|Wednesday|Thursday|Friday) \d{1,2} [A-Z][a-z]+", draft.body)
+    # the close asks only what is still open: a question, or (nothing open) where to reach us
+    assert "\n" not in closing and (closing.endswith("?") or closing in (REPLY_CLOSE, MEEK_CLOSE)), closing
+    if draft.situation not in ("information", "thanks"):  # a question answered needs no apology or date
+        assert "I'm sorry" in draft.body or "I\u2019m sorry" in draft.body
+        assert re.search(r"(Monday|Tuesday|Wednesday|Thursday|Friday) \d{1,2} [A-Z][a-z]+", draft.body)
     assert draft.lint == ()
     assert "  " not in draft.body and " ." not in draft.body and " ," not in draft.body
     assert not re.search(r"#(?!\w)|\u201c\s*\u201d|\(\s*\)", draft.body)
@@ -186,13 +192,13 @@ CANCEL_DRAFTS = [
      ["I've cancelled your membership, effective today. I'm sorry to see you go."], ["account,"]),
     ("Please cancel order #10234, I ordered the wrong size.", "calm", False, {"orders": ("#10234",)},
      ["I've cancelled order 10234, effective today. I'm sorry it didn't work out this time.",
-      "Anything else you've ordered from us is unaffected.", "How else can I help you today?"],
+      "Anything else you've ordered from us is unaffected.", "Is there anything else I can help with?"],
      ["see you go", "before you go", "let you down"]),
     ("The kettle from order 10234 leaks. I'm leaving.", "angry", True, {"orders": ("10234",)},
      ["I've cancelled your account, effective today. I'm sorry we let you down."], ["cancelled order"]),
     ("Please close my account.", "calm", False, {},
      ["I've cancelled your account, effective today. I'm sorry to see you go.",
-      "Your past orders and their warranties stay"], ["let you down"]),
+      "The warranties on what you've bought from us still hold"], ["let you down", "stay exactly"]),
 ]
 
 

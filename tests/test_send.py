@@ -122,6 +122,25 @@ def test_draft_with_tone_findings_needs_an_override(dovecot: Dovecot, smtp_serve
         assert db.execute("SELECT override_reason FROM drafts WHERE id = ?", (did,)).fetchone()[0] == "customer asked for this wording"
 
 
+def test_an_unanswered_question_marker_blocks_approval_even_with_an_override(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("UPDATE drafts SET body = ? WHERE id = ?",
+                   ("Hi Ann,\n\n[[answer: Do you ship to Canada?]]\n\nBest wishes,\nMaya\n", did))
+    refused = workspace.run("approve", str(did), "--override-tone", "looks fine")
+    assert refused.returncode == 1 and "Do you ship to Canada?" in refused.stderr, refused.stderr
+    assert smtp_server.messages == []
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("UPDATE drafts SET body = ? WHERE id = ?",
+                   ("Hi Ann,\n\nYes, we ship to Canada.\n\nBest wishes,\nMaya\n", did))
+    ok = workspace.run("approve", str(did))
+    assert ok.returncode == 0, ok.stderr
+    assert len(smtp_server.messages) == 1 and b"[[" not in smtp_server.messages[0].raw
+
+
 def test_reject_needs_a_reason_and_is_audited(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
     setup(dovecot, smtp_server, workspace)
     did = draft_id(workspace)

@@ -37,6 +37,7 @@ from typing import Any
 
 from triage import ruleset
 from triage.config import Settings
+from triage.drafting.situation import open_marks, open_questions
 from triage.errors import NotFound, ServerError, TriageError
 from triage.lock import wait_lock
 from triage.store import DeadlineKind, Draft, DraftStatus, Store, StoredMessage, iso, utcnow
@@ -70,7 +71,8 @@ def _draft(store: Store, draft_id: int) -> Draft:
 
 def lint(settings: Settings, body: str) -> list[dict[str, Any]]:
     """The tone findings of ``body`` under the current rules/tone.toml."""
-    return [f.to_dict() for f in ruleset.load(settings).linter.lint(body)]
+    findings = ruleset.load(settings).linter.lint(body) + open_questions(body)
+    return [f.to_dict() for f in sorted(findings, key=lambda f: f.start)]
 
 
 def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -133,6 +135,13 @@ def approve(
         elif draft.status != DraftStatus.PENDING:
             raise Refused(f"draft {draft_id} is {draft.status}; it cannot be approved")
         else:
+            questions = open_marks(draft.body)
+            if questions:  # a marker must never reach a customer, whatever the override
+                asked = "; ".join(repr(q) for _, _, q in questions)
+                raise Refused(
+                    f"draft {draft_id} has {len(questions)} question(s) with no answer yet: {asked}. "
+                    "Write the answer in place of each [[answer: ...]] (triage edit), then approve"
+                )
             if findings and not (override_tone or "").strip():
                 phrases = "; ".join(repr(f["text"]) for f in findings)
                 raise Refused(

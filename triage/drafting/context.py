@@ -18,6 +18,7 @@ from triage.config import SupportSettings
 from triage.detect import Detection, Facts
 from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.rules import Specialist
+from triage.drafting.situation import Reply, fill
 from triage.errors import DraftError
 from triage.message import Message
 
@@ -129,7 +130,8 @@ CONTEXT_KEYS = (
     "their_words", "their_words_source", "about", "details", "cancel_what", "order", "orders", "product",
     "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
-    "specialist_role", "specialist_why", *EXTRA_KEYS,
+    "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
+    "deadline", "deadline_line", "next_step", "answers", "open_questions", "upset", *EXTRA_KEYS,
 )
 
 
@@ -226,12 +228,15 @@ def _order(value: str) -> str:
 def build_context(message: Message, detection: Detection, case_id: int, now: datetime,
                   support: SupportSettings, *, working_days: int = 1,
                   holidays: frozenset[date] = frozenset(), specialist: Specialist | None = None,
-                  extra: Mapping[str, str | date] | None = None) -> dict[str, Any]:
+                  extra: Mapping[str, str | date] | None = None, reply: Reply | None = None,
+                  within: str = "") -> dict[str, Any]:
     """The personalisation context, exactly the keys of CONTEXT_KEYS (see templates/README.md).
 
     Every customer-supplied value is one clean line of plain text; lists are
     de-duplicated. Raises DraftError for an ``extra`` key that is not one of
-    EXTRA_KEYS.
+    EXTRA_KEYS. ``reply`` is the situation and policy decision
+    (``drafting.situation.decide``); ``within`` the first-response time an
+    urgent case promises contact in ("within the hour").
     """
     facts = detection.facts
     unknown = set(extra or {}) - set(EXTRA_KEYS)
@@ -258,6 +263,12 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     for key, value in (extra or {}).items():
         text = format_day(value) if isinstance(value, date) else clean_line(str(value), 300)
         values[key] = text.rstrip(" .")
+    next_day = format_day(add_working_days(day, working_days, holidays))
+    urgent = bool(reply and reply.urgent and within)
+    next_step = within if urgent else f"by {next_day}"
+    deadline = reply.deadline if reply else ""
+    placeholders = {"when": next_step, "order": f"order {orders[0]}" if orders else "your order",
+                    "deadline": deadline, "specialist": specialist.full if specialist else "a colleague"}
     return {
         "greeting": f"Hi {name}," if name else "Hi there,",
         "first_name": name,
@@ -281,11 +292,23 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "complaint": detection.complaint,
         "archetypes": list(detection.archetype_names),
         "today": format_day(day),
-        "next_step_date": format_day(add_working_days(day, working_days, holidays)),
+        "next_step_date": next_day,
         "next_step_days": working_days,
         "specialist": specialist.full if specialist else "",
         "specialist_name": specialist.name if specialist else "",
         "specialist_role": specialist.role if specialist else "",
         "specialist_why": specialist.why if specialist else "",
+        "situation": reply.situation if reply else ("general" if detection.complaint else "information"),
+        "remedy": fill(reply.remedy, placeholders) if reply else "",
+        "asks": list(reply.asks) if reply else [],
+        "ask_replies": [{"kind": k, "text": fill(t, placeholders)} for k, t in
+                        (reply.ask_lines if reply else ())],
+        "urgent": urgent,
+        "deadline": deadline,
+        "deadline_line": fill(reply.deadline_say, placeholders) if reply and deadline else "",
+        "next_step": next_step,
+        "answers": [{"id": a.id, "title": a.title, "text": a.text} for a in (reply.answers if reply else ())],
+        "open_questions": list(reply.open_questions) if reply else [],
+        "upset": reply.upset if reply else detection.level in ("angry", "furious"),
         **values,
     }

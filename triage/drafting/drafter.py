@@ -35,8 +35,12 @@ from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
 from triage.drafting.context import CONTEXT_KEYS, build_context
 from triage.drafting.outgoing import clean_line, new_message_id, reply_subject, sender_domain
 from triage.drafting.rules import PURPOSES, ReplyRules, Specialist, load_reply_rules
+from triage.drafting.situation import Reply, ReplyPolicy, SavedAnswer, decide, load_policy, open_questions
 from triage.drafting.tone import Finding, Linter
 from triage.errors import DraftError, Problem, RulesError
+from triage.followups.policy import DEFAULT as DEFAULT_FOLLOWUP
+from triage.followups.policy import Policy as FollowupPolicy
+from triage.followups.policy import load_policy as load_followup
 from triage.message import Message
 from triage.store import DraftKind, NewDraft
 
@@ -53,6 +57,8 @@ class DraftText:
     subject: str
     body: str
     lint: tuple[dict[str, Any], ...] = field(default=())
+    situation: str = ""
+    answers: tuple[str, ...] = ()  # ids of the saved answers used
 
 
 def draft_row(case_id: int, message_row: int, message: Message, text: DraftText, support: SupportSettings,
@@ -128,6 +134,12 @@ def _sample_contexts(support: SupportSettings, rules: ReplyRules | None) -> list
                  "progress": "the replacement left our warehouse today"}
         out.append((f"rich facts, {arch or 'no'} archetype",
                     build_context(rich, det, 7, now, support, specialist=spec, extra=extra)))
+        out.append((f"every ask, urgent, a deadline, {arch or 'no'} archetype",
+                    build_context(rich, det, 7, now, support, specialist=spec, extra=extra,
+                                  reply=_sample_reply(arch, True), within="within the hour")))
+        out.append((f"a product fault, a remedy to offer, {arch or 'no'} archetype",
+                    build_context(rich, det, 7, now, support, specialist=spec, extra=extra,
+                                  reply=_sample_reply(arch, False))))
     bare = [("no facts, no name", Message("<s2@x>", "Support Team", "a@x", "",
                                           now, "HELLO\nTHIS DOES NOT WORK", "")),
             ("subject only", Message("<s3@x>", "", "a@x", "parcel never arrived", now, "", "")),
@@ -147,15 +159,32 @@ def _sample_contexts(support: SupportSettings, rules: ReplyRules | None) -> list
     return out
 
 
+_SAMPLE_ANSWER = SavedAnswer("sample", "A saved answer", (), "We ship to the UK and the EU.")
+
+
+def _sample_reply(arch: str, everything: bool) -> Reply:
+    """A decision with every optional part filled (``everything``) or a plain product fault."""
+    if not everything:
+        return Reply("product_fault", "If a repair, a replacement or a refund would suit you better, "
+                     "tell me which and I'll arrange it.", (), (), False, "", "", (), (), arch == "aggressive")
+    kinds = ("refund", "return", "delete_data", "status", "information")
+    lines = tuple((k, f"You asked about {k.replace('_', ' ')}: I'll write to you {{when}}.") for k in kinds)
+    return Reply("delivery", "", kinds, lines, True, "by Friday", "You asked for this {deadline}.",
+                 (_SAMPLE_ANSWER,), ("Do you ship to Canada?",), arch in ("aggressive", "barnacle"))
+
+
 class Drafter:
     """Chooses, renders and lints drafts; built only by ``load``, which checks everything."""
 
     def __init__(self, support: SupportSettings, rules: ReplyRules, linter: Linter,
-                 templates: Mapping[str, jinja2.Template]):
+                 templates: Mapping[str, jinja2.Template], policy: ReplyPolicy | None = None,
+                 followup: FollowupPolicy | None = None):
         self.support = support
         self.rules = rules
         self.linter = linter
         self.templates = dict(templates)
+        self.policy = policy or ReplyPolicy()
+        self.followup = followup or DEFAULT_FOLLOWUP
 
     @classmethod
     def load(cls, rules_dir: Path, templates_dir: Path, support: SupportSettings,
@@ -198,13 +227,19 @@ class Drafter:
         rules, rule_problems = load_reply_rules(rules_dir, set(compiled) | {
             p.stem for p in files if not p.stem.startswith("_")})
         problems += rule_problems
+        policy, policy_problems = load_policy(rules_dir)
+        problems += policy_problems
+        try:
+            followup = load_followup(rules_dir)
+        except RulesError:
+            followup = DEFAULT_FOLLOWUP  # reported by the RuleSet's own load of followup.toml
         samples = _sample_contexts(support, rules)
         for name, template in compiled.items():
             problems += _check_template(templates_dir / f"{name}{SUFFIX}", name, template,
                                         samples, linter)
-        if problems or rules is None or linter is None:
+        if problems or rules is None or linter is None or policy is None:
             raise RulesError(problems)
-        return cls(support, rules, linter, compiled)
+        return cls(support, rules, linter, compiled, policy, followup)
 
     def needs_reply(self, message: Message, detection: Detection) -> bool:
         """False only for a short, calm closing message ("thanks, all good") that asks nothing.
@@ -222,10 +257,10 @@ class Drafter:
             return True
         return any(p.search(text) for p in nr.still_open)
 
-    def choose(self, detection: Detection, purpose: str = "reply") -> tuple[str, int]:
-        """(template, working days to the next step) for a detection and purpose."""
+    def choose(self, detection: Detection, purpose: str = "reply", situation: str = "") -> tuple[str, int]:
+        """(template, working days to the next step) for a detection, its situation and a purpose."""
         if purpose == "reply":
-            return self.rules.choose_for(detection)
+            return self.rules.choose_for(detection, situation)
         if purpose not in self.rules.purposes:
             raise DraftError(f"unknown purpose {purpose!r} (expected one of {', '.join(PURPOSES)})")
         return self.rules.purposes[purpose], self.rules.working_days
@@ -238,18 +273,31 @@ class Drafter:
         "follow_up" (the [purposes] templates); ``extra`` fills promise,
         promise_due and progress. Raises DraftError if rendering fails.
         """
-        name, days = self.choose(detection, purpose)
+        reply = decide(self.policy, message, detection) if purpose == "reply" else None
+        name, days = self.choose(detection, purpose, reply.situation if reply else "")
+        hours = self.followup.first_response_hours(detection.level, detection.archetype_names)
         ctx = build_context(message, detection, case_id, now, self.support, working_days=days,
                             holidays=self.rules.holidays,
-                            specialist=self.rules.specialists.get(detection.topic), extra=extra)
+                            specialist=self.rules.specialists.get(detection.topic), extra=extra,
+                            reply=reply, within=within_hours(hours))
         try:
             body = normalise_body(self.templates[name].render(ctx))
         except Exception as exc:  # a template error must not escape as a Jinja type
             raise DraftError(f"template {name!r} failed: {exc}") from exc
-        findings = lint_body(self.linter, body, ctx)
+        findings = lint_body(self.linter, body, ctx) + open_questions(body)
         log.debug("case %s: template %s, %d lint finding(s)", case_id, name, len(findings))
         return DraftText(name, reply_subject(message.subject), body,
-                         tuple(f.to_dict() for f in findings))
+                         tuple(f.to_dict() for f in findings), reply.situation if reply else "",
+                         tuple(a.id for a in reply.answers) if reply else ())
+
+
+def within_hours(hours: float) -> str:
+    """"within the hour", "within 4 hours", "within a working day" (24 h or more)."""
+    if hours <= 1:
+        return "within the hour"
+    if hours >= 24:
+        return "within a working day"
+    return f"within {hours:g} hours"
 
 
 def lint_body(linter: Linter, body: str, ctx: Mapping[str, Any]) -> list[Finding]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from triage.detect import ARCHETYPES, LEVELS, Detection
 from triage.drafting.outgoing import clean_line
+from triage.drafting.situation import SITUATIONS
 from triage.drafting.tone import compile_patterns
 from triage.errors import Problem
 from triage.rulefile import TomlFile, did_you_mean
@@ -49,14 +50,16 @@ class ChoiceRule:
     archetypes: tuple[str, ...] = ()
     levels: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
+    situations: tuple[str, ...] = ()
     complaint: bool | None = None
     has_specialist: bool | None = None
     working_days: int | None = None
     line: int | None = None
 
-    def matches(self, detection: Detection, has_specialist: bool) -> bool:
+    def matches(self, detection: Detection, has_specialist: bool, situation: str = "") -> bool:
         names = set(detection.archetype_names)
         return ((not self.archetypes or bool(names & set(self.archetypes)))
+                and (not self.situations or situation in self.situations)
                 and (not self.levels or detection.level in self.levels)
                 and (not self.topics or detection.topic in self.topics)
                 and (self.complaint is None or detection.complaint == self.complaint)
@@ -84,18 +87,18 @@ class ReplyRules:
     specialists: Mapping[str, Specialist]
     no_reply: NoReply
 
-    def choose_for(self, detection: Detection) -> tuple[str, int]:
+    def choose_for(self, detection: Detection, situation: str = "") -> tuple[str, int]:
         """(template name, working days to the next step): the first matching rule wins."""
         has = detection.topic in self.specialists
         for rule in self.choose:
-            if rule.matches(detection, has):
+            if rule.matches(detection, has, situation):
                 days = rule.working_days if rule.working_days is not None else self.working_days
                 return rule.template, days
         return self.default_template, self.working_days
 
 
 _TOP_KEYS = {"defaults", "purposes", "specialists", "choose", "no_reply"}
-_CHOOSE_KEYS = {"id", "template", "archetypes", "levels", "topics", "complaint",
+_CHOOSE_KEYS = {"id", "template", "archetypes", "levels", "topics", "situations", "complaint",
                 "has_specialist", "next_step_working_days"}
 
 
@@ -166,6 +169,7 @@ def load_reply_rules(rules_dir: Path, templates: set[str]) -> tuple[ReplyRules |
             archetypes=f.str_list(e, "archetypes", key, empty=True, allowed=ARCHETYPES),
             levels=f.str_list(e, "levels", key, empty=True, allowed=LEVELS),
             topics=f.str_list(e, "topics", key, empty=True),
+            situations=f.str_list(e, "situations", key, empty=True, allowed=SITUATIONS, what="situation"),
             complaint=flags["complaint"], has_specialist=flags["has_specialist"],
             working_days=_days(f, e, key, None),
             line=f.line_of(rid)))

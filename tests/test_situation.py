@@ -1,0 +1,247 @@
+"""The situation picks the reply: remedies only where they fit, each ask answered by the owner's
+policy, urgency and the customer's deadline, saved answers, and a close that fits."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from triage.config import SupportSettings
+from triage.detect import ArchetypeHit, Context, Detection, Facts
+from triage.detect.engine import Detector
+from triage.drafting.drafter import Drafter, DraftText
+from triage.drafting.situation import decide, load_policy
+from triage.errors import RulesError
+from triage.message import Message
+
+ROOT = Path(__file__).parent.parent
+RULES, TEMPLATES = ROOT / "rules", ROOT / "templates"
+SUPPORT = SupportSettings(address="help@bramble.test", name="Bramble & Co", agent="Maya")
+NOW = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)  # a Friday
+WEEKDAY = re.compile(r"\b(?:Monday|Tuesday|Wednesday|Thursday|Friday) \d{1,2} [A-Z][a-z]+")
+CHIRPY = ("What else may I help you with", "How else can I help you today", "Is there anything else I can help",
+          "sorry this wasn't clearer", "I'm checking the exact answer")
+
+
+@dataclass(frozen=True)
+class StubAsk:
+    """The shape of detection's asks (triage/detect/asks.py): the fields drafting reads."""
+
+    kind: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class WithAsks(Detection):
+    asks: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactsWithDeadline(Facts):
+    deadline: str = ""
+
+
+@pytest.fixture(scope="module")
+def drafter() -> Drafter:
+    return Drafter.load(RULES, TEMPLATES, SUPPORT)
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.load(RULES)
+
+
+def msg(text: str, subject: str = "Your order") -> Message:
+    return Message("<m1@customer.test>", "Ann Lee", "ann@customer.test", subject, NOW, text, text)
+
+
+def det(level: str = "angry", topic: str = "", complaint: bool = True, archetypes: tuple[str, ...] = (),
+        asks: tuple[StubAsk, ...] = (), **facts: Any) -> Detection:
+    return WithAsks(score=0.6, level=level, complaint=complaint,
+                    archetypes=tuple(ArchetypeHit(a, "test") for a in archetypes),
+                    facts=FactsWithDeadline(**facts), topic=topic, asks=asks)
+
+
+def real(detector: Detector, drafter: Drafter, text: str, subject: str = "Complaint") -> DraftText:
+    m = msg(text, subject)
+    [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
+    return drafter.render(m, d, 7, NOW)
+
+
+# --------------------------------------------------------------------------- remedies fit the situation
+
+@pytest.mark.parametrize("text", [
+    "My flight was delayed by six hours and nobody at the gate told us anything. The delivery of our bags "
+    "was late too. This is unacceptable.",
+    "I received a letter saying my credit report shows a late payment on my account. This is wrong and "
+    "I am very upset, I have always paid on time.",
+    "I never got the confirmation email for my booking. Please resend it, I have asked twice already.",
+    "I was charged twice for the same invoice this month and I am annoyed.",
+])
+def test_no_product_remedy_outside_a_product_fault(detector: Detector, drafter: Drafter, text: str) -> None:
+    draft = real(detector, drafter, text)
+    assert draft.situation != "product_fault"
+    for offer in ("a replacement", "a repair", "with it fixed", "Which of those"):
+        assert offer not in draft.body, draft.body
+
+
+def test_a_product_fault_offers_the_menu_and_the_close_asks_which(drafter: Drafter) -> None:
+    draft = drafter.render(msg("The kettle from order 10234 stopped working after a week."),
+                           det("annoyed", "quality", orders=("10234",)), 7, NOW)
+    assert draft.situation == "product_fault"
+    assert "a repair, a replacement or a refund" in draft.body
+    assert draft.body.split("\n\n")[-2] == "Which of those would you prefer?"
+
+
+@pytest.mark.parametrize("text", [
+    "The kettle stopped working. I don't want a refund, I just want one that works.",
+    "The kettle stopped working after a week. Please send me a replacement.",
+])
+def test_no_menu_when_the_customer_named_or_refused_a_remedy(drafter: Drafter, text: str) -> None:
+    draft = drafter.render(msg(text), det("annoyed", "quality"), 7, NOW)
+    assert "a repair, a replacement or a refund" not in draft.body
+    assert "Which of those" not in draft.body
+
+
+def test_each_ask_gets_the_owners_policy_line(drafter: Drafter) -> None:
+    asks = (StubAsk("refund", "I want my money back"), StubAsk("return", "how do I send it back?"),
+            StubAsk("delete_data", "delete my personal data"))
+    draft = drafter.render(msg("It broke. I want my money back. How do I send it back? Delete my data."),
+                           det("angry", "quality", asks=asks, orders=("10234",)), 7, NOW)
+    assert "refund in full up to 30 days after delivery" in draft.body
+    assert "prepaid return label is always free" in draft.body
+    assert "delete your personal data" in draft.body and "within one month" in draft.body
+    assert "a repair, a replacement or a refund" not in draft.body  # they asked for their own remedy
+    assert "What would put this right" not in draft.body
+
+
+def test_compensation_is_never_promised(drafter: Drafter) -> None:
+    draft = drafter.render(msg("I want compensation for my ruined weekend."),
+                           det("furious", "delivery", asks=(StubAsk("compensation"),)), 7, NOW)
+    assert "isn't something I can promise on my own" in draft.body
+
+
+# --------------------------------------------------------------------------- urgency and their deadline
+
+def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter: Drafter) -> None:
+    draft = drafter.render(msg("I'm stranded at the airport and need my booking fixed tonight!"),
+                           det("furious", "delivery", asks=(StubAsk("fix"),)), 7, NOW)
+    assert "within the hour" in draft.body  # furious: 1 h in rules/followup.toml
+    assert not WEEKDAY.search(draft.body), draft.body
+
+
+def test_a_calm_case_keeps_its_dated_next_step(drafter: Drafter) -> None:
+    draft = drafter.render(msg("The kettle lid is loose."), det("annoyed", "quality"), 7, NOW)
+    assert "by Monday 23 November" in draft.body and "within" not in draft.body
+
+
+def test_the_customers_deadline_is_acknowledged(drafter: Drafter) -> None:
+    draft = drafter.render(msg("My parcel has not arrived. I need it by Friday."),
+                           det("annoyed", "delivery", asks=(StubAsk("status"),), deadline="by Friday"), 7, NOW)
+    assert "You asked for this by Friday" in draft.body
+    assert "You asked where things stand" in draft.body
+
+
+# --------------------------------------------------------------------------- saved answers
+
+def test_a_question_with_a_saved_answer_gets_it_and_the_draft_says_which(drafter: Drafter) -> None:
+    draft = drafter.render(msg("How do I descale the gooseneck kettle?", "Descaling"),
+                           det("calm", "", complaint=False), 7, NOW)
+    assert draft.template == "question" and draft.answers == ("descaling",)
+    assert "white vinegar" in draft.body
+    assert "[[" not in draft.body and draft.lint == ()
+    for phrase in CHIRPY[3:]:
+        assert phrase not in draft.body
+
+
+def test_a_question_without_a_saved_answer_is_marked_for_the_agent(drafter: Drafter) -> None:
+    draft = drafter.render(msg("Is the blender safe for hot soup?", "Question"),
+                           det("calm", "", complaint=False), 7, NOW)
+    assert "[[answer: Is the blender safe for hot soup?]]" in draft.body
+    assert [f["text"] for f in draft.lint] == ["[[answer: Is the blender safe for hot soup?]]"]
+    assert "I'm checking the exact answer" not in draft.body
+
+
+def test_requests_and_rhetorical_questions_are_not_marked_as_questions(drafter: Drafter) -> None:
+    draft = drafter.render(msg("Could you send a new lid? Do you people even check what you send???"),
+                           det("angry", "quality"), 7, NOW)
+    assert "[[answer:" not in draft.body
+
+
+# --------------------------------------------------------------------------- tone and close
+
+def test_a_genuine_thank_you_gets_a_short_thanks(drafter: Drafter) -> None:
+    draft = drafter.render(msg("Nothing wrong, I just wanted to say the knife set is brilliant. Thank you!",
+                               "Thank you"), det("calm", "", complaint=False, products=("knife set",)), 7, NOW)
+    assert draft.template == "thanks" and draft.situation == "thanks"
+    assert "?" not in draft.body and "sorry" not in draft.body.lower()
+    assert len(draft.body.split()) < 50
+
+
+def test_a_request_that_says_thanks_is_not_a_thank_you(drafter: Drafter) -> None:
+    draft = drafter.render(msg("Could you update my delivery address to 4 Elm Road? Thanks!", "Address"),
+                           det("calm", "", complaint=False), 7, NOW)
+    assert draft.template != "thanks"
+
+
+@pytest.mark.parametrize("archetypes", [(), ("aggressive",), ("barnacle",), ("chronic",), ("high_roller",)])
+def test_furious_customers_get_no_chirpy_close(drafter: Drafter, archetypes: tuple[str, ...]) -> None:
+    draft = drafter.render(msg("This is the worst service I have ever had. Order 10234 is STILL broken."),
+                           det("furious", "service", archetypes=archetypes, orders=("10234",)), 7, NOW)
+    for phrase in CHIRPY:
+        assert phrase not in draft.body, (archetypes, draft.body)
+    assert draft.lint == ()
+
+
+def test_a_meek_customer_is_reassured(drafter: Drafter) -> None:
+    draft = drafter.render(msg("Sorry to bother you, the lid of my kettle from order 10234 is a bit stiff."),
+                           det("calm", "quality", archetypes=("meek",), orders=("10234",)), 7, NOW)
+    assert "You're not bothering us" in draft.body
+
+
+def test_closing_an_account_never_says_it_stays(drafter: Drafter) -> None:
+    draft = drafter.render(msg("Cancel my coffee subscription and close the account too."),
+                           det("calm", "subscription", complaint=False, archetypes=("cancelling",),
+                               asks=(StubAsk("cancel"), StubAsk("close_account"))), 7, NOW)
+    assert "stay exactly" not in draft.body
+
+
+# --------------------------------------------------------------------------- the rules check
+
+def _copy(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    return rules
+
+
+def test_policy_and_answers_problems_name_file_and_key(tmp_path: Path) -> None:
+    rules = _copy(tmp_path)
+    policy = (rules / "policy.toml").read_text(encoding="utf-8")
+    policy = policy.replace('[situations]\n', '[situations]\nweather = ["rain"]\n')
+    policy = policy.replace('refund = "You asked for a refund:', 'refund = "{amount} You asked for a refund:')
+    (rules / "policy.toml").write_text(policy, encoding="utf-8")
+    (rules / "answers.toml").write_text(
+        '[[answer]]\nid = "x"\nquestions = ["(unclosed"]\ntext = "Hi {{ 7*7 }}"\ncolour = "red"\n', encoding="utf-8")
+    with pytest.raises(RulesError) as exc:
+        Drafter.load(rules, TEMPLATES, SUPPORT)
+    found = {(Path(p.file).name, p.key) for p in exc.value.problems}
+    assert ("policy.toml", "situations.weather") in found
+    assert ("policy.toml", "asks.refund") in found
+    assert {("answers.toml", "answer.x.questions[0]"), ("answers.toml", "answer.x.text"),
+            ("answers.toml", "answer.x.colour")} <= found
+
+
+def test_a_rules_folder_without_policy_or_answers_uses_the_shipped_policy(tmp_path: Path) -> None:
+    rules = _copy(tmp_path)
+    (rules / "policy.toml").unlink()
+    (rules / "answers.toml").unlink()
+    policy, problems = load_policy(rules)
+    assert problems == [] and policy is not None and policy.answers == ()
+    reply = decide(policy, msg("How do I descale it?"), det("calm", complaint=False))
+    assert reply.open_questions == ("How do I descale it?",)

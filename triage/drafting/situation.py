@@ -1,0 +1,278 @@
+"""What went wrong, what the owner lets an agent offer, and the owner's saved answers.
+
+Two owner files, both validated by ``triage rules check``:
+
+* ``rules/policy.toml`` -- the *situation* (what went wrong: ``product_fault``,
+  ``delivery``, ``billing``, ``service``, ``account``, ``information``, ``thanks``
+  or ``general``) from detection's topic and the message; the remedy a draft
+  may offer in each situation (none where none fits: no "replacement or
+  refund" for a late parcel or a billing letter); what the draft says to each
+  kind of ask, in the owner's terms ("refunds up to 30 days after delivery");
+  the words that make a case urgent and how the customer's own deadline is
+  acknowledged.
+* ``rules/answers.toml`` -- saved answers: question phrases -> a paragraph the
+  owner wrote. A customer's question that matches gets that paragraph; a
+  question with none is marked for the agent (``[[answer: ...]]``) and the
+  draft cannot be approved until the agent has written the answer.
+
+``Reply`` is the pure decision for one message; ``build_context`` turns it into
+template variables. A rules folder without policy.toml reads the shipped one;
+without answers.toml there are no saved answers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triage.detect import Detection
+from triage.drafting.outgoing import clean_line
+from triage.drafting.tone import Finding, compile_patterns
+from triage.errors import Problem
+from triage.message import Message
+from triage.rulefile import TomlFile
+
+POLICY_FILE = "policy.toml"
+ANSWERS_FILE = "answers.toml"
+SITUATIONS = ("product_fault", "delivery", "billing", "service", "account", "information", "thanks",
+              "general")
+# the kinds detection's asks carry (triage/detect/asks.py)
+ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data",
+             "compensation", "callback", "escalate", "status", "information", "apology", "fix")
+REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
+PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
+ANSWER_MARK = "[[answer:"
+_MARK = re.compile(r"\[\[answer:\s*(?P<q>[^\]]*)\]\]")
+
+
+@dataclass(frozen=True)
+class SavedAnswer:
+    """One ``[[answer]]`` of answers.toml: question phrases and the owner's paragraph."""
+
+    id: str
+    title: str
+    patterns: tuple[re.Pattern[str], ...]
+    text: str
+
+    def matches(self, question: str) -> bool:
+        return any(p.search(question) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class ReplyPolicy:
+    """rules/policy.toml and rules/answers.toml, validated."""
+
+    topics: dict[str, str] = field(default_factory=dict)  # detection topic -> situation
+    remedies: dict[str, str] = field(default_factory=dict)  # situation -> the remedy sentence, or ""
+    named: tuple[re.Pattern[str], ...] = ()  # the customer names a remedy: no menu
+    asks: dict[str, str] = field(default_factory=dict)  # ask kind -> what the draft says
+    urgent: tuple[re.Pattern[str], ...] = ()
+    deadline: str = ""  # the sentence acknowledging the customer's deadline
+    thanks: tuple[re.Pattern[str], ...] = ()
+    answers: tuple[SavedAnswer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one draft must cover: the situation, the remedy it may offer, each ask's line, the answers."""
+
+    situation: str
+    remedy: str
+    asks: tuple[str, ...]
+    ask_lines: tuple[tuple[str, str], ...]  # (kind, the owner's sentence), for each kind asked
+    urgent: bool
+    deadline: str
+    deadline_say: str
+    answers: tuple[SavedAnswer, ...]
+    open_questions: tuple[str, ...]
+    upset: bool
+
+
+_QUESTION_START = re.compile(
+    r"^(?:what|where|when|how|why|which|who|whose|is|are|was|were|do|does|did|can (?:i|we)|could (?:i|we)"
+    r"|may i|should|will (?:it|they|there|i)|would (?:it|there|i)|have|has|any)\b", re.I)
+_QUESTION_LEAD = re.compile(r"^(?:(?:and|also|so|but|oh|ok|okay)\b|if (?:yes|so|not)\b|p\.?s\.?)[,:]?\s*", re.I)
+_REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bplease\b", re.I)
+
+
+def _sentences(message: Message) -> list[str]:
+    text = clean_line(message.text)
+    return [clean_line(s, 240) for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+def _questions(message: Message, detection: Detection) -> list[str]:
+    """The questions the customer asked that need an answer from us.
+
+    Detection's ``information`` asks when it finds asks; until then (or for
+    detections without them) a conservative reading of the text: a sentence
+    ending in one "?" that opens like a question ("How do I...", "Do you...",
+    "Is there..."), not a request ("could you...") and not rhetorical ("??").
+    """
+    asks = getattr(detection, "asks", None)
+    if asks:
+        return [clean_line(a.text, 240) for a in asks if a.kind == "information" and clean_line(a.text)]
+    found = []
+    for sentence in _sentences(message):
+        body = _QUESTION_LEAD.sub("", sentence)
+        if (sentence.endswith("?") and not re.search(r"[?!]{2,}$", sentence) and len(body.split()) >= 3
+                and _QUESTION_START.match(body) and not _REQUEST.search(body)):
+            found.append(body[:1].upper() + body[1:])
+    return found
+
+
+def ask_kinds(detection: Detection) -> tuple[str, ...]:
+    """The kinds of ask detection found, each once, in text order ("()" before asks are detected)."""
+    return tuple(dict.fromkeys(a.kind for a in getattr(detection, "asks", ()) or ()))
+
+
+def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply:
+    """The situation, the remedy to offer, the lines for each ask, the saved answers and open questions."""
+    text = f"{message.subject}\n{message.text}"
+    kinds = ask_kinds(detection)
+    questions = _questions(message, detection)
+    names = set(detection.archetype_names)
+    upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
+    if detection.complaint or detection.angry:
+        situation = policy.topics.get(detection.topic, "general")
+    elif (not questions and not kinds and "cancelling" not in names and "?" not in message.text
+          and not _REQUEST.search(message.text) and any(p.search(text) for p in policy.thanks)):
+        situation = "thanks"
+    else:
+        situation = policy.topics.get(detection.topic, "information") if detection.topic else "information"
+        if situation not in ("account", "billing", "delivery"):
+            situation = "information"
+    remedy = policy.remedies.get(situation, "")
+    # never a remedy menu when they asked for a remedy of their own, or turned one down
+    if REMEDY_KINDS & set(kinds) or any(p.search(message.text) for p in policy.named):
+        remedy = ""
+    lines = tuple((k, policy.asks[k]) for k in kinds if policy.asks.get(k))
+    answers: list[SavedAnswer] = []
+    open_questions: list[str] = []
+    for question in questions:
+        hit = next((a for a in policy.answers if a.matches(question)), None)
+        if hit is None:
+            open_questions.append(question)
+        elif hit not in answers:
+            answers.append(hit)
+    # a request phrased as a question ("could you update my address?") may have a saved answer too
+    for sentence in _sentences(message):
+        if sentence.endswith("?") and sentence not in questions:
+            hit = next((a for a in policy.answers if a.matches(sentence)), None)
+            if hit is not None and hit not in answers:
+                answers.append(hit)
+    urgent = any(p.search(text) for p in policy.urgent)
+    deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
+    return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
+                 tuple(open_questions), upset)
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """The owner's sentence with {when}, {order}, {deadline} and {specialist} filled in."""
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def open_marks(body: str) -> list[tuple[int, int, str]]:
+    """(start, end, question) of every ``[[answer: ...]]`` the agent has still to write."""
+    return [(m.start(), m.end(), m.group("q").strip()) for m in _MARK.finditer(body)]
+
+
+def open_questions(body: str) -> list[Finding]:
+    """A finding per ``[[answer: ...]]`` left in ``body``: a question only the agent can answer."""
+    return [Finding(start, end, body[start:end],
+                    f"The customer asked \u201c{question}\u201d and there is no saved answer for it.",
+                    "Write the answer here (or insert a saved answer), replacing the whole marker.",
+                    "open_question")
+            for start, end, question in open_marks(body)]
+
+
+# --------------------------------------------------------------------------- loading
+
+_POLICY_TOP = {"situations", "remedies", "asks", "urgent", "deadline", "thanks"}
+
+
+def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        f.problem(key, "expected " + ("a string (\"\" for none)" if empty else "a non-empty string"))
+        return ""
+    text = clean_line(value, 2000)
+    for name in re.findall(r"\{[^{}]*\}", text):
+        if name not in PLACEHOLDERS:
+            f.problem(key, f"unknown placeholder {name} (allowed: {', '.join(PLACEHOLDERS)})")
+    return text
+
+
+def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
+    """Read policy.toml (the shipped one when the folder has none) and answers.toml (optional)."""
+    path = rules_dir / POLICY_FILE
+    if not path.is_file():
+        from triage.config import shipped_dir
+
+        path = shipped_dir("rules") / POLICY_FILE
+    f = TomlFile(path)
+    if f.problems:
+        return None, f.problems
+    d = f.data
+    f.unknown_keys(d, _POLICY_TOP, "")
+    topics: dict[str, str] = {}
+    for situation in f.table(d, "situations"):
+        if situation not in SITUATIONS:
+            f.unknown(f"situations.{situation}", situation, SITUATIONS, "situation")
+            continue
+        for topic in f.str_list(d["situations"], situation, "situations", empty=True):
+            topics[topic] = situation
+    remedies = f.table(d, "remedies", allowed={*SITUATIONS, "named"})
+    remedy = {s: _owner_text(f, f"remedies.{s}", v, empty=True)
+              for s, v in remedies.items() if s in SITUATIONS}
+    named = compile_patterns(f, "remedies.named", remedies.get("named"), regex=False)
+    asks_table = f.table(d, "asks", allowed=ASK_KINDS)
+    asks = {k: _owner_text(f, f"asks.{k}", v, empty=True) for k, v in asks_table.items() if k in ASK_KINDS}
+    urgent_t = f.table(d, "urgent", allowed={"phrases"})
+    urgent = compile_patterns(f, "urgent.phrases", urgent_t.get("phrases"), regex=False)
+    deadline_t = f.table(d, "deadline", allowed={"say"})
+    deadline = _owner_text(f, "deadline.say", deadline_t.get("say", "You asked for this {deadline}."))
+    thanks_t = f.table(d, "thanks", allowed={"phrases"})
+    thanks = compile_patterns(f, "thanks.phrases", thanks_t.get("phrases"), regex=False)
+    problems = list(f.problems)
+    answers, answer_problems = load_answers(rules_dir)
+    problems += answer_problems
+    if problems:
+        return None, problems
+    return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
+                       answers), []
+
+
+def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
+    """rules/answers.toml: ``[[answer]]`` tables with id, title, questions (phrases) and text."""
+    path = rules_dir / ANSWERS_FILE
+    if not path.is_file():
+        return (), []
+    f = TomlFile(path)
+    if f.problems:
+        return (), f.problems
+    f.unknown_keys(f.data, {"answer"}, "")
+    out: list[SavedAnswer] = []
+    seen: set[str] = set()
+    for n, entry in enumerate(f.tables(f.data, "answer")):
+        rid = entry.get("id")
+        key = f"answer.{rid}" if isinstance(rid, str) and rid else f"answer[{n}]"
+        f.unknown_keys(entry, {"id", "title", "questions", "text"}, key)
+        if not isinstance(rid, str) or not re.fullmatch(r"[a-z0-9_-]+", rid):
+            f.problem(f"{key}.id", "expected an id of lower-case letters, digits, '-' or '_'")
+            continue
+        if rid in seen:
+            f.problem(key, "duplicate id")
+        seen.add(rid)
+        title = f.string(entry, "title", key, default=rid)
+        text = f.string(entry, "text", key, required=True)
+        if isinstance(text, str) and ("{{" in text or "{%" in text or "[[" in text):
+            f.problem(f"{key}.text", "plain text only: no template code or [[ ]] markers")
+        patterns = compile_patterns(f, f"{key}.questions", entry.get("questions"), regex=False)
+        if not patterns and "questions" not in entry:
+            f.problem(f"{key}.questions", "missing (expected a list of question phrases)")
+        out.append(SavedAnswer(rid, clean_line(str(title or rid), 80), tuple(patterns),
+                               clean_line(str(text or ""), 4000)))
+    return tuple(out), list(f.problems)
