@@ -63,3 +63,14 @@ def test_demo_drafts_are_byte_identical(workspace: Workspace) -> None:
     assert [d["message"] for d in drafts] == [d["message"] for d in expected]
     for got, want in zip(drafts, expected, strict=True):
         assert got == want, f"draft for {want['message']} changed"
+
+
+def test_every_demo_draft_passes_the_tone_linter() -> None:
+    from triage.drafting.tone import Linter
+
+    linter = Linter.load(ROOT / "rules")
+    drafts = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    found = {d["message"]: [f.text for f in linter.lint(d["body"])] for d in drafts}
+    assert {k: v for k, v in found.items() if v} == {}
+    chirpy = ("What else may I help you with", "sorry this wasn't clearer", "I'm checking the exact answer")
+    assert [d["message"] for d in drafts if any(c in d["body"] for c in chirpy)] == []

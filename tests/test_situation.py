@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 
 from triage.config import SupportSettings
-from triage.detect import ArchetypeHit, Context, Detection, Facts
+from triage.detect import ArchetypeHit, Ask, Context, Detection, Facts
 from triage.detect.engine import Detector
 from triage.drafting.drafter import Drafter, DraftText
 from triage.drafting.situation import decide, load_policy
@@ -29,22 +28,8 @@ CHIRPY = ("What else may I help you with", "How else can I help you today", "Is 
           "sorry this wasn't clearer", "I'm checking the exact answer")
 
 
-@dataclass(frozen=True)
-class StubAsk:
-    """The shape of detection's asks (triage/detect/asks.py): the fields drafting reads."""
-
-    kind: str
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class WithAsks(Detection):
-    asks: tuple[Any, ...] = ()
-
-
-@dataclass(frozen=True)
-class FactsWithDeadline(Facts):
-    deadline: str = ""
+def StubAsk(kind: str, text: str = "") -> Ask:
+    return Ask(kind, text or kind, 0, len(text or kind), f"asks.test_{kind}")
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +47,10 @@ def msg(text: str, subject: str = "Your order") -> Message:
 
 
 def det(level: str = "angry", topic: str = "", complaint: bool = True, archetypes: tuple[str, ...] = (),
-        asks: tuple[StubAsk, ...] = (), **facts: Any) -> Detection:
-    return WithAsks(score=0.6, level=level, complaint=complaint,
-                    archetypes=tuple(ArchetypeHit(a, "test") for a in archetypes),
-                    facts=FactsWithDeadline(**facts), topic=topic, asks=asks)
+        asks: tuple[Ask, ...] = (), **facts: Any) -> Detection:
+    return Detection(score=0.6, level=level, complaint=complaint,
+                     archetypes=tuple(ArchetypeHit(a, "test") for a in archetypes),
+                     facts=Facts(**facts), topic=topic, asks=asks)
 
 
 def real(detector: Detector, drafter: Drafter, text: str, subject: str = "Complaint") -> DraftText:

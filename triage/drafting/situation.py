@@ -55,6 +55,7 @@ class SavedAnswer:
     title: str
     patterns: tuple[re.Pattern[str], ...]
     text: str
+    covers: str = ""  # an ask kind whose [asks] line, when said, makes this answer redundant
 
     def matches(self, question: str) -> bool:
         return any(p.search(question) for p in self.patterns)
@@ -72,6 +73,12 @@ class ReplyPolicy:
     deadline: str = ""  # the sentence acknowledging the customer's deadline
     thanks: tuple[re.Pattern[str], ...] = ()
     answers: tuple[SavedAnswer, ...] = ()
+    ask_situations: dict[str, frozenset[str]] = field(default_factory=dict)  # kind -> where its line fits
+
+    def ask_line(self, kind: str, situation: str) -> str:
+        """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit)."""
+        fits = self.ask_situations.get(kind)
+        return self.asks.get(kind, "") if not fits or situation in fits else ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ _QUESTION_START = re.compile(
     r"^(?:what|where|when|how|why|which|who|whose|is|are|was|were|do|does|did|can (?:i|we)|could (?:i|we)"
     r"|may i|should|will (?:it|they|there|i)|would (?:it|there|i)|have|has|any)\b", re.I)
 _QUESTION_LEAD = re.compile(r"^(?:(?:and|also|so|but|oh|ok|okay)\b|if (?:yes|so|not)\b|p\.?s\.?)[,:]?\s*", re.I)
+_DEADLINE = re.compile(r"(?:by|before|within|no later than|tonight|today|tomorrow|asap|as soon)\b", re.I)
 _REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bplease\b", re.I)
 
 
@@ -147,7 +155,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     # never a remedy menu when they asked for a remedy of their own, or turned one down
     if REMEDY_KINDS & set(kinds) or any(p.search(message.text) for p in policy.named):
         remedy = ""
-    lines = tuple((k, policy.asks[k]) for k in kinds if policy.asks.get(k))
+    lines = tuple((k, line) for k in kinds if (line := policy.ask_line(k, situation)))
     answers: list[SavedAnswer] = []
     open_questions: list[str] = []
     for question in questions:
@@ -164,6 +172,11 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
                 answers.append(hit)
     urgent = any(p.search(text) for p in policy.urgent)
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
+    if not _DEADLINE.match(deadline):  # "until Wednesday", "this morning": a time, not a deadline of theirs
+        deadline = ""
+    # an owner's answer that covers an ask already answered by its policy line is not said twice
+    said = {k for k, _ in lines}
+    answers = [a for a in answers if a.covers not in said]
     return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
                  tuple(open_questions), upset)
 
@@ -229,7 +242,18 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
               for s, v in remedies.items() if s in SITUATIONS}
     named = compile_patterns(f, "remedies.named", remedies.get("named"), regex=False)
     asks_table = f.table(d, "asks", allowed=ASK_KINDS)
-    asks = {k: _owner_text(f, f"asks.{k}", v, empty=True) for k, v in asks_table.items() if k in ASK_KINDS}
+    asks: dict[str, str] = {}
+    ask_situations: dict[str, frozenset[str]] = {}
+    for kind, value in asks_table.items():
+        if kind not in ASK_KINDS:
+            continue
+        if isinstance(value, dict):  # { say = "...", situations = [...] }
+            f.unknown_keys(value, {"say", "situations"}, f"asks.{kind}")
+            asks[kind] = _owner_text(f, f"asks.{kind}.say", value.get("say"), empty=True)
+            ask_situations[kind] = frozenset(f.str_list(value, "situations", f"asks.{kind}",
+                                                        allowed=SITUATIONS, what="situation"))
+        else:
+            asks[kind] = _owner_text(f, f"asks.{kind}", value, empty=True)
     urgent_t = f.table(d, "urgent", allowed={"phrases"})
     urgent = compile_patterns(f, "urgent.phrases", urgent_t.get("phrases"), regex=False)
     deadline_t = f.table(d, "deadline", allowed={"say"})
@@ -242,7 +266,7 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
     if problems:
         return None, problems
     return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
-                       answers), []
+                       answers, ask_situations), []
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
@@ -259,7 +283,7 @@ def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem
     for n, entry in enumerate(f.tables(f.data, "answer")):
         rid = entry.get("id")
         key = f"answer.{rid}" if isinstance(rid, str) and rid else f"answer[{n}]"
-        f.unknown_keys(entry, {"id", "title", "questions", "text"}, key)
+        f.unknown_keys(entry, {"id", "title", "questions", "text", "covers"}, key)
         if not isinstance(rid, str) or not re.fullmatch(r"[a-z0-9_-]+", rid):
             f.problem(f"{key}.id", "expected an id of lower-case letters, digits, '-' or '_'")
             continue
@@ -273,6 +297,7 @@ def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem
         patterns = compile_patterns(f, f"{key}.questions", entry.get("questions"), regex=False)
         if not patterns and "questions" not in entry:
             f.problem(f"{key}.questions", "missing (expected a list of question phrases)")
+        covers = f.choice(entry, "covers", key, ASK_KINDS, "") if "covers" in entry else ""
         out.append(SavedAnswer(rid, clean_line(str(title or rid), 80), tuple(patterns),
-                               clean_line(str(text or ""), 4000)))
+                               clean_line(str(text or ""), 4000), covers or ""))
     return tuple(out), list(f.problems)
