@@ -370,3 +370,13 @@ def test_email_set_anger_and_complaint_accuracy(email_results: list[tuple[dict, 
 )
 def test_problem_sentence_never_quotes_insults_or_threats(detector: Detector, text: str, problem: str) -> None:
     assert detector.detect([text], [Context()])[0].facts.problem == problem
+
+
+def test_a_stored_detection_reads_back_whole(detector: Detector) -> None:
+    """What poll stores is what a later check-in sees: topic, asks and evidence included (the
+    check-in used to rebuild the detection by hand and lost its topic and evidence)."""
+    text = "The kettle from order 48213 broke AGAIN. I want a refund by Friday or I'll dispute the charge."
+    [found] = detector.detect([text], [Context(sender_address="ann@customer.test")])
+    stored = json.loads(json.dumps(found.to_dict()))  # through the store's JSON columns
+    assert found.evidence and found.facts.orders
+    assert Detection.from_dict(stored) == found

@@ -123,3 +123,24 @@ class Detection:
         data["angry"] = self.angry
         data["threats"] = [asdict(e) for e in self.threats]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Detection:
+        """The inverse of ``to_dict`` (as stored): unknown keys are ignored, missing ones default."""
+
+        def known(kind: type, row: dict[str, Any]) -> dict[str, Any]:
+            fields = kind.__dataclass_fields__  # type: ignore[attr-defined]
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in row.items() if k in fields}
+
+        return cls(
+            score=float(data.get("score", 0.0)),
+            level=data.get("level", "calm"),
+            complaint=bool(data.get("complaint")),
+            archetypes=tuple(ArchetypeHit(a["name"], a.get("rule", "")) for a in data.get("archetypes", [])
+                             if isinstance(a, dict)),
+            evidence=tuple(Evidence(**known(Evidence, e)) for e in data.get("evidence", [])),
+            facts=Facts(**known(Facts, data.get("facts") or {})),
+            rules_version=data.get("rules_version") or "",
+            topic=data.get("topic") or "",
+            asks=tuple(Ask(**known(Ask, a)) for a in data.get("asks", [])),
+        )

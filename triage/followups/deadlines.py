@@ -176,7 +176,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     (so it threads) and restates the facts of their first one; the deadline is
     closed as ``drafted``. It is never sent without an agent's approval.
     """
-    from triage.detect import ArchetypeHit, Detection, Facts
+    from triage.detect import Detection
     from triage.drafting.drafter import draft_row
     from triage.message import Message
 
@@ -185,15 +185,8 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     if not messages:
         raise Refused(f"case {row.case_id} has no customer message to check in on")
     first, latest = messages[0], messages[-1]
-    found = store.detection_for(first.id) or {}
-    facts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in found.get("facts", {}).items()
-             if k in Facts.__dataclass_fields__}
-    detection = Detection(
-        score=found.get("score", 0.0), level=found.get("level", "calm"), complaint=bool(found.get("complaint")),
-        archetypes=tuple(ArchetypeHit(a["name"], a.get("rule", "")) for a in found.get("archetypes", [])
-                         if isinstance(a, dict)),
-        facts=Facts(**facts),
-    )
+    detection = Detection.from_dict(store.detection_for(first.id) or {})
+    # The reply threads on the latest message but restates the first one, which opened the case.
     message = Message(
         message_id=latest.message_id, sender_name=latest.sender_name, sender_address=latest.sender,
         subject=latest.subject, date=datetime.fromisoformat(latest.date), text=first.text,
