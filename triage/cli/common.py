@@ -6,12 +6,16 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from triage import __version__
 from triage.errors import LockedError, TriageError
+
+if TYPE_CHECKING:  # imported lazily at run time: an idle cron poll loads as little as it can
+    from triage.config import Settings
+    from triage.store import Store
 
 log = logging.getLogger("triage")
 
@@ -64,13 +68,13 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.obj = {"config_path": config_path, "debug": debug}
 
 
-def settings_from(ctx: click.Context) -> Any:
+def settings_from(ctx: click.Context) -> Settings:
     from triage import config
 
     return config.load(config.find_config(ctx.obj["config_path"]))
 
 
-def open_store(settings: Any) -> Any:
+def open_store(settings: Settings) -> Store:
     from triage.store import Store
 
     return Store(settings.store_path)
