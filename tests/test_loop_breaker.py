@@ -41,7 +41,7 @@ COMPLAINT = email_bytes(
 )
 
 
-def responder_answer(ours: EmailMessage, n: int, text: str | None = None) -> bytes:
+def responder_answer(ours: EmailMessage, n: int, text: str | None = None, paste: bool = False) -> bytes:
     """What a helpdesk with no RFC 3834 headers sends back to each of our replies."""
     msg = EmailMessage()
     msg["From"] = f"Wholesale Orders <{CUSTOMER}>"
@@ -57,7 +57,10 @@ def responder_answer(ours: EmailMessage, n: int, text: str | None = None) -> byt
         f"email has been filed under reference WH-{48000 + n} on {datetime.now(timezone.utc):%d/%m/%Y %H:%M}.\n"
         "The kettles are still broken and we still expect replacements.\n"
     )
-    msg.set_content(f"{body}\nOn {ours['Date']}, {ours['From']} wrote:\n{quoted}\n")
+    if paste:  # our whole reply under a heading no client writes: not cut as quoted history
+        msg.set_content(f"{body}\nYour message:\n{ours.get_content()}")
+    else:
+        msg.set_content(f"{body}\nOn {ours['Date']}, {ours['From']} wrote:\n{quoted}\n")
     return msg.as_bytes()
 
 
@@ -184,6 +187,29 @@ def _page_shows_and_clears(workspace: Workspace, case_id: int, draft_id: int) ->
         thread.join(10)
 
 
+def test_a_responder_that_pastes_our_reply_is_caught_too(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    """Each answer carries our (different) reply in full; the responder's own words are the same."""
+    dovecot.append("INBOX", COMPLAINT)
+    workspace.imap_config(
+        dovecot,
+        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+    )
+    assert _poll(workspace)["drafts"] == 1
+    held = 0
+    for n in range(1, 5):
+        queue = _pending(workspace)
+        if not queue:
+            break
+        assert workspace.run("approve", str(queue[0]["id"])).returncode == 0
+        ours = smtp_server.wait_for(n)[-1].message
+        dovecot.append("INBOX", responder_answer(ours, n, paste=True))
+        held += int(_poll(workspace)["loops"])  # type: ignore[call-overload]
+    fault_numbers("responder_loop_pasting", replies_sent=len(smtp_server.messages), held=held)
+    assert len(smtp_server.messages) == 3 and held == 1
+
+
 def test_a_person_breaking_into_a_loop_is_answered(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
     dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
@@ -234,17 +260,25 @@ def test_is_loop(sent: list[datetime], answers: list[tuple[datetime, str]], loop
     assert is_loop(LoopPolicy(), sent, answers, answers[-1][1]) is loop
 
 
+def test_our_own_lines_pasted_into_the_answers_are_left_out() -> None:
+    replies = [f"Dear Ann,\n\nWe are sorry about order #{n}. Reply number {['one', 'two', 'three'][i]}: "
+               f"a {['courier', 'refund', 'replacement'][i]} is on its way, tracking {n}.\n\nSam"
+               for i, n in enumerate((48213, 51234, 60001))]
+    canned = "Thank you, filed.\nYour message:\n"
+    answers = [(when + timedelta(minutes=1), canned + reply) for when, reply in zip(SENT, replies, strict=True)]
+    assert not is_loop(LoopPolicy(similarity=0.95), SENT, answers, answers[-1][1])
+    assert is_loop(LoopPolicy(similarity=0.95), SENT, answers, answers[-1][1], ours=replies)
+
+
 def test_the_current_message_must_match_the_loop() -> None:
     answers = _answers([1, 2, 0.5])
     assert not is_loop(LoopPolicy(), SENT, answers, "Maria here: please ship the kettles on Monday.")
 
 
-def test_an_answer_before_our_reply_does_not_count_beyond_clock_skew() -> None:
+def test_an_answer_before_our_reply_does_not_count() -> None:
     answers = _answers([1, 2, 0.5])
-    answers[1] = (SENT[1] - timedelta(minutes=5), answers[1][1])
+    answers[1] = (SENT[1] - timedelta(minutes=1), answers[1][1])
     assert not is_loop(LoopPolicy(), SENT, answers, answers[-1][1])
-    answers[1] = (SENT[1] - timedelta(minutes=1), answers[1][1])  # the server's clock a minute behind ours
-    assert is_loop(LoopPolicy(), SENT, answers, answers[-1][1])
 
 
 def test_one_answer_never_counts_for_two_replies() -> None:

@@ -31,7 +31,6 @@ from triage.rulefile import TomlFile
 
 FILE = "automatic.toml"
 BODY_CHARS = 2000  # how much of a body the `body` phrases are looked for in
-CLOCK_SKEW = timedelta(minutes=2)  # the mail server's received time may run a little behind our clock
 _TOP = {"loop", "headers", "subjects", "tickets"}
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 field name: printable ASCII but ':'
 _TAGS = re.compile(r"^(\[[^\]]{0,80}\]\s*)+")
@@ -166,11 +165,13 @@ def _starts(text: str, phrase: str, separated: bool) -> bool:
 
 
 def is_loop(policy: LoopPolicy, sent: Sequence[datetime], answers: Sequence[tuple[datetime, str]],
-            current: str) -> bool:
+            current: str, ours: Sequence[str] = ()) -> bool:
     """Each of our last ``policy.replies`` replies (``sent``: when they went out) was answered
     within ``policy.within_minutes`` (``answers``: (received, text) from the counterpart), before
     our next reply, and every one of those answers, and ``current`` (the text of the message
-    just received), is near-identical to the latest: a person who breaks in gets an answer."""
+    just received), is near-identical to the latest: a person who breaks in gets an answer.
+    ``ours``: the texts of our replies, whose lines are left out of the answers (a responder
+    that pastes our message under "Your message:" still says the same thing each time)."""
     times = sorted(sent)[-policy.replies:]
     if len(times) < policy.replies:
         return False
@@ -180,12 +181,29 @@ def is_loop(policy: LoopPolicy, sent: Sequence[datetime], answers: Sequence[tupl
     used = -1  # each answer answers one reply
     for start in times:
         index = next((i for i, (when, _) in enumerate(ordered)
-                      if i > used and start - CLOCK_SKEW <= when <= start + window), None)
+                      if i > used and start <= when <= start + window), None)
         if index is None:
             return False
         used = index
         found.append(ordered[index][1])
-    return all(similar(found[-1], text, policy.similarity) for text in (*found[:-1], current))
+    own = _lines(ours)
+    found = [_without(text, own) for text in found]
+    return all(similar(found[-1], text, policy.similarity) for text in (*found[:-1], _without(current, own)))
+
+
+def _lines(texts: Sequence[str]) -> set[str]:
+    return {line for text in texts for line in map(_quoted_line, text.splitlines()) if len(line) >= 12}
+
+
+def _quoted_line(line: str) -> str:
+    return normalise(line.lstrip(" >"))
+
+
+def _without(text: str, lines: set[str]) -> str:
+    """``text`` without the lines that are in ``lines`` (quoted or not)."""
+    if not lines:
+        return text
+    return "\n".join(line for line in text.splitlines() if _quoted_line(line) not in lines)
 
 
 def fingerprint(text: str) -> str:

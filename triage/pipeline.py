@@ -367,11 +367,12 @@ def _responder_loop(b: BatchRun, case_id: int, message: Message, message_row: in
     from triage.automatic import is_loop
 
     store, policy = b.run.store, b.run.rules.automatic.loop
-    sent = store.sent_times(case_id, since=store.loop_cleared_at(case_id))
-    if len(sent) < policy.replies:
+    replies = store.sent_replies(case_id, since=store.loop_cleared_at(case_id))[-policy.replies:]
+    if len(replies) < policy.replies:
         return False
-    answers = store.answers_from(case_id, message.sender_address, sent[-policy.replies])
-    if not is_loop(policy, sent, answers, message.text or message.full_text):
+    sent, bodies = [when for when, _ in replies], [body for _, body in replies]
+    answers = store.answers_from(case_id, message.sender_address, sent[0])
+    if not is_loop(policy, sent, answers, message.text or message.full_text, ours=bodies):
         return False
     b.run.summary.loops += 1
     store.event("loop-suspected", "poll", b.when, case_id=case_id, message_id=message_row,

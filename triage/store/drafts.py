@@ -169,11 +169,11 @@ class DraftTable(StoreBase):
     def report_drafts(self, kind: DraftKind) -> list[Draft]:
         return [Draft.from_row(r) for r in self._all("SELECT * FROM drafts WHERE kind = ?", (kind,))]
 
-    def sent_times(self, case_id: int, since: str | None = None) -> list[datetime]:
-        """When each of the case's sent drafts went out (after ``since``), oldest first."""
+    def sent_replies(self, case_id: int, since: str | None = None) -> list[tuple[datetime, str]]:
+        """(when it went out, body) of each of the case's sent drafts (after ``since``), oldest first."""
         rows = self.conn.execute(
-            f"SELECT sent_at FROM drafts WHERE case_id = ? AND status = '{DraftStatus.SENT}' AND sent_at IS NOT NULL "
+            f"SELECT sent_at, body FROM drafts WHERE case_id = ? AND status = '{DraftStatus.SENT}' AND sent_at IS NOT NULL "
             "AND sent_at > ? ORDER BY sent_at, id",
             (case_id, since or ""),
         ).fetchall()
-        return [datetime.fromisoformat(r[0]) for r in rows]
+        return [(datetime.fromisoformat(r[0]), r[1]) for r in rows]
