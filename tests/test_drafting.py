@@ -108,7 +108,7 @@ def test_every_archetype_renders_cleanly_with_rich_and_missing_facts(
     else:
         msg = message("Support Team", "", "it broke")
         det = detection("annoyed", True, archetypes, topic)
-        detail = "It broke."
+        detail = "you wrote “it broke”"  # restated: a short phrase of theirs, quoted
     draft = drafter.render(msg, det, 7, NOW)
     assert detail in draft.body
     assert_well_formed(draft)

@@ -131,7 +131,8 @@ CONTEXT_KEYS = (
     "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
-    "deadline", "deadline_line", "next_step", "answers", "open_questions", "upset", *EXTRA_KEYS,
+    "deadline", "deadline_line", "next_step", "answers", "open_questions", "upset",
+    "problem_phrase", "repeat", "waited", "asked_for", "their_question", *EXTRA_KEYS,
 )
 
 
@@ -221,6 +222,182 @@ def cancel_what(message: Message, facts: Facts) -> str:
     return ""
 
 
+# --------------------------------------------------------------------------- restating in our words
+
+RESTATE_WORDS = 10  # the most consecutive words of theirs a restatement quotes (a test holds drafts to 12)
+_QUOTED_KINDS = (frozenset({"complaint"}),)  # anger is how they feel, not what went wrong: never quoted back
+_NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
+_CLAUSE_BREAK = re.compile(r"[,;:()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\s-\s|\b(?:but|and|so|because|although|though|"
+                           r"while|which|whereas|then|or|if|unless|since|as)\b", re.I)
+_SENTENCE_STOP = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
+# "I am writing in English", "I'm writing regarding…", "to whom it may concern": about the message, not the problem
+_META = re.compile(r"\b(?:writ(?:e|ing)\s+(?:to|in|regarding|about|again|because)|i\s+hope\s+(?:it|this|that)\s+is\s+ok"
+                   r"|to\s+whom|sorry\s+to\s+(?:bother|trouble)|hope\s+you\s+(?:are|'re)\s+well"
+                   r"|(?:wrote|written|emailed|e-mailed|called)\s+(?:to\s+)?you)", re.I)
+# what they intend or suppose is not what went wrong: "I'll keep the scratched one", "maybe it's just me"
+_NOT_WHAT_WENT_WRONG = re.compile(r"\b(?:i|we)(?:'ll|\u2019ll|\s+will|\s+would|'d|\u2019d|\s+want|\s+think|\s+hope|"
+                                  r"\s+might|\s+can|\s+expect|\s+need|\s+am|'m|\u2019m|\s+feel)\b"
+                                  r"|\bmaybe\b|\bperhaps\b", re.I)
+_WORD = re.compile(r"[^\W_]+(?:['\u2019.-][^\W_]+)*")
+_ORDINALS = {"second": "second", "2nd": "second", "third": "third", "3rd": "third", "fourth": "fourth",
+             "4th": "fourth", "fifth": "fifth", "5th": "fifth", "umpteenth": "umpteenth"}
+_REPEAT = re.compile(r"\b(second|third|fourth|fifth|2nd|3rd|4th|5th|umpteenth)\s+(?P<what>time|email|e-mail|message|"
+                     r"request|attempt|call|[a-z]+\s+in\s+a\s+row)\b", re.I)
+_NUMBER_WORDS = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|a few|a couple of)"
+_WAITED = re.compile(r"\b(?:wait(?:ed|ing)?(?:\s+for)?|(?:it's|it\u2019s|it\s+is|it\s+has|has|have|now)\s+(?:now\s+)?been)\s+"
+                     r"(?:over\s+|nearly\s+|almost\s+|more than\s+|about\s+)?"
+                     r"(?P<span>" + _NUMBER_WORDS + r"\s+(?:working\s+|business\s+)?(?:hours?|days?|weeks?|months?))\b", re.I)
+# "Wednesday it won't switch on" -> "it won't switch on": when it happened is not what happened
+_LEADING_WHEN = re.compile(r"^(?:(?:on|since|by|last|this)\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|"
+                           r"sunday|today|yesterday|tonight|now|then|recently|lately|suddenly)\b,?\s*", re.I)
+_FORWARDED = re.compile(r"^\s*(?:(?:fwd?|fw|re|aw|wg|tr)\s*:\s*)+", re.I)
+_LOWER_FIRST = frozenset({"the", "a", "an", "it", "its", "it's", "my", "our", "this", "that", "there", "they",
+                          "one", "some", "both", "all", "only", "still", "now", "then", "is", "was", "has", "had"})
+_FLIP = {"my": "your", "our": "your", "me": "you", "us": "you", "i": "you", "mine": "yours", "myself": "yourself",
+         "i'm": "you're", "i've": "you've", "we": "you", "we're": "you're"}
+# what each ask sounds like in our words, after "You'd like …"
+_ASKED = {
+    "refund": "a refund", "replacement": "a replacement", "repair": "a repair", "return": "to send it back",
+    "cancel": "to cancel", "close_account": "your account closed", "delete_data": "your personal data deleted",
+    "compensation": "compensation", "callback": "a call back", "escalate": "to speak to a manager",
+    "status": "to know where things stand", "apology": "an apology", "fix": "this put right",
+}
+
+
+def _flip(text: str) -> str:
+    """Their words about themselves as ours about them: "my subscription" -> "your subscription"."""
+    return re.sub(r"\b[\w']+\b", lambda m: _FLIP.get(m.group(0).lower(), m.group(0)), text)
+
+
+def key_phrase(text: str, detection: Detection) -> str:
+    """A short phrase of theirs that says what went wrong, fit to quote: at most RESTATE_WORDS words
+    of the clause holding the strongest complaint evidence (else anger or blame); never from a
+    sentence holding an insult, profanity or a threat, nor a greeting or a sentence about the
+    message itself ("I am writing in English"). "" when there is none."""
+    text = text or ""
+    evidence = [e for e in detection.evidence if e.where == "text" and e.end <= len(text)]
+    taboo = [e.start for e in evidence if e.kind in _NEVER_QUOTED]
+    asked = [(a.start, a.end) for a in detection.asks if a.where == "text"]
+    for kinds in _QUOTED_KINDS:
+        ranked = sorted((e for e in evidence if e.kind in kinds and e.weight > 0), key=lambda e: (-e.weight, e.start))
+        for ev in ranked:
+            a, b = _sentence_around(text, ev.start, ev.end)
+            if any(a <= t < b for t in taboo) or _META.search(text[a:b]):
+                continue
+            phrase, lo, hi = _clause(text, a, b, ev.start, ev.end)
+            # a clause that asks for something, or says what they will do, is not what went wrong
+            if phrase and not any(lo < y and x < hi for x, y in asked) and not _NOT_WHAT_WENT_WRONG.search(phrase):
+                return phrase
+    return ""
+
+
+def _first_clause(text: str) -> str:
+    """The first clause of ``text`` fit to quote (see ``_clause``), or ""."""
+    text = _GREETING_LEAD.sub("", text)
+    at = 0
+    for stop in [*_CLAUSE_BREAK.finditer(text), None]:
+        end = stop.start() if stop else len(text)
+        piece = text[at:end]
+        if _WORD.search(piece) and not _META.search(piece):
+            phrase = _clause(text, at, end, at, at)[0]
+            if phrase and not _NOT_WHAT_WENT_WRONG.search(phrase):
+                return phrase
+        at = stop.end() if stop else end
+    return ""
+
+
+def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
+    a = 0
+    for m in _SENTENCE_STOP.finditer(text, 0, start):
+        a = m.end()
+    stop = _SENTENCE_STOP.search(text, end)
+    return a, (stop.start() if stop else len(text))
+
+
+def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, int]:
+    """The clause of text[a:b] around [start, end), cleaned, with its span; "" when it is longer
+    than RESTATE_WORDS words (a clause cut short misquotes them) or shorter than two."""
+    lo, hi = a, b
+    for m in _CLAUSE_BREAK.finditer(text, a, b):
+        if m.end() <= start:
+            lo = m.end()
+        elif m.start() >= end:
+            hi = m.start()
+            break
+    words = list(_WORD.finditer(text, lo, hi))
+    # order numbers, amounts and dates are restated from the facts, in our words, not quoted
+    if not 2 <= len(words) <= RESTATE_WORDS or any(c.isdigit() for w in words for c in w.group(0)):
+        return "", lo, hi
+    original = _LEADING_WHEN.sub("", clean_line(text[words[0].start() : words[-1].end()]))
+    if len(_WORD.findall(original)) < 2:
+        return "", lo, hi
+    phrase = _quote(original, end=False)
+    first = phrase.split(" ", 1)[0]
+    if first.lower() in _LOWER_FIRST or original[:1].islower():
+        phrase = first.lower() + phrase[len(first):]
+    return phrase, lo, hi
+
+
+def repeat_of(text: str) -> str:
+    """"second time" when they say it is the second time ("third email", "second month in a row"), else ""."""
+    m = _REPEAT.search(text or "")
+    return f"{_ORDINALS[m.group(1).lower()]} {' '.join(m.group('what').lower().split())}" if m else ""
+
+
+def waited_for(text: str) -> str:
+    """How long they say they have waited ("three weeks"), or ""."""
+    for m in _WAITED.finditer(text or ""):
+        before = text[max(0, m.start() - 40) : m.start()].lower()
+        if "warranty" in before or "guarantee" in before:
+            continue
+        return " ".join(m.group("span").lower().split())
+    return ""
+
+
+def asked_for(text: str, detection: Detection) -> str:
+    """What they asked for, in our words ("a replacement or a refund"), "" when nothing but questions."""
+    asks = [a for a in detection.asks if a.kind in _ASKED]
+    parts: list[tuple[str, Any]] = []
+    for ask in asks:
+        phrase = _ASKED[ask.kind]
+        if ask.kind == "refund" and re.search(r"money\s+back", ask.text, re.I):
+            phrase = "your money back"
+        elif ask.kind == "return" and re.search(r"label", ask.text + " " + (text or ""), re.I):
+            phrase = "a prepaid label to send it back"
+        elif ask.kind == "cancel" and ask.detail:
+            phrase = f"to cancel {_flip(clean_line(ask.detail, 60))}"
+        elif ask.kind == "callback" and ask.detail:
+            phrase = f"a call back on {clean_line(ask.detail, 30)}"
+        if ask.kind in ("cancel", "callback") and ask.when:
+            phrase += f" {_flip(clean_line(ask.when, 40))}"
+        parts.append((phrase, ask))
+    if not parts:
+        return ""
+    out = parts[0][0]
+    for i in range(1, len(parts)):
+        (phrase, ask), before = parts[i], parts[i - 1][1]
+        between = (text or "")[before.end : ask.start] if ask.where == before.where == "text" else ""
+        alternative = bool(re.search(r"\bor\b", between, re.I)) and len(between) < 80
+        glue = " or " if alternative else (" and " if i == len(parts) - 1 else ", ")
+        out += glue + phrase
+    return out
+
+
+QUESTION_WORDS = 10  # the most words of their question quoted back ("half-caf" is two)
+
+
+def _short_question(text: str) -> str:
+    """Their question, one line, cut to QUESTION_WORDS words (with "…" when cut)."""
+    kept: list[str] = []
+    count = 0
+    for word in clean_line(text).split():
+        count += len(_WORD.findall(word))
+        if count > QUESTION_WORDS:
+            return _quote(" ".join(kept).rstrip(",;:") + "\u2026", end=True)
+        kept.append("I" if word == "i" else word)
+    return _quote(" ".join(kept), end=True)
+
+
 def _order(value: str) -> str:
     return re.sub(r"^(order\s*)?(no\.?|nr\.?|number|#)?\s*", "", clean_line(value, 40), flags=re.I)
 
@@ -248,13 +425,22 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     dates = list(dict.fromkeys(d for d in (clean_line(d, 40) for d in facts.dates) if d))
     amounts = list(dict.fromkeys(a for a in (clean_line(a, 30) for a in facts.amounts) if a))
     words, source = their_words(message, facts)
+    phrase = key_phrase(message.text, detection)
+    waited = waited_for(message.text)
+    questions = [a.text for a in detection.asks if a.kind == "information" and a.where == "text"
+                 and a.text.rstrip().endswith("?")]
+    wanted = asked_for(message.text, detection)
+    if not questions and not detection.complaint and source != "subject" and words.endswith("?"):
+        questions = [words]
+    if not phrase and not wanted and not questions and detection.complaint and source in ("problem", "sentence"):
+        phrase = _first_clause(words)  # nothing detected to restate: a short phrase of theirs
     subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
     if orders:
         about = f"order {orders[0]}" + (f" ({products[0]})" if products else "")
     elif products:
         about = f"your {products[0]}"
     else:
-        quoted = _quote(subject, end=False)
+        quoted = _quote(" ".join(_FORWARDED.sub("", subject).split()[:RESTATE_WORDS]), end=False)
         about = f"\u201c{quoted}\u201d" if quoted else "what you wrote to us about"
     details = ", ".join([f"order {o}" for o in orders[:2]] + products[:2] + dates[:2] + amounts[:2])
     name = first_name(message.sender_name)
@@ -310,5 +496,10 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "answers": [{"id": a.id, "title": a.title, "text": a.text} for a in (reply.answers if reply else ())],
         "open_questions": list(reply.open_questions) if reply else [],
         "upset": reply.upset if reply else detection.level in ("angry", "furious"),
+        "problem_phrase": phrase,
+        "repeat": repeat_of(message.text),
+        "waited": "" if waited and waited in phrase.lower() else waited,
+        "asked_for": wanted,
+        "their_question": _short_question(questions[0]) if questions else "",
         **values,
     }

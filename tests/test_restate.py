@@ -1,0 +1,135 @@
+"""Restating in our words: every demo draft, and the parts the restatement is built from."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Workspace
+from test_demo_drafts import demo_drafts
+
+from triage.detect.engine import Detector, classify_text
+from triage.drafting.context import asked_for, key_phrase, repeat_of, waited_for
+
+MAX_RUN = 12
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_GREETING = re.compile(r"^(?:hi|hello|hey|dear|bonjour|hallo|good (?:morning|afternoon|evening))\b", re.I)
+_META = re.compile(r"\b(?:I am|I'm) writing\b|\bhope it is ok\b|\bto whom it may concern\b", re.I)
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector.load(ROOT / "rules")
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def longest_shared_run(theirs: str, ours: str) -> tuple[int, str]:
+    """The longest run of consecutive words the draft shares with the customer's text."""
+    a, b = _words(theirs), _words(ours)
+    best, where = 0, 0
+    prev = [0] * (len(b) + 1)
+    for i in range(1, len(a) + 1):
+        cur = [0] * (len(b) + 1)
+        for j in range(1, len(b) + 1):
+            if a[i - 1] == b[j - 1]:
+                cur[j] = prev[j - 1] + 1
+                if cur[j] > best:
+                    best, where = cur[j], j
+        prev = cur
+    return best, " ".join(b[where - best : where])
+
+
+def test_the_run_counter_counts() -> None:
+    assert longest_shared_run("one two three four", "x two three y") == (2, "two three")
+    assert longest_shared_run("a b", "c d")[0] == 0
+
+
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, str]]:
+    """(message, the customer's new words, the draft) for every demo draft."""
+    workspace = Workspace(tmp_path_factory.mktemp("restate"))
+    drafts = demo_drafts(workspace)
+    with sqlite3.connect(workspace.dir / "triage.db") as db:
+        texts = dict(db.execute("SELECT source_key, text FROM messages").fetchall())
+    return [(d["message"], texts[d["message"]] or "", d["body"]) for d in drafts]
+
+
+def test_no_draft_repeats_more_than_twelve_of_their_words(drafted: list[tuple[str, str, str]]) -> None:
+    long = {}
+    for message, theirs, body in drafted:
+        # [[answer: ...]] and [[confirm: ...]] are notes for the agent, never sent (the agent replaces them)
+        run, words = longest_shared_run(theirs, re.sub(r"\[\[.*?\]\]", " ", body, flags=re.S))
+        if run > MAX_RUN:
+            long[message] = words
+    assert not long
+
+
+def test_no_draft_quotes_a_greeting_a_meta_sentence_or_an_insult(drafted: list[tuple[str, str, str]]) -> None:
+    for message, _, body in drafted:
+        for quoted in re.findall(r"“([^”]*)”", body):
+            assert not _GREETING.match(quoted), (message, quoted)
+            assert not _META.search(quoted), (message, quoted)
+            assert not re.search(r"\b(?:incompetent|useless|idiots?|crap|ridiculous)\b", quoted, re.I), (message, quoted)
+
+
+def test_no_draft_claims_to_have_looked_up_an_order_in_the_restatement(drafted: list[tuple[str, str, str]]) -> None:
+    assert not [m for m, _, body in drafted if "I've looked up order" in body]
+
+
+def test_the_french_customer_is_not_told_she_writes_in_english(drafted: list[tuple[str, str, str]]) -> None:
+    [body] = [b for m, _, b in drafted if "latin1_iso8859_1_french_wrong_beans" in m]
+    assert "writing in English" not in body and "second month in a row" in body and "replacement" in body
+
+
+def test_the_blender_draft_restates_problem_repeat_and_asks(drafted: list[tuple[str, str, str]]) -> None:
+    [body] = [b for m, _, b in drafted if "angry_broken_blender_second_time" in m]
+    assert "order 48213" in body and "“the jug is cracked right through the base”" in body
+    # what they asked for is said once: by the ask lines that answer it, not again in the restatement
+    assert "You'd like a replacement" not in body and "You asked for a replacement" in body
+
+
+PHRASES = [
+    ("The kettle arrived dented. Hi!", "the kettle arrived dented"),
+    # the phrase is a clause, never a whole long sentence
+    ("I bought it in March and since Wednesday the kettle leaks all over the counter.", "the kettle leaks all over the counter"),
+    # an insult's sentence is never quoted, nor a meta sentence, nor what they will do
+    ("You are useless idiots, the jug is cracked.", ""),
+    ("I'll keep the scratched one too.", ""),
+]
+
+
+@pytest.mark.parametrize(("text", "phrase"), PHRASES)
+def test_key_phrase(detector: Detector, text: str, phrase: str) -> None:
+    assert key_phrase(text, classify_text(detector, text)) == phrase
+
+
+def test_repeat_and_waiting() -> None:
+    assert repeat_of("This is the SECOND time it broke") == "second time"
+    assert repeat_of("my third email about this") == "third email"
+    assert repeat_of("we can always sign up again later") == ""
+    assert waited_for("It's now been three weeks and nothing.") == "three weeks"
+    assert waited_for("I have been waiting for 10 days") == "10 days"
+    assert waited_for("It worked fine for a week, then stopped.") == ""
+
+
+def test_asked_for_in_our_words(detector: Detector) -> None:
+    def said(text: str) -> str:
+        return asked_for(text, classify_text(detector, text))
+
+    assert said("I want a replacement set, or my money back.") == "a replacement or your money back"
+    assert said("Please cancel my bean box from the end of this month.") == \
+        "to cancel your bean box from the end of this month"
+    assert said("Please close my account and delete my personal data.") == \
+        "your account closed and your personal data deleted"
+    assert said("Do you ship to Canada?") == ""
+
+
+def test_shipped_templates_render_the_new_keys(tmp_path: Path) -> None:
+    text = (ROOT / "templates" / "_restate.j2").read_text(encoding="utf-8")
+    for key in ("problem_phrase", "repeat", "waited", "asked_for", "their_question"):
+        assert key in text
