@@ -230,3 +230,29 @@ def test_a_rules_folder_without_policy_or_answers_uses_the_shipped_policy(tmp_pa
     assert problems == [] and policy is not None and policy.answers == ()
     reply = decide(policy, msg("How do I descale it?"), det("calm", complaint=False))
     assert reply.open_questions == ("How do I descale it?",)
+
+
+def test_show_names_the_saved_answers_used(workspace: Any) -> None:
+    import json
+    import sqlite3
+
+    workspace.write_config(
+        f'[mailbox]\nsource = "maildir"\npath = "{ROOT / "examples" / "inbox"}"\n\n'
+        '[support]\naddress = "support@example-shop.test"\nname = "Kettle & Crumb"\nagent = "Sam"\n'
+    )
+    assert workspace.run("poll").returncode == 0
+    with sqlite3.connect(workspace.db) as db:
+        [(did,)] = db.execute("SELECT d.id FROM drafts d JOIN messages m ON m.id = d.message_id "
+                              "WHERE m.source_key LIKE '%how_to_descale%'").fetchall()
+    shown = json.loads(workspace.run("show", str(did), "--json").stdout)
+    assert shown["answers"] == [{"id": "descaling", "title": "Descaling a kettle"}]
+    assert "Saved answers used: Descaling a kettle (descaling)" in workspace.run("show", str(did)).stdout
+
+
+def test_a_saved_answer_goes_in_place_of_the_open_question_else_before_the_close() -> None:
+    from triage.drafting.situation import insert_answer
+
+    marked = "Hi Ann,\n\n[[answer: Do you ship to Canada?]]\n\nIs there anything else?\n\nBest wishes,\nSam\n"
+    assert insert_answer(marked, "Yes.") == "Hi Ann,\n\nYes.\n\nIs there anything else?\n\nBest wishes,\nSam\n"
+    plain = "Hi Ann,\n\nThanks.\n\nIs there anything else?\n\nBest wishes,\nSam\n"
+    assert insert_answer(plain, "Yes.") == "Hi Ann,\n\nThanks.\n\nYes.\n\nIs there anything else?\n\nBest wishes,\nSam\n"

@@ -251,3 +251,38 @@ def test_in_chromium_a_2_mb_subject_is_cut_in_the_queue(served: tuple[str, Works
                                    for t in links)
     assert sizes and max(sizes) < 20_000, sizes
     context.close()
+
+
+def test_in_chromium_an_agent_answers_an_open_question_with_a_saved_answer(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
+) -> None:
+    base, workspace = served
+    did = _draft_for(workspace, "derek@customer.test")
+    with Store(workspace.db) as store, store.write():
+        store.update_draft(did, body="Hi Derek,\n\nThanks for your message.\n\n[[answer: How do I descale it?]]\n\n"
+                           "You can reply to this email at any point.\n\nBest wishes,\nSam\n")
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(base + "/login")
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.goto(f"{base}/drafts/{did}")
+
+    page.click("#approve")  # refused: a question nobody has answered yet
+    assert "no answer yet" in page.locator(".flash.error").inner_text()
+    assert smtp_server.messages == []
+
+    body = page.input_value("#draft-body").replace("Thanks for your message.", "Thanks for writing.")
+    page.fill("#draft-body", body)  # an unsaved edit, kept by the insert
+    page.select_option("#answer-choice", "descaling")
+    page.click("#insert")
+    text = page.input_value("#draft-body")
+    assert "[[answer:" not in text and "white vinegar" in text and "Thanks for writing." in text
+    assert "Descaling a kettle" in page.locator("#answers-used").inner_text()
+    page.click("#approve")
+    page.wait_for_url(base + "/")
+    [mail] = smtp_server.wait_for(1)
+    assert "white vinegar" in mail.message.get_content() and "[[" not in mail.message.get_content()
+    context.close()

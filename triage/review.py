@@ -37,7 +37,8 @@ from typing import Any
 
 from triage import ruleset
 from triage.config import Settings
-from triage.drafting.situation import open_marks, open_questions
+from triage.drafting.situation import SavedAnswer, open_marks, open_questions
+from triage.drafting.situation import insert_answer as place_answer
 from triage.errors import NotFound, ServerError, TriageError
 from triage.lock import wait_lock
 from triage.store import DeadlineKind, Draft, DraftStatus, Store, StoredMessage, iso, utcnow
@@ -86,6 +87,23 @@ def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str,
         store.update_draft(draft_id, body=body, lint=findings, edited_by=agent, updated_at=iso(now))
         store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id, findings=len(findings))
     return findings
+
+
+def saved_answers(settings: Settings) -> tuple[SavedAnswer, ...]:
+    """The owner's saved answers (rules/answers.toml) under the current rules."""
+    return ruleset.load(settings).drafter.policy.answers
+
+
+def insert_answer(settings: Settings, store: Store, draft_id: int, answer_id: str, agent: str,
+                  body: str | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Put a saved answer into a pending draft's text (``body``, the agent's unsaved text, else the
+    stored one) in place of its first open question, else before the closing line; saved like an
+    edit; return the findings. NotFound for an unknown answer."""
+    answer = next((a for a in saved_answers(settings) if a.id == answer_id), None)
+    if answer is None:
+        raise NotFound(f"no saved answer {answer_id!r} in rules/answers.toml")
+    text = body if body and body.strip() else _draft(store, draft_id).body
+    return edit(settings, store, draft_id, place_answer(text, answer.text), agent, now)
 
 
 def reject(store: Store, draft_id: int, agent: str, reason: str, now: datetime | None = None) -> None:

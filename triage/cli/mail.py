@@ -223,6 +223,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
         case = store.case(draft.case_id)
         history = store.customer_cases(case.customer_id) if case else []
         loop = store.loop_flags([draft.case_id]).get(draft.case_id)
+    used = _answers_used(settings, draft.body)
     if as_json:
         emit_json(
             {
@@ -238,6 +239,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                 "message": _message_json(message),
                 "detection": detection,
                 "asks": detection["asks"] if detection else [],
+                "answers": [{"id": a.id, "title": a.title} for a in used],
                 "history": [
                     {k: getattr(c, k) for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
                     for c in history
@@ -252,6 +254,16 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                    f"without a draft since {loop['since'][:16].replace('T', ' ')}. "
                    f"After checking: triage clear-loop {draft.case_id}\n")
     _print_show(draft, message, detection, case, history)
+    if used:
+        click.echo("Saved answers used: " + ", ".join(f"{a.title} ({a.id})" for a in used))
+
+
+def _answers_used(settings: Any, body: str) -> list[Any]:
+    """The saved answers (rules/answers.toml) whose paragraph is in the draft."""
+    from triage import review
+    from triage.drafting.situation import answers_in
+
+    return answers_in(body, review.saved_answers(settings))
 
 
 @cli.command("clear-loop")

@@ -202,6 +202,24 @@ def open_questions(body: str) -> list[Finding]:
             for start, end, question in open_marks(body)]
 
 
+def answers_in(body: str, answers: tuple[SavedAnswer, ...]) -> list[SavedAnswer]:
+    """The saved answers whose paragraph is in ``body`` (put there by the drafter or an agent)."""
+    flat = " ".join(body.split())
+    return [a for a in answers if a.text and " ".join(a.text.split()) in flat]
+
+
+def insert_answer(body: str, text: str) -> str:
+    """``body`` with ``text`` in place of its first ``[[answer: ...]]`` marker, or, with none left,
+    as a paragraph before the closing line (the last paragraph before the sign-off)."""
+    marks = open_marks(body)
+    if marks:
+        start, end, _ = marks[0]
+        return body[:start] + text + body[end:]
+    paragraphs = body.rstrip("\n").split("\n\n")
+    at = max(1, len(paragraphs) - 2) if len(paragraphs) >= 3 else len(paragraphs)
+    return "\n\n".join([*paragraphs[:at], text, *paragraphs[at:]]) + "\n"
+
+
 # --------------------------------------------------------------------------- loading
 
 _POLICY_TOP = {"situations", "remedies", "asks", "urgent", "deadline", "thanks"}

@@ -4,6 +4,7 @@ GET  /login, POST /login, POST /logout
 GET  /                      the queue (sort, dir, level, archetype, overdue, page)
 GET  /drafts/<id>           the case page for a draft
 POST /drafts/<id>/edit      save the text (re-linted), POST .../approve, .../reject,
+POST /drafts/<id>/insert-answer  put a saved answer (rules/answers.toml) into the reply
 POST /drafts/<id>/assign    record another agent as the case's owner
 POST /drafts/<id>/label     record a correction of the detection
 GET  /quarantine            quarantined messages
@@ -18,6 +19,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from triage import agents, detect, labels, review
+from triage.drafting.situation import answers_in
 from triage.errors import TriageError
 from triage.store import Draft, DraftStatus
 from triage.web import render, security
@@ -112,6 +114,7 @@ def case(draft_id: int) -> str:
     message = s.message(draft.message_id) if draft.message_id else None
     detection = s.detection_for(draft.message_id) if draft.message_id else None
     earlier = [c for c in s.customer_cases(case_row.customer_id) if c.id != draft.case_id] if case_row else []
+    saved = review.saved_answers(settings())
     return render_template(
         "case.html",
         DraftStatus=DraftStatus,
@@ -129,6 +132,8 @@ def case(draft_id: int) -> str:
         labels=s.labels_for(draft.message_id) if draft.message_id else [],
         archetypes=sorted({*s.queue_archetypes(), *(case_row.archetypes if case_row else [])}),
         loop=s.loop_flags([draft.case_id]).get(draft.case_id),
+        saved_answers=saved,
+        answers_used=answers_in(draft.body, saved),
         r=render,
     )
 
@@ -150,6 +155,20 @@ def edit(draft_id: int) -> Response:
         flash(f"Saved with {len(findings)} tone finding(s): see below.", "warning")
     else:
         flash("Saved. Tone: no findings.", "ok")
+    return _back(draft_id)
+
+
+@bp.post("/drafts/<int:draft_id>/insert-answer")
+def insert_answer(draft_id: int) -> Response:
+    try:
+        body = request.form.get("body", "").replace("\r\n", "\n")
+        findings = review.insert_answer(settings(), store(), draft_id, request.form.get("answer", ""), _agent(),
+                                        body=body.rstrip("\n") + "\n" if body.strip() else None)
+    except TriageError as exc:
+        flash(str(exc), "error")
+        return _back(draft_id)
+    flash("Saved answer inserted." + (f" {len(findings)} finding(s): see below." if findings else ""),
+          "warning" if findings else "ok")
     return _back(draft_id)
 
 
