@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -169,8 +170,14 @@ def measure(directory: Path, requests: int, drafts: int, seed: int = 3) -> dict[
         agents.create(store, "bench", "bench-password")
     app = create_app(settings, secret="b" * 48)
     client = app.test_client()
-    with client.session_transaction(base_url="http://127.0.0.1:8025") as sess:
-        sess["agent"] = "bench"
+    # Log in through the form, as a browser does: the cookie then names a server-side session.
+    form = client.get("/login", base_url="http://127.0.0.1:8025").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    login = client.post("/login", data={"name": "bench", "password": "bench-password",
+                                        "csrf_token": token.group(1) if token else ""},
+                        base_url="http://127.0.0.1:8025")
+    if login.status_code != 302 or "/login" in login.headers.get("Location", ""):
+        raise SystemExit(f"bench login failed: HTTP {login.status_code}")
     rng = random.Random(seed)
     variants: dict[str, Any] = {
         "queue (default)": lambda: "/",
