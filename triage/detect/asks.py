@@ -69,8 +69,11 @@ _TIME_KEYS = {"id", "regex", "deadline", "ignore_case"}
 _IRREGULAR_PAST = frozenset(
     ["spoke", "spoken", "sent", "gave", "given", "got", "gotten", "took", "taken", "made", "told", "said", "rang", "rung", "came", "went", "gone", "wrote", "written", "put", "paid", "bought", "brought", "sold", "left", "lost", "found", "heard", "kept"]
 )
+_BACK_REFERENCE = re.compile(r"^\W*(?:how|can|could|what)\b[^?]{0,20}\b(?:do|does)\s+(?:that|this|it)\s*\?", re.I)
 _PHONE = re.compile(r"(?<![\w#])\+?\d[\d ().-]{6,}\d(?!\w)")
 _SENTENCE_END = frozenset({".", "!", "?", "…", ";"})
+_COORDINATING = frozenset({"and", "then", "also", "or"})
+_GENERAL = frozenset({"usually", "normally", "typically", "generally", "average", "standard"})
 _WH = frozenset({"what", "where", "when", "how", "why", "which", "who"})
 _PRONOUNS = frozenset({"i", "you", "we", "it", "my", "the", "this", "they", "there", "he", "she", "someone", "anyone"})
 
@@ -200,7 +203,8 @@ def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
         alts = [a for a in word.split("|") if a]
         # each alternative may be several tokens ("n't", "'d"): a word with one token per alternative
         # is one slot; a word such as "don't" becomes its tokens' slots. "=sent" is that form only.
-        toks = [["=" + a[1:]] if a.startswith("=") and len(a) > 1 else [lemma(t) for t in tokenize(a)]
+        toks = [["=" + a[1:]] if a.startswith("=") and len(a) > 1
+                else [lemma(a)] if a[:1] in ("'", "\u2019") else [lemma(t) for t in tokenize(a)]  # "'m" is one token in "I'm"
                 for a in alts]
         if all(len(t) == 1 for t in toks):
             out.append(frozenset(t[0] for t in toks))
@@ -373,6 +377,8 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     if body_at:
         found = [replace(k, start=k.start - body_at, end=k.end - body_at) if k.start >= body_at
                  else replace(k, where="subject") for k in found]
+    if any(k.kind != "information" for k in found):  # "How do I do that?": about the ask before it
+        found = [k for k in found if not (k.kind == "information" and _BACK_REFERENCE.search(k.text))]
     return _one_per_kind(found), deadline
 
 
@@ -486,6 +492,8 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
             return False
         k = start - 1
         while k >= lo and k in openers:
+            if doc.lemmas[k] in _COORDINATING and (asks or any(f[1] <= k for f in request)):
+                return True  # "Close my account and delete my details": a second imperative
             k -= 1
         return k < lo or doc.punct[k]
 
@@ -513,6 +521,8 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
                 continue
             a, b = doc.starts[i], doc.ends[end - 1]
             asks.append(Ask(rule.kind, doc.text[a:b], a, b, rule.rule, flag=rule.flag))
+    if question and any(doc.lemmas[k] in _GENERAL for k in range(lo, hi)):  # "how long does delivery usually take"
+        asks = [x for x in asks if x.kind != "status"]
     if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
         asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
     if not asks and not rhetorical and (question or inquiry) and len(words) >= 3:
