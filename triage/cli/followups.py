@@ -137,11 +137,16 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
     click.echo(f"{prefix}remind {len(out.reminded)} item(s) to {len(out.digests)} agent(s), "
                f"{prefix}draft {len(out.drafted)} check-in(s), {prefix}escalate {len(out.escalated)}, "
                f"cancel {len(out.cancelled)} check-in(s){'; poll failure alert to the owner' if out.poll_alert else ''}")
-    items = out.reminded + out.escalated
-    for item in items[:20]:
-        click.echo(f"  case {item['case']} {item['kind']} due {item['due']}: {item['command']}")
-    if len(items) > 20:
-        click.echo(f"  … and {len(items) - 20} more (--json lists them all)")
+    tz = _policy(settings).tz
+    for title, items in (("Reminded", out.reminded), ("Check-ins drafted", out.drafted),
+                         ("Escalated to the owner", out.escalated), ("Check-ins cancelled", out.cancelled)):
+        if not items:
+            continue
+        click.echo(f"{title} ({len(items)}{', dry run' if dry_run else ''}):")
+        for item in items[:20]:
+            click.echo(f"  case {item['case']} {item['kind']} due {_local(item.get('due'), tz)}: {item.get('command', '')}")
+        if len(items) > 20:
+            click.echo(f"  … and {len(items) - 20} more (--json lists them all)")
     for warning in out.warnings:
         click.echo(f"warning: {warning}", err=True)
 
@@ -169,8 +174,16 @@ def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
     click.echo(f"quarantined messages: {st['quarantined']}  pending drafts: {st['pending_drafts']}  "
                f"cases waiting on the customer: {st['waiting_cases']}")
     click.echo(f"overdue items: {st['overdue']}")
+    tz = _policy(settings).tz
     for item in st["overdue_items"]:
-        click.echo(f"  case {item['case']} {item['kind']} due {item['due']}: {item['command']}")
+        click.echo(f"  case {item['case']} {item['kind']} due {_local(item.get('due'), tz)}: {item.get('command', '')}")
+
+
+def _local(stamp: str | None, tz: object) -> str:
+    """A due time in the policy's time zone ("-" when there is none)."""
+    from triage.cli.mail import local
+
+    return local(stamp, tz) if stamp else "-"
 
 
 @cli.command()

@@ -189,6 +189,7 @@ def print_queue(rows: list[QueueRow], as_json: bool) -> None:
         return
     # ID is the draft (show, edit, approve, reject); CASE is what promise, resolve and wait take
     click.echo(f"{'ID':>4} {'CASE':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
+    troubled = 0
     for r in rows:
         due = span((datetime.fromisoformat(r.due) - now).total_seconds()) if r.due else "-"
         arch = ",".join(r.archetypes) or "-"
@@ -196,7 +197,27 @@ def print_queue(rows: list[QueueRow], as_json: bool) -> None:
             f"{r.id:>4} {r.case:>4}  {_cut(r.customer, 28):<28} {_cut(r.subject, 38):<38} "
             f"{r.level:<8} {_cut(arch, 12):<12} {_age(r.created_at, now):>4} {due:>5}"
         )
-    click.echo(f"{len(rows)} draft(s) waiting for review.")
+        state = queue_state(r.status, r.error)
+        if state:
+            troubled += 1
+            click.echo(f"{'':>11}! {state}")
+    click.echo(f"{len(rows)} draft(s) waiting for review."
+               + (f" {troubled} not sent (see ! lines): approve again after checking, or reject." if troubled else ""))
+
+
+def queue_state(status: str, error: str) -> str:
+    """What the queue says under a draft that is not simply waiting: held, send failed, approved, sending."""
+    from triage.review import HELD
+
+    if error.startswith(HELD):
+        return f"held: {_cut(error, 160)}"
+    if error:
+        return f"{status}, send failed: {_cut(error, 140)}"
+    if status == "sending":
+        return "sending (cut off? triage send-pending decides whether it went out)"
+    if status == "approved":
+        return "approved, not sent yet (triage send-pending sends it)"
+    return ""
 
 
 def _cut(text: str, width: int) -> str:
@@ -221,7 +242,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
         message = store.message(draft.message_id) if draft.message_id else None
         detection = store.detection_for(draft.message_id) if draft.message_id else None
         case = store.case(draft.case_id)
-        history = store.customer_cases(case.customer_id) if case else []
+        history = store.earlier_cases(case) if case else []
         loop = store.loop_flags([draft.case_id]).get(draft.case_id)
     used = _answers_used(settings, draft.body)
     if as_json:
@@ -243,7 +264,6 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                 "history": [
                     {k: getattr(c, k) for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
                     for c in history
-                    if c.id != draft.case_id
                 ],
                 "loop": loop,
             }
@@ -251,9 +271,11 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
         return
     if loop:
         click.echo(f"Case {draft.case_id}: possible auto-responder loop: {loop['held']} message(s) held "
-                   f"without a draft since {loop['since'][:16].replace('T', ' ')}. "
+                   f"without a draft since {loop['since'][:16].replace('T', ' ')} UTC. "
                    f"After checking: triage clear-loop {draft.case_id}\n")
-    _print_show(draft, message, detection, case, history)
+    from triage.cli.common import _policy
+
+    _print_show(draft, message, detection, case, history, _policy(settings).tz)
     if used:
         click.echo("Saved answers used: " + ", ".join(f"{a.title} ({a.id})" for a in used))
 
@@ -322,13 +344,24 @@ def _print_asks(echo: Any, asks: list[dict[str, Any]], deadline: str) -> None:
         echo(f"  - their deadline: {deadline}")
 
 
-def _print_show(draft: Draft, message: StoredMessage | None, detection: Any, case: Case | None, history: list[Case]) -> None:
+def local(stamp: str, tz: Any) -> str:
+    """An ISO timestamp as "YYYY-MM-DD HH:MM" in the policy's time zone (UTC for a naive one)."""
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _print_show(draft: Draft, message: StoredMessage | None, detection: Any, case: Case | None,
+                history: list[Case], tz: Any = timezone.utc) -> None:
     echo = click.echo
     echo(f"Draft {draft.id} · case {draft.case_id} · {draft.status} · template {draft.template}")
     if message:
         echo(f"\nFrom:    {message.sender_name} <{message.sender}>")
         echo(f"Subject: {message.subject}")
-        echo(f"Date:    {message.date}\n")
+        echo(f"Date:    {local(message.date, tz) if message.date else '-'}\n")
         text = message.text
         echo(_highlight(text, detection["evidence"]) if detection else text)
     if detection:
@@ -340,11 +373,11 @@ def _print_show(draft: Draft, message: StoredMessage | None, detection: Any, cas
         for ev in detection["evidence"]:
             echo(f"  - {ev['text']!r}  {ev['rule']}  weight {ev['weight']:+.2f}")
         _print_asks(echo, detection.get("asks", []), detection.get("facts", {}).get("deadline", ""))
-    earlier = [c for c in history if case and c.id != case.id]
+    earlier = history
     if earlier:
         echo("\nEarlier cases:")
         for c in earlier:
-            echo(f"  #{c.id} {c.opened_at[:10]} {c.status:<9} {c.level:<8} {c.subject}")
+            echo(f"  #{c.id} {local(c.opened_at, tz)[:10]} {c.status:<9} {c.level:<8} {c.subject}")
     echo(f"\nTo: {draft.to_address}\nSubject: {draft.subject}\n")
     echo(draft.body)
     if draft.lint:

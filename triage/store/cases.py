@@ -113,6 +113,15 @@ class CaseTable(StoreBase):
         rows = self._all("SELECT * FROM cases WHERE customer_id = ? ORDER BY opened_at DESC", (customer_id,))
         return [Case.from_row(r) for r in rows]
 
+    def earlier_cases(self, case: Case) -> list[Case]:
+        """The customer's cases opened before ``case``, latest first (never ``case`` or a later one)."""
+        rows = self._all(
+            "SELECT * FROM cases WHERE customer_id = ? AND id != ? AND (opened_at < ? OR (opened_at = ? AND id < ?)) "
+            "ORDER BY opened_at DESC, id DESC",
+            (case.customer_id, case.id, case.opened_at, case.opened_at, case.id),
+        )
+        return [Case.from_row(r) for r in rows]
+
     def report_cases(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """Cases whose first customer message arrived in [since, until), with their customer."""
         rows = self._all(

@@ -113,7 +113,7 @@ def case(draft_id: int) -> str:
     case_row = s.case(draft.case_id)
     message = s.message(draft.message_id) if draft.message_id else None
     detection = s.detection_for(draft.message_id) if draft.message_id else None
-    earlier = [c for c in s.customer_cases(case_row.customer_id) if c.id != draft.case_id] if case_row else []
+    earlier = s.earlier_cases(case_row) if case_row else []
     saved = review.saved_answers(settings())
     return render_template(
         "case.html",
