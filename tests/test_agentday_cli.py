@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -80,3 +81,95 @@ def test_remind_labels_each_section(workspace: Workspace, maildir: Any, smtp_ser
     assert reminded < escalated
     assert out.count("case 1 first-response") == 2
 
+
+def _report(workspace: Workspace) -> dict[str, Any]:
+    done = workspace.run("report", "--since", "2026-11-01", "--until", "2026-12-31", "--now", "2027-01-01T00:00",
+                         "--json")
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(done.stdout)
+    volume = data["volume"]
+    assert sum(volume["by_level"].values()) == volume["cases"]  # it still adds up
+    assert sum(_count(v) for v in volume["by_day"]) == volume["cases"]
+    return data
+
+
+def _count(day: Any) -> int:
+    return int(day["cases"] if isinstance(day, dict) else day[1])
+
+
+def _dump(workspace: Workspace) -> str:
+    with sqlite3.connect(workspace.db) as db:
+        return "\n".join(str(line) for line in db.iterdump())
+
+
+def test_forget_erases_a_customer_and_leaves_an_audit_event_without_personal_data(
+    workspace: Workspace, maildir: Any
+) -> None:
+    ann = [email_bytes(subject="Kettle leaks", sender="Ann Lee <Ann@Customer.test>",
+                       body="My kettle leaks, this is unacceptable. Ann Lee, 12 Elm Road",
+                       date=datetime(2026, 11, 2, 9, 0, tzinfo=UTC)),
+           email_bytes(subject="Toaster burns everything", sender="Ann Lee <ann@customer.test>",
+                       body="The toaster is broken, I am furious.", date=datetime(2026, 11, 3, 9, 0, tzinfo=UTC))]
+    bob = email_bytes(subject="Blender broken", sender="Bob Roe <bob@customer.test>",
+                      date=datetime(2026, 11, 4, 9, 0, tzinfo=UTC))
+    workspace.maildir_config(maildir([*ann, bob]))
+    poll_at(workspace, datetime(2026, 11, 5, 9, 0, tzinfo=UTC))
+    before = _report(workspace)
+    assert before["volume"]["cases"] == 3
+    with sqlite3.connect(workspace.db) as db:
+        draft = db.execute("SELECT d.id FROM drafts d JOIN messages m ON m.id = d.message_id "
+                           "WHERE m.sender = 'bob@customer.test'").fetchone()[0]
+        anns = db.execute("SELECT id FROM messages WHERE lower(sender) = 'ann@customer.test'").fetchone()[0]
+    labelled = workspace.run("label", str(anns), "--angry", "no", "--archetype", "meek")
+    assert labelled.returncode == 0, labelled.stderr
+
+    refused = workspace.run("forget", "nobody@customer.test", "--yes")
+    assert refused.returncode == 2 and "nothing stored" in refused.stderr
+    done = workspace.run("forget", "ANN@customer.test", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    erased = json.loads(done.stdout)
+    assert erased["customers"] == 1 and erased["cases"] == 2 and erased["messages"] == 2 and erased["drafts"] == 2
+    assert erased["detections"] == 2 and erased["labels"] == 1
+
+    dump = _dump(workspace).lower()
+    for personal in ("ann@customer.test", "ann lee", "kettle", "toaster", "elm road"):
+        assert personal not in dump, personal
+    assert "bob@customer.test" in dump  # the other customer is untouched
+    with sqlite3.connect(workspace.db) as db:
+        [(detail,)] = db.execute("SELECT detail FROM events WHERE kind = 'customer-forgotten'").fetchall()
+        assert db.execute("SELECT COUNT(*) FROM messages WHERE raw IS NOT NULL AND sender != 'bob@customer.test'"
+                          ).fetchone()[0] == 0
+    assert json.loads(detail)["messages"] == 2
+    after = _report(workspace)
+    assert after["volume"]["cases"] == 1
+    assert workspace.run("queue", "--json").stdout.count('"id"') == 1
+    assert workspace.run("show", str(draft)).returncode == 0
+
+
+def test_retention_days_purges_old_resolved_cases_during_remind(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    old = email_bytes(subject="Kettle leaks", sender="ann@customer.test", date=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    fresh = email_bytes(subject="Blender broken", sender="bob@customer.test",
+                        date=datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    setup(workspace, maildir, smtp_server, [old, fresh])
+    with workspace.config.open("a", encoding="utf-8") as handle:
+        handle.write("\n[store]\n" if "[store]" not in workspace.config.read_text() else "")
+    text = workspace.config.read_text().replace('[store]\npath = "triage.db"', '[store]\npath = "triage.db"\nretention_days = 30')
+    workspace.config.write_text(text)
+    poll_at(workspace, datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    with sqlite3.connect(workspace.db) as db:
+        cases = dict(db.execute("SELECT cu.address, c.id FROM cases c JOIN customers cu ON cu.id = c.customer_id"))
+    assert workspace.run("resolve", str(cases["ann@customer.test"]), "--now", "2026-11-03T09:00").returncode == 0
+    assert workspace.run("resolve", str(cases["bob@customer.test"]), "--now", "2026-11-25T09:00").returncode == 0
+
+    kept = workspace.run("remind", "--now", "2026-11-20T09:00", "--json")
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["purged"]["cases"] == 0
+    purged = workspace.run("remind", "--now", "2026-12-04T09:00")
+    assert purged.returncode == 0, purged.stderr
+    assert "Retention: purged 1 resolved case(s) older than 30 days" in purged.stdout
+    dump = _dump(workspace).lower()
+    assert "ann@customer.test" not in dump and "kettle" not in dump
+    assert "bob@customer.test" in dump
+    assert _report(workspace)["volume"]["cases"] == 1

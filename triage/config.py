@@ -165,6 +165,8 @@ class Settings:
     poll: PollSettings
     reminders: ReminderSettings
     web: WebSettings = field(default_factory=WebSettings)
+    #: ``[store] retention_days``: resolved cases older than this are purged by ``remind`` (None: kept).
+    retention_days: int | None = None
 
     @property
     def lock_path(self) -> Path:
@@ -251,7 +253,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
         "append_sent": _bool,
         **_CREDS,
     },
-    "store": {"path": _str},
+    "store": {"path": _str, "retention_days": _positive},
     "paths": {"rules": _str, "templates": _str},
     "support": {"address": _str, "name": _str, "agent": _str},
     "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
@@ -391,6 +393,7 @@ def _settings(tf: TomlFile) -> Settings:
         mailbox=mailbox,
         smtp=smtp,
         store_path=_path(tf, st.get("path", "triage.db")) or path.parent / "triage.db",
+        retention_days=st.get("retention_days"),
         rules_dir=_path(tf, paths.get("rules")) or shipped_dir("rules"),
         templates_dir=_path(tf, paths.get("templates")) or shipped_dir("templates"),
         support=SupportSettings(**sp),

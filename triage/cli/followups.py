@@ -147,8 +147,45 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
             click.echo(f"  case {item['case']} {item['kind']} due {_local(item.get('due'), tz)}: {item.get('command', '')}")
         if len(items) > 20:
             click.echo(f"  … and {len(items) - 20} more (--json lists them all)")
+    if out.purged is not None:
+        click.echo(f"Retention: purged {out.purged['cases']} resolved case(s) older than "
+                   f"{settings.retention_days} days, {out.purged['messages']} message(s), "
+                   f"{out.purged['customers']} customer(s) left with nothing")
     for warning in out.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@agent_option
+@now_option
+@json_option
+@click.pass_context
+def forget(ctx: click.Context, address: str, yes: bool, agent: str | None, now_text: str | None,
+           as_json: bool) -> None:
+    """Erase a customer: their messages (raw bytes too), cases, drafts, detections and labels.
+
+    Leaves one audit event with the counts and no personal data. Delete the
+    mail from the mailbox as well: triage does not touch the mailbox.
+    Exit 2 when nothing is stored for ADDRESS.
+
+    Example: triage forget ann@customer.test --yes
+    """
+    from triage.errors import NotFound
+
+    settings = settings_from(ctx)
+    if not yes and not as_json:
+        click.confirm(f"Erase everything stored about {address}? This cannot be undone", abort=True)
+    with open_store(settings) as store, store.write():
+        erased = store.forget_customer(address, _agent(agent), _now(now_text))
+        if erased.nothing:
+            raise NotFound(f"nothing stored for {address}")
+    if as_json:
+        emit_json(erased.as_dict())
+        return
+    click.echo(f"Forgot {address}: " + ", ".join(f"{v} {k}" for k, v in erased.as_dict().items() if v)
+               + ". Delete the mail from the mailbox too.")
 
 
 @cli.command()

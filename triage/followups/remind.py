@@ -91,6 +91,8 @@ class Outcome:
     digests: list[str] = field(default_factory=list)
     poll_alert: bool = False
     warnings: list[str] = field(default_factory=list)
+    #: ``[store] retention_days``: what the purge of old resolved cases erased (None: no purge configured).
+    purged: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -312,6 +314,10 @@ def run_locked(settings: Settings, policy: Policy, now: datetime, dry_run: bool 
             return run(settings, store, policy, now, dry_run=True)
         with recorded_run(store, "remind", failure={"now": now.isoformat()}) as record:
             out = run(settings, store, policy, now)
+            if settings.retention_days:
+                with store.write():
+                    out.purged = store.purge_resolved(now - timedelta(days=settings.retention_days),
+                                                      "remind", now).as_dict()
             record.summary = {k: len(v) if isinstance(v, list) else v for k, v in out.as_dict().items()}
         return out
 

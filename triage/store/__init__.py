@@ -18,6 +18,7 @@ from triage.store.cases import Case, CaseStatus, CaseTable
 from triage.store.deadlines import CaseDeadline, Deadline, DeadlineClosed, DeadlineKind, DeadlineTable
 from triage.store.drafts import IN_QUEUE, Draft, DraftKind, DraftStatus, DraftTable, NewDraft
 from triage.store.events import EventTable
+from triage.store.forget import Erased, ForgetTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage, StoredMessage
 from triage.store.queue import QueueRow, QueueTable
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -34,6 +35,7 @@ __all__ = [
     "DeadlineClosed",
     "DeadlineKind",
     "Draft",
+    "Erased",
     "DraftKind",
     "DraftStatus",
     "LoginScope",
@@ -49,7 +51,8 @@ __all__ = [
 ]
 
 
-class Store(MessageTable, CaseTable, DraftTable, DeadlineTable, QueueTable, EventTable, AgentTable, SessionTable):
+class Store(MessageTable, CaseTable, DraftTable, DeadlineTable, QueueTable, ForgetTable, EventTable, AgentTable,
+            SessionTable):
     """A triage database file. Open with ``Store(path)``; it migrates itself."""
 
     def status_counts(self) -> dict[str, int]:
