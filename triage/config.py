@@ -101,7 +101,12 @@ class MailboxSettings:
     since: date | None = None
     timeout: float = 30.0
     batch_size: int = 200
+    max_message_mb: int = 25  # larger mail is stored by its headers and size, quarantined as too large
     credentials: Credentials = field(default_factory=Credentials)
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self.max_message_mb * 1024 * 1024
 
     @property
     def name(self) -> str:
@@ -241,6 +246,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
         "since": _date,
         "timeout": _num,
         "batch_size": _positive,
+        "max_message_mb": _positive,
         **_CREDS,
     },
     "smtp": {
@@ -357,6 +363,7 @@ def _settings(tf: TomlFile) -> Settings:
         since=mb.get("since"),
         timeout=float(mb.get("timeout", 30)),
         batch_size=mb.get("batch_size", 200),
+        max_message_mb=mb.get("max_message_mb", 25),
         credentials=_credentials(tf, "mailbox", mb),
     )
 

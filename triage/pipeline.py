@@ -5,7 +5,10 @@ Each batch is decided first (parse, detect) and then applied in one
 crash anywhere leaves either the whole batch or none of it, and the next
 run picks up where the last commit left off. A message that fails at any
 stage is stored as quarantined with its error and raw bytes; the batch goes
-on. spaCy and Jinja are loaded only when a batch has mail to classify.
+on. A message over ``[mailbox] max_message_mb`` arrives with its headers
+only: it is stored with them and its size, quarantined as too large, and
+``retry`` fetches it again from the source once the limit allows it. spaCy
+and Jinja are loaded only when a batch has mail to classify.
 """
 
 from __future__ import annotations
@@ -22,13 +25,28 @@ from triage.drafting.outgoing import parse_our_id
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
-from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, utcnow
+from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, StoredMessage, utcnow
 
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
     from triage.detect.engine import Detector
 
 log = logging.getLogger(__name__)
+
+TOO_LARGE = "too large:"  # how a quarantined message held by its headers only starts its error
+
+
+def too_large_error(size: int, limit_mb: int) -> str:
+    return (
+        f"{TOO_LARGE} {size / 2**20:.1f} MB is over [mailbox] max_message_mb = {limit_mb}; only its "
+        "headers and size are kept: raise the limit, then `triage retry` fetches it again"
+    )
+
+
+def is_too_large(message: StoredMessage) -> bool:
+    """A quarantined message that holds only the headers of one over the limit."""
+    return message.error.startswith(TOO_LARGE)
+
 
 @dataclass
 class Summary:
@@ -40,6 +58,7 @@ class Summary:
     duplicates: int = 0
     rate_limited: int = 0
     loops: int = 0
+    too_large: int = 0  # of the quarantined: over max_message_mb, stored by their headers and size
     folders: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,6 +68,7 @@ class Summary:
         extra = f", {self.duplicates} duplicates skipped" if self.duplicates else ""
         extra += f", {self.rate_limited} rate-limited" if self.rate_limited else ""
         extra += f", {self.loops} held as a possible auto-responder loop" if self.loops else ""
+        extra += f", {self.too_large} too large (headers kept)" if self.too_large else ""
         return (
             f"fetched {self.fetched}, triaged {self.triaged}, ignored {self.ignored} as automatic, "
             f"quarantined {self.quarantined}, drafts created {self.drafts}{extra}"
@@ -123,11 +143,14 @@ def process_batch(
     replacing = replacing or {}
     items = [Item(f, retries=replacing.get(f.source_key, (0, -1))[1] + 1) for f in batch.messages]
     automatic = run.rules.automatic if items else None  # broken rules/automatic.toml: exit 2, before any mail
+    limit_mb = run.settings.mailbox.max_message_mb
     for item in items:
         try:
             item.message = parse(item.fetched.raw, item.fetched.received_at or when, automatic)
         except ParseError as exc:
             item.error = f"parse: {exc}"
+        if item.fetched.too_large:  # the headers were parsed for the quarantine list; the body never read
+            item.error = too_large_error(item.fetched.size or 0, limit_mb)
     summary.fetched += len(items)
     if any(_needs_detection(i) for i in items):
         # Broken rules or templates stop the run (exit 2) instead of quarantining every message.
@@ -277,6 +300,7 @@ def _apply(b: BatchRun, item: Item) -> None:
     if message is None or item.error or (not message.auto and item.detection is None):
         store.insert_message(_quarantine(row, item, item.error or "detect: no result"), None, None)
         summary.quarantined += 1
+        summary.too_large += item.fetched.too_large
         log.warning("quarantined %s: %s", row.source_key, item.error)
         return
     try:
@@ -391,6 +415,7 @@ def _new_row(b: BatchRun, item: Item) -> NewMessage:
         uidvalidity=b.batch.uidvalidity,
         uid=f.uid,
         received_at=received,
+        size=f.size if f.size is not None else len(f.raw),
     )
     if m is None:
         return NewMessage(
@@ -428,8 +453,22 @@ def _quarantine(row: NewMessage, item: Item, error: str) -> NewMessage:
     )
 
 
-def retry(settings: Settings, store: Store, ids: list[int] | None, rules: RuleSet | None = None) -> Summary:
-    """Run quarantined messages (``ids``, or all when None) through the pipeline again."""
+Refetch = Callable[[StoredMessage], "Fetched | None"]  # a stored message -> the same from its source again
+
+
+def retry(
+    settings: Settings,
+    store: Store,
+    ids: list[int] | None,
+    rules: RuleSet | None = None,
+    refetch: Refetch | None = None,
+) -> Summary:
+    """Run quarantined messages (``ids``, or all when None) through the pipeline again.
+
+    A too-large message is fetched again with ``refetch`` (its headers are
+    all that is stored); without one, or when it is gone from the source,
+    it stays quarantined as it is.
+    """
     run = Run(settings, store, rules or ruleset.load(settings))
     wanted = None if ids is None else set(ids)
     for row in store.quarantined():
@@ -438,12 +477,19 @@ def retry(settings: Settings, store: Store, ids: list[int] | None, rules: RuleSe
         full = store.message(row["id"])
         if full is None or full.raw is None:
             continue
-        fetched = Fetched(
-            source_key=full.source_key,
-            raw=full.raw,
-            received_at=datetime.fromisoformat(full.received_at),
-            uid=full.uid,
-        )
+        if is_too_large(full):
+            fetched = refetch(full) if refetch else None
+            if fetched is None:
+                log.warning("message %s: no longer in %s; it stays quarantined", full.id, full.folder)
+                continue
+        else:
+            fetched = Fetched(
+                source_key=full.source_key,
+                raw=full.raw,
+                received_at=datetime.fromisoformat(full.received_at),
+                uid=full.uid,
+                size=full.size,
+            )
         batch = Batch(full.folder, [fetched], uidvalidity=full.uidvalidity)
         process_batch(run, full.mailbox, batch, replacing={full.source_key: (full.id, full.retries)})
     return run.summary

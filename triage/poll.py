@@ -12,9 +12,9 @@ from datetime import date
 from triage import pipeline
 from triage.config import Settings
 from triage.lock import run_lock
-from triage.mailbox import open_source
+from triage.mailbox import Fetched, Source, open_source
 from triage.runs import recorded_run
-from triage.store import Store
+from triage.store import Store, StoredMessage
 
 
 def run(
@@ -36,6 +36,20 @@ def run(
 
 
 def retry(settings: Settings, ids: list[int] | None) -> pipeline.Summary:
-    """Run quarantined messages (``ids``, or all when None) through the pipeline again, under the lock."""
+    """Run quarantined messages (``ids``, or all when None) through the pipeline again, under the lock.
+
+    The source is opened only if a too-large message is among them: it is fetched again from there.
+    """
+    opened: list[Source] = []
+
+    def refetch(row: StoredMessage) -> Fetched | None:
+        if not opened:
+            opened.append(open_source(settings.mailbox))
+        return opened[0].refetch(row.folder, row.source_key, row.uidvalidity, row.uid)
+
     with run_lock(settings.lock_path, "retry"), Store(settings.store_path) as store:
-        return pipeline.retry(settings, store, ids)
+        try:
+            return pipeline.retry(settings, store, ids, refetch=refetch)
+        finally:
+            for source in opened:
+                source.close()

@@ -5,6 +5,13 @@ in batches of raw bytes. It never marks a message seen, moves or deletes
 it. ``Batch.checkpoint`` is what the store may record once the batch is
 committed (IMAP: UIDVALIDITY and the highest UID of the batch; local
 sources keep no checkpoint and rely on the stored source keys).
+
+Memory stays bounded whatever the mail: sizes are known before bodies are
+read (IMAP ``RFC822.SIZE``, a file's size), a batch's bodies together stay
+under ``BATCH_BYTES`` (a bigger message travels alone), and a message over
+``[mailbox] max_message_mb`` is never loaded whole: only its header block
+is read, with ``too_large`` set, for the pipeline to quarantine it
+(triage.mailbox.base).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The IMAP source (imapclient): read-only, batched, checkpointed by UID.
 
 Folders are opened with EXAMINE (read-only) and bodies fetched with
-``BODY.PEEK[]``, so polling never sets ``\\Seen``, moves or deletes. UIDs
+``BODY.PEEK[]`` (sizes first, ``RFC822.SIZE``, so batches stay under a byte
+budget; see triage.mailbox), so polling never sets ``\\Seen``, moves or deletes. UIDs
 come from SEARCH and are fetched as explicit lists (imapclient 4.1 raises on
 ``fetch('1:*')``). Every failure to reach, secure or log in to the server,
 and every connection lost mid-run, becomes one ``ServerError`` line.
@@ -22,13 +23,15 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from triage.config import MailboxSettings
 from triage.errors import ConfigError, ServerError
-from triage.mailbox.base import Batch, Fetched, Known, Pending
+from triage.mailbox.base import BATCH_BYTES, HEADER_BYTES, Batch, Fetched, Known, Pending, byte_batches
 from triage.mailbox.oauth import fetch_token, redact
 
 log = logging.getLogger(__name__)
 
 # What a lost or refused connection can raise from inside imaplib/imapclient.
 NETWORK_ERRORS = (OSError, imaplib.IMAP4.abort, EOFError)
+# UIDs whose sizes are asked for in one FETCH RFC822.SIZE.
+SIZE_CHUNK = 1000
 
 
 def tls_context(ca_file: object) -> ssl.SSLContext:
@@ -141,6 +144,25 @@ def _oauth2_login(client: imapclient.IMAPClient, user: str, creds: Any, where: s
     return mechanism
 
 
+def _fetched(item: dict[bytes, Any], uidvalidity: int, uid: int, size: int, limit: int) -> Fetched | None:
+    """One FETCH response item as a Fetched; None when the message was expunged meanwhile."""
+    too_large = size > limit
+    raw = item.get(b"BODY[HEADER]<0>" if too_large else b"BODY[]")
+    if raw is None:
+        return None
+    received = item.get(b"INTERNALDATE")
+    if isinstance(received, datetime) and received.tzinfo is None:
+        received = received.astimezone(timezone.utc)
+    return Fetched(
+        source_key=f"{uidvalidity}:{uid}",
+        raw=bytes(raw),
+        received_at=received if isinstance(received, datetime) else None,
+        uid=uid,
+        size=size,
+        too_large=too_large,
+    )
+
+
 def _quietly_close(client: imapclient.IMAPClient) -> None:
     try:
         client.shutdown()
@@ -184,30 +206,61 @@ class ImapSource:
         return Pending(folder, len(uids), self._batches(folder, uidvalidity, uids), rescan=rescan)
 
     def _batches(self, folder: str, uidvalidity: int, uids: list[int]) -> Iterator[Batch]:
-        size = self.settings.batch_size
-        for i in range(0, len(uids), size):
-            chunk = uids[i : i + size]
-            try:
-                data = self.client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
-            except (*NETWORK_ERRORS, IMAPClientError) as exc:
-                raise ServerError(f"IMAP fetch from {folder!r} failed: {describe(exc)}") from None
-            fetched = []
-            for uid in chunk:
-                item = data.get(uid)
-                if not item or b"BODY[]" not in item:
-                    continue  # expunged meanwhile
-                received = item.get(b"INTERNALDATE")
-                if isinstance(received, datetime) and received.tzinfo is None:
-                    received = received.astimezone(timezone.utc)
-                fetched.append(
-                    Fetched(
-                        source_key=f"{uidvalidity}:{uid}",
-                        raw=bytes(item[b"BODY[]"]),
-                        received_at=received if isinstance(received, datetime) else None,
-                        uid=uid,
-                    )
-                )
-            yield Batch(folder, fetched, uidvalidity=uidvalidity, checkpoint=(uidvalidity, chunk[-1]))
+        """Batches of at most ``batch_size`` messages whose bodies stay under BATCH_BYTES.
+
+        Sizes come first (``RFC822.SIZE``, cheap), so no fetch ever asks for
+        more bodies than the budget; a message over ``max_message_mb`` is
+        fetched by its headers only. The checkpoint is the batch's last UID,
+        whether or not that message still existed.
+        """
+        limit = self.settings.max_message_bytes
+        for i in range(0, len(uids), SIZE_CHUNK):
+            chunk = uids[i : i + SIZE_CHUNK]
+            sizes = self._sizes(folder, chunk)
+            for group in byte_batches(((u, sizes.get(u, 0)) for u in chunk), self.settings.batch_size, BATCH_BYTES, limit):
+                fetched = self._fetch(folder, uidvalidity, [(u, sizes[u]) for u in group if u in sizes])
+                yield Batch(folder, fetched, uidvalidity=uidvalidity, checkpoint=(uidvalidity, group[-1]))
+
+    def _sizes(self, folder: str, uids: list[int]) -> dict[int, int]:
+        try:
+            data = self.client.fetch(uids, ["RFC822.SIZE"])
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP fetch from {folder!r} failed: {describe(exc)}") from None
+        return {uid: int(item[b"RFC822.SIZE"]) for uid, item in data.items() if b"RFC822.SIZE" in item}
+
+    def _fetch(self, folder: str, uidvalidity: int, group: list[tuple[int, int]]) -> list[Fetched]:
+        """Bodies of the messages under the limit, headers of those over it, in UID order."""
+        limit = self.settings.max_message_bytes
+        whole = [u for u, size in group if size <= limit]
+        heads = [u for u, size in group if size > limit]
+        try:
+            data = self.client.fetch(whole, ["BODY.PEEK[]", "INTERNALDATE"]) if whole else {}
+            if heads:
+                # a partial fetch: even a header block is never taken whole past HEADER_BYTES
+                data.update(self.client.fetch(heads, [f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>", "INTERNALDATE"]))
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP fetch from {folder!r} failed: {describe(exc)}") from None
+        fetched = []
+        for uid, size in group:
+            item = data.pop(uid, None)
+            if item is not None and (message := _fetched(item, uidvalidity, uid, size, limit)) is not None:
+                fetched.append(message)
+        return fetched
+
+    def refetch(self, folder: str, source_key: str, uidvalidity: int | None, uid: int | None) -> Fetched | None:
+        if uid is None:
+            return None
+        try:
+            info = self.client.select_folder(folder, readonly=True)
+            if uidvalidity is not None and int(info[b"UIDVALIDITY"]) != uidvalidity:
+                return None
+            sizes = self._sizes(folder, [uid])
+        except (*NETWORK_ERRORS, IMAPClientError) as exc:
+            raise ServerError(f"IMAP folder {folder!r}: {describe(exc)}") from None
+        if uid not in sizes:
+            return None
+        found = self._fetch(folder, int(info[b"UIDVALIDITY"]), [(uid, sizes[uid])])
+        return found[0] if found else None
 
     def close(self) -> None:
         try:

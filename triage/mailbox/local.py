@@ -2,9 +2,11 @@
 
 Messages are read, never moved between ``new/`` and ``cur/``, never flagged.
 A Maildir message's key is its file name up to the info suffix; an mbox
-message's key is the hash of its bytes (mbox positions are not stable).
-The folder ``INBOX`` is the Maildir's top level; other names are Maildir++
-sub-folders.
+message's key is the hash of its bytes (mbox positions are not stable),
+computed in chunks so a huge message is never held whole. A message over
+``max_message_mb`` (by its size on disk) is read up to its blank line only,
+as on IMAP. The folder ``INBOX`` is the Maildir's top level; other names are
+Maildir++ sub-folders.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import mailbox
 from collections.abc import Iterator
+from typing import Any
 
 from triage.config import MailboxSettings
 from triage.errors import ConfigError
-from triage.mailbox.base import Batch, Fetched, Known, Pending
+from triage.mailbox.base import BATCH_BYTES, Batch, Fetched, Known, Pending, byte_batches, read_head
+
+CHUNK = 1024 * 1024
 
 
 class LocalSource:
@@ -39,14 +44,17 @@ class LocalSource:
         self._opened.append(box)
         return box
 
+    def _items(self, box: mailbox.Mailbox) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+        """(source key, mailbox key) of every message in ``box``."""
+        if self.settings.source == "mbox":
+            return [(self._mbox_key(box, k), k) for k in box.keys()]
+        # Maildir readers ignore dot files (.gitkeep and friends)
+        return [(k, k) for k in sorted(box.keys()) if not k.startswith(".")]
+
     def pending(self, folder: str, checkpoint: tuple[int, int] | None, known: Known) -> Pending:
         try:
             box = self._open(folder)
-            if self.settings.source == "mbox":
-                items = [(self._mbox_key(box, k), k) for k in box.keys()]
-            else:
-                # Maildir readers ignore dot files (.gitkeep and friends)
-                items = [(k, k) for k in sorted(box.keys()) if not k.startswith(".")]
+            items = self._items(box)
         except (OSError, mailbox.Error) as exc:
             raise ConfigError(f"mailbox.path: cannot read {self.path} ({folder}): {exc}") from None
         stored = known(folder, [key for key, _ in items])
@@ -55,7 +63,25 @@ class LocalSource:
 
     @staticmethod
     def _mbox_key(box: mailbox.Mailbox, key: str) -> str:  # type: ignore[type-arg]
-        return hashlib.sha256(box.get_bytes(key)).hexdigest()[:32]
+        """The hash of the message's bytes (as ``get_bytes`` returns them), read in chunks."""
+        digest = hashlib.sha256()
+        with box.get_file(key) as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                digest.update(chunk)
+        return digest.hexdigest()[:32]
+
+    @staticmethod
+    def _size(box: mailbox.Mailbox, key: str) -> int:  # type: ignore[type-arg]
+        with box.get_file(key) as f:
+            f.seek(0, 2)
+            return int(f.tell())
+
+    def _read(self, box: mailbox.Mailbox, source_key: str, key: str, size: int) -> Fetched:  # type: ignore[type-arg]
+        """The whole message, or its headers only when it is over the limit."""
+        if size <= self.settings.max_message_bytes:
+            return Fetched(source_key=source_key, raw=box.get_bytes(key), size=size)
+        with box.get_file(key) as f:
+            return Fetched(source_key=source_key, raw=read_head(f), size=size, too_large=True)
 
     def _batches(
         self,
@@ -63,16 +89,37 @@ class LocalSource:
         folder: str,
         todo: list[tuple[str, str]],
     ) -> Iterator[Batch]:
-        size = self.settings.batch_size
-        for i in range(0, len(todo), size):
+        sized: list[tuple[tuple[str, str, int], int]] = []
+        for key, k in todo:
+            try:
+                size = self._size(box, k)
+            except KeyError:  # removed while we were reading
+                continue
+            sized.append(((key, k, size), size))
+        limit = self.settings.max_message_bytes
+        for group in byte_batches(sized, self.settings.batch_size, BATCH_BYTES, limit):
             fetched = []
-            for key, k in todo[i : i + size]:
+            for key, k, size in group:
                 try:
-                    raw = box.get_bytes(k)
+                    fetched.append(self._read(box, key, k, size))
                 except KeyError:  # removed while we were reading
                     continue
-                fetched.append(Fetched(source_key=key, raw=raw))
             yield Batch(folder=folder, messages=fetched)
+
+    def refetch(self, folder: str, source_key: str, uidvalidity: int | None, uid: int | None) -> Fetched | None:
+        try:
+            box = self._open(folder)
+            if self.settings.source == "mbox":
+                keys: Any = [k for key, k in self._items(box) if key == source_key]
+            else:
+                keys = [source_key] if source_key in box else []
+            if not keys:
+                return None
+            return self._read(box, source_key, keys[0], self._size(box, keys[0]))
+        except KeyError:
+            return None
+        except (OSError, mailbox.Error) as exc:
+            raise ConfigError(f"mailbox.path: cannot read {self.path} ({folder}): {exc}") from None
 
     def close(self) -> None:
         for box in self._opened:

@@ -50,6 +50,7 @@ class NewMessage:
     raw: bytes | None = None
     rate_limited: bool = False
     retries: int = 0
+    size: int | None = None  # the whole message in bytes (a too-large one keeps only its headers in ``raw``)
 
 
 
@@ -90,6 +91,7 @@ class StoredMessage:
     rate_limited: bool
     customer_id: int | None
     case_id: int | None
+    size: int | None = None  # bytes; a message over max_message_mb keeps only its headers in ``raw``
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
@@ -177,6 +179,7 @@ class MessageTable(StoreBase):
                 "error": m.error,
                 "rate_limited": int(m.rate_limited),
                 "retries": m.retries,
+                "size": m.size,
                 "customer_id": customer_id,
                 "case_id": case_id,
             },
@@ -201,7 +204,7 @@ class MessageTable(StoreBase):
         return self._all(
             f"SELECT id, mailbox, folder, substr(message_id, 1, {LISTED_CHARS}) AS message_id, "
             f"substr(sender, 1, {LISTED_CHARS}) AS sender, substr(subject, 1, {LISTED_CHARS}) AS subject, "
-            f"substr(error, 1, {LISTED_CHARS}) AS error, retries, received_at "
+            f"substr(error, 1, {LISTED_CHARS}) AS error, retries, received_at, size "
             f"FROM messages WHERE status = '{MessageStatus.QUARANTINED}' ORDER BY id"
         )
 
@@ -213,7 +216,7 @@ class MessageTable(StoreBase):
         rows = self._all(
             f"SELECT id, mailbox, folder, substr(message_id, 1, {LISTED_CHARS}) AS message_id, "
             f"substr(sender, 1, {LISTED_CHARS}) AS sender, substr(subject, 1, {LISTED_CHARS}) AS subject, "
-            f"substr(error, 1, {LISTED_CHARS}) AS error, retries, received_at "
+            f"substr(error, 1, {LISTED_CHARS}) AS error, retries, received_at, size "
             f"FROM messages WHERE status = '{MessageStatus.QUARANTINED}' ORDER BY id DESC LIMIT ? OFFSET ?",
             (limit, offset),
         )

@@ -226,5 +226,10 @@ def _migration_6(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE detections ADD COLUMN asks TEXT NOT NULL DEFAULT '[]';")
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6]
+def _migration_7(db: sqlite_utils.Database) -> None:
+    """Each message's size: a message over max_message_mb is kept by its headers and size only."""
+    db.executescript("ALTER TABLE messages ADD COLUMN size INTEGER;")
+
+
+MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7]
 SCHEMA_VERSION = len(MIGRATIONS)
