@@ -42,6 +42,7 @@ Contract (documented for owners in rules/README.md):
 
 from __future__ import annotations
 
+import bisect
 import functools
 import gzip
 import json
@@ -191,6 +192,7 @@ def load_asks(tf: TomlFile) -> AskRules:
 
 
 Slot = frozenset[str] | None  # None: the gap ``*``
+Index = dict[str, list[tuple[Slot, ...]]]  # first word -> the patterns starting with it
 
 
 def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
@@ -220,8 +222,8 @@ class Compiled:
 
     rules: AskRules
     terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]]
-    frames: dict[str, list[tuple[Slot, ...]]]
-    excludes: dict[str, list[tuple[Slot, ...]]]  # rule id -> its exclude terms
+    frames: dict[str, Index]
+    excludes: dict[str, Index]  # rule id -> its exclude terms
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
@@ -235,9 +237,18 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
             first = slots[0]
             for word in first or ():
                 terms.setdefault(word, []).append((slots, rule))
-    frames = {name: [_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())] for name in _FRAME_KEYS}
-    excludes = {rule.rule: [_slots(t, tokenize) for t in rule.exclude] for rule in rules.asks if rule.exclude}
+    frames = {name: _index([_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())]) for name in _FRAME_KEYS}
+    excludes = {rule.rule: _index([_slots(t, tokenize) for t in rule.exclude]) for rule in rules.asks if rule.exclude}
     return Compiled(rules, terms, frames, excludes)
+
+
+def _index(patterns: list[tuple[Slot, ...]]) -> Index:
+    """Patterns by the words they can start with: a token is tried only against those."""
+    index: Index = {}
+    for slots in patterns:
+        for word in (slots[0] if slots else None) or ():
+            index.setdefault(word, []).append(slots)
+    return index
 
 
 # ---------------------------------------------------------------- matching
@@ -300,16 +311,14 @@ def _match_at(slots: tuple[Slot, ...], doc: _Doc, i: int, hi: int) -> int:
     return go(0, i)
 
 
-def _find(patterns: list[tuple[Slot, ...]], doc: _Doc, lo: int, hi: int) -> list[tuple[int, int]]:
+def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int]]:
     """(start, end) token spans of every match of ``patterns`` in [lo, hi)."""
     found: list[tuple[int, int]] = []
     for i in range(lo, hi):
-        for slots in patterns:
-            first = slots[0] if slots else None
-            if first is not None and (doc.lemmas[i] in first or doc.forms[i] in first):
-                end = _match_at(slots, doc, i, hi)
-                if end > i:
-                    found.append((i, end))
+        for slots in patterns.get(doc.lemmas[i], []) + patterns.get(doc.forms[i], []):
+            end = _match_at(slots, doc, i, hi)
+            if end > i:
+                found.append((i, end))
     return found
 
 
@@ -351,12 +360,12 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
         return (), ""
     doc = _prepare(spacy_doc, text)
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
-    threats = [e.start for e in evidence if e.kind == "threat"]
+    threats = sorted(e.start for e in evidence if e.kind == "threat")
     order = {r.rule: i for i, r in enumerate(rules.asks)}
     found: list[Ask] = []
     deadline = ""
     for lo, hi in sentences(doc):
-        asks = _sentence_asks(compiled, doc, lo, hi, heated)
+        asks, requested = _sentence_asks(compiled, doc, lo, hi, heated)
         asks.sort(key=lambda a: (order.get(a.rule, len(order)), a.start))
         kept: list[Ask] = []
         for ask in asks:  # one ask per kind and sentence; overlapping words: the rule listed first
@@ -365,13 +374,14 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
             kept.append(ask)
         kept.sort(key=lambda a: a.start)
         a, b = doc.starts[lo], doc.ends[hi - 1]
+        threatened = bisect.bisect_left(threats, a) < bisect.bisect_left(threats, b)
+        if not (kept or threatened or (requested and not deadline)):
+            continue  # nothing asked here: no time to attach, and no deadline of theirs
         sentence = text[a:b]
         when, deadline_here = _times(rules.times, sentence)
         if when:
             kept = [replace(k, when=when) for k in kept]
-        if not deadline and deadline_here and (
-            kept or any(a <= t < b for t in threats) or _find(compiled.frames["request"], doc, lo, hi)
-        ):
+        if not deadline and deadline_here:
             deadline = deadline_here
         found.extend(_detail(k, sentence, a) for k in kept)
     if body_at:
@@ -451,8 +461,9 @@ _LEAD_IN = re.compile(r"^(?:(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|eve
                       r"|[^,!:?]{1,25}:\s+)", re.I)
 
 
-def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list[int]) -> list[Ask]:
-    """Every ask found in the sentence [lo, hi) (overlaps are settled by the caller)."""
+def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list[int]) -> tuple[list[Ask], bool]:
+    """Every ask found in the sentence [lo, hi) (overlaps are settled by the caller), and whether
+    it has a request frame."""
     frames = compiled.frames
     request = _find(frames["request"], doc, lo, hi)
     # "tell me" asks, "telling me" and "told me" tell what happened
@@ -472,7 +483,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     a, b = doc.starts[lo], doc.ends[hi - 1]
     rhetorical = question and (
         bool(_find(frames["rhetorical"], doc, lo, hi))
-        or any(a <= h < b for h in heated)
+        or bisect.bisect_left(heated, a) < bisect.bisect_left(heated, b)
     )
 
     def negated(start: int, frame_start: int | None) -> bool:
@@ -528,7 +539,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     if not asks and not rhetorical and (question or inquiry) and len(words) >= 3:
         text = " ".join(doc.text[a:b].split())
         asks.append(Ask("information", text, a, b, "asks.question" if question else "asks.inquiry"))
-    return asks
+    return asks, bool(request)
 
 
 def _excluded(compiled: Compiled, rule: AskRule, doc: _Doc, start: int, end: int, lo: int, hi: int) -> bool:
