@@ -172,6 +172,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     #: ``[store] retention_days``: resolved cases older than this are purged by ``remind`` (None: kept).
     retention_days: int | None = None
+    store_timeout: float = 30.0  # seconds a write waits for another connection's lock (SQLite busy timeout)
 
     @property
     def lock_path(self) -> Path:
@@ -214,6 +215,10 @@ def _bool(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
 
 def _num(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
     return tf.number(t, k, p)
+
+
+def _positive_num(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.number(t, k, p, above=0, expected="a number of seconds above 0")
 
 
 def _list(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
@@ -259,7 +264,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
         "append_sent": _bool,
         **_CREDS,
     },
-    "store": {"path": _str, "retention_days": _positive},
+    "store": {"path": _str, "retention_days": _positive, "busy_timeout": _positive_num},
     "paths": {"rules": _str, "templates": _str},
     "support": {"address": _str, "name": _str, "agent": _str},
     "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
@@ -409,4 +414,5 @@ def _settings(tf: TomlFile) -> Settings:
             to=tuple(rm.get("to", ())), owner=rm.get("owner", ""), failure_threshold=rm.get("failure_threshold", 3)
         ),
         web=WebSettings(**wb),
+        store_timeout=float(st.get("busy_timeout", 30)),
     )

@@ -1,7 +1,8 @@
 """The exception root of triage, and what each subclass means to the CLI.
 
 Library code raises these; only the CLI turns them into exit codes:
-``ConfigError`` and ``RulesError`` exit 2, ``ServerError`` exits 3.
+``ConfigError`` and ``RulesError`` exit 2, ``ServerError`` and
+``StorageError`` exit 3.
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ class DraftError(TriageError):
 
 class ServerError(TriageError):
     """A mail server is unreachable, refused the login, or failed mid-run (temporary)."""
+
+    exit_code = 3
+
+
+class StorageError(TriageError):
+    """The database (or a file beside it) cannot be written: disk full, read-only, locked too long."""
 
     exit_code = 3
 

@@ -25,6 +25,7 @@ from triage.drafting.outgoing import parse_our_id
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
+from triage.runs import storage_failed
 from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, StoredMessage, utcnow
 
 if TYPE_CHECKING:
@@ -307,6 +308,8 @@ def _apply(b: BatchRun, item: Item) -> None:
         with store.savepoint():
             drafted = _store_message(b, item, row)
     except Exception as exc:  # drafting or storing one message failed: quarantine it, go on
+        if storage_failed(exc):  # not this message: the database itself (full, read-only, locked)
+            raise
         log.exception("quarantining %s", message.message_id)
         store.insert_message(_quarantine(row, item, f"{type(exc).__name__}: {exc}"), None, None)
         summary.quarantined += 1

@@ -1,7 +1,9 @@
 """A poll run, as cron starts it: hold the lock, open the source, run the pipeline, record the run.
 
 ``retry`` runs quarantined messages through the pipeline again under the
-same lock. The CLI, the tests and the benchmarks poll through here.
+same lock. The CLI, the tests and the benchmarks poll through here. A
+database that cannot be written ends either with one StorageError line
+(triage.runs.storage_failures).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from triage import pipeline
 from triage.config import Settings
 from triage.lock import run_lock
 from triage.mailbox import Fetched, Source, open_source
-from triage.runs import recorded_run
+from triage.runs import recorded_run, storage_failures
 from triage.store import Store, StoredMessage
 
 
@@ -23,9 +25,15 @@ def run(
     """Poll every configured folder once; ``since`` limits a first run to mail since that date.
 
     Raises LockedError when another run holds the lock (nothing is recorded),
-    and any other triage error after recording the run as failed.
+    and any other triage error after recording the run as failed; a store
+    that cannot be written is a StorageError, noted beside the database.
     """
-    with run_lock(settings.lock_path, "poll"), Store(settings.store_path) as store, recorded_run(store, "poll") as record:
+    with (
+        storage_failures(settings.store_path, "poll", settings.store_timeout),
+        run_lock(settings.lock_path, "poll"),
+        Store(settings.store_path, timeout=settings.store_timeout) as store,
+        recorded_run(store, "poll") as record,
+    ):
         source = open_source(settings.mailbox, since=since)
         try:
             summary = pipeline.poll(settings, store, source, progress=progress)
@@ -47,7 +55,11 @@ def retry(settings: Settings, ids: list[int] | None) -> pipeline.Summary:
             opened.append(open_source(settings.mailbox))
         return opened[0].refetch(row.folder, row.source_key, row.uidvalidity, row.uid)
 
-    with run_lock(settings.lock_path, "retry"), Store(settings.store_path) as store:
+    with (
+        storage_failures(settings.store_path, "", settings.store_timeout),
+        run_lock(settings.lock_path, "retry"),
+        Store(settings.store_path, timeout=settings.store_timeout) as store,
+    ):
         try:
             return pipeline.retry(settings, store, ids, refetch=refetch)
         finally:

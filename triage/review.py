@@ -194,6 +194,20 @@ def send_pending(settings: Settings, store: Store, actor: str = "send-pending") 
     return report
 
 
+def send_pending_run(settings: Settings) -> SendReport:
+    """``send_pending`` as cron starts it: recorded in ``runs``; a store that cannot be written is a StorageError."""
+    from triage.runs import recorded_run, storage_failures
+
+    with (
+        storage_failures(settings.store_path, "send-pending", settings.store_timeout),
+        Store(settings.store_path, timeout=settings.store_timeout) as store,
+        recorded_run(store, "send-pending") as record,
+    ):
+        report = send_pending(settings, store)
+        record.summary = {key: len(value) for key, value in report.as_dict().items()}
+    return report
+
+
 @contextmanager
 def _send_lock(settings: Settings) -> Iterator[None]:
     with wait_lock(settings.store_path.with_name(settings.store_path.name + ".send.lock"), timeout=120):

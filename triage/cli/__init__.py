@@ -7,7 +7,8 @@ init, demo), ``agents`` (edit, approve, reject, send-pending, serve, agent),
 ``check`` (check-mailbox) and
 ``owner`` (rules check, classify, eval, label, lint). Exit codes:
 0 the run finished (quarantined messages included), 2 bad configuration or
-rules, 3 a server could not be reached or refused the login.
+rules, 3 a server could not be reached or refused the login, or the database
+could not be written (disk full, read-only, locked past the busy timeout).
 """
 
 from __future__ import annotations

@@ -99,9 +99,7 @@ def send_pending(ctx: click.Context, as_json: bool) -> None:
     """
     from triage import review
 
-    settings = settings_from(ctx)
-    with open_store(settings) as store:
-        report = review.send_pending(settings, store)
+    report = review.send_pending_run(settings_from(ctx))
     _finish_send(report, as_json)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,14 @@ class TriageGroup(click.Group):
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 click.echo(f"error: {line}", err=True)
             ctx.exit(exc.exit_code)
+        except sqlite3.Error as exc:  # any other command on a database it cannot use: one line, exit 3
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            from triage.runs import describe_sqlite
+
+            where = (ctx.obj or {}).get("store_path") or "the database"
+            click.echo(f"error: {where}: {describe_sqlite(exc)}", err=True)
+            ctx.exit(3)
 
 
 def emit_json(data: Any) -> None:
@@ -71,13 +80,15 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
 def settings_from(ctx: click.Context) -> Settings:
     from triage import config
 
-    return config.load(config.find_config(ctx.obj["config_path"]))
+    settings = config.load(config.find_config(ctx.obj["config_path"]))
+    ctx.obj["store_path"] = settings.store_path  # named by a database error's one line
+    return settings
 
 
 def open_store(settings: Settings) -> Store:
     from triage.store import Store
 
-    return Store(settings.store_path)
+    return Store(settings.store_path, timeout=settings.store_timeout)
 
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -197,11 +198,23 @@ def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
 
     Example: triage status --json
     """
+    from triage.errors import StorageError
     from triage.followups import remind as remind_mod
+    from triage.runs import storage_failures
 
     settings = settings_from(ctx)
-    with open_store(settings) as store:
-        st = remind_mod.status(store, _now(now_text))
+    try:
+        with storage_failures(settings.store_path, "", settings.store_timeout), open_store(settings) as store:
+            st = remind_mod.status(store, _now(now_text))
+    except StorageError as exc:  # the database cannot be opened: tell what is noted beside it, exit 3
+        down = remind_mod.status_unopened(settings.store_path, _now(now_text), str(exc))
+        if as_json:
+            emit_json(down)
+        else:
+            click.echo(f"consecutive poll failures: {down['consecutive_failures']}"
+                       + (f" ({down['last_error']})" if down["last_error"] else ""))
+            _print_unrecorded(down["unrecorded_failures"])
+        raise
     if as_json:
         emit_json(st)
         return
@@ -214,6 +227,7 @@ def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
     tz = _policy(settings).tz
     for item in st["overdue_items"]:
         click.echo(f"  case {item['case']} {item['kind']} due {_local(item.get('due'), tz)}: {item.get('command', '')}")
+    _print_unrecorded(st["unrecorded_failures"])
 
 
 def _local(stamp: str | None, tz: object) -> str:
@@ -221,6 +235,14 @@ def _local(stamp: str | None, tz: object) -> str:
     from triage.cli.mail import local
 
     return local(stamp, tz) if stamp else "-"
+
+
+def _print_unrecorded(noted: list[dict[str, Any]]) -> None:
+    if noted:
+        click.echo(f"failed runs that could not be written to the database: {len(noted)} "
+                   f"(the next run that can write records them)")
+        for entry in noted[-5:]:
+            click.echo(f"  {entry.get('finished_at')} {entry.get('kind')}: {entry.get('error')}")
 
 
 @cli.command()

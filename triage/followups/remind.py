@@ -25,13 +25,14 @@ import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from triage.config import Settings
 from triage.drafting.outgoing import build_notice
 from triage.followups.policy import Policy
 from triage.lock import run_lock
-from triage.runs import recorded_run
+from triage.runs import recorded_run, storage_failures, unrecorded
 from triage.store import CaseDeadline, CaseStatus, DeadlineClosed, DeadlineKind, Store, iso
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,11 @@ def _item(row: CaseDeadline, now: datetime) -> Item:
 def consecutive_poll_failures(store: Store) -> tuple[int, dict[str, Any] | None, dict[str, Any] | None]:
     """(failed polls since the last success, the newest failure, the last success)."""
     failures, newest, success = 0, None, None
-    for run in store.runs_of("poll", limit=1000):
+    noted = [  # failed polls that could not write the database, newest first (triage.runs)
+        {"ok": 0, "finished_at": e.get("finished_at"), "summary": e}
+        for e in reversed(unrecorded(store.path)) if e.get("kind") == "poll"
+    ]
+    for run in [*noted, *store.runs_of("poll", limit=1000)]:
         if run["ok"]:
             success = run
             break
@@ -281,6 +286,9 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
     alert = p.poll_alert if owner else None
     if alert:
         mails.append(build_mail(settings, owner, *alert_text(alert), now))
+    if mails:  # a database that cannot be written fails here, before anyone is mailed, not after
+        with store.write():
+            pass
     for msg in mails:  # SendError (exit 3) leaves everything unrecorded: the next run retries
         send(settings.smtp, msg)
 
@@ -309,7 +317,12 @@ def run_locked(settings: Settings, policy: Policy, now: datetime, dry_run: bool 
     Raises LockedError when another run holds the lock; any other triage
     error is recorded as a failed run first.
     """
-    with run_lock(settings.lock_path, "remind"), Store(settings.store_path) as store:
+    with (
+        storage_failures(settings.store_path, "" if dry_run else "remind", settings.store_timeout,
+                         failure={"now": now.isoformat()}),
+        run_lock(settings.lock_path, "remind"),
+        Store(settings.store_path, timeout=settings.store_timeout) as store,
+    ):
         if dry_run:
             return run(settings, store, policy, now, dry_run=True)
         with recorded_run(store, "remind", failure={"now": now.isoformat()}) as record:
@@ -320,6 +333,19 @@ def run_locked(settings: Settings, policy: Policy, now: datetime, dry_run: bool 
                                                       "remind", now).as_dict()
             record.summary = {k: len(v) if isinstance(v, list) else v for k, v in out.as_dict().items()}
         return out
+
+
+def status_unopened(db: Path, now: datetime, error: str) -> dict[str, Any]:
+    """What ``triage status`` can still tell when the database cannot be opened: the failures noted beside it."""
+    noted = unrecorded(db)
+    polls = [e for e in noted if e.get("kind") == "poll"]
+    return {
+        "now": iso(now),
+        "error": error,
+        "consecutive_failures": len(polls),  # at least: the database holds any earlier ones
+        "last_error": polls[-1].get("error", "") if polls else "",
+        "unrecorded_failures": noted,
+    }
 
 
 def status(store: Store, now: datetime) -> dict[str, Any]:
@@ -342,4 +368,5 @@ def status(store: Store, now: datetime) -> dict[str, Any]:
         "overdue": len(overdue),
         "overdue_items": overdue,
         "last_remind": reminds[0]["finished_at"] if reminds else None,
+        "unrecorded_failures": unrecorded(store.path),
     }

@@ -112,8 +112,9 @@ class StoreBase:
         try:
             yield self
         except BaseException:
-            self.conn.execute("ROLLBACK TO unit")
-            self.conn.execute("RELEASE unit")
+            if self.conn.in_transaction:  # SQLite itself rolls everything back on a full disk
+                self.conn.execute("ROLLBACK TO unit")
+                self.conn.execute("RELEASE unit")
             raise
         else:
             self.conn.execute("RELEASE unit")

@@ -68,16 +68,14 @@ class EventTable(StoreBase):
 
     def record_run(self, kind: str, started: datetime, ok: bool, summary: dict[str, Any]) -> None:
         with self.write():
-            self._insert(
-                "runs",
-                {
-                    "kind": kind,
-                    "started_at": iso(started),
-                    "finished_at": iso(utcnow()),
-                    "ok": int(ok),
-                    "summary": _dumps(summary),
-                },
-            )
+            self.insert_run(kind, iso(started) or "", iso(utcnow()) or "", ok, summary)
+
+    def insert_run(self, kind: str, started_at: str, finished_at: str, ok: bool, summary: dict[str, Any]) -> None:
+        """One run row, inside the caller's transaction (failures noted beside the database are folded in so)."""
+        self._insert(
+            "runs",
+            {"kind": kind, "started_at": started_at, "finished_at": finished_at, "ok": int(ok), "summary": _dumps(summary)},
+        )
 
     def runs_of(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
         """The latest runs of ``kind`` (poll, remind), newest first, summaries decoded."""
