@@ -142,6 +142,13 @@ class PollSettings:
 
 
 @dataclass(frozen=True)
+class CaseSettings:
+    """When a customer's new message joins one of their cases instead of opening another."""
+
+    join_days: int = 30  # a follow-up naming the same order/invoice, or a Re:/Fwd: of its subject, this recent
+
+
+@dataclass(frozen=True)
 class ReminderSettings:
     """Who ``triage remind`` writes to: agents' digests, the owner's escalations and poll alerts."""
 
@@ -173,6 +180,7 @@ class Settings:
     #: ``[store] retention_days``: resolved cases older than this are purged by ``remind`` (None: kept).
     retention_days: int | None = None
     store_timeout: float = 30.0  # seconds a write waits for another connection's lock (SQLite busy timeout)
+    cases: CaseSettings = field(default_factory=CaseSettings)
 
     @property
     def lock_path(self) -> Path:
@@ -270,6 +278,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
     "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
     "reminders": {"to": _list, "owner": _str, "failure_threshold": _positive},
     "web": {"session_idle_minutes": _positive, "session_max_hours": _positive},
+    "cases": {"join_days": _positive},
 }
 
 
@@ -393,6 +402,7 @@ def _settings(tf: TomlFile) -> Settings:
     pl = _section(tf, "poll")
     rm = _section(tf, "reminders")
     wb = _section(tf, "web")
+    cs = _section(tf, "cases")
     for i, address in enumerate(rm.get("to", [])):
         _address(tf, f"reminders.to[{i}]", address)
     if rm.get("owner"):
@@ -415,4 +425,5 @@ def _settings(tf: TomlFile) -> Settings:
         ),
         web=WebSettings(**wb),
         store_timeout=float(st.get("busy_timeout", 30)),
+        cases=CaseSettings(**cs),
     )

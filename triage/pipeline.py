@@ -294,6 +294,20 @@ def _thread_case(b: BatchRun, message: Message, customer_id: int) -> int | None:
     return None
 
 
+def _joined_case(b: BatchRun, message: Message, detection: Detection, customer_id: int,
+                 received_at: datetime) -> int | None:
+    """One of this customer's recent cases the message is a follow-up to (see followups/joining.py)."""
+    from triage.followups.joining import joined_case
+
+    join = joined_case(b.run.store, customer_id, message.subject, detection.facts, received_at,
+                       b.run.settings.cases.join_days)
+    if join is None:
+        return None
+    detail: dict[str, Any] = {"matched": join.matched} if join.reason == "reference" else {}  # not the subject
+    b.run.store.event("case-joined", "poll", b.when, case_id=join.case_id, reason=join.reason, **detail)
+    return join.case_id
+
+
 def _apply(b: BatchRun, item: Item) -> None:
     store, summary = b.run.store, b.run.summary
     message = item.message
@@ -337,6 +351,8 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
 
     window = timedelta(minutes=settings.poll.rate_window_minutes)
     limited = store.recent_from(message.sender_address, row.received_at - window) >= settings.poll.rate_limit
+    if case_id is None:  # not a reply by headers: a follow-up naming the same order, or a Fwd: of its subject?
+        case_id = _joined_case(b, message, detection, customer_id, row.received_at)
     if case_id is None:
         case_id = store.open_case(customer_id, message.subject, message.date)
         store.event("case-opened", "poll", when, case_id=case_id)
@@ -369,9 +385,10 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     drafter = b.run.rules.drafter
     if not drafter.needs_reply(message, detection):
         # "thanks, all sorted": nothing left to answer, so no draft waits on this case
-        store.supersede_pending(case_id, when)
+        superseded = store.supersede_pending(case_id, when)
         store.update_case(case_id, status=CaseStatus.CLOSED)
-        store.event("case-closed", "poll", when, case_id=case_id, message_id=message_row, reason="customer needs nothing more")
+        store.event("case-closed", "poll", when, case_id=case_id, message_id=message_row,
+                    reason="customer needs nothing more", superseded=superseded)
         return 0
     # Every customer message that needs an answer gets a response deadline (the first one,
     # or the reply to a customer who writes again); sending a reply completes it.
