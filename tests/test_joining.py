@@ -88,6 +88,14 @@ def test_a_thank_you_confirming_the_fix_closes_the_pending_draft_instead_of_open
     assert closed["case"] == rows[0][0] and closed["superseded"] == [draft]
 
 
+def test_a_thank_you_about_something_else_leaves_the_pending_draft(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    rows = _two(workspace, maildir, email_bytes(subject="Broken blender", body=ANGRY),
+                email_bytes(subject="Thanks", body="Order #50007 arrived today, all good. Thank you!"))
+    assert rows[0][0] != rows[1][0]
+    assert rows[0][2] == "pending"  # the blender is not fixed: its draft still waits
+    assert _events(workspace, "case-joined") == []
+
+
 def test_the_same_order_from_another_address_opens_its_own_case(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
     rows = _two(workspace, maildir, email_bytes(subject="Broken blender", body=ANGRY),
                 email_bytes(subject="Re: Broken blender", sender="Mallory <mallory@elsewhere.test>",
