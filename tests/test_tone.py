@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -180,7 +181,7 @@ def test_bad_phrases_raise(phrase: str) -> None:
     ('[[avoid]]\nid = "x"\nphrases = ["a"]\nreason = "r"\nsuggestion = "s"\nsugestion = "t"\n',
      "key 'avoid.x.sugestion': unknown key"),
     ('[[avoid]]\nid = "x"\nphrases = ["a"]\nsuggestion = "s"\n', "key 'avoid.x.reason'"),
-    ('[[avoid]]\nid = "x"\nreason = "r"\nsuggestion = "s"\n', "needs 'phrases' or 'regex'"),
+    ('[[avoid]]\nid = "x"\nreason = "r"\nsuggestion = "s"\n', "needs 'phrases', 'regex' or 'patterns'"),
     ('[[avoid]]\nid = "x"\nphrases = ["a"]\nreason = "r"\nsuggestion = "s"\n[[avoid]]\nid = "x"\n'
      'phrases = ["b"]\nreason = "r"\nsuggestion = "s"\n', "duplicate id"),
     ('avoid = "nope"\n', "expected [[avoid]] tables"),
@@ -233,3 +234,47 @@ def test_the_lowered_fast_path_finds_exactly_what_the_exact_path_finds(text: str
         tone_module._LOWERED.update(saved)
     assert fast == exact and fast
     assert all(text[f.start : f.end] == f.text for f in fast)
+
+
+# ---------------------------------------------------------------- families
+
+PHRASINGS = tomllib.loads((ROOT / "tests" / "data" / "tone_phrasings.toml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("half", ["dev", "held"])
+def test_families_are_caught_however_worded_and_plain_sentences_are_not(linter: Linter, half: str) -> None:
+    rude = [(family, text) for family, texts in PHRASINGS[half]["passive_aggressive"].items() for text in texts]
+    plain = PHRASINGS[half]["plain"]
+    assert len(rude) >= 40 and len(plain) >= 40
+    missed = [(family, text) for family, text in rude if not linter.lint(text)]
+    alarms = [(text, [f.text for f in linter.lint(text)]) for text in plain if linter.lint(text)]
+    caught = 1 - len(missed) / len(rude)
+    print(f"{half}: caught {caught:.0%} of {len(rude)}, false alarms {len(alarms)} of {len(plain)}")
+    assert caught >= 0.9, missed
+    assert alarms == []
+
+
+@pytest.mark.parametrize(("rude", "kind"), [
+    ("As we mentioned, the handle is not covered.", "As you mentioned, the handle came loose, so I've sent a new one."),
+    ("Thank you in advance for your patience.", "Thanks for bearing with us while we checked with the courier."),
+    ("You didn't read the instructions.", "I'm sorry you didn't get a reply last week."),
+    ("I understand, but we cannot refund it.", "I understand, and I've refunded it."),
+    ("I'm sorry it was late, but that is our policy.", "I'm sorry it was late, but the replacement ships today."),
+    ("Simply restart the router.", "I've just restarted the order for you."),
+])
+def test_structure_decides_not_the_words(linter: Linter, rude: str, kind: str) -> None:
+    assert linter.lint(rude), rude
+    assert linter.lint(kind) == [], kind
+
+
+def test_a_broken_token_pattern_names_its_key(tmp_path: Path) -> None:
+    (tmp_path / "tone.toml").write_text(
+        '[[avoid]]\nid = "x"\npatterns = [[{LEMMA = {INN = ["a"]}}], [{GAP = 40}]]\nreason = "r"\nsuggestion = "s"\n')
+    with pytest.raises(RulesError) as exc:
+        Linter.load(tmp_path)
+    assert "avoid.x.patterns[0]" in str(exc.value) and "avoid.x.patterns[1]" in str(exc.value)
+
+
+def test_the_customers_words_quoted_back_are_not_ours(linter: Linter) -> None:
+    assert linter.lint("You wrote: \u201cnot a big deal, but the lid is missing\u201d.") == []
+    assert linter.lint("It's not a big deal.")

@@ -8,10 +8,18 @@ instead. Rules are owner-edited *phrases* in a small, forgiving syntax (see
 ban "we apologise for any inconvenience" once and catch "We sincerely
 apologize for any inconvenience caused" too. ``compile_phrase`` is also used
 by the drafter's reply rules.
+
+An entry can also carry ``patterns``: spaCy token patterns, matched on the
+text tokenized by ``spacy.blank("en")`` with each token's ``LEMMA`` taken from
+spaCy's English lookup table (contractions included: "n't" is "not", "'re" is
+"be"). They catch a family of phrasings by its structure (who is blamed, what
+follows an apology) rather than by listing its wordings. ``{GAP = N}`` is a
+shorthand for up to N tokens that do not end a sentence.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +74,7 @@ class ToneRule:
     reason: str
     suggestion: str
     line: int | None = None
+    token_patterns: tuple[tuple[dict[str, Any], ...], ...] = ()
 
 
 class PhraseError(ValueError):
@@ -279,7 +288,84 @@ def compile_patterns(file: TomlFile, key: str, value: Any, *, regex: bool) -> li
     return out
 
 
-_RULE_KEYS = {"id", "phrases", "regex", "except", "reason", "suggestion"}
+_RULE_KEYS = {"id", "phrases", "regex", "patterns", "except", "reason", "suggestion"}
+_SENTENCE_END = [".", "!", "?", ";", "\n\n"]
+_CONTRACTION_LEMMAS = {"n't": "not", "'re": "be", "'m": "be", "'ve": "have", "'ll": "will",
+                       "'d": "would", "ca": "can", "wo": "will", "sha": "shall"}
+
+
+def _expand(token: Any) -> Any:
+    """A pattern token with the ``{GAP = N}`` shorthand expanded."""
+    if isinstance(token, dict) and set(token) == {"GAP"}:
+        n = token["GAP"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= 12:
+            raise PhraseError(f"GAP must be a whole number from 1 to 12, got {n!r}")
+        return {"TEXT": {"NOT_IN": _SENTENCE_END}, "IS_SPACE": False, "OP": f"{{0,{n}}}"}
+    if isinstance(token, dict) and "IS_SENT_START" in token:
+        # the blank pipeline has no sentence splitter; setting is_sent_start token by
+        # token is quadratic, so the linter marks sentence starts in an extension
+        token = dict(token)
+        token["_"] = {_SENT_START: bool(token.pop("IS_SENT_START"))}
+    return token
+
+
+_SENT_START = "tone_sentence_start"
+_QUOTED = re.compile(r'\u201c[^\u201c\u201d]*\u201d|"[^"\n]*"')
+
+
+def _needs(pattern: tuple[dict[str, Any], ...]) -> list[tuple[str, frozenset[str]]]:
+    """(attribute, words) for each token of ``pattern`` that must match one of the words."""
+    needs: list[tuple[str, frozenset[str]]] = []
+    for token in pattern:
+        if token.get("OP", "+") != "+":
+            continue
+        for attr in ("LOWER", "LEMMA"):
+            value = token.get(attr)
+            if isinstance(value, str):
+                needs.append((attr, frozenset([value])))
+            elif isinstance(value, dict) and set(value) == {"IN"}:
+                needs.append((attr, frozenset(value["IN"])))
+    return needs
+
+
+@functools.cache
+def _nlp() -> Any:
+    import spacy
+    from spacy.tokens import Token
+
+    if not Token.has_extension(_SENT_START):
+        Token.set_extension(_SENT_START, default=False)
+    return spacy.blank("en")
+
+
+def _token_lemma(lower: str) -> str:
+    from triage.detect.asks import lemma
+
+    lower = lower.replace("\u2019", "'")
+    return _CONTRACTION_LEMMAS.get(lower) or lemma(lower)
+
+
+def compile_token_patterns(file: TomlFile, key: str, value: Any) -> list[tuple[dict[str, Any], ...]]:
+    """Check a list of spaCy token patterns from a rule file, recording problems."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+            isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in value):
+        file.problem(key, f"expected a list of token patterns (lists of tables), got {value!r}")
+        return []
+    from spacy.matcher import Matcher
+
+    out: list[tuple[dict[str, Any], ...]] = []
+    for i, raw in enumerate(value):
+        try:
+            pattern = tuple(_expand(t) for t in raw)
+            Matcher(_nlp().vocab, validate=True).add("probe", [list(pattern)])
+        except (PhraseError, ValueError, KeyError) as exc:
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+            file.problem(f"{key}[{i}]", f"invalid token pattern: {first}")
+            continue
+        out.append(pattern)
+    return out
 
 
 class Linter:
@@ -288,6 +374,48 @@ class Linter:
     def __init__(self, rules: tuple[ToneRule, ...], source: str = ""):
         self.rules = rules
         self.source = source
+        # every token pattern with the words it cannot match without (see ``_needs``)
+        self._token_patterns = [(n, pattern, _needs(pattern)) for n, rule in enumerate(rules)
+                                for pattern in rule.token_patterns]
+        self._matchers: dict[frozenset[int], Any] = {}
+
+    def _matcher_for(self, active: frozenset[int]) -> Any:
+        """A Matcher holding only the token patterns numbered in ``active`` (cached)."""
+        matcher = self._matchers.get(active)
+        if matcher is None:
+            from spacy.matcher import Matcher
+
+            matcher = Matcher(_nlp().vocab)
+            for i in sorted(active):
+                n, pattern, _ = self._token_patterns[i]
+                matcher.add(str(n), [list(pattern)])
+            if len(self._matchers) > 256:
+                self._matchers.clear()
+            self._matchers[active] = matcher
+        return matcher
+
+    def _token_spans(self, text: str) -> Iterator[tuple[ToneRule, int, int]]:
+        """(rule, start, end) character spans of the token patterns' matches."""
+        if not self._token_patterns:
+            return
+        doc = _nlp().make_doc(text)
+        previous = ""
+        for token in doc:
+            token.lemma_ = _token_lemma(token.lower_)
+            # a sentence starts after . ! ? or a line break (the blank pipeline has no parser)
+            token._.set(_SENT_START, not previous or previous in ".!?" or "\n" in previous)
+            previous = token.text
+        # speed: spaCy checks IN sets in Python at every token, so only the patterns whose
+        # required words all occur in the text are run
+        seen = {"LOWER": {t.lower_ for t in doc}, "LEMMA": {t.lemma_ for t in doc}}
+        active = frozenset(i for i, (_, _, needs) in enumerate(self._token_patterns)
+                           if all(seen[attr] & words for attr, words in needs))
+        if not active:
+            return
+        strings = _nlp().vocab.strings
+        for match_id, start, end in self._matcher_for(active)(doc):
+            span = doc[start:end]
+            yield self.rules[int(strings[match_id])], span.start_char, span.end_char
 
     @classmethod
     def load(cls, rules_dir: Path) -> Linter:
@@ -312,12 +440,13 @@ class Linter:
                 file.string(entry, field_name, key, required=True)
             patterns = compile_patterns(file, f"{key}.phrases", entry.get("phrases"), regex=False)
             patterns += compile_patterns(file, f"{key}.regex", entry.get("regex"), regex=True)
-            if not patterns and "phrases" not in entry and "regex" not in entry:
-                file.problem(key, "needs 'phrases' or 'regex'")
+            tokens = compile_token_patterns(file, f"{key}.patterns", entry.get("patterns"))
+            if not patterns and not tokens and not {"phrases", "regex", "patterns"} & set(entry):
+                file.problem(key, "needs 'phrases', 'regex' or 'patterns'")
             exceptions = compile_patterns(file, f"{key}.except", entry.get("except"), regex=False)
             rules.append(ToneRule(rid, tuple(patterns), tuple(exceptions),
                                   str(entry.get("reason", "")), str(entry.get("suggestion", "")),
-                                  file.line_of(rid)))
+                                  file.line_of(rid), tuple(tokens)))
         file.raise_if_problems()
         return cls(tuple(rules), str(file.path))
 
@@ -339,6 +468,15 @@ class Linter:
                         continue
                     hits.append(Finding(start, end, text[start:end], rule.reason,
                                         rule.suggestion, rule.id))
+        # the customer's own words, quoted back, are theirs: the families skip them
+        quoted = [m.span() for m in _QUOTED.finditer(text)]
+        for rule, start, end in self._token_spans(text):
+            excepted = [span for x in rule.exceptions for span in _spans(x, text, lowered)]
+            if any(s < end and start < e for s, e in excepted):
+                continue
+            if any(s <= start and end <= e for s, e in quoted):
+                continue
+            hits.append(Finding(start, end, text[start:end], rule.reason, rule.suggestion, rule.id))
         hits.sort(key=lambda f: (f.start, -(f.end - f.start)))
         kept: list[Finding] = []
         for hit in hits:
