@@ -106,11 +106,12 @@ def test_reply_to_wins_over_from() -> None:
     assert str(msg["To"]) == "tickets@customer.test"
 
 
-def test_message_id_embeds_the_case_id() -> None:
-    assert MID == "<triage.c42.a1b2c3@bramble.test>"
+def test_message_id_embeds_the_case_id_and_a_random_part() -> None:
+    assert re.fullmatch(r"<triage\.c42\.a1b2c3\.[A-Za-z0-9_-]{22}@bramble\.test>", MID)
     assert re.search(r"triage\.c(\d+)\.", MID).group(1) == "42"  # type: ignore[union-attr]
     evil = new_message_id(7, "bram>ble.test\r\nBcc: x", "to<k>en")
-    assert re.fullmatch(r"<triage\.c7\.token@[a-z0-9.-]+>", evil)
+    assert re.fullmatch(r"<triage\.c7\.token\.[A-Za-z0-9_-]{22}@[a-z0-9.-]+>", evil)
+    assert new_message_id(42, "bramble.test", "a1b2c3") != MID
 
 
 @settings(max_examples=300, deadline=None)

@@ -143,9 +143,10 @@ class PollSettings:
 
 @dataclass(frozen=True)
 class CaseSettings:
-    """When a customer's new message joins one of their cases instead of opening another."""
+    """Which case a customer's message joins: the same customer's recent case, and (when on) colleagues' threads."""
 
     join_days: int = 30  # a follow-up naming the same order/invoice, or a Re:/Fwd: of its subject, this recent
+    join_same_domain: bool = False  # a business customer's colleagues (same customers.csv domain) may join
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
     "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
     "reminders": {"to": _list, "owner": _str, "failure_threshold": _positive},
     "web": {"session_idle_minutes": _positive, "session_max_hours": _positive},
-    "cases": {"join_days": _positive},
+    "cases": {"join_days": _positive, "join_same_domain": _bool},
 }
 
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from triage import ruleset
 from triage.config import Settings
-from triage.drafting.outgoing import parse_our_id
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
@@ -277,21 +276,43 @@ def _context(b: BatchRun, message: Message) -> Context:
     )
 
 
-def _thread_case(b: BatchRun, message: Message, customer_id: int) -> int | None:
+def _thread_case(b: BatchRun, message: Message, customer_id: int) -> tuple[int | None, int | None]:
+    """The case a reply joins, and else the case its thread named (to link a new case to).
+
+    A reply joins a case its In-Reply-To/References names (a stored message or
+    one of our drafts, looked up: never read out of the id, which anyone can
+    write) only when its sender is that case's customer: the same address, an
+    address the owner tied to the customer (``triage customer link``), or, with
+    ``[cases] join_same_domain``, an address under the same customers-file
+    domain as the customer's (a business customer's colleague).
+    """
     store = b.run.store
-    case_id = store.case_for_thread(b.mailbox, message.thread_ids)
-    if case_id is not None:
-        return case_id
-    # A client that dropped References may keep only In-Reply-To, or one of our ids
-    # we no longer hold a draft for: our Message-IDs embed the case id.
-    domain = b.run.settings.support.address.rsplit("@", 1)[-1].lower()
-    for mid in message.thread_ids:
-        ours = parse_our_id(mid)
-        if ours and ours.domain.lower() == domain:
-            case = store.case(ours.case_id)
-            if case and case.customer_id == customer_id:
-                return case.id
-    return None
+    named = store.thread_cases(b.mailbox, message.thread_ids)
+    for case_id in named:
+        owner = store.case_customer(case_id)
+        if owner is None:
+            continue
+        if owner[0] == customer_id or _colleagues(b, owner[1], message.sender_address):
+            return case_id, None
+    return None, (named[0] if named else None)
+
+
+def _colleagues(b: BatchRun, customer: str, sender: str) -> bool:
+    """Both addresses are under one business customer's domain in the customers file, and the owner allows it."""
+    if not b.run.settings.cases.join_same_domain or not sender:
+        return False
+    domain = _business_domain(b.run.rules, customer)
+    return bool(domain) and domain == _business_domain(b.run.rules, sender)
+
+
+def _business_domain(rules: RuleSet, address: str) -> str:
+    """The domain entry of a customers file (rules/customers.csv) covering ``address``'s domain, or ""."""
+    domain = address.rpartition("@")[2]
+    for rule in rules.detector.rules.archetypes.rules:
+        found = rule.customers.customers.lookup(domain) if rule.customers else None
+        if found and "@" not in found[0]:
+            return found[0]
+    return ""
 
 
 def _joined_case(b: BatchRun, message: Message, detection: Detection, customer_id: int,
@@ -342,7 +363,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     assert message is not None
     complaint = bool(detection and detection.complaint)
     customer_id = store.customer(message.sender_address or "unknown@invalid", message.sender_name, message.date, complaint)
-    case_id = _thread_case(b, message, customer_id)
+    case_id, named = _thread_case(b, message, customer_id)
 
     if message.auto:  # recorded on its thread, never answered, never reopens
         store.insert_message(row, customer_id, case_id)
@@ -354,8 +375,13 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     if case_id is None:  # not a reply by headers: a follow-up naming the same order, or a Fwd: of its subject?
         case_id = _joined_case(b, message, detection, customer_id, row.received_at)
     if case_id is None:
-        case_id = store.open_case(customer_id, message.subject, message.date)
+        case_id = store.open_case(customer_id, message.subject, message.date, linked_case=named)
         store.event("case-opened", "poll", when, case_id=case_id)
+        if named is not None:  # someone else's thread: their own case, linked for the agent to see
+            store.event("case-linked", "poll", when, case_id=case_id, linked_case=named)
+            store.event("case-linked", "poll", when, case_id=named, linked_case=case_id)
+            log.warning("a message from %s names case %d of another customer: opened case %d, linked to it",
+                        message.sender_address, named, case_id)
     else:
         case = store.case(case_id)
         if case and case.status.finished:

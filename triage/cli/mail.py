@@ -266,9 +266,14 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                     for c in history
                 ],
                 "loop": loop,
+                "linked_case": case.linked_case if case else None,
             }
         )
         return
+    if case and case.linked_case:
+        click.echo(f"Case {draft.case_id} is linked to case {case.linked_case}: its thread names a message "
+                   "of that case, but its sender is not that case's customer (nothing of it is shown here). "
+                   "If it is the same customer: triage customer link ADDRESS CUSTOMER\n")
     if loop:
         click.echo(f"Case {draft.case_id}: possible auto-responder loop: {loop['held']} message(s) held "
                    f"without a draft since {loop['since'][:16].replace('T', ' ')} UTC. "

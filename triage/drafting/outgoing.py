@@ -7,9 +7,9 @@ or rules. The contract every caller relies on:
 - ``header_text`` and ``display_name`` give values that cannot start a new header
   however the email package re-reads them (CVE-2024-6923 included);
 - ``reply_subject`` makes one "Re: " without stacking prefixes;
-- ``new_message_id`` writes our Message-ID format and ``parse_our_id`` is the one
-  place that reads it back (threading a reply to its case, recognising our own
-  mail); ``references_for`` gives valid, bounded References;
+- ``new_message_id`` writes our Message-ID format, with an unguessable random
+  part, and ``parse_our_id`` is the one place that reads it back (recognising
+  our own mail coming back); ``references_for`` gives valid, bounded References;
 - ``build_reply`` builds the text/plain reply with policy.SMTP, checks that its
   headers survive serialisation, and raises ``ReplyError`` rather than send a
   malformed message; ``reply_message`` is that reply for a draft answering a message;
@@ -19,6 +19,7 @@ or rules. The contract every caller relies on:
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 from email.headerregistry import Address
@@ -31,6 +32,7 @@ from triage.errors import TriageError
 NAME_LIMIT = 64  # display names in headers
 SUBJECT_LIMIT = 200
 MAX_REFERENCES = 20
+RANDOM_BYTES = 16  # the unguessable part of our Message-IDs
 
 
 class ReplyError(TriageError):
@@ -152,21 +154,26 @@ _OUR_ID = re.compile(r"^<triage\.c(\d+)\.[^@<>]*@([^<>]+)>$")
 
 
 def new_message_id(case_id: int, domain: str, token: str) -> str:
-    """The outgoing Message-ID of a draft, ``<triage.c{case_id}.{token}@{domain}>``.
+    """The outgoing Message-ID of a draft, ``<triage.c{case_id}.{token}.{random}@{domain}>``.
 
-    The case id is what threads a customer's answer back to the case; the
-    token and domain are reduced to characters that are safe in a msg-id.
+    ``random`` is ``secrets.token_urlsafe`` (128 bits): nobody can name one of
+    our replies without having seen it, so a stranger cannot thread mail into
+    a case by guessing (threading looks the id up among the drafts we made;
+    the case id is only a hint for people reading headers). The token and
+    domain are reduced to characters that are safe in a msg-id.
     ``parse_our_id`` reads it back.
     """
     token = re.sub(r"[^A-Za-z0-9-]", "", token)[:64] or "0"
     domain = re.sub(r"[^A-Za-z0-9.-]", "", domain.lower())[:200] or "triage.invalid"
-    return f"<triage.c{int(case_id)}.{token}@{domain}>"
+    return f"<triage.c{int(case_id)}.{token}.{secrets.token_urlsafe(RANDOM_BYTES)}@{domain}>"
 
 
 def parse_our_id(value: str) -> OurId | None:
     """The case and domain in a Message-ID made by ``new_message_id``; None for anyone else's.
 
-    The domain is returned as written; whether it is *our* domain is the
+    It reads the shape only (older ids without the random part too): use it to
+    recognise our own mail coming back, never to decide which case a message
+    joins, since anyone can write an id of this shape. The domain is returned as written; whether it is *our* domain is the
     caller's question (a copy of our own reply is ours whatever it says).
     """
     match = _OUR_ID.match(value or "")

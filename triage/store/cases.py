@@ -44,6 +44,7 @@ class Case:
     first_response_at: str | None
     resolved_at: str | None
     updated_at: str
+    linked_case: int | None = None  # another customer's case this one's thread named (never joined)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Case:
@@ -54,7 +55,15 @@ class CaseTable(StoreBase):
     """Customers and their cases."""
 
     def customer(self, address: str, name: str, when: datetime, complaint: bool) -> int:
-        """Insert or update the customer at ``address``; return its id."""
+        """Insert or update the customer at ``address`` (or the one the owner tied it to); return its id."""
+        linked = self.linked_customer(address)
+        if linked is not None:
+            self.conn.execute(
+                "UPDATE customers SET messages = messages + 1, complaints = complaints + ?, "
+                "last_seen = MAX(last_seen, ?) WHERE id = ?",
+                (int(complaint), iso(when), linked),
+            )
+            return linked
         self.conn.execute(
             "INSERT INTO customers (address, name, messages, complaints, first_seen, last_seen) "
             "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT(address) DO UPDATE SET "
@@ -66,27 +75,70 @@ class CaseTable(StoreBase):
         )
         return int(self.conn.execute("SELECT id FROM customers WHERE address = ?", (address,)).fetchone()[0])
 
-    def case_for_thread(self, mailbox: str, ids: Iterable[str]) -> int | None:
-        """The case a reply belongs to: a stored message or one of our drafts it names."""
+    # -- addresses the owner tied to a customer (``customer_addresses``) ---------
+
+    def customer_id(self, address: str) -> int | None:
+        """The customer stored at ``address`` (its own row, not a linked address)."""
+        row = self.conn.execute("SELECT id FROM customers WHERE address = ?", (address.strip().lower(),)).fetchone()
+        return int(row[0]) if row else None
+
+    def linked_customer(self, address: str) -> int | None:
+        """The customer the owner tied ``address`` to (``triage customer link``), if any."""
+        row = self.conn.execute(
+            "SELECT customer_id FROM customer_addresses WHERE address = ?", (address.strip().lower(),)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def link_address(self, address: str, customer_id: int, agent: str, when: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO customer_addresses (address, customer_id, linked_by, linked_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(address) DO UPDATE SET customer_id = excluded.customer_id, "
+            "linked_by = excluded.linked_by, linked_at = excluded.linked_at",
+            (address.strip().lower(), customer_id, agent, iso(when)),
+        )
+
+    def unlink_address(self, address: str) -> bool:
+        cur = self.conn.execute("DELETE FROM customer_addresses WHERE address = ?", (address.strip().lower(),))
+        return cur.rowcount > 0
+
+    def linked_addresses(self, customer_id: int) -> list[str]:
+        return [
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT address FROM customer_addresses WHERE customer_id = ? ORDER BY address", (customer_id,)
+            )
+        ]
+
+    # -- threading ------------------------------------------------------------
+
+    def thread_cases(self, mailbox: str, ids: Iterable[str]) -> list[int]:
+        """The cases a reply's Message-IDs name, nearest first: stored messages, then drafts we made.
+
+        Only ids we really hold count; who may join which of them is the caller's decision.
+        """
+        found: list[int] = []
         for mid in ids:
-            row = self.conn.execute(
-                "SELECT case_id FROM messages WHERE mailbox = ? AND message_id = ? "
-                "AND case_id IS NOT NULL",
-                (mailbox, mid),
-            ).fetchone()
-            if row:
-                return int(row[0])
-            row = self.conn.execute(
-                "SELECT case_id FROM drafts WHERE outgoing_message_id = ?", (mid,)
-            ).fetchone()
-            if row:
-                return int(row[0])
-        return None
+            rows = self.conn.execute(
+                "SELECT case_id FROM messages WHERE mailbox = ? AND message_id = ? AND case_id IS NOT NULL "
+                "UNION ALL SELECT case_id FROM drafts WHERE outgoing_message_id = ?",
+                (mailbox, mid, mid),
+            ).fetchall()
+            found.extend(int(r[0]) for r in rows if int(r[0]) not in found)
+        return found
+
+    def case_customer(self, case_id: int) -> tuple[int, str] | None:
+        """(customer id, address) of a case's customer."""
+        row = self.conn.execute(
+            "SELECT cu.id, cu.address FROM cases c JOIN customers cu ON cu.id = c.customer_id WHERE c.id = ?",
+            (case_id,),
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
 
     def case_exists(self, case_id: int) -> bool:
         return self.conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is not None
 
-    def open_case(self, customer_id: int, subject: str, when: datetime) -> int:
+    def open_case(self, customer_id: int, subject: str, when: datetime, linked_case: int | None = None) -> int:
+        """A new open case; ``linked_case``: the other customer's case its thread named."""
         return self._insert(
             "cases",
             {
@@ -95,6 +147,7 @@ class CaseTable(StoreBase):
                 "status": str(CaseStatus.OPEN),
                 "opened_at": iso(when),
                 "updated_at": iso(when),
+                "linked_case": linked_case,
             },
         )
 

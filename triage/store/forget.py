@@ -67,6 +67,7 @@ class ForgetTable(EventTable):
             chunk = cases[i : i + 500]
             messages |= {int(r[0]) for r in self.conn.execute(
                 f"SELECT id FROM messages WHERE case_id IN ({_marks(chunk)})", chunk)}
+        self.conn.execute("DELETE FROM customer_addresses WHERE address = ?", (key,))  # tied to a customer
         erased = self._erase(sorted(cases), sorted(messages), customers)
         self.event("customer-forgotten", actor, now, **erased.as_dict())
         return erased
@@ -92,6 +93,7 @@ class ForgetTable(EventTable):
         emptied = [c for c in owners if not self.conn.execute(
             "SELECT 1 FROM cases WHERE customer_id = ? UNION ALL SELECT 1 FROM messages WHERE customer_id = ? LIMIT 1",
             (c, c)).fetchone()]
+        self._delete("customer_addresses", "customer_id", emptied)
         gone = self._delete("customers", "id", emptied)
         erased = Erased(**{**erased.as_dict(), "customers": gone})
         self.event("retention-purged", actor, now, before=iso(before), **erased.as_dict())
@@ -108,7 +110,11 @@ class ForgetTable(EventTable):
         counts["deadlines"] = self._delete("deadlines", "case_id", cases)
         self._unlink_search(messages)
         counts["messages"] = self._delete("messages", "id", messages)
+        for i in range(0, len(cases), 500):  # a stranger's case linked to an erased one keeps no pointer to it
+            chunk = cases[i : i + 500]
+            self.conn.execute(f"UPDATE cases SET linked_case = NULL WHERE linked_case IN ({_marks(chunk)})", chunk)
         counts["cases"] = self._delete("cases", "id", cases)
+        self._delete("customer_addresses", "customer_id", customers)
         counts["customers"] = self._delete("customers", "id", customers)
         return Erased(**counts)
 

@@ -231,5 +231,24 @@ def _migration_7(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE messages ADD COLUMN size INTEGER;")
 
 
-MIGRATIONS = [_migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7]
+def _migration_8(db: sqlite_utils.Database) -> None:
+    """Sender-bound threading: addresses the owner tied to a customer, and the case a stranger's thread named."""
+    db.executescript(
+        """
+        CREATE TABLE customer_addresses (
+            address TEXT PRIMARY KEY,
+            customer_id INTEGER NOT NULL REFERENCES customers(id),
+            linked_by TEXT NOT NULL DEFAULT '',
+            linked_at TEXT NOT NULL
+        );
+        CREATE INDEX customer_addresses_customer ON customer_addresses(customer_id);
+        ALTER TABLE cases ADD COLUMN linked_case INTEGER REFERENCES cases(id);
+        """
+    )
+
+
+MIGRATIONS = [
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
+    _migration_8,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
