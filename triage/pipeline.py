@@ -13,6 +13,7 @@ and Jinja are loaded only when a batch has mail to classify.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
 from triage.runs import storage_failed
-from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, StoredMessage, utcnow
+from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, StoredMessage, iso, utcnow
 
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
@@ -59,6 +60,7 @@ class Summary:
     rate_limited: int = 0
     loops: int = 0
     too_large: int = 0  # of the quarantined: over max_message_mb, stored by their headers and size
+    clashes: int = 0  # different messages reusing a stored Message-ID, each stored as its own
     folders: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,6 +68,7 @@ class Summary:
 
     def line(self) -> str:
         extra = f", {self.duplicates} duplicates skipped" if self.duplicates else ""
+        extra += f", {self.clashes} reusing another message's Message-ID" if self.clashes else ""
         extra += f", {self.rate_limited} rate-limited" if self.rate_limited else ""
         extra += f", {self.loops} held as a possible auto-responder loop" if self.loops else ""
         extra += f", {self.too_large} too large (headers kept)" if self.too_large else ""
@@ -159,7 +162,7 @@ def process_batch(
     with store.write():
         for row_id, _ in replacing.values():
             store.delete_message(row_id)
-        seen: set[str] = set()  # the same message twice in one batch (a Cc and a To copy, identical junk)
+        seen: dict[str, list[Content]] = {}  # the same message twice in one batch (a Cc and a To copy, identical junk)
         fresh = [i for i in items if not _duplicate(b, i, seen)]
         _detect(b, fresh)
         for item in fresh:
@@ -168,21 +171,67 @@ def process_batch(
             store.set_checkpoint(mailbox, batch.folder, *batch.checkpoint)
 
 
-def _duplicate(b: BatchRun, item: Item, seen: set[str]) -> bool:
-    """Already stored under its Message-ID, or earlier in this batch (a rescan, or the same mail twice)."""
+@dataclass(frozen=True)
+class Content:
+    """What makes two messages with one Message-ID the same message: the raw bytes, or
+    the sender, Date and body (the same mail re-encoded by a server: other line ends,
+    transfer encoding or added trace headers)."""
+
+    raw_hash: str
+    body: tuple[str, str, str] | None  # (sender, Date, body hash); None when unparsed or without a sender
+
+    def same(self, other: Content) -> bool:
+        return self.raw_hash == other.raw_hash or (self.body is not None and self.body == other.body)
+
+
+def _body_key(sender: str, date: str | None, text: str) -> tuple[str, str, str] | None:
+    if not sender or not date:
+        return None
+    return sender, date, hashlib.sha256(" ".join(text.split()).encode("utf-8", "replace")).hexdigest()
+
+
+def _content(item: Item) -> Content:
+    m = item.message
+    if m is None:
+        return Content(raw_hash(item.fetched.raw), None)
+    return Content(m.raw_hash, _body_key(m.sender_address, iso(m.date), m.full_text))
+
+
+def _stored_content(row: StoredMessage) -> Content:
+    body = None if row.status == MessageStatus.QUARANTINED else _body_key(row.sender, row.date, row.full_text)
+    return Content(row.raw_hash, body)
+
+
+def _duplicate(b: BatchRun, item: Item, seen: dict[str, list[Content]]) -> bool:
+    """The same message (Message-ID and content) already stored, or earlier in this batch.
+
+    A different message reusing a stored Message-ID (broken mailers do this; so
+    can an attacker) is not a duplicate: it is stored as its own message and
+    logged. A stored message seen again in its folder moves to the new UID only
+    when the folder's UIDVALIDITY changed (a rescan); otherwise it stays where it
+    was first seen, so ``\\Answered`` goes on the message the draft answers.
+    """
     store, mailbox, batch, summary = b.run.store, b.mailbox, b.batch, b.run.summary
     mid = item.message.message_id if item.message else synthetic_id(item.fetched.raw)
-    existing = store.message_by_mid(mailbox, mid)
-    if existing is None:
-        if mid in seen:
+    content = _content(item)
+    earlier = seen.setdefault(mid, [])
+    if any(content.same(other) for other in earlier):
+        summary.duplicates += 1
+        return True
+    stored = store.messages_by_mid(mailbox, mid)
+    for row in stored:
+        if content.same(_stored_content(row)):
+            if batch.uidvalidity is not None and row.folder == batch.folder and row.uidvalidity != batch.uidvalidity:
+                store.relocate_message(row.id, item.fetched.source_key, batch.uidvalidity, item.fetched.uid)
             summary.duplicates += 1
             return True
-        seen.add(mid)
-        return False
-    if batch.uidvalidity is not None and existing.folder == batch.folder:
-        store.relocate_message(existing.id, item.fetched.source_key, batch.uidvalidity, item.fetched.uid)
-    summary.duplicates += 1
-    return True
+    if stored or earlier:
+        summary.clashes += 1
+        sender = item.message.sender_address if item.message else "?"
+        log.warning("Message-ID %s reused by a different message (from %s, %s): stored as its own message",
+                    mid, sender or "?", item.fetched.source_key)
+    earlier.append(content)
+    return False
 
 
 def _needs_detection(item: Item) -> bool:

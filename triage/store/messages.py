@@ -92,6 +92,7 @@ class StoredMessage:
     customer_id: int | None
     case_id: int | None
     size: int | None = None  # bytes; a message over max_message_mb keeps only its headers in ``raw``
+    clash: int = 0  # 0: the first message stored under its Message-ID; 1, 2...: different ones reusing it
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> StoredMessage:
@@ -139,8 +140,19 @@ class MessageTable(StoreBase):
         return lambda folder, keys: self.known_keys(mailbox, folder, keys)
 
     def message_by_mid(self, mailbox: str, message_id: str) -> StoredMessage | None:
-        row = self._one("SELECT * FROM messages WHERE mailbox = ? AND message_id = ?", (mailbox, message_id))
+        """The first message stored under this Message-ID (``messages_by_mid``: every one)."""
+        row = self._one(
+            "SELECT * FROM messages WHERE mailbox = ? AND message_id = ? ORDER BY clash LIMIT 1",
+            (mailbox, message_id),
+        )
         return StoredMessage.from_row(row) if row else None
+
+    def messages_by_mid(self, mailbox: str, message_id: str) -> list[StoredMessage]:
+        """Every message stored under this Message-ID: the first, then different ones reusing it."""
+        rows = self._all(
+            "SELECT * FROM messages WHERE mailbox = ? AND message_id = ? ORDER BY clash", (mailbox, message_id)
+        )
+        return [StoredMessage.from_row(r) for r in rows]
 
     def relocate_message(self, row_id: int, source_key: str, uidvalidity: int | None, uid: int | None) -> None:
         """The same message seen at a new UID (after a UIDVALIDITY change)."""
@@ -150,6 +162,11 @@ class MessageTable(StoreBase):
         )
 
     def insert_message(self, m: NewMessage, customer_id: int | None, case_id: int | None) -> int:
+        """Store a message; a different one whose Message-ID is already stored gets the next ``clash``."""
+        clash = self.conn.execute(
+            "SELECT COALESCE(MAX(clash) + 1, 0) FROM messages WHERE mailbox = ? AND message_id = ?",
+            (m.mailbox, m.message_id),
+        ).fetchone()[0]
         return self._insert(
             "messages",
             {
@@ -159,6 +176,7 @@ class MessageTable(StoreBase):
                 "uidvalidity": m.uidvalidity,
                 "uid": m.uid,
                 "message_id": m.message_id,
+                "clash": int(clash),
                 "in_reply_to": m.in_reply_to,
                 "refs": _dumps(list(m.references)),
                 "sender": m.sender,

@@ -247,8 +247,19 @@ def _migration_8(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_9(db: sqlite_utils.Database) -> None:
+    """Content-aware dedup: a different message reusing a Message-ID is stored as its own ``clash`` copy."""
+    db.executescript(
+        """
+        ALTER TABLE messages ADD COLUMN clash INTEGER NOT NULL DEFAULT 0;
+        DROP INDEX messages_mid;
+        CREATE UNIQUE INDEX messages_mid ON messages(mailbox, message_id, clash);
+        """
+    )
+
+
 MIGRATIONS = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
-    _migration_8,
+    _migration_8, _migration_9,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
