@@ -451,9 +451,12 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     )
     store.insert_detection(message_row, detection.to_dict())
 
-    if limited:
+    if limited:  # no draft, but the case is owed an answer: its deadline reminds, the queue shows it
+        _open_first_response(b, case_id, detection, row.received_at)
         summary.rate_limited += 1
         store.event("rate-limited", "poll", when, case_id=case_id, message_id=message_row)
+        log.warning("%s sent more than %d messages in %d minutes: case %d gets no new draft (rate-limited)",
+                    message.sender_address, settings.poll.rate_limit, settings.poll.rate_window_minutes, case_id)
         return 0
     if _responder_loop(b, case_id, message, message_row):
         return 0
@@ -467,9 +470,7 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         return 0
     # Every customer message that needs an answer gets a response deadline (the first one,
     # or the reply to a customer who writes again); sending a reply completes it.
-    if store.open_deadline(case_id, DeadlineKind.FIRST_RESPONSE) is None:
-        due = b.run.rules.policy.first_response_due(detection.level, detection.archetype_names, row.received_at)
-        store.add_deadline(case_id, DeadlineKind.FIRST_RESPONSE, due, "", when)
+    _open_first_response(b, case_id, detection, row.received_at)
     superseded = store.supersede_pending(case_id, when)
     text = drafter.render(message, detection, case_id, when)
     from triage.drafting.drafter import draft_row
@@ -478,6 +479,14 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
                                             token=f"m{message_row}", now=when))
     store.event("draft-created", "poll", when, case_id=case_id, draft_id=draft_id, superseded=superseded)
     return 1
+
+
+def _open_first_response(b: BatchRun, case_id: int, detection: Detection, received: datetime) -> None:
+    """The case's first-response deadline, unless one is open already."""
+    store = b.run.store
+    if store.open_deadline(case_id, DeadlineKind.FIRST_RESPONSE) is None:
+        due = b.run.rules.policy.first_response_due(detection.level, detection.archetype_names, received)
+        store.add_deadline(case_id, DeadlineKind.FIRST_RESPONSE, due, "", b.when)
 
 
 def _responder_loop(b: BatchRun, case_id: int, message: Message, message_row: int) -> bool:

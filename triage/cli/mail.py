@@ -23,7 +23,7 @@ from triage.errors import NotFound
 from triage.timetext import span
 
 if TYPE_CHECKING:
-    from triage.store import Case, Draft, QueueRow, StoredMessage
+    from triage.store import Case, Draft, QueueRow, RateLimitedCase, StoredMessage
 
 # -- poll ---------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ def queue(ctx: click.Context, as_json: bool, quarantined: bool, loops_only: bool
         if quarantined:
             print_quarantined(store.quarantined(), as_json)
         else:
-            print_queue(store.queue(), as_json)
+            print_queue(store.queue(), as_json, limited=store.rate_limited_cases())
             print_loops([] if as_json else store.loop_cases())
 
 
@@ -161,8 +161,15 @@ def retry(ctx: click.Context, ids: tuple[int, ...], retry_all: bool, as_json: bo
         click.echo(summary.line().replace("fetched", "retried", 1))
 
 
-def print_queue(rows: list[QueueRow], as_json: bool) -> None:
+def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCase] | None = None) -> None:
+    """The drafts, then the cases the rate limit left without a draft ("rate-limited: no draft made").
+
+    In ``--json`` those cases are rows too, after the drafts, with ``id`` null and
+    ``status`` "rate-limited"; every row has ``rate_limited``, the count of its
+    case's messages no draft answers.
+    """
     now = datetime.now(timezone.utc)
+    limited = limited or []
     if as_json:
         emit_json(
             [
@@ -179,30 +186,65 @@ def print_queue(rows: list[QueueRow], as_json: bool) -> None:
                     "created_at": r.created_at,
                     "due": r.due,
                     "error": r.error,
+                    "rate_limited": r.rate_limited,
                 }
                 for r in rows
             ]
+            + [
+                {
+                    "id": None,
+                    "case": c.case,
+                    "customer": c.customer,
+                    "customer_name": c.customer_name,
+                    "subject": c.subject,
+                    "level": c.level,
+                    "archetypes": c.archetypes,
+                    "template": "",
+                    "status": "rate-limited",
+                    "created_at": c.since,
+                    "due": c.due,
+                    "error": c.ERROR,
+                    "rate_limited": c.rate_limited,
+                }
+                for c in limited
+            ]
         )
         return
-    if not rows:
+    if not rows and not limited:
         click.echo("The queue is empty.")
         return
-    # ID is the draft (show, edit, approve, reject); CASE is what promise, resolve and wait take
-    click.echo(f"{'ID':>4} {'CASE':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} {'AGE':>4} {'DUE':>5}")
+    if rows:
+        # ID is the draft (show, edit, approve, reject); CASE is what promise, resolve and wait take
+        click.echo(f"{'ID':>4} {'CASE':>4}  {'CUSTOMER':<28} {'SUBJECT':<38} {'LEVEL':<8} {'ARCHETYPE':<12} "
+                   f"{'AGE':>4} {'DUE':>5}")
     troubled = 0
     for r in rows:
-        due = span((datetime.fromisoformat(r.due) - now).total_seconds()) if r.due else "-"
         arch = ",".join(r.archetypes) or "-"
         click.echo(
             f"{r.id:>4} {r.case:>4}  {_cut(r.customer, 28):<28} {_cut(r.subject, 38):<38} "
-            f"{r.level:<8} {_cut(arch, 12):<12} {_age(r.created_at, now):>4} {due:>5}"
+            f"{r.level:<8} {_cut(arch, 12):<12} {_age(r.created_at, now):>4} {_due(r.due, now):>5}"
+            + (f"  +{r.rate_limited} newer, rate-limited" if r.rate_limited else "")
         )
         state = queue_state(r.status, r.error)
         if state:
             troubled += 1
             click.echo(f"{'':>11}! {state}")
-    click.echo(f"{len(rows)} draft(s) waiting for review."
-               + (f" {troubled} not sent (see ! lines): approve again after checking, or reject." if troubled else ""))
+    if rows:
+        click.echo(f"{len(rows)} draft(s) waiting for review."
+                   + (f" {troubled} not sent (see ! lines): approve again after checking, or reject." if troubled else ""))
+    if limited:
+        click.echo(f"\nRate-limited cases without a draft ({len(limited)}); each keeps its first-response deadline:")
+        for c in limited:
+            click.echo(
+                f"   - {c.case:>4}  {_cut(c.customer, 28):<28} {_cut(c.subject, 38):<38} {c.level:<8} "
+                f"rate-limited: no draft made ({c.rate_limited})  due {_due(c.due, now)}"
+            )
+        click.echo("The sender wrote more than [poll] rate_limit messages in the window: answer from the mailbox, "
+                   "then triage resolve CASE")
+
+
+def _due(due: str | None, now: datetime) -> str:
+    return span((datetime.fromisoformat(due) - now).total_seconds()) if due else "-"
 
 
 def queue_state(status: str, error: str) -> str:

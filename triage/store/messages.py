@@ -204,9 +204,14 @@ class MessageTable(StoreBase):
         )
 
     def recent_from(self, sender: str, since: datetime) -> int:
+        """The sender's triaged messages received since ``since`` (the rate limit's count).
+
+        Automatic mail (ignored) and quarantined rows never count: anyone can forge
+        an auto-reply "from" a customer, and it must not silence their complaint.
+        """
         row = self.conn.execute(
-            "SELECT COUNT(*) FROM messages WHERE sender = ? AND received_at >= ?",
-            (sender, iso(since)),
+            "SELECT COUNT(*) FROM messages WHERE sender = ? AND received_at >= ? AND status = ?",
+            (sender, iso(since), MessageStatus.TRIAGED),
         ).fetchone()
         return int(row[0])
 

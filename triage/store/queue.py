@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from triage.detect import LEVELS
 from triage.store.base import LISTED_CHARS, iso
+from triage.store.cases import CaseStatus
 from triage.store.drafts import IN_QUEUE_SQL, DraftKind, DraftStatus
 from triage.store.events import EventTable
 
@@ -39,6 +40,32 @@ class QueueRow:
     customer_name: str
     due: str | None  # the case's earliest open deadline
     owner: str | None  # the agent of the case's latest assignment
+    rate_limited: int = 0  # the case's messages newer than this draft's that the rate limit left undrafted
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitedCase:
+    """An open case with rate-limited mail no draft answers and no draft in the queue:
+    "rate-limited: no draft made", still owed an answer (its first-response deadline)."""
+
+    case: int
+    level: str
+    score: float
+    archetypes: list[str]
+    subject: str
+    customer: str
+    customer_name: str
+    since: str  # when the first of its undrafted rate-limited messages arrived
+    due: str | None  # the case's earliest open deadline
+    rate_limited: int  # how many messages
+    draft: int | None  # the case's latest draft (sent or set aside), for its case page; None if it never had one
+
+    ERROR: ClassVar[str] = "rate-limited: no draft made"
+
+#: Rate-limited messages no draft answers: newer than the message the case's latest draft answers.
+_UNANSWERED_LIMITED = (
+    "m.rate_limited = 1 AND m.id > COALESCE((SELECT MAX(d.message_id) FROM drafts d WHERE d.case_id = m.case_id), 0)"
+)
 
 
 class QueueTable(EventTable):
@@ -140,15 +167,59 @@ class QueueTable(EventTable):
             ):
                 found[row["id"]] = row
         owners = self.owners([int(r["case"]) for r in found.values()])
+        limited = self.rate_limited_counts([int(r["case"]) for r in found.values()])
         rows = [
             QueueRow(
                 **{**hit, "status": DraftStatus(hit["status"]), "kind": DraftKind(hit["kind"]),
-                   "archetypes": json.loads(hit["archetypes"]), "due": due[i], "owner": owners.get(hit["case"])}
+                   "archetypes": json.loads(hit["archetypes"]), "due": due[i], "owner": owners.get(hit["case"]),
+                   "rate_limited": limited.get(hit["case"], 0)}
             )
             for i in ids
             if (hit := found.get(i)) is not None
         ]
         return rows, total
+
+    def rate_limited_counts(self, case_ids: list[int]) -> dict[int, int]:
+        """For each case, its rate-limited messages that no draft answers (cases without any are absent)."""
+        counts: dict[int, int] = {}
+        ids = sorted(set(case_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for case_id, n in self.conn.execute(
+                f"SELECT m.case_id, COUNT(*) FROM messages m WHERE {_UNANSWERED_LIMITED} "
+                f"AND m.case_id IN ({', '.join('?' for _ in chunk)}) GROUP BY m.case_id",
+                chunk,
+            ):
+                counts[int(case_id)] = int(n)
+        return counts
+
+    def rate_limited_cases(self) -> list[RateLimitedCase]:
+        """Open cases whose rate-limited mail no draft answers and that have no draft in the queue,
+        most urgent first: without these an agent would never see them (no draft was made)."""
+        rows = self._all(
+            f"""
+            SELECT c.id AS "case", c.level, c.score, c.archetypes,
+                   substr(c.subject, 1, {LISTED_CHARS}) AS subject,
+                   substr(cu.address, 1, {LISTED_CHARS}) AS customer,
+                   substr(cu.name, 1, {LISTED_CHARS}) AS customer_name,
+                   lm.since, lm.n AS rate_limited,
+                   (SELECT MIN(due) FROM deadlines dl WHERE dl.case_id = c.id AND dl.done_at IS NULL) AS due,
+                   (SELECT MAX(d.id) FROM drafts d WHERE d.case_id = c.id) AS draft,
+                   {_LEVEL_RANK} AS level_rank
+            FROM (SELECT m.case_id, COUNT(*) AS n, MIN(m.received_at) AS since FROM messages m
+                  WHERE {_UNANSWERED_LIMITED} AND m.case_id IS NOT NULL GROUP BY m.case_id) lm
+            JOIN cases c ON c.id = lm.case_id
+            JOIN customers cu ON cu.id = c.customer_id
+            WHERE c.status IN ('{CaseStatus.OPEN}', '{CaseStatus.WAITING}')
+              AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.status IN {IN_QUEUE_SQL})
+            ORDER BY level_rank, due IS NULL, due, lm.since, c.id
+            """
+        )
+        return [
+            RateLimitedCase(**{**{k: v for k, v in r.items() if k != "level_rank"},
+                               "archetypes": json.loads(r["archetypes"])})
+            for r in rows
+        ]
 
     def queue_archetypes(self) -> list[str]:
         """Archetype names on cases that have a draft in the queue (for the filter)."""

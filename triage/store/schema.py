@@ -258,8 +258,13 @@ def _migration_9(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_10(db: sqlite_utils.Database) -> None:
+    """Rate-limited mail no draft answers, found by case for the queue (triage.store.queue)."""
+    db.executescript("CREATE INDEX messages_rate_limited ON messages(case_id, id) WHERE rate_limited = 1;")
+
+
 MIGRATIONS = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
-    _migration_8, _migration_9,
+    _migration_8, _migration_9, _migration_10,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

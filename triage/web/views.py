@@ -96,6 +96,7 @@ def queue() -> str:
         "queue.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE)),
         filters=filters, levels=LEVELS, archetypes=store().queue_archetypes(), now=now, r=render,
         loops=store().loop_cases(),
+        rate_limited=store().rate_limited_cases(),
     )
 
 
