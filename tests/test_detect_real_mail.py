@@ -82,3 +82,107 @@ def test_subject_evidence_is_not_highlighted_in_the_text() -> None:
     evidence = [{"start": 0, "end": 5, "text": "Order", "rule": "x", "weight": 0.5, "where": "subject"}]
     assert "<mark" not in str(highlight("Order 12 is late", evidence))
     assert "<mark" in str(highlight("Order 12 is late", [{**evidence[0], "where": "text"}]))
+
+
+# ---------------------------------------------------------------- the causes of misfires, one row each
+
+def test_lemma_patterns_cover_every_form(detector: Detector) -> None:
+    from triage.detect.lexicon import expand_lemmas
+
+    (token,), problem = expand_lemmas(({"LEMMA": "cancel"},))
+    assert problem == "" and {"cancel", "cancelled", "cancelling", "cancels"} <= set(token["LOWER"]["IN"])
+    for text in ("We waited in line for almost an hour.", "I have been waiting three hours on hold.", "She waits for weeks."):
+        assert any(e.rule == "anger.waited_long" for e in detect(detector, text).evidence), text
+
+
+@pytest.mark.parametrize(
+    ("text", "shout"),
+    [
+        ("The CPUC and CNBC covered ENRON today, see the MIME attachment.", False),  # acronyms and names
+        ("Card statement shows KETTLE&CRUMB*SHOP 44.90 and BG-200 on it.", False),  # codes with symbols and digits
+        ("Please read the NOTE below about the meeting.", False),  # one word of emphasis
+        ("WHY IS IT SO HARD TO GET A SIMPLE ANSWER?", True),
+        ("This is the SECOND time and I am NOT happy.", True),
+    ],
+)
+def test_shouting_is_judged_over_the_message(detector: Detector, text: str, shout: bool) -> None:
+    found = [e for e in detect(detector, text).evidence if e.kind == "shout" and e.rule == "anger.shouting"]
+    assert bool(found) is shout
+
+
+def test_a_caps_run_counts_once(detector: Detector) -> None:
+    found = [e for e in detect(detector, "WHY IS IT SO HARD TO GET AN ANSWER").evidence if e.kind == "shout"]
+    assert len(found) == 1 and found[0].text == "WHY IS IT SO HARD TO GET AN ANSWER"
+
+
+@pytest.mark.parametrize(
+    ("text", "profanity"),
+    [("I spoke to Dick in accounts about the invoice.", False), ("Ask Hell's Kitchen for the menu.", False),
+     ("Damn, the lid broke again.", True), ("What the hell is going on?", True)],
+)
+def test_profanity_does_not_fire_on_capitalised_names(detector: Detector, text: str, profanity: bool) -> None:
+    assert any(e.kind == "profanity" for e in detect(detector, text).evidence) is profanity
+
+
+@pytest.mark.parametrize(
+    ("text", "threat"),
+    [
+        ("My credit card was charged twice.", False),  # a possessive is not a threat
+        ("Our lawyer reviewed the contract yesterday.", False),
+        ("I will post a very honest review on Trustpilot.", True),
+        ("Refund me by Friday or I'll file a chargeback with my bank.", True),
+        ("Unless this is fixed I am going to contact my lawyer.", True),
+        ("I'm going to tell everyone I know about this.", True),
+    ],
+)
+def test_threats_need_an_intent_and_a_target(detector: Detector, text: str, threat: bool) -> None:
+    assert any(e.kind == "threat" for e in detect(detector, text).evidence) is threat, text
+
+
+@pytest.mark.parametrize(
+    ("text", "cancelling"),
+    [
+        ("Please cancel my reservation for next week.", True),
+        ("I want to cancel my booking.", True),
+        ("Cancel the membership, thanks.", True),
+        ("I've cancelled the standing order already, please confirm.", True),
+        ("You cancelled my flight without telling me!", False),  # a complaint, not the customer leaving
+        ("My flight was cancelled twice this month.", False),
+        ("Should I cancel the old card on my page?", False),
+    ],
+)
+def test_cancelling_is_the_verb_whatever_the_thing(detector: Detector, text: str, cancelling: bool) -> None:
+    assert ("cancelling" in detect(detector, text).archetype_names) is cancelling, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We waited in line for almost an hour to check in.",
+        "Worst customer service I have dealt with, the staff were rude.",
+        "Why isn't there anyone at the desk at this hour?",
+        "Still no word about my refund.",
+        "Nobody at your office picks up the phone.",
+        "The parcel was supposed to arrive on Monday.",
+        "Great job, the kettle broke again on the third day.",
+        "Thanks for ruining my morning.",
+    ],
+)
+def test_complaints_without_a_failure_word(detector: Detector, text: str) -> None:
+    assert detect(detector, text).complaint, text
+
+
+def test_sarcastic_praise_is_not_praise(detector: Detector) -> None:
+    found = detect(detector, "Great job, third time the kettle broke.")
+    assert not any(e.kind == "not_complaint" for e in found.evidence)
+    assert found.angry and found.complaint
+
+
+def test_long_digest_of_other_peoples_news_is_not_fury(detector: Detector) -> None:
+    sharp = "Critics called the price spike an outrageous disaster. "
+    filler = ("The committee met on Tuesday to review the proposal for the new pipeline, and the staff "
+              "presented the schedule, the budget and the expected volumes for the next three quarters. ") * 6
+    digest = "".join(f"Item {i}: {sharp}{filler}\n\n" for i in range(12))
+    assert len(digest) > 10_000
+    assert not detect(detector, digest).angry
+    assert detect(detector, sharp * 3).angry  # the same words, said at once, are anger

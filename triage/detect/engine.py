@@ -11,6 +11,7 @@ spaCy is imported lazily, inside ``load``.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from triage.detect import Context, Detection, Evidence
-from triage.detect.anger import find_modifier, phrase_evidence, raw_score, regex_evidence, score_of
+from triage.detect.anger import SCORED_KINDS, find_modifier, phrase_evidence, regex_evidence, score_of
 from triage.detect.archetype import ArchetypeRules, decide, load_archetypes
 from triage.detect.asks import AskRules, compile_asks, find_asks, load_asks
 from triage.detect.facts import choose_topic, extract
 from triage.detect.fastregex import lowered
+from triage.detect.judged import sarcastic_praise, shouting, strongest_stretch, token_array, valence, valence_keys
+from triage.detect.lexicon import read_valence
 from triage.detect.nlp import Compiled, build
 from triage.detect.rulefiles import (
     COMPLAINT_NEGATION,
@@ -39,6 +42,7 @@ from triage.detect.rulefiles import (
 from triage.errors import Problem, RulesError
 from triage.rulefile import TomlFile
 
+_COMPLAINT_KINDS = frozenset({"complaint", "not_complaint"})
 RULE_FILES = ("anger.toml", "complaint.toml", "archetypes.toml", "facts.toml")
 ASKS_FILE = "asks.toml"  # optional: a rules folder without one reads the shipped file
 MAX_CHARS = 100_000  # longer texts are cut: detection reads the start of a message
@@ -81,7 +85,10 @@ def rules_version(blobs: list[tuple[str, bytes]]) -> str:
 class Detector:
     """Compiled detection rules; build once per run with ``load``, then call ``detect``."""
 
-    def __init__(self, rules: Rules, compiled: Compiled, version: str, batch_size: int = 64):
+    def __init__(self, rules: Rules, compiled: Compiled, version: str, batch_size: int = 64,
+                 lexicon: dict[str, float] | None = None):
+        self.lexicon = lexicon or {}
+        self._valence, self._modifiers = valence_keys(self.lexicon, compiled.nlp.vocab.strings.add)
         self.rules = rules
         self.compiled = compiled
         self.rules_version = version
@@ -119,9 +126,17 @@ class Detector:
         files[ASKS_FILE] = TomlFile(asks_path)
         blobs.append((ASKS_FILE, files[ASKS_FILE].text.encode("utf-8")))
         unreadable = {name: len(tf.problems) for name, tf in files.items() if tf.problems}
+        complaint_rules = load_complaint(files["complaint.toml"])
+        lexicon: dict[str, float] = {}
+        if complaint_rules.valence_file:
+            path = rules_dir / complaint_rules.valence_file
+            lexicon, bad = read_valence(path)
+            problems.extend(Problem(str(path), "", message, line or None) for line, message in bad)
+            if path.is_file():
+                blobs.append((path.name, path.read_bytes()))
         rules = Rules(
             anger=load_anger(files["anger.toml"]),
-            complaint=load_complaint(files["complaint.toml"]),
+            complaint=complaint_rules,
             archetypes=load_archetypes(files["archetypes.toml"], customer_files),
             facts=load_facts(files["facts.toml"]),
             asks=load_asks(files[ASKS_FILE]),
@@ -140,7 +155,7 @@ class Detector:
         problems.extend(pattern_problems)
         if problems:
             raise RulesError(problems)
-        return cls(rules, compiled, rules_version(blobs))
+        return cls(rules, compiled, rules_version(blobs), lexicon=lexicon)
 
     def detect(self, texts: list[str], contexts: list[Context]) -> list[Detection]:
         """One Detection per text. ``contexts`` pairs up with ``texts`` (empty list: no context)."""
@@ -176,10 +191,21 @@ class Detector:
                     group = entry.rule.rule.partition(".")[0]
                 groups.setdefault(group, []).append((start, end, entry.rule))
 
-        evidence = phrase_evidence(doc, text, _longest(groups.pop("anger", [])), mods)
+        anger_hits = [h for h in _longest(groups.pop("anger", [])) if not _name_not_profanity(doc, h)]
+        covered = {t for hits in (anger_hits, *groups.values()) for s, e, _ in hits for t in range(s, e)}
+        evidence = phrase_evidence(doc, text, anger_hits, mods)
         lowered_or_none = lowered(text)  # the regexes' fast path reads it, when it can stand for text
         evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
-        raw = raw_score(evidence)
+        rows = token_array(doc)
+        if rules.anger.shouting is not None:
+            entity_tokens = {t for ent in doc.ents for t in range(ent.start, ent.end)}
+            evidence += shouting(doc, text, rules.anger.shouting, entity_tokens, rows)
+        anger_valence, complaint_valence = valence(
+            doc, text, self._valence, covered, rules.anger.valence, rules.complaint.valence, self._modifiers, rows
+        )
+        evidence += anger_valence
+        damp = _damping(len(text), rules.anger.long_text)
+        raw = max(0.0, strongest_stretch(evidence, SCORED_KINDS, rules.anger.window)) * damp
         score = score_of(raw, rules.anger)
         level = rules.anger.level_of(score)
 
@@ -198,7 +224,8 @@ class Detector:
             text, lowered_or_none, rules.complaint.signals.regexes + rules.archetypes.signals.regexes
         )
         other = [Evidence(e.start, e.end, text[e.start : e.end], e.rule, e.weight, e.kind) for e in other]
-        complaint_raw = sum(e.weight for e in other if e.kind in ("complaint", "not_complaint"))
+        other = sarcastic_praise(text, other + complaint_valence)
+        complaint_raw = strongest_stretch(other, _COMPLAINT_KINDS, rules.anger.window) * damp
         complaint = complaint_raw + rules.complaint.anger_factor * raw >= rules.complaint.threshold
         evidence += other
         evidence.sort(key=lambda e: (e.start, e.end))
@@ -206,10 +233,13 @@ class Detector:
         archetypes = decide(rules.archetypes, evidence, level, complaint, context)
         # products (and orders/invoices written as token patterns) come from the EntityRuler's doc.ents;
         # the problem sentence a draft restates is one of the customer's sentences, never the subject
-        facts = extract(rules.facts, text, lowered_or_none, doc.ents, [e for e in evidence if e.start >= body_at])
+        # and one a rule matched, when there is one: a graded word alone is weaker evidence of the problem
+        said = [e for e in evidence if e.start >= body_at]
+        facts = extract(rules.facts, text, lowered_or_none, doc.ents, [e for e in said if "valence" not in e.rule] or said)
         asks, deadline = find_asks(self.asks, doc, text, evidence, body_at)
         if deadline:
             facts = replace(facts, deadline=deadline)
+        evidence = [e for e in evidence if e.weight]  # negated and zero-weight matches explain nothing
         if body_at:
             evidence = [_shifted(e, body_at) for e in evidence]
         return Detection(
@@ -223,6 +253,23 @@ class Detector:
             topic=choose_topic(rules.facts, topics, facts.products),
             asks=asks,
         )
+
+
+def _damping(length: int, long_text: int) -> float:
+    """1 up to ``long_text`` characters, then sqrt(long_text / length): a long digest of
+    other people's news is not one person's anger, however many sharp words it quotes."""
+    if not long_text or length <= long_text:
+        return 1.0
+    return math.sqrt(long_text / length)
+
+
+def _name_not_profanity(doc: Any, hit: tuple[int, int, Any]) -> bool:
+    """A profanity match on a capitalised word inside a sentence is a name ("Dick", "Hell's Kitchen")."""
+    start, _, rule = hit
+    if rule.kind != "profanity" or not doc[start].is_title or start == 0:
+        return False
+    before = doc[start - 1]
+    return not (before.is_punct and before.text in (".", "!", "?", ":", '"', "(", "-")) and "\n" not in before.text
 
 
 def _shifted(ev: Evidence, body_at: int) -> Evidence:

@@ -15,7 +15,8 @@ idle poll must not pay for importing it). ``build`` compiles
 
 each with ``validate=True``. A token pattern with a word it must contain runs only
 around that word (see matcher.py). A blank pipeline has no POS, TAG, LEMMA, MORPH or
-DEP, and spaCy only notices at match time, so every token pattern is first
+DEP, and spaCy only notices at match time, so every token pattern (its LEMMA tests
+written as LOWER tests over the lemma's forms first, see lexicon.py) is first
 compiled alone and run on a probe text: whatever fails becomes a ``Problem``
 naming its file, key and line, and the pattern is left out.
 """
@@ -23,9 +24,10 @@ naming its file, key and line, and the pattern is left out.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from triage.detect.lexicon import expand_lemmas
 from triage.detect.matcher import Anchored, find_anchor, make_anchored, run_anchored
 from triage.detect.rulefiles import FactRules, Modifier, PatternRule, PhraseRule, Signals
 from triage.errors import Problem
@@ -104,6 +106,13 @@ def build(
         for rule in signals.phrases:
             add_phrases(f"{channel}:{rule.rule}", rule.terms, Entry(channel, rule))
         for pattern_rule in signals.patterns:
+            # {LEMMA = "cancel"} becomes {LOWER = {IN = [every form of "cancel"]}} (see lexicon.py)
+            expanded, message = expand_lemmas(pattern_rule.pattern)
+            if message:
+                problems.append(_problem(pattern_rule.where, pattern_rule.rule, f"invalid token pattern: {message}"))
+                continue
+            if expanded is not pattern_rule.pattern:
+                pattern_rule = replace(pattern_rule, pattern=expanded)
             message = _check_pattern(nlp, Matcher, probe, pattern_rule.pattern)
             if message:
                 problems.append(_problem(pattern_rule.where, pattern_rule.rule, message))
@@ -179,7 +188,7 @@ def _check_pattern(nlp: Any, matcher_cls: Any, probe: Any, pattern: tuple[dict[s
     except ValueError as exc:
         return (
             "token pattern cannot run on triage's blank spaCy pipeline (no tagger, lemmatizer or "
-            f"parser): {_spacy_error(exc)} Use LOWER, TEXT, SHAPE, IS_* or LENGTH, "
+            f"parser): {_spacy_error(exc)} Use LEMMA, LOWER, TEXT, SHAPE, IS_* or LENGTH, "
             'e.g. {LOWER = {IN = ["wait", "waited", "waiting"]}}'
         )
     return ""

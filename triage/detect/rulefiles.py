@@ -126,11 +126,35 @@ class Modifier:
 
 
 @dataclass(frozen=True)
+class Shouting:
+    """anger.toml [shouting]: capitalised ordinary words, judged over the message."""
+
+    weight: float = 0.15  # per capitalised ordinary word
+    run_weight: float = 0.45  # at most this for one run of them (a run counts once)
+    max_weight: float = 0.9  # at most this for the whole message
+    min_words: int = 2  # fewer capitalised ordinary words in a message is emphasis, not shouting
+    ignore: frozenset[str] = frozenset()  # owner's words that are never shouting (brands, codes)
+
+
+@dataclass(frozen=True)
+class Valence:
+    """[valence] of anger.toml or complaint.toml: weight per point of the lexicon's valence."""
+
+    negative: float = 0.0  # weight per point below zero (a word of valence -2 adds 2 x negative)
+    positive: float = 0.0  # weight taken off per point above zero
+    below: float = 0.0  # only words at or below this valence count as negative
+
+
+@dataclass(frozen=True)
 class AngerRules:
     levels: tuple[tuple[str, float], ...]  # ((annoyed, t1), (angry, t2), (furious, t3)) ascending
     scale: float
     modifiers: tuple[Modifier, ...]
     signals: Signals
+    shouting: Shouting | None = None
+    valence: Valence = Valence()
+    window: int = 0  # characters: the score is the strongest stretch this long (0: the whole text)
+    long_text: int = 0  # characters: a longer text's score is damped by sqrt(long_text / length)
 
     def level_of(self, score: float) -> str:
         level = "calm"
@@ -146,6 +170,8 @@ class ComplaintRules:
     anger_factor: float
     signals: Signals
     negation: Modifier | None = None  # "nothing wrong", "no problem with": the problem word counts 0
+    valence: Valence = Valence()
+    valence_file: str = ""  # the lexicon (a file in the rules folder), "" for none
 
 
 # Entity labels the EntityRuler sets (see nlp.py); facts.py reads them from ``doc.ents``.
@@ -304,7 +330,7 @@ _LEVEL_NAMES = ("annoyed", "angry", "furious")
 
 def load_anger(tf: TomlFile) -> AngerRules:
     data = tf.data
-    tf.unknown_keys(data, {"levels", "scoring", "modifiers", "phrases", "patterns", "regex"}, "")
+    tf.unknown_keys(data, {"levels", "scoring", "modifiers", "phrases", "patterns", "regex", "shouting", "valence"}, "")
     levels_raw = tf.table(data, "levels", allowed=_LEVEL_NAMES,
                           expected="a table: annoyed, angry, furious = score thresholds")
     levels: list[tuple[str, float]] = []
@@ -317,8 +343,23 @@ def load_anger(tf: TomlFile) -> AngerRules:
             "thresholds out of order: expected annoyed < angry < furious, got "
             + ", ".join(f"{n} = {v}" for n, v in levels),
         )
-    scoring = tf.table(data, "scoring", allowed={"scale"}, expected="a table with scale")
+    scoring = tf.table(data, "scoring", allowed={"scale", "window", "long_text"},
+                       expected="a table with scale, window, long_text")
     scale = tf.number(scoring, "scale", "scoring", 1.0, lo=0.05, hi=20.0) or 1.0
+    stretch = tf.number(scoring, "window", "scoring", 0, lo=0, hi=100_000) or 0
+    long_text = tf.number(scoring, "long_text", "scoring", 0, lo=0, hi=1_000_000) or 0
+    shouting = None
+    if "shouting" in data:
+        shout = tf.table(data, "shouting", allowed={"weight", "run_weight", "max_weight", "min_words", "ignore"},
+                         expected="a table with weight, run_weight, max_weight, min_words, ignore")
+        shouting = Shouting(
+            weight=tf.number(shout, "weight", "shouting", 0.15, lo=0.0, hi=3.0),
+            run_weight=tf.number(shout, "run_weight", "shouting", 0.45, lo=0.0, hi=3.0),
+            max_weight=tf.number(shout, "max_weight", "shouting", 0.9, lo=0.0, hi=5.0),
+            min_words=int(tf.number(shout, "min_words", "shouting", 2, lo=1, hi=100)),
+            ignore=frozenset(w.lower() for w in tf.str_list(shout, "ignore", "shouting")),
+        )
+    valence = _valence(tf, data)
 
     modifiers: list[Modifier] = []
     mods = tf.table(data, "modifiers", allowed=("negation", "intensifiers", "downtoners"),
@@ -343,7 +384,17 @@ def load_anger(tf: TomlFile) -> AngerRules:
     signals = load_signals(tf, data, "", "anger", ANGER_KINDS, "anger")
     if len(levels) != 3:
         levels = [("annoyed", 0.35), ("angry", 0.65), ("furious", 0.88)]
-    return AngerRules(tuple(levels), scale, tuple(modifiers), signals)
+    return AngerRules(tuple(levels), scale, tuple(modifiers), signals, shouting, valence, int(stretch), int(long_text))
+
+
+def _valence(tf: TomlFile, data: dict[str, Any], file_key: bool = False) -> Valence:
+    allowed = {"negative", "positive", "below"} | ({"file"} if file_key else set())
+    table = tf.table(data, "valence", allowed=allowed, expected="a table with " + ", ".join(sorted(allowed)))
+    return Valence(
+        negative=tf.number(table, "negative", "valence", 0.0, lo=0.0, hi=3.0),
+        positive=tf.number(table, "positive", "valence", 0.0, lo=0.0, hi=3.0),
+        below=tf.number(table, "below", "valence", 0.0, lo=-4.0, hi=0.0),
+    )
 
 
 # ---------------------------------------------------------------- complaint.toml
@@ -351,7 +402,7 @@ def load_anger(tf: TomlFile) -> AngerRules:
 
 def load_complaint(tf: TomlFile) -> ComplaintRules:
     data = tf.data
-    tf.unknown_keys(data, {"threshold", "anger_factor", "negation", "phrases", "patterns", "regex"}, "")
+    tf.unknown_keys(data, {"threshold", "anger_factor", "negation", "phrases", "patterns", "regex", "valence"}, "")
     threshold = tf.number(data, "threshold", "", 0.5, lo=0.01, hi=10.0) or 0.5
     anger_factor = tf.number(data, "anger_factor", "", 0.5, lo=0.0, hi=5.0)
     signals = load_signals(tf, data, "", "complaint", COMPLAINT_KINDS, "complaint")
@@ -368,7 +419,9 @@ def load_complaint(tf: TomlFile) -> ComplaintRules:
                 negation = Modifier(
                     COMPLAINT_NEGATION, terms, 0.0, int(window), Where(str(tf.path), "negation", tf.line_of("negation"))
                 )
-    return ComplaintRules(threshold, anger_factor or 0.0, signals, negation)
+    valence = _valence(tf, data, file_key=True)
+    valence_file = tf.string(tf.table(data, "valence"), "file", "valence", "") if "valence" in data else ""
+    return ComplaintRules(threshold, anger_factor or 0.0, signals, negation, valence, valence_file or "")
 
 
 # ---------------------------------------------------------------- facts.toml

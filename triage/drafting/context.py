@@ -277,6 +277,8 @@ def key_phrase(text: str, detection: Detection) -> str:
     text = text or ""
     evidence = [e for e in detection.evidence if e.where == "text" and e.end <= len(text)]
     taboo = [e.start for e in evidence if e.kind in _NEVER_QUOTED]
+    # a word graded by the valence lexicon alone ("worry", "wasted") is too weak a sign of what went wrong
+    evidence = [e for e in evidence if not e.rule.endswith(".valence")]
     asked = [(a.start, a.end) for a in detection.asks if a.where == "text"]
     for kinds in _QUOTED_KINDS:
         ranked = sorted((e for e in evidence if e.kind in kinds and e.weight > 0), key=lambda e: (-e.weight, e.start))

@@ -1,0 +1,218 @@
+"""Signals judged over the whole message rather than matched phrase by phrase.
+
+* ``shouting``: runs of capitalised *ordinary* words (lexicon.is_ordinary_word),
+  never acronyms or names the word lists do not know (``CPUC``, ``ENRON``), codes
+  with digits or symbols (``KETTLE&CRUMB*SHOP``, ``BG-200``), entities the
+  EntityRuler found (products, orders, invoices), a one-letter word ("I"), or the
+  owner's ``[shouting] ignore`` words. Each run is one Evidence (counted once,
+  not once per word plus once for the run); fewer than ``min_words`` such words,
+  or a few in a long text (under 5 % of its words, no run of three), is emphasis,
+  not shouting.
+* ``valence``: every word of the valence lexicon not already inside a phrase or
+  pattern match, graded by the lexicon, flipped and halved after a negation
+  within three words ("not bad"), raised by 30 % after an intensifier; a word left
+  milder than 1 point counts 0 ("hard", "pay"). Negative
+  words add complaint (half as much in a question: "does vinegar damage it?") and, at or
+  below ``below``, anger evidence; positive
+  words take complaint weight off, except in a sentence that also reports a
+  problem: "Great job, the kettle broke again" is not praise.
+* ``strongest_stretch``: the anger or complaint sum of the strongest stretch of
+  ``window`` characters, so that a long newsletter with one sharp word per
+  paragraph does not add up to fury.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from triage.detect import Evidence
+from triage.detect.lexicon import is_ordinary_word
+from triage.detect.rulefiles import Shouting, Valence
+
+NEGATORS = frozenset(
+    ["not", "n't", "n’t", "no", "never", "nothing", "nobody", "none", "neither", "nor", "without", "hardly", "barely", "cannot"]
+)
+INTENSIFIERS = frozenset(
+    ["very", "so", "really", "extremely", "incredibly", "absolutely", "totally", "utterly", "completely", "truly", "super", "highly", "most"]
+)
+NEGATION_SCALE = -0.5  # "not good" is mildly negative, "not bad" mildly positive
+INTENSIFIER_SCALE = 1.3
+QUESTION_SCALE = 0.5  # a negative word in a question weighs half
+MIN_VALENCE = 1.0  # words graded milder than this (after negation and intensifiers) count 0
+_CLAUSE_END = re.compile(r"[.!?\n]")
+SARCASM_FAILURE = 0.5  # a problem this strong beside praise makes the praise sarcasm ("replacement" is not)
+MIN_SHARE = 0.05  # capitalised ordinary words under this share of a text's words, with no run of 3, are emphasis
+
+
+# Columns of the token array ``token_array`` returns, shared by shouting and valence.
+COLUMNS = ("LOWER", "IS_UPPER", "IS_ALPHA", "LENGTH", "IS_PUNCT")
+_LOWER, _UPPER, _ALPHA, _LENGTH, _PUNCT = range(len(COLUMNS))
+
+
+def token_array(doc: Any) -> Any:
+    """One numpy array of the token attributes in COLUMNS (one C call per text)."""
+    import spacy.attrs  # spaCy is loaded whenever there is a doc
+
+    return doc.to_array([getattr(spacy.attrs, n) for n in COLUMNS])
+
+
+def shouting(doc: Any, text: str, rules: Shouting, skip: set[int], rows: Any) -> list[Evidence]:
+    """One Evidence per run of capitalised ordinary words, when the message shouts."""
+    import numpy
+
+    mask = (rows[:, _UPPER] == 1) & (rows[:, _ALPHA] == 1) & (rows[:, _LENGTH] >= 2)
+    candidates = numpy.flatnonzero(mask).tolist()
+    if len(candidates) < rules.min_words:  # the common case: decided without looking at a token
+        return []
+    runs: list[list[int]] = []
+    current: list[int] = []
+    words = int(rows[:, _ALPHA].sum())
+    shouted = set(candidates)
+    alpha = rows[:, _ALPHA].tolist()
+    length = rows[:, _LENGTH].tolist()
+    for i in range(candidates[0], candidates[-1] + 1):
+        if not alpha[i]:
+            token = doc[i]
+            if token.is_space and "\n" in token.text and current:  # a line ends a run
+                runs.append(current)
+                current = []
+            continue
+        if length[i] < 2:  # "I", "A": neither breaks nor makes a run
+            continue
+        if i in shouted and i not in skip:
+            lower = doc[i].lower_
+            if lower not in rules.ignore and is_ordinary_word(lower):
+                current.append(i)
+                continue
+        if current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    total = sum(len(r) for r in runs)
+    if total < rules.min_words:
+        return []
+    if total < MIN_SHARE * words and max(len(r) for r in runs) < 3:
+        return []
+    out: list[Evidence] = []
+    left = rules.max_weight
+    for run in runs:
+        weight = min(rules.run_weight, rules.weight * len(run), left)
+        if weight <= 0:
+            break
+        left -= weight
+        a, last = doc[run[0]].idx, doc[run[-1]]
+        b = last.idx + len(last)
+        out.append(Evidence(a, b, text[a:b], "anger.shouting", round(weight, 4), "shout"))
+    return out
+
+
+def valence(
+    doc: Any, text: str, lexicon: tuple[dict[int, float], Any], covered: set[int], anger: Valence,
+    complaint: Valence, modifiers: dict[int, float], rows: Any,
+) -> tuple[list[Evidence], list[Evidence]]:
+    """(anger evidence, complaint evidence) from the valence lexicon, for words no rule matched.
+
+    ``lexicon`` is (valence by LOWER hash, a sorted numpy array of those hashes);
+    ``modifiers`` maps a LOWER hash to the factor of a negator (``NEGATION_SCALE``)
+    or an intensifier (``INTENSIFIER_SCALE``).
+    """
+    angry: list[Evidence] = []
+    other: list[Evidence] = []
+    graded, _ = lexicon
+    if not graded:
+        return angry, other
+    column = rows[:, _LOWER].tolist()
+    hits = [i for i, key in enumerate(column) if key in graded]
+    if not hits:
+        return angry, other
+    punct = rows[:, _PUNCT].tolist()
+    for i in hits:
+        if i in covered:
+            continue
+        value = graded[column[i]]
+        for k in range(i - 1, max(-1, i - 4), -1):
+            if modifiers.get(column[k]) == NEGATION_SCALE:
+                value *= NEGATION_SCALE
+                break
+            if punct[k]:
+                break
+        if i > 0 and modifiers.get(column[i - 1]) == INTENSIFIER_SCALE:
+            value *= INTENSIFIER_SCALE
+        if abs(value) < MIN_VALENCE:  # "hard", "pay": mild words describe more often than they judge
+            continue
+        token = doc[i]
+        a, b = token.idx, token.idx + len(token)
+        if value < 0:
+            # "or does vinegar damage it?" asks about a problem; it does not report one
+            end = _CLAUSE_END.search(text, b)
+            if end is not None and end.group() == "?":
+                value *= QUESTION_SCALE
+            if complaint.negative:
+                weight = round(-value * complaint.negative, 4)
+                other.append(Evidence(a, b, text[a:b], "complaint.valence", weight, "complaint"))
+            if anger.negative and value <= anger.below:
+                angry.append(Evidence(a, b, text[a:b], "anger.valence", round(-value * anger.negative, 4), "anger"))
+        elif value > 0 and complaint.positive:
+            other.append(Evidence(a, b, text[a:b], "complaint.valence", round(-value * complaint.positive, 4), "not_complaint"))
+    return angry, other
+
+
+def valence_keys(lexicon: dict[str, float], string_id: Any) -> tuple[tuple[dict[int, float], Any], dict[int, float]]:
+    """The lexicon and the negators/intensifiers keyed by LOWER hash (``string_id`` is ``vocab.strings.add``).
+
+    Negators and intensifiers modify the word after them and have no valence of their own here.
+    """
+    modifiers = {string_id(w): NEGATION_SCALE for w in NEGATORS}
+    modifiers.update({string_id(w): INTENSIFIER_SCALE for w in INTENSIFIERS})
+    import numpy
+
+    keyed = {string_id(w): v for w, v in lexicon.items() if w not in NEGATORS and w not in INTENSIFIERS}
+    return (keyed, numpy.array(sorted(keyed), dtype=numpy.uint64)), modifiers
+
+
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n")
+
+
+def sarcastic_praise(text: str, evidence: list[Evidence]) -> list[Evidence]:
+    """Praise in a sentence that also reports a problem counts 0 ("Great job, it broke again")."""
+    if not any(e.kind == "not_complaint" for e in evidence):
+        return evidence
+    problems = [e.start for e in evidence if e.kind == "complaint" and e.weight >= SARCASM_FAILURE]
+    if not problems:
+        return evidence
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    out = []
+    for e in evidence:
+        if e.kind == "not_complaint":
+            lo, hi = _bounds(ends, e.start)
+            if any(lo <= p < hi for p in problems):
+                continue
+        out.append(e)
+    return out
+
+
+def _bounds(ends: list[int], at: int) -> tuple[int, int]:
+    lo = 0
+    for end in ends:
+        if end > at:
+            return lo, end
+        lo = end
+    return lo, 1 << 30
+
+
+def strongest_stretch(evidence: Iterable[Evidence], kinds: frozenset[str], window: int) -> float:
+    """The largest sum of weights of ``kinds`` starting within any ``window`` characters (0: all)."""
+    hits = sorted((e.start, e.weight) for e in evidence if e.kind in kinds)
+    if not window or not hits or hits[-1][0] - hits[0][0] <= window:  # all in one stretch: every weight counts
+        return sum(w for _, w in hits)
+    best, total, lo = 0.0, 0.0, 0
+    for start, weight in hits:
+        total += weight
+        while hits[lo][0] < start - window:
+            total -= hits[lo][1]
+            lo += 1
+        best = max(best, total)
+    return best

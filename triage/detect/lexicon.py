@@ -1,0 +1,128 @@
+"""Word-level data for detection: lemmas, ordinary English words, the valence lexicon.
+
+* **Lemmas.** An owner writes ``{LEMMA = "cancel"}`` (or ``{LEMMA = {IN = [...]}}``)
+  in a token pattern, and it matches "cancel", "cancelled", "cancelling",
+  "cancels". The forms come from spaCy's English lookup lemmatizer table
+  (``en_lemma_lookup`` of Explosion's ``spacy-lookups-data``, the table
+  ``spacy.blank("en")`` uses with ``nlp.add_pipe("lemmatizer", config={"mode":
+  "lookup"})``). Rather than lemmatise every token of every message (a Python
+  call per token: too slow for the poll), ``expand_lemmas`` turns each LEMMA
+  test into the equivalent LOWER test over every form the table maps to that
+  lemma, once, when the rules are compiled; the matches are the same for every
+  word the table knows.
+* **Ordinary words** (``is_ordinary_word``): the table's forms and lemmas, the
+  WordNet word lists of the same package (``en_lemma_index``) and spaCy's
+  English stop words. Shouting counts capitalised ordinary words only, so
+  ``CPUC``, ``CNBC`` or ``ENRON`` (acronyms and names) are not shouting.
+* **Valence** (``read_valence``): a word list with a graded valence per word,
+  ``word<TAB>valence`` (VADER's lexicon format: -4 very negative .. +4 very
+  positive; further columns are ignored, ``#`` starts a comment line).
+
+Loaded on first use and kept for the process (the tables never change).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+
+@cache
+def _tables() -> tuple[dict[str, str], dict[str, list[str]]]:
+    from importlib.resources import files
+
+    data = files("spacy_lookups_data") / "data"
+    lookup = json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes()))
+    index = json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes()))
+    return lookup, index
+
+
+@cache
+def lemma_forms() -> dict[str, frozenset[str]]:
+    """lemma -> every lower-case form the lookup table maps to it (the lemma itself included)."""
+    lookup, _ = _tables()
+    forms: dict[str, set[str]] = {}
+    for form, lemma in lookup.items():
+        forms.setdefault(lemma.lower(), {lemma.lower()}).add(form.lower())
+    return {lemma: frozenset(f) for lemma, f in forms.items()}
+
+
+def forms_of(lemma: str) -> list[str]:
+    """Every form of ``lemma`` (sorted; just the word itself when the table does not know it)."""
+    lemma = lemma.lower()
+    return sorted(lemma_forms().get(lemma, frozenset()) | {lemma})
+
+
+@cache
+def ordinary_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    lookup, index = _tables()
+    words = set(lookup) | set(lookup.values()) | set(STOP_WORDS)
+    for listed in index.values():
+        words.update(w for w in listed if "_" not in w)
+    return frozenset(w.lower() for w in words)
+
+
+def is_ordinary_word(lower: str) -> bool:
+    return lower in ordinary_words()
+
+
+def expand_lemmas(pattern: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], str]:
+    """``pattern`` with each LEMMA test written as a LOWER test over its forms, and "" --
+    or the pattern unchanged and what is wrong (a LEMMA beside LOWER, a value that is not a
+    word or an IN/NOT_IN list of words)."""
+    out: list[dict[str, Any]] = []
+    changed = False
+    for token in pattern:
+        keys = {k.upper(): k for k in token}
+        if "LEMMA" not in keys:
+            out.append(token)
+            continue
+        if "LOWER" in keys or "NORM" in keys:
+            return pattern, "LEMMA and LOWER in one pattern token: use one of them"
+        value = token[keys["LEMMA"]]
+        if isinstance(value, str):
+            test: Any = {"IN": forms_of(value)}
+        elif isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("IN", "NOT_IN"):
+            how, words = next(iter(value.items()))
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                return pattern, f"LEMMA {how} must be a list of words"
+            test = {how: sorted({f for w in words for f in forms_of(w)})}
+        else:
+            return pattern, 'LEMMA must be a word or {IN = [words]} / {NOT_IN = [words]}'
+        new = {k: v for k, v in token.items() if k.upper() != "LEMMA"}
+        new["LOWER"] = test
+        out.append(new)
+        changed = True
+    return (tuple(out) if changed else pattern), ""
+
+
+def read_valence(path: Path) -> tuple[dict[str, float], list[tuple[int, str]]]:
+    """``word -> valence`` from a lexicon file, and the (line, problem) pairs found in it."""
+    lexicon: dict[str, float] = {}
+    problems: list[tuple[int, str]] = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, [(0, f"cannot read: {exc}")]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            problems.append((number, "expected: word<TAB>valence"))
+            continue
+        try:
+            value = float(parts[1])
+        except ValueError:
+            problems.append((number, f"valence must be a number from -4 to 4, got {parts[1]!r}"))
+            continue
+        if not -4.0 <= value <= 4.0:
+            problems.append((number, f"valence must be a number from -4 to 4, got {parts[1]!r}"))
+            continue
+        lexicon[parts[0].strip().lower()] = value
+    return lexicon, problems
