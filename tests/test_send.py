@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import sqlite3
 
@@ -165,3 +167,35 @@ def test_imap_down_at_approval_leaves_the_draft_approved_not_stuck_sending(
     done = workspace.run("send-pending", "--json")
     assert json.loads(done.stdout)["sent"] == [did], done.stderr
     assert len(smtp_server.messages) == 1
+
+
+def test_an_unconfirmed_checklist_item_blocks_approval_until_an_agent_confirms_it(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    body = ("Hi Ann,\n\n[[confirm: I've cancelled subscription KC-SUB-2291 from 30 November.]]\n\n"
+            "[[confirm: I've refunded the last charge of 12.00.]]\n\nBest wishes,\nMaya\n")
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("UPDATE drafts SET body = ? WHERE id = ?", (body, did))
+    refused = workspace.run("approve", str(did), "--override-tone", "looks fine")
+    assert refused.returncode == 1 and "KC-SUB-2291" in refused.stderr, refused.stderr
+    ambiguous = workspace.run("confirm", str(did), "--agent", "dana")
+    assert ambiguous.returncode == 1 and "Name one" in ambiguous.stderr, ambiguous.stderr
+    assert workspace.run("confirm", str(did), "1", "--agent", "dana").returncode == 0
+    still = workspace.run("approve", str(did))
+    assert still.returncode == 1 and "refunded the last charge" in still.stderr and "KC-SUB" not in still.stderr
+    assert smtp_server.messages == []
+    assert workspace.run("confirm", str(did), "9").returncode == 1
+    assert workspace.run("confirm", str(did), "--agent", "lee").returncode == 0
+    ok = workspace.run("approve", str(did))
+    assert ok.returncode == 0, ok.stderr
+    raw = smtp_server.messages[0].raw
+    sent = email.message_from_bytes(raw, policy=email.policy.default)
+    text = sent.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert len(smtp_server.messages) == 1 and b"[[" not in raw and "[[" not in text
+    assert "cancelled subscription KC-SUB-2291 from 30 November." in text
+    with sqlite3.connect(workspace.db) as db:
+        confirmed = db.execute("SELECT actor, detail FROM events WHERE kind = 'checklist-confirmed' ORDER BY id").fetchall()
+    assert [actor for actor, _ in confirmed] == ["dana", "lee"]
+    assert "KC-SUB-2291" in confirmed[0][1] and "12.00" in confirmed[1][1]

@@ -29,6 +29,7 @@ Every action is written to the ``events`` audit log with who and when.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,14 @@ from triage.lock import wait_lock
 from triage.store import DeadlineKind, Draft, DraftStatus, Store, StoredMessage, iso, utcnow
 
 log = logging.getLogger(__name__)
+
+# an action only an agent can take, written by a template as a checklist item
+_CONFIRM = re.compile(r"\[\[confirm:\s*(?P<item>[^\]]*)\]\]")
+
+
+def checklist(body: str) -> list[tuple[int, int, str]]:
+    """(start, end, item) of every ``[[confirm: ...]]`` an agent has still to confirm."""
+    return [(m.start(), m.end(), m.group("item").strip()) for m in _CONFIRM.finditer(body)]
 
 
 class Refused(TriageError):
@@ -87,6 +96,33 @@ def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str,
         store.update_draft(draft_id, body=body, lint=findings, edited_by=agent, updated_at=iso(now))
         store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id, findings=len(findings))
     return findings
+
+
+def confirm(settings: Settings, store: Store, draft_id: int, agent: str, item: int | None = None,
+            now: datetime | None = None) -> str:
+    """An agent confirms a checklist item of a pending draft (numbered from 1; ``None`` when it has
+    only one): the marker becomes its plain text and the confirmation is an audit event. Returns
+    the item's text. Refused when there is no such item or the draft is not pending."""
+    now = now or utcnow()
+    with store.write():
+        draft = _draft(store, draft_id)
+        if draft.status != DraftStatus.PENDING:
+            raise Refused(f"draft {draft_id} is {draft.status}; only a pending draft's items can be confirmed")
+        items = checklist(draft.body)
+        if not items:
+            raise Refused(f"draft {draft_id} has no checklist item to confirm")
+        if item is None and len(items) > 1:
+            listed = "; ".join(f"{n}. {text!r}" for n, (_, _, text) in enumerate(items, 1))
+            raise Refused(f"draft {draft_id} has {len(items)} checklist items: {listed}. Name one: "
+                          f"triage confirm {draft_id} ITEM")
+        number = item or 1
+        if not 1 <= number <= len(items):
+            raise Refused(f"draft {draft_id} has no checklist item {number} (it has {len(items)})")
+        start, end, text = items[number - 1]
+        body = draft.body[:start] + text + draft.body[end:]
+        store.update_draft(draft_id, body=body, lint=lint(settings, body), updated_at=iso(now))
+        store.event("checklist-confirmed", agent, now, case_id=draft.case_id, draft_id=draft_id, item=text)
+    return text
 
 
 def saved_answers(settings: Settings) -> tuple[SavedAnswer, ...]:
@@ -159,6 +195,13 @@ def approve(
                 raise Refused(
                     f"draft {draft_id} has {len(questions)} question(s) with no answer yet: {asked}. "
                     "Write the answer in place of each [[answer: ...]] (triage edit), then approve"
+                )
+            items = checklist(draft.body)
+            if items:  # nobody may claim an action that nobody has confirmed, whatever the override
+                listed = "; ".join(f"{n}. {text!r}" for n, (_, _, text) in enumerate(items, 1))
+                raise Refused(
+                    f"draft {draft_id} has {len(items)} checklist item(s) not confirmed: {listed}. "
+                    f"Do each, then confirm it (triage confirm {draft_id} ITEM), then approve"
                 )
             if findings and not (override_tone or "").strip():
                 phrases = "; ".join(repr(f["text"]) for f in findings)

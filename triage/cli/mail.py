@@ -335,6 +335,27 @@ def _answers_used(settings: Any, body: str) -> list[Any]:
     return answers_in(body, review.saved_answers(settings))
 
 
+@cli.command("confirm")
+@click.argument("draft_id", type=int)
+@click.argument("item", type=int, required=False)
+@agent_option
+@click.pass_context
+def confirm(ctx: click.Context, draft_id: int, item: int | None, agent: str | None) -> None:
+    """Confirm a draft's checklist item ([[confirm: ...]]) once the action is really done.
+
+    ITEM is its number as listed by show (needed when there are several). Recorded
+    as an audit event; the item becomes plain text in the reply.
+
+    Example: triage confirm 12 1
+    """
+    from triage import review
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        text = review.confirm(settings, store, draft_id, _agent(agent), item)
+    click.echo(f"Confirmed on draft {draft_id}: {text}")
+
+
 @cli.command("clear-loop")
 @click.argument("case_id", type=int)
 @agent_option
