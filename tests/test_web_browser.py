@@ -286,3 +286,100 @@ def test_in_chromium_an_agent_answers_an_open_question_with_a_saved_answer(
     [mail] = smtp_server.wait_for(1)
     assert "white vinegar" in mail.message.get_content() and "[[" not in mail.message.get_content()
     context.close()
+
+
+def _logged_in(browser: object, base: str) -> tuple[object, object]:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(base + "/login")
+    page.fill("input[name=name]", "dana")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.url == base + "/"
+    return context, page
+
+
+def test_in_chromium_approve_sends_the_text_in_the_box_without_saving_first(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
+) -> None:
+    base, workspace = served
+    did = _draft_for(workspace, "derek@customer.test")
+    context, page = _logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    typed = "Hi Derek,\n\nTyped just now, never saved: a replacement ships today.\n\nSam\n"
+    page.fill("#draft-body", typed)  # type: ignore[attr-defined]
+    page.click("#approve")  # type: ignore[attr-defined]
+    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    [mail] = smtp_server.wait_for(1)
+    assert "Typed just now, never saved" in mail.message.get_content()
+    with Store(workspace.db) as store:
+        draft = store.draft(did)
+        assert draft is not None and draft.status == "sent" and draft.body == typed and draft.edited_by == "dana"
+
+    # typed text with tone findings is kept, and refused as any draft with findings
+    other = _draft_for(workspace, "eve@customer.test")
+    page.goto(f"{base}/drafts/{other}")  # type: ignore[attr-defined]
+    page.fill("#draft-body", "Hi,\n\nPlease calm down. As per my last email, it ships.\n\nSam\n")  # type: ignore[attr-defined]
+    page.click("#approve")  # type: ignore[attr-defined]
+    assert "was saved, but it has" in page.locator(".flash.error").inner_text()  # type: ignore[attr-defined]
+    assert "calm down" in page.locator("#draft-body").input_value()  # type: ignore[attr-defined]
+    assert len(smtp_server.messages) == 1
+    context.close()  # type: ignore[attr-defined]
+
+
+def test_in_chromium_a_collision_is_refused_and_shows_what_changed(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
+) -> None:
+    base, workspace = served
+    did = _draft_for(workspace, "derek@customer.test")
+    context, page = _logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    # meanwhile a colleague edits the same draft from the terminal
+    from triage import review
+
+    settings = config.load(workspace.config)
+    with Store(workspace.db) as store:
+        review.edit(settings, store, did, "Hi Derek,\n\nSam's version: we refund you in full.\n\nSam\n", "sam")
+    page.click("#approve")  # type: ignore[attr-defined]
+    refusal = page.locator(".flash.error").inner_text()  # type: ignore[attr-defined]
+    assert "changed since you opened it (sam" in refusal
+    assert "+Sam's version: we refund you in full." in refusal  # what changed
+    assert smtp_server.messages == []
+    with Store(workspace.db) as store:
+        draft = store.draft(did)
+        assert draft is not None and draft.status == "pending" and "Sam's version" in draft.body
+    # reloaded, the page shows the colleague's text and approving sends it
+    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    page.click("#approve")  # type: ignore[attr-defined]
+    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    [mail] = smtp_server.wait_for(1)
+    assert "Sam's version" in mail.message.get_content()
+    context.close()  # type: ignore[attr-defined]
+
+
+def test_in_chromium_a_rejected_draft_is_redrafted_and_sent(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
+) -> None:
+    base, workspace = served
+    did = _draft_for(workspace, "derek@customer.test")
+    context, page = _logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    page.fill(".reject input[name=reason]", "wrong tone for Derek")  # type: ignore[attr-defined]
+    page.click("#reject")  # type: ignore[attr-defined]
+    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    assert page.locator("#draft-status").inner_text() == "rejected"  # type: ignore[attr-defined]
+    page.select_option(".redraft select[name=template]", "scratch")  # type: ignore[attr-defined]
+    page.click("#redraft")  # type: ignore[attr-defined]
+    assert "New draft" in page.locator(".flash.ok").inner_text()  # type: ignore[attr-defined]
+    new_id = int(page.url.rsplit("/", 1)[1])  # type: ignore[attr-defined]
+    assert new_id != did
+    box = page.locator("#draft-body").input_value()  # type: ignore[attr-defined]
+    assert box.startswith("Hi ") and "Best wishes," in box
+    page.fill("#draft-body", CLEAN)  # type: ignore[attr-defined]
+    page.click("#approve")  # type: ignore[attr-defined]
+    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    [mail] = smtp_server.wait_for(1)
+    assert "A replacement ships today." in mail.message.get_content()
+    context.close()  # type: ignore[attr-defined]

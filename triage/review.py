@@ -112,7 +112,7 @@ def confirm(settings: Settings, store: Store, draft_id: int, agent: str, item: i
         if not items:
             raise Refused(f"draft {draft_id} has no checklist item to confirm")
         if item is None and len(items) > 1:
-            listed = "; ".join(f"{n}. {text!r}" for n, (_, _, text) in enumerate(items, 1))
+            listed = "; ".join(f"{n}. {item!r}" for n, (_, _, item) in enumerate(items, 1))
             raise Refused(f"draft {draft_id} has {len(items)} checklist items: {listed}. Name one: "
                           f"triage confirm {draft_id} ITEM")
         number = item or 1
@@ -154,6 +154,67 @@ def reject(store: Store, draft_id: int, agent: str, reason: str, now: datetime |
         store.event("draft-rejected", agent, now, case_id=draft.case_id, draft_id=draft_id, reason=reason)
 
 
+def redraft(settings: Settings, store: Store, draft_id: int, agent: str, template: str | None = None,
+            scratch: bool = False, now: datetime | None = None) -> int:
+    """A fresh pending draft for the case of ``draft_id``, answering its latest customer message.
+
+    From the template the rules choose, or ``template``; ``scratch``: an empty reply with
+    the greeting and the sign-off, for the agent to write. The case's pending drafts are
+    superseded. Refused while a draft of the case is being sent. Returns the new draft's id.
+    """
+    from triage.detect import ArchetypeHit, Detection, Facts
+    from triage.drafting.context import build_context
+    from triage.drafting.drafter import DraftText, draft_row, normalise_body
+    from triage.errors import DraftError
+    from triage.message import Message
+
+    now = now or utcnow()
+    old = _draft(store, draft_id)
+    messages = store.customer_messages(old.case_id)
+    if not messages:
+        raise Refused(f"case {old.case_id} has no customer message to answer")
+    latest = messages[-1]
+    found = store.detection_for(latest.id) or {}
+    facts: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in found.get("facts", {}).items()
+                             if k in Facts.__dataclass_fields__}
+    detection = Detection(
+        score=found.get("score", 0.0), level=found.get("level", "calm"), complaint=bool(found.get("complaint")),
+        archetypes=tuple(ArchetypeHit(a["name"], a.get("rule", "")) for a in found.get("archetypes", [])
+                         if isinstance(a, dict)),
+        facts=Facts(**facts),
+    )
+    message = Message(
+        message_id=latest.message_id, sender_name=latest.sender_name, sender_address=latest.sender,
+        subject=latest.subject, date=datetime.fromisoformat(latest.date), text=latest.text,
+        full_text=latest.full_text, reply_to=latest.reply_to,
+    )
+    drafter = ruleset.load(settings).drafter
+    if scratch:
+        from triage.drafting.outgoing import reply_subject
+
+        ctx = build_context(message, detection, old.case_id, now, settings.support)
+        body = normalise_body(f"{ctx['greeting']}\n\n\n\nBest wishes,\n{ctx['agent']}\n{ctx['shop']}\n")
+        body = body.replace("\n\nBest wishes", "\n\n\n\nBest wishes", 1)  # room to write
+        text = DraftText("(from scratch)", reply_subject(latest.subject), body)
+    else:
+        try:
+            text = drafter.render(message, detection, old.case_id, now, template=template)
+        except DraftError as exc:
+            raise Refused(str(exc)) from exc
+    with store.write():
+        drafts = store.case_drafts(old.case_id)
+        busy = [d.id for d in drafts if d.status in (DraftStatus.APPROVED, DraftStatus.SENDING)]
+        if busy:
+            raise Refused(f"case {old.case_id}: draft {busy[0]} is approved and being sent; "
+                          "reject it first (triage reject) to redraft")
+        superseded = store.supersede_pending(old.case_id, now)
+        new_id = store.insert_draft(draft_row(old.case_id, latest.id, message, text, settings.support,
+                                              token=f"r{len(drafts) + 1}", now=now))
+        store.event("draft-created", agent, now, case_id=old.case_id, draft_id=new_id, superseded=superseded,
+                    redraft_of=draft_id, template=text.template)
+    return new_id
+
+
 def clear_loop(store: Store, case_id: int, agent: str, now: datetime | None = None) -> bool:
     """An agent checked a case flagged "possible auto-responder loop": not one (or over).
 
@@ -170,6 +231,53 @@ def clear_loop(store: Store, case_id: int, agent: str, now: datetime | None = No
     return True
 
 
+class Collision(Refused):
+    """Someone (or the customer) changed the case since the agent looked at the draft."""
+
+    def __init__(self, message: str, changes: list[str]) -> None:
+        super().__init__(message + (":\n" + "\n".join(changes) if changes else ""))
+        self.reason = message
+        self.changes = changes
+
+
+def version(draft: Draft) -> str:
+    """What an agent saw of a draft: changes whenever its text, state or addressees change."""
+    return draft.updated_at
+
+
+def _diff(old: str, new: str) -> list[str]:
+    import difflib
+
+    return [line.rstrip("\n") for line in difflib.unified_diff(
+        old.splitlines(), new.splitlines(), "what you saw", "what is stored now", lineterm="", n=1)]
+
+
+def _collisions(store: Store, draft: Draft, seen_version: str | None, seen_body: str | None) -> None:
+    """Refuse when a customer message came after the draft was made, or it changed since it was seen."""
+    later = [m for m in store.customer_messages(draft.case_id, since=draft.created_at) if m.id != draft.message_id]
+    if later:
+        raise Collision(
+            f"draft {draft.id}: the customer wrote again on case {draft.case_id} after this draft was made; "
+            f"read it, then redraft (triage redraft {draft.id}) or edit the reply",
+            [f"  {m.received_at[:16].replace('T', ' ')} {m.sender}: {m.subject}: {m.text.strip()[:200]}"
+             for m in later],
+        )
+    if seen_version is not None and seen_version != version(draft):
+        changes = _diff(seen_body, draft.body) if seen_body is not None and seen_body != draft.body else []
+        who = draft.edited_by or "someone"
+        raise Collision(
+            f"draft {draft.id} changed since you opened it ({who}, {draft.updated_at[:19].replace('T', ' ')}; "
+            f"now {draft.status}); look at it again before approving",
+            changes,
+        )
+
+
+def _tone_refusal(draft_id: int, findings: list[dict[str, Any]], saved: bool = False) -> str:
+    phrases = "; ".join(repr(f["text"]) for f in findings)
+    return (f"draft {draft_id} {'was saved, but it ' if saved else ''}has {len(findings)} tone finding(s): {phrases}. "
+            'Edit it (triage edit), or approve with --override-tone "REASON"')
+
+
 def approve(
     settings: Settings,
     store: Store,
@@ -177,11 +285,38 @@ def approve(
     agent: str,
     override_tone: str | None = None,
     now: datetime | None = None,
+    body: str | None = None,
+    seen_version: str | None = None,
+    seen_body: str | None = None,
 ) -> SendReport:
-    """Approve a pending draft (refused while it has tone findings, unless overridden) and send it."""
+    """Approve a pending draft (refused while it has tone findings, unless overridden) and send it.
+
+    ``body``: the text on the agent's screen (the review page); when it differs from the
+    stored text it is saved, linted and approved in the same step, so what is on screen
+    is what is sent. ``seen_version``: ``version(draft)`` when the agent opened it; a
+    draft changed since then is refused, as is one whose case got a customer message
+    after the draft was made (``Collision``, with what changed). Refused before leaving
+    ``pending`` when no SMTP server is configured.
+    """
     now = now or utcnow()
+    if not settings.smtp.host:
+        raise Refused(f"draft {draft_id} not approved: no [smtp] host is configured, so it could not be sent; "
+                      "add an [smtp] section to the configuration")
     draft = _draft(store, draft_id)
-    findings = lint(settings, draft.body) if draft.status == DraftStatus.PENDING else []
+    text = draft.body if body is None else body
+    findings = lint(settings, text) if draft.status == DraftStatus.PENDING else []
+    marks = open_marks(text)
+    if (draft.status == DraftStatus.PENDING and text != draft.body
+            and (marks or (findings and not (override_tone or "").strip()))):
+        # keep what the agent typed, then refuse as for any draft with findings or open questions
+        with store.write():
+            draft = _draft(store, draft_id)
+            _collisions(store, draft, seen_version, seen_body if seen_body is not None else body)
+        edit(settings, store, draft_id, text, agent, now)
+        if marks:
+            raise Refused(f"draft {draft_id} was saved, but it has {len(marks)} question(s) with no answer yet: "
+                          + "; ".join(repr(q) for _, _, q in marks))
+        raise Refused(_tone_refusal(draft_id, findings, saved=True))
     with store.write():
         draft = _draft(store, draft_id)
         if draft.status in (DraftStatus.APPROVED, DraftStatus.SENDING):
@@ -189,26 +324,27 @@ def approve(
         elif draft.status != DraftStatus.PENDING:
             raise Refused(f"draft {draft_id} is {draft.status}; it cannot be approved")
         else:
-            questions = open_marks(draft.body)
+            _collisions(store, draft, seen_version, seen_body if seen_body is not None else body)
+            if text != draft.body:
+                store.update_draft(draft_id, body=text, lint=findings, edited_by=agent, updated_at=iso(now))
+                store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id,
+                            findings=len(findings))
+            questions = open_marks(text)
             if questions:  # a marker must never reach a customer, whatever the override
                 asked = "; ".join(repr(q) for _, _, q in questions)
                 raise Refused(
                     f"draft {draft_id} has {len(questions)} question(s) with no answer yet: {asked}. "
                     "Write the answer in place of each [[answer: ...]] (triage edit), then approve"
                 )
-            items = checklist(draft.body)
+            items = checklist(text)  # the text being approved, the box's on the page
             if items:  # nobody may claim an action that nobody has confirmed, whatever the override
-                listed = "; ".join(f"{n}. {text!r}" for n, (_, _, text) in enumerate(items, 1))
+                listed = "; ".join(f"{n}. {item!r}" for n, (_, _, item) in enumerate(items, 1))
                 raise Refused(
                     f"draft {draft_id} has {len(items)} checklist item(s) not confirmed: {listed}. "
                     f"Do each, then confirm it (triage confirm {draft_id} ITEM), then approve"
                 )
             if findings and not (override_tone or "").strip():
-                phrases = "; ".join(repr(f["text"]) for f in findings)
-                raise Refused(
-                    f"draft {draft_id} has {len(findings)} tone finding(s): {phrases}. "
-                    'Edit it (triage edit), or approve with --override-tone "REASON"'
-                )
+                raise Refused(_tone_refusal(draft_id, findings))
             store.update_draft(
                 draft_id,
                 status=DraftStatus.APPROVED,

@@ -72,6 +72,39 @@ def reject(ctx: click.Context, draft_id: int, reason: str, agent: str | None) ->
 
 @cli.command()
 @click.argument("draft_id", type=int)
+@click.option("--template", metavar="NAME", help="Render this template (a file in templates/, without .j2).")
+@click.option("--scratch", is_flag=True, help="An empty reply with the greeting and sign-off, to write yourself.")
+@agent_option
+@click.pass_context
+def redraft(ctx: click.Context, draft_id: int, template: str | None, scratch: bool, agent: str | None) -> None:
+    """Make a fresh draft for the case of DRAFT_ID (after a reject, or to start over).
+
+    It answers the case's latest customer message; a pending draft of the case
+    is superseded.
+
+    Example: triage redraft 19 --template aggressive
+    """
+    from triage import review
+
+    if scratch and template:
+        raise click.UsageError("--scratch and --template exclude each other")
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        new_id = review.redraft(settings, store, draft_id, _agent(agent), template=template, scratch=scratch)
+        draft = store.draft(new_id)
+    assert draft is not None
+    click.echo(f"Draft {new_id} made for case {draft.case_id} ({draft.template}).")
+    _print_findings_only(draft.lint)
+    click.echo(f"Next: triage show {new_id}, then triage edit {new_id} or triage approve {new_id}")
+
+
+def _print_findings_only(findings: list[dict[str, Any]]) -> None:
+    for f in findings:
+        click.echo(f"  tone: {f['text']!r}: {f['reason']} Try: {f['suggestion']}")
+
+
+@cli.command()
+@click.argument("draft_id", type=int)
 @agent_option
 @click.option("--override-tone", metavar="REASON", help="Approve despite tone findings; the reason is recorded.")
 @json_option
@@ -87,6 +120,26 @@ def approve(ctx: click.Context, draft_id: int, agent: str | None, override_tone:
     with open_store(settings) as store:
         report = review.approve(settings, store, draft_id, _agent(agent), override_tone)
     _finish_send(report, as_json)
+
+
+@cli.command()
+@click.argument("case_id", type=int)
+@click.argument("to", metavar="AGENT")
+@agent_option
+@click.pass_context
+def assign(ctx: click.Context, case_id: int, to: str, agent: str | None) -> None:
+    """Make AGENT (a review-page agent) the owner of a case, as the page's "Reassign" does.
+
+    Recorded as a case-assigned event; exit 2 for an unknown agent or case.
+
+    Example: triage assign 19 dana
+    """
+    from triage import agents
+
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        agents.assign(store, case_id, to, _agent(agent))
+    click.echo(f"Case {case_id} assigned to {to}.")
 
 
 @cli.command("send-pending")

@@ -267,7 +267,8 @@ class Drafter:
         return self.rules.purposes[purpose], self.rules.working_days
 
     def render(self, message: Message, detection: Detection, case_id: int, now: datetime, *,
-               purpose: str = "reply", extra: Mapping[str, str | date] | None = None) -> DraftText:
+               purpose: str = "reply", extra: Mapping[str, str | date] | None = None,
+               template: str | None = None) -> DraftText:
         """Render the chosen template once; lint the body (not the customer's quoted words).
 
         ``purpose`` is "reply" (chosen by [[choose]] rules), "promise_update" or
@@ -276,6 +277,11 @@ class Drafter:
         """
         reply = decide(self.policy, message, detection) if purpose == "reply" else None
         name, days = self.choose(detection, purpose, reply.situation if reply else "")
+        if template is not None:  # an agent's choice (triage redraft --template)
+            if template not in self.templates or template.startswith("_"):
+                known = ", ".join(sorted(t for t in self.templates if not t.startswith("_")))
+                raise DraftError(f"no template {template!r} (expected one of {known})")
+            name = template
         hours = self.followup.first_response_hours(detection.level, detection.archetype_names)
         ctx = build_context(message, detection, case_id, now, self.support, working_days=days,
                             holidays=self.rules.holidays,

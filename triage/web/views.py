@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from triage import agents, detect, labels, review
+from triage import agents, detect, labels, review, ruleset
 from triage.drafting.situation import answers_in
 from triage.errors import TriageError
 from triage.store import Draft, DraftStatus
@@ -135,6 +135,8 @@ def case(draft_id: int) -> str:
         loop=s.loop_flags([draft.case_id]).get(draft.case_id),
         saved_answers=saved,
         answers_used=answers_in(draft.body, saved),
+        version=review.version(draft),
+        templates=sorted(t for t in ruleset.load(settings()).drafter.templates if not t.startswith("_")),
         r=render,
     )
 
@@ -143,10 +145,16 @@ def _back(draft_id: int) -> Response:
     return redirect(url_for("web.case", draft_id=draft_id))
 
 
+def _box(name: str) -> str | None:
+    """A textarea's text as the browser sent it, with the line ends the CLI writes."""
+    if name not in request.form:
+        return None
+    return request.form[name].replace("\r\n", "\n").rstrip("\n") + "\n"
+
+
 @bp.post("/drafts/<int:draft_id>/edit")
 def edit(draft_id: int) -> Response:
-    body = request.form.get("body", "").replace("\r\n", "\n")
-    body = body.rstrip("\n") + "\n"
+    body = _box("body") or "\n"
     try:
         findings = review.edit(settings(), store(), draft_id, body, _agent())
     except TriageError as exc:
@@ -178,7 +186,10 @@ def approve(draft_id: int) -> Response:
     draft = _draft_or_404(draft_id)
     override = request.form.get("override_tone", "").strip() or None
     try:
-        report = review.approve(settings(), store(), draft_id, _agent(), override)
+        seen, body = _box("seen_body"), _box("body")
+        report = review.approve(settings(), store(), draft_id, _agent(), override,
+                                body=None if body == seen else body,
+                                seen_version=request.form.get("version"), seen_body=seen)
     except TriageError as exc:
         flash(str(exc), "error")
         return _back(draft_id)
@@ -188,6 +199,19 @@ def approve(draft_id: int) -> Response:
         return _back(draft_id)
     flash(f"Draft {draft_id} sent to {draft.to_address}.", "ok")
     return redirect(url_for("web.queue"))
+
+
+@bp.post("/drafts/<int:draft_id>/redraft")
+def redraft(draft_id: int) -> Response:
+    choice = request.form.get("template", "")
+    try:
+        new_id = review.redraft(settings(), store(), draft_id, _agent(), template=None if choice in ("", "scratch")
+                                else choice, scratch=choice == "scratch")
+    except TriageError as exc:
+        flash(str(exc), "error")
+        return _back(draft_id)
+    flash(f"New draft {new_id} made; the case's earlier pending draft, if any, is superseded.", "ok")
+    return _back(new_id)
 
 
 @bp.post("/drafts/<int:draft_id>/clear-loop")
