@@ -105,6 +105,20 @@ def test_the_same_order_from_another_address_opens_its_own_case(workspace: Works
     assert _events(workspace, "case-joined") == []
 
 
+def test_an_address_tied_to_the_customer_joins_by_the_same_order(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    path = maildir([email_bytes(subject="Broken blender", body=ANGRY)])
+    workspace.maildir_config(path)
+    run_poll(workspace)
+    with Store(workspace.db) as store, store.write():
+        store.link_address("ann.private@home.test", store.db.execute("SELECT id FROM customers").fetchone()[0],
+                           "owner", utcnow())
+    maildir([email_bytes(subject="From my other address", sender="Ann <ann.private@home.test>",
+                         body="Order #48213: still broken, still no answer. Unacceptable.")], path)
+    run_poll(workspace)
+    rows = _cases(workspace)
+    assert rows[0][0] == rows[1][0]  # the same "is this the case's customer" rule as threading
+
+
 def test_a_different_order_and_subject_opens_a_new_case(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
     rows = _two(workspace, maildir, email_bytes(subject="Broken blender", body=ANGRY),
                 email_bytes(subject="Late kettle", body="Order #50001 is late. This is unacceptable."))
