@@ -141,7 +141,9 @@ def test_transfer_names_the_specialist_and_why(drafter: Drafter) -> None:
 def test_cancellation_is_confirmed_at_once_without_retention(drafter: Drafter) -> None:
     draft = drafter.render(message(text="Please close my account."),
                            detection(archetypes=("cancelling",)), 1, NOW)
-    assert "I've cancelled your account, effective today" in draft.body
+    # the draft never claims the cancellation is done: it is the agent's checklist item
+    assert "[[confirm: I've closed your account.]]" in draft.body
+    assert "effective today" not in draft.body and "Done:" not in draft.body
     assert not re.search(r"(?i)\b(discount|offer|reconsider|before you leave, )\b", draft.body)
     # next step today (0 working days): the same Friday
     assert "Friday 20 November" in draft.body
@@ -182,22 +184,22 @@ CANCEL_DRAFTS = [
     # (their words, level, complaint, facts, must be in the draft, must not be)
     ("Please cancel my coffee bean box subscription. Nothing wrong with it, just cutting back.",
      "calm", True, {"products": ("coffee subscription",)},
-     ["I've cancelled your coffee subscription, effective today. I'm sorry to see you go.",
+     ["[[confirm: I've cancelled your coffee subscription.]] I'm sorry to see you go.",
       "Your account and past orders stay"], ["let you down", "cancelled your account"]),
     ("Please cancel my subscription.", "calm", False, {},
-     ["I've cancelled your subscription, effective today. I'm sorry to see you go."], ["let you down"]),
+     ["[[confirm: I've cancelled your subscription.]] I'm sorry to see you go."], ["let you down"]),
     ("Three late boxes is enough, cancel my subscription!", "angry", True, {},
-     ["I've cancelled your subscription, effective today. I'm sorry we let you down."], ["see you go"]),
+     ["[[confirm: I've cancelled your subscription.]] I'm sorry we let you down."], ["see you go"]),
     ("Please end my membership.", "calm", False, {},
-     ["I've cancelled your membership, effective today. I'm sorry to see you go."], ["account,"]),
+     ["[[confirm: I've cancelled your membership.]] I'm sorry to see you go."], ["account,"]),
     ("Please cancel order #10234, I ordered the wrong size.", "calm", False, {"orders": ("#10234",)},
-     ["I've cancelled order 10234, effective today. I'm sorry it didn't work out this time.",
+     ["[[confirm: I've cancelled order 10234.]] I'm sorry it didn't work out this time.",
       "Anything else you've ordered from us is unaffected.", "Is there anything else I can help with?"],
      ["see you go", "before you go", "let you down"]),
     ("The kettle from order 10234 leaks. I'm leaving.", "angry", True, {"orders": ("10234",)},
-     ["I've cancelled your account, effective today. I'm sorry we let you down."], ["cancelled order"]),
+     ["[[confirm: I've closed your account.]] I'm sorry we let you down."], ["cancelled order"]),
     ("Please close my account.", "calm", False, {},
-     ["I've cancelled your account, effective today. I'm sorry to see you go.",
+     ["[[confirm: I've closed your account.]] I'm sorry to see you go.",
       "The warranties on what you've bought from us still hold"], ["let you down", "stay exactly"]),
 ]
 

@@ -127,7 +127,7 @@ _GREETING_LEAD = re.compile(r"^(hi|hello|hey|hiya|dear)\b[^,.!?]{0,30},\s*", re.
 _ARTICLE = re.compile(r"^(the|a|an|my|our|your|this|that)\s+", re.I)
 CONTEXT_KEYS = (
     "greeting", "first_name", "shop", "agent", "support_address", "case_id", "subject",
-    "their_words", "their_words_source", "about", "details", "cancel_what", "order", "orders", "product",
+    "their_words", "their_words_source", "about", "details", "cancel_what", "cancel_when", "order", "orders", "product",
     "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
@@ -470,6 +470,8 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "about": about,
         "details": details,
         "cancel_what": cancel_what(message, facts),
+        "cancel_when": next((clean_line(a.when, 60) for a in detection.asks
+                             if a.kind in ("cancel", "close_account") and a.when), ""),
         "order": orders[0] if orders else "", "orders": orders,
         "product": products[0] if products else "", "products": products,
         "date": dates[0] if dates else "", "dates": dates,
