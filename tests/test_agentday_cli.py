@@ -12,7 +12,7 @@ from typing import Any
 
 from conftest import ROOT, Workspace, email_bytes
 from servers import SmtpServer
-from test_followup import FURIOUS, poll_at
+from test_followups import FURIOUS, poll_at
 from test_remind import setup
 
 from triage.review import HELD

@@ -1,7 +1,7 @@
 """Follow-ups join their case: the same order or invoice, a Re:/Fwd: of its subject, a thank-you.
 
 Through the real pipeline on a Maildir, without threading headers (those are
-tests/test_pipeline_local.py's); and the demo inbox's pairs.
+tests/test_pipeline.py's); and the demo inbox's pairs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Workspace, email_bytes
-from test_pipeline_local import run_poll
+from test_pipeline import run_poll
 
 from triage import config
 from triage.errors import ConfigError

@@ -10,7 +10,7 @@ from typing import Any
 
 from conftest import Workspace, email_bytes
 from servers import SmtpServer
-from test_followup import FURIOUS, poll_at
+from test_followups import FURIOUS, poll_at
 
 from triage.lock import run_lock
 

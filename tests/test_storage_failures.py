@@ -25,10 +25,8 @@ from conftest import Workspace, email_bytes
 
 from triage.runs import failures_path
 
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 and os.environ.get("CI") != "true",
-    reason="mounting a tmpfs and chattr need root (CI runs as root, and there this never skips)",
-)
+# Mounting a tmpfs and chattr need root; CI runs as root, and under CI=true this never skips.
+needs_root = pytest.mark.skipif(os.geteuid() != 0 and os.environ.get("CI") != "true", reason="needs root (not under CI)")
 
 
 @pytest.fixture
