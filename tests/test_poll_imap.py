@@ -41,7 +41,12 @@ def test_messages_are_fetched_once_left_unseen_and_picked_up_incrementally(dovec
 
 def test_uidvalidity_change_rescans_without_duplicates(dovecot: Dovecot, workspace: Workspace) -> None:
     dovecot.create_folder("Support")
-    raws = [email_bytes(message_id=f"<u{i}@customer.test>") for i in range(3)]
+    # Four separate problems (different orders), so each is its own case with its own draft.
+    def problem(i: int) -> bytes:
+        return email_bytes(subject=f"Order #{500 + i} arrived broken", message_id=f"<u{i}@customer.test>",
+                           body=f"My blender from order #{500 + i} arrived broken. I want a refund.")
+
+    raws = [problem(i) for i in range(3)]
     for raw in raws:
         dovecot.append("Support", raw)
     workspace.imap_config(dovecot, extra="")
@@ -52,7 +57,7 @@ def test_uidvalidity_change_rescans_without_duplicates(dovecot: Dovecot, workspa
 
     dovecot.delete_folder("Support")
     dovecot.create_folder("Support")
-    for raw in raws + [email_bytes(message_id="<u3@customer.test>")]:
+    for raw in raws + [problem(3)]:
         dovecot.append("Support", raw)
     assert dovecot.uidvalidity("Support") != before
 
