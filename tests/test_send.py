@@ -199,3 +199,39 @@ def test_an_unconfirmed_checklist_item_blocks_approval_until_an_agent_confirms_i
         confirmed = db.execute("SELECT actor, detail FROM events WHERE kind = 'checklist-confirmed' ORDER BY id").fetchall()
     assert [actor for actor, _ in confirmed] == ["dana", "lee"]
     assert "KC-SUB-2291" in confirmed[0][1] and "12.00" in confirmed[1][1]
+
+
+def test_show_highlights_open_items_and_lists_them_in_json_and_confirm_refuses_a_question(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    setup(dovecot, smtp_server, workspace)
+    did = draft_id(workspace)
+    body = ("Hi Ann,\n\n[[answer: Do you ship to Canada?]]\n\n"
+            "[[confirm: I've sent a prepaid return label.]]\n\nBest wishes,\nMaya\n")
+    with sqlite3.connect(workspace.db) as db:
+        db.execute("UPDATE drafts SET body = ? WHERE id = ?", (body, did))
+    shown = json.loads(workspace.run("show", str(did), "--json").stdout)
+    assert shown["checklist"] == [
+        {"number": 1, "kind": "answer", "text": "Do you ship to Canada?", "start": 9, "end": 43},
+        {"number": 2, "kind": "confirm", "text": "I've sent a prepaid return label.", "start": 45, "end": 91},
+    ]
+    assert all(body[i["start"]:i["end"]].startswith("[[" + i["kind"]) for i in shown["checklist"])
+    assert "body" in shown and "lint" in shown and "asks" in shown  # keys are only ever added
+    text = workspace.run("show", str(did)).stdout
+    assert "Checklist: 2 open" in text and f"triage confirm {did} 2" in text
+    assert "1. answer 'Do you ship to Canada?'" in text and "[[confirm: I've sent a prepaid" in text
+    from triage.cli.mail import _highlight_items
+    from triage.drafting import checklist
+
+    on_a_terminal = _highlight_items(body, checklist.items(body))
+    assert "\x1b[1m\x1b[7m[[confirm: I've sent a prepaid return label.]]\x1b[0m" in on_a_terminal
+    assert "\x1b[1m\x1b[7m[[answer: Do you ship to Canada?]]\x1b[0m" in on_a_terminal
+    question = workspace.run("confirm", str(did), "1")
+    assert question.returncode == 1 and "is a question" in question.stderr, question.stderr
+    refused = workspace.run("approve", str(did))
+    assert refused.returncode == 1, refused.stderr
+    assert "1 checklist item(s) not confirmed and 1 question(s) with no answer yet" in refused.stderr
+    assert workspace.run("confirm", str(did)).returncode == 0  # the only item to confirm
+    after = json.loads(workspace.run("show", str(did), "--json").stdout)["checklist"]
+    assert [i["kind"] for i in after] == ["answer"]
+    assert smtp_server.messages == []

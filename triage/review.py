@@ -29,7 +29,6 @@ Every action is written to the ``events`` audit log with who and when.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +37,8 @@ from typing import Any
 
 from triage import ruleset
 from triage.config import Settings
-from triage.drafting.situation import SavedAnswer, open_marks, open_questions
+from triage.drafting import checklist
+from triage.drafting.situation import SavedAnswer, open_questions
 from triage.drafting.situation import insert_answer as place_answer
 from triage.errors import NotFound, ServerError, TriageError
 from triage.lock import wait_lock
@@ -46,13 +46,25 @@ from triage.store import DeadlineKind, Draft, DraftStatus, Store, StoredMessage,
 
 log = logging.getLogger(__name__)
 
-# an action only an agent can take, written by a template as a checklist item
-_CONFIRM = re.compile(r"\[\[confirm:\s*(?P<item>[^\]]*)\]\]")
+def open_items(body: str) -> list[checklist.Item]:
+    """Every open checklist item of ``body`` (``[[confirm: ...]]`` and ``[[answer: ...]]``)."""
+    return checklist.items(body)
 
 
-def checklist(body: str) -> list[tuple[int, int, str]]:
-    """(start, end, item) of every ``[[confirm: ...]]`` an agent has still to confirm."""
-    return [(m.start(), m.end(), m.group("item").strip()) for m in _CONFIRM.finditer(body)]
+def _items_refusal(draft_id: int, open_: list[checklist.Item], saved: bool = False) -> str:
+    """Why a draft with open checklist items is not approved, and what to do about each kind."""
+    kinds = {i.kind for i in open_}
+    todo = []
+    if "confirm" in kinds:
+        todo.append(f"do each action, then confirm it (Confirm on the review page, or triage confirm {draft_id} ITEM)")
+    if "answer" in kinds:
+        todo.append("write the answer in place of each [[answer: ...]] (or insert a saved answer)")
+    unanswered = sum(i.kind == "answer" for i in open_)
+    unconfirmed = len(open_) - unanswered
+    counts = [f"{unconfirmed} checklist item(s) not confirmed"] if unconfirmed else []
+    counts += [f"{unanswered} question(s) with no answer yet"] if unanswered else []
+    return (f"draft {draft_id} {'was saved, but it ' if saved else ''}has {' and '.join(counts)}: "
+            f"{checklist.summary(open_)}. {'; '.join(todo).capitalize()}, then approve")
 
 
 class Refused(TriageError):
@@ -98,31 +110,48 @@ def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str,
     return findings
 
 
-def confirm(settings: Settings, store: Store, draft_id: int, agent: str, item: int | None = None,
-            now: datetime | None = None) -> str:
-    """An agent confirms a checklist item of a pending draft (numbered from 1; ``None`` when it has
-    only one): the marker becomes its plain text and the confirmation is an audit event. Returns
-    the item's text. Refused when there is no such item or the draft is not pending."""
+def confirm(settings: Settings, store: Store, draft_id: int, agent: str, item: int | str | None = None,
+            now: datetime | None = None, body: str | None = None) -> str:
+    """An agent confirms a ``[[confirm: ...]]`` item of a pending draft: by its number (from 1,
+    as ``show`` lists the checklist), by its text (the review page's button), or ``None`` when
+    the draft has only one. The marker becomes its plain text and the confirmation is a
+    ``checklist-confirmed`` audit event with who confirmed what. ``body``: the agent's unsaved
+    text (the page's box), confirmed in and saved as an edit. Returns the item's text. Refused
+    when there is no such item, it is a question to answer, or the draft is not pending."""
     now = now or utcnow()
     with store.write():
         draft = _draft(store, draft_id)
         if draft.status != DraftStatus.PENDING:
             raise Refused(f"draft {draft_id} is {draft.status}; only a pending draft's items can be confirmed")
-        items = checklist(draft.body)
-        if not items:
+        text = draft.body if body is None else body
+        every = checklist.items(text)
+        confirms = [i for i in every if i.kind == "confirm"]
+        if not confirms:
             raise Refused(f"draft {draft_id} has no checklist item to confirm")
-        if item is None and len(items) > 1:
-            listed = "; ".join(f"{n}. {item!r}" for n, (_, _, item) in enumerate(items, 1))
-            raise Refused(f"draft {draft_id} has {len(items)} checklist items: {listed}. Name one: "
-                          f"triage confirm {draft_id} ITEM")
-        number = item or 1
-        if not 1 <= number <= len(items):
-            raise Refused(f"draft {draft_id} has no checklist item {number} (it has {len(items)})")
-        start, end, text = items[number - 1]
-        body = draft.body[:start] + text + draft.body[end:]
-        store.update_draft(draft_id, body=body, lint=lint(settings, body), updated_at=iso(now))
-        store.event("checklist-confirmed", agent, now, case_id=draft.case_id, draft_id=draft_id, item=text)
-    return text
+        if item is None:
+            if len(confirms) > 1:
+                raise Refused(f"draft {draft_id} has {len(confirms)} checklist items to confirm: "
+                              f"{checklist.summary(confirms)}. Name one: triage confirm {draft_id} ITEM")
+            chosen = confirms[0]
+        elif isinstance(item, str):
+            found = next((i for i in confirms if i.text == item.strip()), None)
+            if found is None:
+                raise Refused(f"draft {draft_id} has no open checklist item {item.strip()!r} "
+                              "(already confirmed, or edited away)")
+            chosen = found
+        else:
+            numbered = next((i for i in every if i.number == item), None)
+            if numbered is None:
+                raise Refused(f"draft {draft_id} has no checklist item {item} (it has {len(every)})")
+            if numbered.kind != "confirm":
+                raise Refused(f"item {item} of draft {draft_id} is a question ({numbered.text!r}): "
+                              f"{checklist.KINDS[numbered.kind]}, nothing to confirm")
+            chosen = numbered
+        text = checklist.replace(text, chosen, chosen.text)
+        store.update_draft(draft_id, body=text, lint=lint(settings, text), updated_at=iso(now),
+                           **({"edited_by": agent} if body is not None and body != draft.body else {}))
+        store.event("checklist-confirmed", agent, now, case_id=draft.case_id, draft_id=draft_id, item=chosen.text)
+    return chosen.text
 
 
 def saved_answers(settings: Settings) -> tuple[SavedAnswer, ...]:
@@ -305,7 +334,7 @@ def approve(
     draft = _draft(store, draft_id)
     text = draft.body if body is None else body
     findings = lint(settings, text) if draft.status == DraftStatus.PENDING else []
-    marks = open_marks(text)
+    marks = open_items(text)
     if (draft.status == DraftStatus.PENDING and text != draft.body
             and (marks or (findings and not (override_tone or "").strip()))):
         # keep what the agent typed, then refuse as for any draft with findings or open questions
@@ -314,8 +343,7 @@ def approve(
             _collisions(store, draft, seen_version, seen_body if seen_body is not None else body)
         edit(settings, store, draft_id, text, agent, now)
         if marks:
-            raise Refused(f"draft {draft_id} was saved, but it has {len(marks)} question(s) with no answer yet: "
-                          + "; ".join(repr(q) for _, _, q in marks))
+            raise Refused(_items_refusal(draft_id, marks, saved=True))
         raise Refused(_tone_refusal(draft_id, findings, saved=True))
     with store.write():
         draft = _draft(store, draft_id)
@@ -329,20 +357,9 @@ def approve(
                 store.update_draft(draft_id, body=text, lint=findings, edited_by=agent, updated_at=iso(now))
                 store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id,
                             findings=len(findings))
-            questions = open_marks(text)
-            if questions:  # a marker must never reach a customer, whatever the override
-                asked = "; ".join(repr(q) for _, _, q in questions)
-                raise Refused(
-                    f"draft {draft_id} has {len(questions)} question(s) with no answer yet: {asked}. "
-                    "Write the answer in place of each [[answer: ...]] (triage edit), then approve"
-                )
-            items = checklist(text)  # the text being approved, the box's on the page
-            if items:  # nobody may claim an action that nobody has confirmed, whatever the override
-                listed = "; ".join(f"{n}. {item!r}" for n, (_, _, item) in enumerate(items, 1))
-                raise Refused(
-                    f"draft {draft_id} has {len(items)} checklist item(s) not confirmed: {listed}. "
-                    f"Do each, then confirm it (triage confirm {draft_id} ITEM), then approve"
-                )
+            open_ = open_items(text)  # the text being approved, the box's on the page
+            if open_:  # no marker may reach a customer, and no action nobody confirmed, whatever the override
+                raise Refused(_items_refusal(draft_id, open_))
             if findings and not (override_tone or "").strip():
                 raise Refused(_tone_refusal(draft_id, findings))
             store.update_draft(

@@ -19,6 +19,7 @@ from triage.cli.common import (
     open_store,
     settings_from,
 )
+from triage.drafting import checklist
 from triage.errors import NotFound
 from triage.timetext import span
 
@@ -303,6 +304,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                 "detection": detection,
                 "asks": detection["asks"] if detection else [],
                 "answers": [{"id": a.id, "title": a.title} for a in used],
+                "checklist": [i.to_dict() for i in checklist.items(draft.body)],
                 "history": [
                     {k: getattr(c, k) for k in ("id", "subject", "status", "level", "opened_at", "outcome")}
                     for c in history
@@ -397,6 +399,16 @@ def _highlight(text: str, evidence: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _highlight_items(body: str, open_items: list[checklist.Item]) -> str:
+    """The draft with each open checklist marker in bold reverse video, so none is missed."""
+    out, pos = [], 0
+    for i in open_items:
+        out += [body[pos:i.start], click.style(body[i.start:i.end], bold=True, reverse=True)]
+        pos = i.end
+    out.append(body[pos:])
+    return "".join(out)
+
+
 def _print_asks(echo: Any, asks: list[dict[str, Any]], deadline: str) -> None:
     """The customer's asks, one a line, with the rule that found each (and a flag when there is one)."""
     if not asks and not deadline:
@@ -447,7 +459,14 @@ def _print_show(draft: Draft, message: StoredMessage | None, detection: Any, cas
         for c in earlier:
             echo(f"  #{c.id} {local(c.opened_at, tz)[:10]} {c.status:<9} {c.level:<8} {c.subject}")
     echo(f"\nTo: {draft.to_address}\nSubject: {draft.subject}\n")
-    echo(draft.body)
+    open_items = checklist.items(draft.body)
+    echo(_highlight_items(draft.body, open_items))
+    if open_items:
+        echo(f"\nChecklist: {len(open_items)} open (approve refuses until none is left):")
+        for i in open_items:
+            todo = (f"do it, then: triage confirm {draft.id} {i.number}" if i.kind == "confirm"
+                    else f"write the answer in its place: triage edit {draft.id}")
+            echo(f"  {i.number}. {click.style(i.kind, bold=True)} {i.text!r}  ({todo})")
     if draft.lint:
         echo("\nTone findings:")
         for f in draft.lint:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.detect import Detection
+from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
 from triage.drafting.tone import Finding, compile_patterns
 from triage.errors import Problem
@@ -43,8 +44,6 @@ ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_accou
              "compensation", "callback", "escalate", "status", "information", "apology", "fix")
 REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
 PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
-ANSWER_MARK = "[[answer:"
-_MARK = re.compile(r"\[\[answer:\s*(?P<q>[^\]]*)\]\]")
 
 
 @dataclass(frozen=True)
@@ -189,8 +188,9 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 
 def open_marks(body: str) -> list[tuple[int, int, str]]:
-    """(start, end, question) of every ``[[answer: ...]]`` the agent has still to write."""
-    return [(m.start(), m.end(), m.group("q").strip()) for m in _MARK.finditer(body)]
+    """(start, end, question) of every ``[[answer: ...]]`` the agent has still to write
+    (the ``answer`` items of the draft's checklist, triage/drafting/checklist.py)."""
+    return [(i.start, i.end, i.text) for i in checklist.items(body, "answer")]
 
 
 def open_questions(body: str) -> list[Finding]:
