@@ -383,3 +383,46 @@ def test_in_chromium_a_rejected_draft_is_redrafted_and_sent(
     [mail] = smtp_server.wait_for(1)
     assert "A replacement ships today." in mail.message.get_content()
     context.close()  # type: ignore[attr-defined]
+
+
+def test_in_chromium_an_open_checklist_item_blocks_approval_until_the_agent_confirms_it(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
+) -> None:
+    base, workspace = served
+    did = _draft_for(workspace, "derek@customer.test")
+    with Store(workspace.db) as store, store.write():
+        store.update_draft(did, body="Hi Derek,\n\nThanks for your message.\n\n"
+                           "[[confirm: I've sent you a prepaid return label for order 48213.]]\n\n"
+                           "You can reply to this email at any point.\n\nBest wishes,\nSam\n")
+    context, page = _logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    item = page.locator("#checklist li.confirm")  # type: ignore[attr-defined]
+    assert item.count() == 1 and item.locator("mark").inner_text() == (
+        "I've sent you a prepaid return label for order 48213.")
+
+    page.click("#approve")  # type: ignore[attr-defined]
+    refused = page.locator(".flash.error").inner_text()  # type: ignore[attr-defined]
+    assert "1 checklist item(s) not confirmed" in refused and "prepaid return label" in refused
+    assert smtp_server.messages == []
+
+    box = page.input_value("#draft-body")  # type: ignore[attr-defined]
+    page.fill("#draft-body", box.replace("Thanks for your message.", "Thanks for writing."))  # type: ignore[attr-defined]
+    item.locator("button.confirm-item").click()
+    assert "Confirmed: I've sent you a prepaid" in page.locator(".flash.ok").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("#checklist").count() == 0  # type: ignore[attr-defined]
+    text = page.input_value("#draft-body")  # type: ignore[attr-defined]
+    assert "[[" not in text and "Thanks for writing." in text and "prepaid return label for order 48213." in text
+    with Store(workspace.db) as store:
+        draft = store.draft(did)
+        assert draft is not None and draft.edited_by == "dana"
+        [event] = [e for e in store.case_events(draft.case_id) if e["kind"] == "checklist-confirmed"]
+    assert event["actor"] == "dana" and event["detail"]["item"] == (
+        "I've sent you a prepaid return label for order 48213.")
+
+    page.click("#approve")  # type: ignore[attr-defined]
+    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    [mail] = smtp_server.wait_for(1)
+    sent = mail.message.get_content()
+    assert "[[" not in sent and "]]" not in sent and "confirm:" not in sent
+    assert "I've sent you a prepaid return label for order 48213." in sent and "Thanks for writing." in sent
+    context.close()  # type: ignore[attr-defined]

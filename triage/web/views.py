@@ -5,6 +5,7 @@ GET  /                      the queue (sort, dir, level, archetype, overdue, pag
 GET  /drafts/<id>           the case page for a draft
 POST /drafts/<id>/edit      save the text (re-linted), POST .../approve, .../reject,
 POST /drafts/<id>/insert-answer  put a saved answer (rules/answers.toml) into the reply
+POST /drafts/<id>/confirm   confirm a checklist item ([[confirm: ...]]) once the action is done
 POST /drafts/<id>/assign    record another agent as the case's owner
 POST /drafts/<id>/label     record a correction of the detection
 GET  /quarantine            quarantined messages
@@ -135,6 +136,7 @@ def case(draft_id: int) -> str:
         loop=s.loop_flags([draft.case_id]).get(draft.case_id),
         saved_answers=saved,
         answers_used=answers_in(draft.body, saved),
+        checklist=review.open_items(draft.body) if draft.status == DraftStatus.PENDING else [],
         version=review.version(draft),
         templates=sorted(t for t in ruleset.load(settings()).drafter.templates if not t.startswith("_")),
         r=render,
@@ -178,6 +180,19 @@ def insert_answer(draft_id: int) -> Response:
         return _back(draft_id)
     flash("Saved answer inserted." + (f" {len(findings)} finding(s): see below." if findings else ""),
           "warning" if findings else "ok")
+    return _back(draft_id)
+
+
+@bp.post("/drafts/<int:draft_id>/confirm")
+def confirm(draft_id: int) -> Response:
+    """The same path as ``triage confirm``: the item named by its text, in the box's text."""
+    try:
+        text = review.confirm(settings(), store(), draft_id, _agent(), request.form.get("item", ""),
+                              body=_box("body"))
+    except TriageError as exc:
+        flash(str(exc), "error")
+        return _back(draft_id)
+    flash(f"Confirmed: {text}", "ok")
     return _back(draft_id)
 
 
