@@ -156,6 +156,35 @@ def test_cancelling_is_the_verb_whatever_the_thing(detector: Detector, text: str
 
 
 @pytest.mark.parametrize(
+    ("text", "cancelling"),
+    [
+        ("Please delete account.", True),  # no determiner
+        ("I want to shut down my account as soon as possible.", True),
+        ("I'd like my account to be deleted, I am not satisfied.", True),  # the account first
+        ("I no longer want this account.", True),
+        ("Please cancel this transaction, I typed the wrong amount.", False),  # one payment back, not leaving
+        ("I made a transfer this morning and now I want to cancel it.", False),
+        ("My wallet was stolen, please cancel my card and send a new one.", False),
+        ("I have cancelled payments to this card.", False),
+    ],
+)
+def test_leaving_is_the_account_not_one_payment(detector: Detector, text: str, cancelling: bool) -> None:
+    assert ("cancelling" in detect(detector, text).archetype_names) is cancelling, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your customer service is terrible.",  # an anger word still grades the complaint
+        "The staff at the gate were awful to us.",
+        "Worst. Ever.",
+    ],
+)
+def test_a_negative_evaluation_is_a_complaint_even_when_it_is_an_anger_word(detector: Detector, text: str) -> None:
+    assert detect(detector, text).complaint, text
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "We waited in line for almost an hour to check in.",

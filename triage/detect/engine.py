@@ -193,6 +193,7 @@ class Detector:
 
         anger_hits = [h for h in _longest(groups.pop("anger", [])) if not _name_not_profanity(doc, h)]
         covered = {t for hits in (anger_hits, *groups.values()) for s, e, _ in hits for t in range(s, e)}
+        covered_complaint = {t for hits in groups.values() for s, e, _ in hits for t in range(s, e)}
         evidence = phrase_evidence(doc, text, anger_hits, mods)
         lowered_or_none = lowered(text)  # the regexes' fast path reads it, when it can stand for text
         evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
@@ -201,7 +202,8 @@ class Detector:
             entity_tokens = {t for ent in doc.ents for t in range(ent.start, ent.end)}
             evidence += shouting(doc, text, rules.anger.shouting, entity_tokens, rows)
         anger_valence, complaint_valence = valence(
-            doc, text, self._valence, covered, rules.anger.valence, rules.complaint.valence, self._modifiers, rows
+            doc, text, self._valence, covered, rules.anger.valence, rules.complaint.valence, self._modifiers, rows,
+            covered_complaint,
         )
         evidence += anger_valence
         damp = _damping(len(text), rules.anger.long_text)

@@ -111,9 +111,15 @@ def shouting(doc: Any, text: str, rules: Shouting, skip: set[int], rows: Any) ->
 
 def valence(
     doc: Any, text: str, lexicon: tuple[dict[int, float], Any], covered: set[int], anger: Valence,
-    complaint: Valence, modifiers: dict[int, float], rows: Any,
+    complaint: Valence, modifiers: dict[int, float], rows: Any, covered_complaint: set[int] | None = None,
 ) -> tuple[list[Evidence], list[Evidence]]:
     """(anger evidence, complaint evidence) from the valence lexicon, for words no rule matched.
+
+    ``covered`` are the tokens any phrase or pattern matched: no anger valence there.
+    ``covered_complaint`` (default: ``covered``) are the tokens a complaint or archetype
+    rule matched: no complaint valence there. A word an anger phrase matched still
+    grades the complaint ("the service was terrible" reports a problem, whatever
+    anger "terrible" adds) when it is negative; negated ("not angry") it is no praise.
 
     ``lexicon`` is (valence by LOWER hash, a sorted numpy array of those hashes);
     ``modifiers`` maps a LOWER hash to the factor of a negator (``NEGATION_SCALE``)
@@ -129,8 +135,10 @@ def valence(
     if not hits:
         return angry, other
     punct = rows[:, _PUNCT].tolist()
+    if covered_complaint is None:
+        covered_complaint = covered
     for i in hits:
-        if i in covered:
+        if i in covered and i in covered_complaint:
             continue
         value = graded[column[i]]
         for k in range(i - 1, max(-1, i - 4), -1):
@@ -150,12 +158,12 @@ def valence(
             end = _CLAUSE_END.search(text, b)
             if end is not None and end.group() == "?":
                 value *= QUESTION_SCALE
-            if complaint.negative:
+            if complaint.negative and i not in covered_complaint:
                 weight = round(-value * complaint.negative, 4)
                 other.append(Evidence(a, b, text[a:b], "complaint.valence", weight, "complaint"))
-            if anger.negative and value <= anger.below:
+            if anger.negative and value <= anger.below and i not in covered:
                 angry.append(Evidence(a, b, text[a:b], "anger.valence", round(-value * anger.negative, 4), "anger"))
-        elif value > 0 and complaint.positive:
+        elif value > 0 and complaint.positive and i not in covered:  # "not angry" is no praise
             other.append(Evidence(a, b, text[a:b], "complaint.valence", round(-value * complaint.positive, 4), "not_complaint"))
     return angry, other
 
