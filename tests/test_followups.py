@@ -144,7 +144,7 @@ def test_unreadable_promise_date_says_what_works() -> None:
 
 
 def poll_at(workspace: Workspace, when: datetime) -> pipeline.Summary:
-    """poll with an injected clock: a Maildir message is stamped as received at ``when``."""
+    """poll with an injected clock (a Maildir message is received at its Date, bounded by its file's time)."""
     settings = config.load(workspace.config)
     with Store(settings.store_path) as store:
         source = open_source(settings.mailbox)
@@ -163,7 +163,8 @@ def test_poll_uses_the_owners_policy_and_business_hours(workspace: Workspace, ma
     rules = tmp_path / "myrules"
     shutil.copytree(ROOT / "rules", rules)
     (rules / "followup.toml").write_text(LONDON_HOURS)
-    workspace.maildir_config(maildir([email_bytes(body="My order is late and I am annoyed. Please fix it.")]),
+    workspace.maildir_config(maildir([email_bytes(body="My order is late and I am annoyed. Please fix it.",
+                                                  date=datetime(2026, 11, 20, 17, 30, tzinfo=UTC))]),
                              extra=f'[paths]\nrules = "{rules}"\ntemplates = "{ROOT / "templates"}"\n')
     poll_at(workspace, datetime(2026, 11, 20, 17, 30, tzinfo=UTC))  # Friday 17:30 in London (GMT)
     [row] = open_deadlines(workspace)
@@ -193,7 +194,8 @@ def test_waiting_pauses_the_clock_and_the_customers_answer_restarts_it(workspace
         assert deadlines.wait(store, row.case_id, "dana", datetime(2026, 11, 20, 9, 20, tzinfo=UTC)) == [row.id]
         assert store.case(row.case_id).status == "waiting"
     maildir([email_bytes(subject="Re: Order #123 arrived broken", body="The order number is 123. Still broken.",
-                         message_id="<w2@customer.test>", headers={"In-Reply-To": "<w1@customer.test>"})], path)
+                         message_id="<w2@customer.test>", headers={"In-Reply-To": "<w1@customer.test>"},
+                         date=datetime(2026, 11, 21, 12, 0, tzinfo=UTC))], path)
     poll_at(workspace, datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
     [row] = open_deadlines(workspace)
     assert row.paused_at is None and row.due == "2026-11-21T12:40:00+00:00"  # 40 minutes were left

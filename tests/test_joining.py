@@ -128,14 +128,14 @@ def test_a_different_order_and_subject_opens_a_new_case(workspace: Workspace, ma
 def test_a_case_older_than_join_days_is_not_joined_and_a_recent_resolved_one_reopens(
     workspace: Workspace, maildir  # type: ignore[no-untyped-def]
 ) -> None:
-    path = maildir([email_bytes(subject="Broken blender", body=ANGRY)])
+    path = maildir([email_bytes(subject="Broken blender", body=ANGRY, date=utcnow())])
     workspace.maildir_config(path, "[cases]\njoin_days = 10\n")
     run_poll(workspace)
     with Store(workspace.db) as store:
         store.db.execute("UPDATE cases SET status = 'resolved', resolved_at = ?, updated_at = ?",
                          (iso(utcnow() - timedelta(days=5)),) * 2)
         store.db.commit()
-    maildir([email_bytes(subject="Again", body="Order #48213 broke again. Unacceptable.")], path)
+    maildir([email_bytes(subject="Again", body="Order #48213 broke again. Unacceptable.", date=utcnow())], path)
     run_poll(workspace)
     rows = _cases(workspace)
     assert rows[0][0] == rows[1][0]
@@ -144,7 +144,7 @@ def test_a_case_older_than_join_days_is_not_joined_and_a_recent_resolved_one_reo
         store.db.execute("UPDATE cases SET status = 'resolved', resolved_at = ?, updated_at = ?",
                          (iso(utcnow() - timedelta(days=11)),) * 2)
         store.db.commit()
-    maildir([email_bytes(subject="Third time", body="Order #48213 broke a third time. Unacceptable.")], path)
+    maildir([email_bytes(subject="Third time", body="Order #48213 broke a third time. Unacceptable.", date=utcnow())], path)
     run_poll(workspace)
     rows = _cases(workspace)
     assert rows[2][0] != rows[0][0]

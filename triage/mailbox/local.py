@@ -7,13 +7,22 @@ computed in chunks so a huge message is never held whole. A message over
 ``max_message_mb`` (by its size on disk) is read up to its blank line only,
 as on IMAP. The folder ``INBOX`` is the Maildir's top level; other names are
 Maildir++ sub-folders.
+
+A Maildir message is received when its Date header says, bounded by the
+file's modification time (when it was delivered): a sender's clock may be
+wrong, but mail is not delivered before it is written. No usable Date: the
+file's time. (An mbox keeps no delivery time: the poll's clock.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import mailbox
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from triage.config import MailboxSettings
@@ -79,9 +88,24 @@ class LocalSource:
     def _read(self, box: mailbox.Mailbox, source_key: str, key: str, size: int) -> Fetched:  # type: ignore[type-arg]
         """The whole message, or its headers only when it is over the limit."""
         if size <= self.settings.max_message_bytes:
-            return Fetched(source_key=source_key, raw=box.get_bytes(key), size=size)
+            raw = box.get_bytes(key)
+            return Fetched(source_key=source_key, raw=raw, size=size, received_at=self._received(box, key, raw))
         with box.get_file(key) as f:
-            return Fetched(source_key=source_key, raw=read_head(f), size=size, too_large=True)
+            head = read_head(f)
+        return Fetched(source_key=source_key, raw=head, size=size, too_large=True,
+                       received_at=self._received(box, key, head))
+
+    @staticmethod
+    def _received(box: mailbox.Mailbox, key: str, raw: bytes) -> datetime | None:  # type: ignore[type-arg]
+        """A Maildir message's Date, no later than its file's mtime (None for an mbox: the poll's clock)."""
+        if not isinstance(box, mailbox.Maildir):
+            return None
+        try:
+            path = os.path.join(box._path, box._lookup(key))  # type: ignore[attr-defined]
+            delivered = datetime.fromtimestamp(os.path.getmtime(path), UTC)
+        except (OSError, KeyError, AttributeError):
+            return None
+        return min(delivered, _date_header(raw) or delivered)
 
     def _batches(
         self,
@@ -124,3 +148,25 @@ class LocalSource:
     def close(self) -> None:
         for box in self._opened:
             box.close()  # reading only: nothing to flush
+
+
+def _date_header(raw: bytes) -> datetime | None:
+    """The Date header as an aware UTC time, or None when it is missing or unreadable."""
+    try:
+        value = BytesHeaderParser().parsebytes(_head(raw)).get("Date")
+        when = parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:  # "-0000": the zone is unknown
+        return None
+    return when.astimezone(UTC)
+
+
+def _head(raw: bytes, cap: int = 65536) -> bytes:
+    """The header block of ``raw`` (up to the first blank line), at most ``cap`` bytes."""
+    head = raw[:cap]
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        end = head.find(sep)
+        if end >= 0:
+            return head[: end + len(sep)]
+    return head
