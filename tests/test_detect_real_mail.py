@@ -173,6 +173,40 @@ def test_leaving_is_the_account_not_one_payment(detector: Detector, text: str, c
 
 
 @pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("My card was declined at the supermarket this morning.", "complaint.done_to_me"),  # done to the customer
+        ("I got charged a fee for topping up.", "complaint.done_to_me"),
+        ("There is a strange payment on my statement.", "complaint.anomaly"),  # there, and should not be
+        ("I see a withdrawal in the app that I did not make.", "complaint.not_mine"),  # disowned
+        ("That direct debit is not mine.", "complaint.is_not_mine"),
+        ("I tried to log in twice but it keeps saying my password is wrong.", "complaint.tried_but"),  # a failed attempt
+        ("I was unable to download the invoice from your site.", "complaint.unable"),
+        ("I wasn't able to collect the parcel from the locker.", "complaint.could_not"),
+        ("The gate agent would not let us board.", "complaint.would_not_let"),
+        ("Forty hours now with no luggage.", "complaint.left_without"),  # going without what was due
+    ],
+)
+def test_complaints_by_structure(detector: Detector, text: str, rule: str) -> None:
+    found = detect(detector, text)
+    assert found.complaint, text
+    assert any(e.rule == rule for e in found.evidence), (text, [e.rule for e in found.evidence])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What are your current exchange rates?",  # a currency exchange is not a returned item
+        "I was able to find my card this morning, how do I add it back?",  # able is not unable
+        "Is ordering a second card possible?",
+        "Your delivery came with no problems at all, thank you.",
+    ],
+)
+def test_questions_and_good_news_are_not_complaints(detector: Detector, text: str) -> None:
+    assert not detect(detector, text).complaint, (text, [e.rule for e in detect(detector, text).evidence])
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Your customer service is terrible.",  # an anger word still grades the complaint
