@@ -63,7 +63,10 @@ WINDOW = 16  # how far before its term a request frame may be
 AFTER = 3  # how far after its term a following frame may be
 NEG_REACH = 3
 _FRAME_KEYS = ("request", "after", "inquiry", "openers", "negation", "contrast", "question_openers", "rhetorical",
-               "owned")
+               "owned", "chased", "theirs", "next_step")
+# a remedy the customer already asked for, or was promised, is chased: a status ask about it
+_CHASEABLE = frozenset({"refund", "replacement", "repair"})
+_REMEDY_NOUNS = frozenset({"refund", "replacement", "repair", "reimbursement"})  # "my refund", not "that money back"
 _ASK_KEYS = {"id", "kind", "terms", "frame", "flag", "exclude"}
 _TIME_KEYS = {"id", "regex", "deadline", "ignore_case"}
 # irregular past forms: "I spoke to your manager" is a report, not a request
@@ -114,6 +117,34 @@ def _lookup() -> dict[str, str]:
     data = files("spacy_lookups_data") / "data" / "en_lemma_lookup.json.gz"
     table: dict[str, str] = json.loads(gzip.decompress(data.read_bytes()))
     return {k.lower(): v.lower() for k, v in table.items()}
+
+
+@functools.cache
+def _known() -> frozenset[str]:
+    """Every word the lemma table knows, as a form or as a lemma."""
+    table = _lookup()
+    return frozenset(table) | frozenset(table.values())
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one edit from ``word``: a letter dropped, added, changed, or two swapped."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return ({a + b[1:] for a, b in splits if b}
+            | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+            | {a + c + b[1:] for a, b in splits if b for c in letters}
+            | {a + c + b for a, b in splits for c in letters})
+
+
+def respell(lower: str, vocabulary: frozenset[str]) -> str:
+    """A misspelt word ("recieve", "transcation") as the one rule word a single edit away, else itself.
+
+    Only words of five letters or more that the lemma table does not know, and only when exactly
+    one rule word is that close: customers misspell, and a rule should not care."""
+    if len(lower) < 5 or not lower.isalpha() or lower in _known():
+        return lower
+    close = _one_edit(lower) & vocabulary
+    return next(iter(close)) if len(close) == 1 else lower
 
 
 def lemma(lower: str) -> str:
@@ -224,6 +255,7 @@ class Compiled:
     terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]]
     frames: dict[str, Index]
     excludes: dict[str, Index]  # rule id -> its exclude terms
+    vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
@@ -239,7 +271,11 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
                 terms.setdefault(word, []).append((slots, rule))
     frames = {name: _index([_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())]) for name in _FRAME_KEYS}
     excludes = {rule.rule: _index([_slots(t, tokenize) for t in rule.exclude]) for rule in rules.asks if rule.exclude}
-    return Compiled(rules, terms, frames, excludes)
+    words = {w for patterns in terms.values() for slots, _ in patterns for slot in slots for w in slot or ()}
+    words |= {w for index in frames.values() for patterns in index.values() for slots in patterns
+              for slot in slots for w in slot or ()}
+    vocabulary = frozenset(w for w in words if w.isalpha() and len(w) >= 4)
+    return Compiled(rules, terms, frames, excludes, vocabulary)
 
 
 def _index(patterns: list[tuple[Slot, ...]]) -> Index:
@@ -267,7 +303,7 @@ class _Doc:
     punct: list[bool]
 
 
-def _prepare(spacy_doc: Any, text: str) -> _Doc:
+def _prepare(spacy_doc: Any, text: str, vocabulary: frozenset[str] = frozenset()) -> _Doc:
     lowers: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -284,7 +320,7 @@ def _prepare(spacy_doc: Any, text: str) -> _Doc:
         starts.append(tok.idx)
         ends.append(tok.idx + len(tok.text))
         punct.append(bool(tok.is_punct))
-    lemmas = [lemma(w) if w else "" for w in lowers]
+    lemmas = [lemma(respell(w, vocabulary)) if w else "" for w in lowers]
     return _Doc(text, lowers, lemmas, ["=" + w for w in lowers], starts, ends, punct)
 
 
@@ -358,7 +394,7 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     rules = compiled.rules
     if not rules.asks:
         return (), ""
-    doc = _prepare(spacy_doc, text)
+    doc = _prepare(spacy_doc, text, compiled.vocabulary)
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
     threats = sorted(e.start for e in evidence if e.kind == "threat")
     order = {r.rule: i for i, r in enumerate(rules.asks)}
@@ -387,8 +423,9 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     if body_at:
         found = [replace(k, start=k.start - body_at, end=k.end - body_at) if k.start >= body_at
                  else replace(k, where="subject") for k in found]
-    if any(k.kind != "information" for k in found):  # "How do I do that?": about the ask before it
-        found = [k for k in found if not (k.kind == "information" and _BACK_REFERENCE.search(k.text))]
+    if any(k.kind != "information" for k in found):  # "How do I do that?", "What should I do?": about the other ask
+        found = [k for k in found if not (k.kind == "information"
+                                          and (_BACK_REFERENCE.search(k.text) or k.rule == "asks.next_step"))]
     return _one_per_kind(found), deadline
 
 
@@ -469,9 +506,13 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     # "tell me" asks, "telling me" and "told me" tell what happened
     inquiry = [f for f in _find(frames["inquiry"], doc, lo, hi) if doc.lowers[f[0]] == doc.lemmas[f[0]]]
     after = _find(frames["after"], doc, lo, hi)
-    negation = {s for s, _ in _find(frames["negation"], doc, lo, hi)}
+    negation: dict[int, int] = {}  # start -> end of each negation
+    for s_, e_ in _find(frames["negation"], doc, lo, hi):
+        negation[s_] = max(negation.get(s_, 0), e_)
     contrast = {s for s, _ in _find(frames["contrast"], doc, lo, hi)}
     owned = {s for s, _ in _find(frames["owned"], doc, lo, hi)}
+    chased = [f for f in _find(frames["chased"], doc, lo, hi)]
+    theirs = {e for _, e in _find(frames["theirs"], doc, lo, hi)}
     openers = {s for s, _ in _find(frames["openers"], doc, lo, hi)}
     words = [k for k in range(lo, hi) if not doc.punct[k]]
     marks = [doc.lowers[k] for k in range(lo, hi) if doc.punct[k]]
@@ -491,7 +532,8 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
             for k in range(anchor - 1, max(lo, anchor - NEG_REACH) - 1, -1):
                 if doc.punct[k]:
                     break
-                if k in negation and not any(c in contrast for c in range(k + 1, start)):
+                # a negation that runs into the term is part of it ("don't see a refund" is the term)
+                if k in negation and negation[k] <= start and not any(c in contrast for c in range(k + 1, start)):
                     return True
         return False
 
@@ -531,14 +573,24 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
             if not ok or negated(i, used[0] if used else None):
                 continue
             a, b = doc.starts[i], doc.ends[end - 1]
-            asks.append(Ask(rule.kind, doc.text[a:b], a, b, rule.rule, flag=rule.flag))
+            kind, rule_id = rule.kind, rule.rule
+            if kind in _CHASEABLE and (
+                # "my refund", "the refund": it exists already (unless asked for now: "my demands: the replacement")
+                (i in theirs and doc.lemmas[i] in _REMEDY_NOUNS and used is None)
+                or any(f[1] <= i and i - f[1] <= WINDOW for f in chased)  # "waiting for a refund"
+                or (used is not None and _is_past(doc.lowers[used[0]], doc.lemmas[used[0]]))  # "I requested a refund"
+            ):
+                kind, rule_id = "status", rule.rule + ".chased"
+            asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
     if question and any(doc.lemmas[k] in _GENERAL for k in range(lo, hi)):  # "how long does delivery usually take"
         asks = [x for x in asks if x.kind != "status"]
     if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
         asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
     if not asks and not rhetorical and (question or inquiry) and len(words) >= 3:
         text = " ".join(doc.text[a:b].split())
-        asks.append(Ask("information", text, a, b, "asks.question" if question else "asks.inquiry"))
+        next_step = bool(_find(frames["next_step"], doc, lo, hi))  # "What should I do?": about the problem
+        asks.append(Ask("information", text, a, b,
+                        "asks.next_step" if next_step else "asks.question" if question else "asks.inquiry"))
     return asks, bool(request)
 
 
