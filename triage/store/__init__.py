@@ -7,7 +7,8 @@ contention, whatever the busy timeout. The queries are organised by table,
 one module each (``messages``, ``cases``, ``drafts``, ``deadlines``,
 ``events``, ``agents``, with ``sessions`` for the review page's logins),
 plus ``queue``, the one query behind the CLI's and the review page's
-queue; ``Store`` is all of them over one connection.
+queue, and ``search``, full-text search over messages (FTS5); ``Store`` is
+all of them over one connection.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from triage.store.forget import Erased, ForgetTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage, StoredMessage
 from triage.store.queue import QueueRow, QueueTable, RateLimitedCase
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
+from triage.store.search import SearchHit, SearchTable
 from triage.store.sessions import LoginScope, SessionTable
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "NewMessage",
     "QueueRow",
     "RateLimitedCase",
+    "SearchHit",
     "Store",
     "StoreBase",
     "StoredMessage",
@@ -53,7 +56,7 @@ __all__ = [
 
 
 class Store(MessageTable, CaseTable, DraftTable, DeadlineTable, QueueTable, ForgetTable, EventTable, AgentTable,
-            SessionTable):
+            SessionTable, SearchTable):
     """A triage database file. Open with ``Store(path)``; it migrates itself."""
 
     def status_counts(self) -> dict[str, int]:

@@ -263,8 +263,40 @@ def _migration_10(db: sqlite_utils.Database) -> None:
     db.executescript("CREATE INDEX messages_rate_limited ON messages(case_id, id) WHERE rate_limited = 1;")
 
 
+def _migration_11(db: sqlite_utils.Database) -> None:
+    """Full-text search (triage.store.search): an FTS5 index over each message's sender, subject and text.
+
+    External content (the ``messages`` rows): the index holds no second copy
+    of the text. Triggers keep it in step with every insert, update and
+    delete, so a forgotten or purged message leaves the index with its row.
+    """
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE message_search USING fts5(
+            sender, sender_name, subject, text,
+            content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+            INSERT INTO message_search(rowid, sender, sender_name, subject, text)
+            VALUES (new.id, new.sender, new.sender_name, new.subject, new.text);
+        END;
+        CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+            INSERT INTO message_search(message_search, rowid, sender, sender_name, subject, text)
+            VALUES ('delete', old.id, old.sender, old.sender_name, old.subject, old.text);
+        END;
+        CREATE TRIGGER message_search_update AFTER UPDATE OF sender, sender_name, subject, text ON messages BEGIN
+            INSERT INTO message_search(message_search, rowid, sender, sender_name, subject, text)
+            VALUES ('delete', old.id, old.sender, old.sender_name, old.subject, old.text);
+            INSERT INTO message_search(rowid, sender, sender_name, subject, text)
+            VALUES (new.id, new.sender, new.sender_name, new.subject, new.text);
+        END;
+        INSERT INTO message_search(message_search) VALUES ('rebuild');
+        """
+    )
+
+
 MIGRATIONS = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
-    _migration_8, _migration_9, _migration_10,
+    _migration_8, _migration_9, _migration_10, _migration_11,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
