@@ -510,7 +510,9 @@ def test_customer_html_is_shown_as_text_everywhere(agent: Web) -> None:
         assert page.status_code == 200
         assert "<script>window.__xss" not in page.text and "<img src=x" not in page.text, name
         assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page.text, name
-        assert "script-src" not in page.headers["Content-Security-Policy"]  # default-src 'none': no script runs
+        csp = page.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in csp and "unsafe" not in csp  # only the app's own script file runs
+        assert re.findall(r"<script[^>]*>", page.text) in ([], ['<script src="/static/keys.js" defer>']), name
         assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     case = pages["case"].text
     message = case[case.index('id="message-text"') : case.index("</pre>", case.index('id="message-text"'))]
@@ -552,9 +554,9 @@ def test_edit_shows_findings_then_approving_the_fixed_draft_sends_it(agent: Web,
     agent.post(f"/drafts/{did}/edit", {"body": CLEAN})
     assert "Tone: no findings." in agent.get(f"/drafts/{did}").text
     response = agent.post(f"/drafts/{did}/approve")
-    assert response.headers["Location"] == "/"
-    queue = agent.get("/").text
-    assert f"Draft {did} sent to derek@customer.test." in queue and f'data-draft="{did}"' not in queue
+    assert re.fullmatch(rf"/drafts/\d+\?from={did}", response.headers["Location"])  # the next waiting draft
+    assert f"Draft {did} sent to derek@customer.test." in agent.get(response.headers["Location"]).text
+    assert f'data-draft="{did}"' not in agent.get("/").text
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ("derek@customer.test",) and "A replacement ships today." in mail.message.get_content()
     with agent.store() as store:
@@ -585,7 +587,8 @@ def test_reject_needs_a_reason_and_leaves_the_queue(agent: Web) -> None:
     did = agent.draft_for("amy@customer.test")
     agent.post(f"/drafts/{did}/reject", {"reason": "  "})
     assert "a rejection needs a reason" in agent.get(f"/drafts/{did}").text
-    assert agent.post(f"/drafts/{did}/reject", {"reason": "answered by phone"}).headers["Location"] == "/"
+    landed = agent.post(f"/drafts/{did}/reject", {"reason": "answered by phone"}).headers["Location"]
+    assert re.fullmatch(rf"/drafts/\d+\?from={did}", landed)  # the next waiting draft (amy's is the last)
     assert f'data-draft="{did}"' not in agent.get("/").text
 
 

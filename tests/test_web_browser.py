@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -71,6 +72,11 @@ def browser() -> Iterator[object]:
             launched.close()
 
 
+def landed(page: object, base: str, did: int) -> None:
+    """After approving or rejecting draft ``did``: the next waiting draft's page, or the queue when none is left."""
+    page.wait_for_url(re.compile(rf"^{re.escape(base)}/(drafts/\d+\?from={did})?$"))  # type: ignore[attr-defined]
+
+
 def _draft_for(workspace: Workspace, sender: str) -> int:
     with Store(workspace.db) as store:
         return next(r.id for r in store.queue() if r.customer == sender)
@@ -115,8 +121,9 @@ def test_agent_logs_in_fixes_a_draft_and_approves_it(
     page.click("#save")
     assert page.locator(".lint").inner_text().strip() == "Tone: no findings."
     page.click("#approve")
-    page.wait_for_url(base + "/")
+    landed(page, base, did)
     assert f"Draft {did} sent to derek@customer.test." in page.locator(".flash.ok").inner_text()
+    page.goto(base + "/")
     assert page.locator(f'tr[data-draft="{did}"]').count() == 0
     assert page.locator("table.queue tbody tr").count() == 2
 
@@ -282,7 +289,7 @@ def test_in_chromium_an_agent_answers_an_open_question_with_a_saved_answer(
     assert "[[answer:" not in text and "white vinegar" in text and "Thanks for writing." in text
     assert "Descaling a kettle" in page.locator("#answers-used").inner_text()
     page.click("#approve")
-    page.wait_for_url(base + "/")
+    landed(page, base, did)
     [mail] = smtp_server.wait_for(1)
     assert "white vinegar" in mail.message.get_content() and "[[" not in mail.message.get_content()
     context.close()
@@ -310,7 +317,7 @@ def test_in_chromium_approve_sends_the_text_in_the_box_without_saving_first(
     typed = "Hi Derek,\n\nTyped just now, never saved: a replacement ships today.\n\nSam\n"
     page.fill("#draft-body", typed)  # type: ignore[attr-defined]
     page.click("#approve")  # type: ignore[attr-defined]
-    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    landed(page, base, did)
     [mail] = smtp_server.wait_for(1)
     assert "Typed just now, never saved" in mail.message.get_content()
     with Store(workspace.db) as store:
@@ -352,7 +359,7 @@ def test_in_chromium_a_collision_is_refused_and_shows_what_changed(
     # reloaded, the page shows the colleague's text and approving sends it
     page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
     page.click("#approve")  # type: ignore[attr-defined]
-    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    landed(page, base, did)
     [mail] = smtp_server.wait_for(1)
     assert "Sam's version" in mail.message.get_content()
     context.close()  # type: ignore[attr-defined]
@@ -367,7 +374,7 @@ def test_in_chromium_a_rejected_draft_is_redrafted_and_sent(
     page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
     page.fill(".reject input[name=reason]", "wrong tone for Derek")  # type: ignore[attr-defined]
     page.click("#reject")  # type: ignore[attr-defined]
-    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    landed(page, base, did)
     page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
     assert page.locator("#draft-status").inner_text() == "rejected"  # type: ignore[attr-defined]
     page.select_option(".redraft select[name=template]", "scratch")  # type: ignore[attr-defined]
@@ -379,7 +386,7 @@ def test_in_chromium_a_rejected_draft_is_redrafted_and_sent(
     assert box.startswith("Hi ") and "Best wishes," in box
     page.fill("#draft-body", CLEAN)  # type: ignore[attr-defined]
     page.click("#approve")  # type: ignore[attr-defined]
-    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    landed(page, base, new_id)
     [mail] = smtp_server.wait_for(1)
     assert "A replacement ships today." in mail.message.get_content()
     context.close()  # type: ignore[attr-defined]
@@ -420,7 +427,7 @@ def test_in_chromium_an_open_checklist_item_blocks_approval_until_the_agent_conf
         "I've sent you a prepaid return label for order 48213.")
 
     page.click("#approve")  # type: ignore[attr-defined]
-    page.wait_for_url(base + "/")  # type: ignore[attr-defined]
+    landed(page, base, did)
     [mail] = smtp_server.wait_for(1)
     sent = mail.message.get_content()
     assert "[[" not in sent and "]]" not in sent and "confirm:" not in sent

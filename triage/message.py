@@ -189,6 +189,31 @@ def _build(
     return _with_auto(message, mail, automatic)
 
 
+def attachment_payload(raw: bytes, index: int) -> bytes | None:
+    """The bytes of the message's ``index``-th attachment (in ``Message.attachments`` order), or None.
+
+    The same parse as ``parse``, so the index is the one stored with the message.
+    """
+    import base64
+    import binascii
+
+    import mailparser
+
+    try:
+        found = mailparser.parse_from_bytes(raw).attachments
+    except Exception:  # mail-parser raises anything on bad input; the message was parsed once already
+        return None
+    if not 0 <= index < len(found):
+        return None
+    payload = found[index].get("payload") or ""
+    if not found[index].get("binary"):
+        return payload.encode("utf-8", "replace") if isinstance(payload, str) else bytes(payload)
+    try:
+        return base64.b64decode(payload)
+    except (binascii.Error, ValueError, TypeError):
+        return None
+
+
 def _payload_size(attachment: dict[str, object]) -> int:
     payload = attachment.get("payload") or ""
     size = len(payload) if isinstance(payload, (str, bytes)) else 0

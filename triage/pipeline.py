@@ -547,6 +547,7 @@ def _new_row(b: BatchRun, item: Item) -> NewMessage:
         attachments=tuple({"name": a.name, "type": a.content_type, "size": a.size} for a in m.attachments),
         defects=m.defects,
         auto_reason=m.auto,
+        raw=f.raw if m.attachments and not f.too_large else None,  # the attachments' only copy, for the review page
     )
 
 

@@ -83,7 +83,7 @@ class StoredMessage:
     attachments: list[dict[str, Any]]  # name, type, size
     defects: list[str]
     raw_hash: str
-    raw: bytes | None  # kept only while quarantined
+    raw: bytes | None  # kept while quarantined, and for a message with attachments (to download them)
     status: MessageStatus
     auto_reason: str  # why it is automatic mail ("" for a customer's)
     error: str  # why it is quarantined

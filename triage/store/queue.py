@@ -21,6 +21,13 @@ _LEVEL_RANK = (
 )
 
 
+#: Each case's owner (the agent of its latest assignment, as ``owners``), joined only to sort by owner.
+_OWNER_JOIN = (
+    "LEFT JOIN events ow ON ow.id = (SELECT MAX(e.id) FROM events e WHERE e.case_id = d.case_id "
+    "AND e.kind = 'case-assigned')"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class QueueRow:
     """One draft in the queue with its case, customer, earliest open deadline and owner."""
@@ -75,6 +82,20 @@ class QueueTable(EventTable):
         """The whole queue, most urgent first (the CLI's ``triage queue``)."""
         return self.queue_page(limit=None)[0]
 
+    def waiting_ids(self) -> list[int]:
+        """The pending drafts' ids in the queue's default order (most urgent first): the page's next/previous."""
+        return [int(r[0]) for r in self.conn.execute(
+            f"""
+            SELECT d.id, {_LEVEL_RANK} AS level_rank
+            FROM drafts d
+            JOIN cases c ON c.id = d.case_id
+            LEFT JOIN (SELECT case_id, MIN(due) AS due FROM deadlines
+                       WHERE done_at IS NULL GROUP BY case_id) dl ON dl.case_id = d.case_id
+            WHERE d.status = '{DraftStatus.PENDING}'
+            ORDER BY {self.QUEUE_SORTS["urgency"]}
+            """
+        )]
+
     QUEUE_SORTS: ClassVar[dict[str, str]] = {
         "urgency": "level_rank, dl.due IS NULL, dl.due, d.created_at, d.id",
         "due": "dl.due IS NULL, dl.due, level_rank, d.id",
@@ -82,6 +103,10 @@ class QueueTable(EventTable):
         "level": "level_rank, c.score DESC, d.id",
         "customer": "cu.address, d.id",
         "subject": "c.subject COLLATE NOCASE, d.id",
+        # cases without an archetype or an owner stay last either way, as drafts without a deadline do
+        "archetype": "NULLIF(c.archetypes,'[]') IS NULL, c.archetypes, level_rank, d.id",
+        "status": "d.status, level_rank, d.id",
+        "owner": "ow.id IS NULL, json_extract(ow.detail,'$.to'), level_rank, d.id",
     }
 
     def queue_page(
@@ -133,6 +158,7 @@ class QueueTable(EventTable):
             JOIN customers cu ON cu.id = c.customer_id
             LEFT JOIN (SELECT case_id, MIN(due) AS due FROM deadlines
                        WHERE done_at IS NULL GROUP BY case_id) dl ON dl.case_id = d.case_id
+            {_OWNER_JOIN if sort == "owner" else ""}
             WHERE {sql_where}
             ORDER BY {order}
             LIMIT ? OFFSET ?

@@ -6,11 +6,15 @@ itself and adds nothing but ``<mark>`` tags around evidence spans.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+import unicodedata
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
+from triage.store.search import SNIPPET_CLOSE, SNIPPET_OPEN
 from triage.timetext import span
 
 
@@ -38,6 +42,17 @@ def highlight(text: str, evidence: list[dict[str, Any]]) -> Markup:
     return Markup("".join(out))
 
 
+def snippet(text: str) -> Markup:
+    """A search snippet as safe HTML: every piece of the text escaped, the matched words in ``<mark>``."""
+    out: list[str] = []
+    for i, piece in enumerate(text.split(SNIPPET_OPEN)):
+        matched, _, rest = piece.partition(SNIPPET_CLOSE) if i else ("", "", piece)
+        if matched:
+            out.append(f"<mark>{escape(matched.replace(SNIPPET_CLOSE, ''))}</mark>")
+        out.append(str(escape(rest.replace(SNIPPET_CLOSE, ""))))
+    return Markup("".join(out))
+
+
 def cut(text: str | None, limit: int = 120) -> str:
     """``text`` on one line, at most ``limit`` characters (the last one "…" when cut): for lists."""
     if not text:
@@ -62,6 +77,38 @@ def until(stamp: str | None, now: datetime | None = None) -> str:
     return span((_parse(stamp) - now).total_seconds())
 
 
+def local(stamp: str | None, tz: tzinfo) -> str:
+    """An ISO timestamp as a wall-clock time in ``tz`` ("2026-11-20 09:00 GMT"; "" if none)."""
+    if not stamp:
+        return ""
+    return _parse(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def relative(stamp: str | None, now: datetime | None = None) -> str:
+    """How far an ISO timestamp is from ``now``: "3h ago", "in 5h" ("-" if none)."""
+    if not stamp:
+        return "-"
+    seconds = (_parse(stamp) - (now or datetime.now(UTC))).total_seconds()
+    return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
+
+
+def when(stamp: str | None, tz: tzinfo, now: datetime | None = None, text: str | None = None) -> Markup:
+    """A ``<time>`` element: ``text`` (default: the relative time), the absolute time in ``tz`` on hover."""
+    if not stamp:
+        return Markup("-")
+    shown = relative(stamp, now) if text is None else text
+    return Markup(f'<time datetime="{escape(_parse(stamp).isoformat())}" title="{escape(local(stamp, tz))}">'
+                  f"{escape(shown)}</time>")
+
+
+def due(stamp: str | None, tz: tzinfo, now: datetime | None = None) -> Markup:
+    """A deadline as a ``<time>``: "in 5h", or "3h overdue" once past (the absolute time on hover)."""
+    if not stamp:
+        return Markup("-")
+    left = (_parse(stamp) - (now or datetime.now(UTC))).total_seconds()
+    return when(stamp, tz, now, f"in {span(left)}" if left >= 0 else f"{span(-left)} overdue")
+
+
 def overdue(stamp: str | None, now: datetime | None = None) -> bool:
     return bool(stamp) and _parse(str(stamp)) < (now or datetime.now(UTC))
 
@@ -69,3 +116,22 @@ def overdue(stamp: str | None, now: datetime | None = None) -> bool:
 def _parse(stamp: str) -> datetime:
     when = datetime.fromisoformat(stamp)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def safe_filename(name: str, index: int) -> str:
+    """An attachment's name fit for a download: no path, no control or quote characters, at most
+    120 characters; ``attachment-N`` when nothing is left."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C" and ch not in '"<>:|?*;')
+    name = " ".join(name.split()).strip(" .")
+    if len(name) > 120:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 119 - len(ext)] + "." + ext) if dot and len(ext) <= 10 else name[:120]
+    return name or f"attachment-{index + 1}"
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII ``filename`` and the exact name as RFC 5987 ``filename*``."""
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode())
+    ascii_name = ascii_name.strip(" .") or "attachment"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -41,9 +41,10 @@ SESSION_FIELD = "sid"
 # A session's last use is written at most this often (not on every request).
 TOUCH_EVERY = timedelta(seconds=60)
 
-# No script may run at all: the page needs none, and customer text is never markup.
+# Only the app's own script file runs (keyboard shortcuts, static/keys.js): no inline script,
+# no other origin, no eval; customer text is never markup.
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
