@@ -135,10 +135,23 @@ class SupportSettings:
     agent: str = "The support team"
 
 
+MAX_WORKERS = 4  # the default's cap: more seldom pays on the small machines triage runs on
+
+
+def default_workers() -> int:
+    """The default ``[poll] workers``: the cores this process may use, at most MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
+
+
 @dataclass(frozen=True)
 class PollSettings:
     rate_limit: int = 10
     rate_window_minutes: int = 60
+    workers: int = field(default_factory=default_workers)  # processes for parse/detect/draft (triage.workers)
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,10 @@ def _positive(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
     return tf.integer(t, k, p, lo=1)
 
 
+def _workers(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
+    return tf.integer(t, k, p, lo=1, hi=64)
+
+
 def _bool(tf: TomlFile, t: dict[str, Any], k: str, p: str) -> Any:
     return tf.boolean(t, k, p)
 
@@ -276,7 +293,7 @@ SCHEMA: dict[str, dict[str, Getter]] = {
     "store": {"path": _str, "retention_days": _positive, "busy_timeout": _positive_num},
     "paths": {"rules": _str, "templates": _str},
     "support": {"address": _str, "name": _str, "agent": _str},
-    "poll": {"rate_limit": _positive, "rate_window_minutes": _positive},
+    "poll": {"rate_limit": _positive, "rate_window_minutes": _positive, "workers": _workers},
     "reminders": {"to": _list, "owner": _str, "failure_threshold": _positive},
     "web": {"session_idle_minutes": _positive, "session_max_hours": _positive},
     "cases": {"join_days": _positive, "join_same_domain": _bool},

@@ -9,6 +9,12 @@ on. A message over ``[mailbox] max_message_mb`` arrives with its headers
 only: it is stored with them and its size, quarantined as too large, and
 ``retry`` fetches it again from the source once the limit allows it. spaCy
 and Jinja are loaded only when a batch has mail to classify.
+
+With a worker pool (``[poll] workers`` above 1, ``triage.workers``) parsing,
+detection and the drafter's decision and text run in worker processes, a
+chunk of the batch each; everything that reads or writes the store stays
+here, and the results are applied in the batch's order exactly as a
+single-process poll applies its own.
 """
 
 from __future__ import annotations
@@ -27,10 +33,10 @@ from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
 from triage.runs import storage_failed
 from triage.store import CaseStatus, DeadlineKind, MessageStatus, NewMessage, Store, StoredMessage, iso, utcnow
+from triage.workers import MIN_MESSAGES, Pool, Prepared, WorkerRaised
 
 if TYPE_CHECKING:
     from triage.detect import Context, Detection
-    from triage.detect.engine import Detector
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +93,7 @@ class Run:
     rules: RuleSet
     clock: Callable[[], datetime] = utcnow
     summary: Summary = field(default_factory=Summary)
+    pool: Pool | None = None  # worker processes for this folder's pure work; None: all in this process
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,7 @@ class Item:
     message: Message | None = None
     error: str = ""
     detection: Detection | None = None
+    prepared: Prepared | None = None  # a worker's needs-reply decision and draft text
 
 
 def poll(
@@ -117,12 +125,20 @@ def poll(
     rules: RuleSet | None = None,
     now: Callable[[], datetime] = utcnow,
     progress: Callable[[int, int], None] | None = None,
+    pool: Pool | None = None,
 ) -> Summary:
-    """Fetch everything new from every configured folder and triage it."""
+    """Fetch everything new from every configured folder and triage it.
+
+    ``pool``: worker processes to use for a folder with at least MIN_MESSAGES
+    new messages (or any folder, once they are started).
+    """
     run = Run(settings, store, rules or ruleset.load(settings), clock=now)
     for folder in source.folders:
         pending = source.pending(folder, store.checkpoint(source.name, folder), store.known_keys_for(source.name))
         run.summary.folders.append(folder)
+        run.pool = pool if pool is not None and (pool.procs or pending.total >= MIN_MESSAGES) else None
+        if run.pool is not None:
+            run.pool.start()  # they load the rules while the first batch is fetched
         if progress:
             progress(0, pending.total)
         for batch in pending.batches:
@@ -147,17 +163,27 @@ def process_batch(
     items = [Item(f, retries=replacing.get(f.source_key, (0, -1))[1] + 1) for f in batch.messages]
     automatic = run.rules.automatic if items else None  # broken rules/automatic.toml: exit 2, before any mail
     limit_mb = run.settings.mailbox.max_message_mb
+    pool = run.pool if items else None
+    if pool is not None:
+        for item, parsed in zip(items, pool.parse([(i.fetched.raw, i.fetched.received_at or when) for i in items]),
+                                strict=True):
+            item.message, item.error = parsed.message, parsed.error
     for item in items:
-        try:
-            item.message = parse(item.fetched.raw, item.fetched.received_at or when, automatic)
-        except ParseError as exc:
-            item.error = f"parse: {exc}"
+        if pool is None:
+            try:
+                item.message = parse(item.fetched.raw, item.fetched.received_at or when, automatic)
+            except ParseError as exc:
+                item.error = f"parse: {exc}"
         if item.fetched.too_large:  # the headers were parsed for the quarantine list; the body never read
             item.error = too_large_error(item.fetched.size or 0, limit_mb)
     summary.fetched += len(items)
     if any(_needs_detection(i) for i in items):
         # Broken rules or templates stop the run (exit 2) instead of quarantining every message.
-        run.rules.detector, run.rules.drafter, run.rules.policy  # noqa: B018 - loads all three, once per run
+        if pool is not None:  # the workers load the detector and the drafter; this process never needs them
+            run.rules.policy  # noqa: B018
+            pool.ready()
+        else:
+            run.rules.detector, run.rules.drafter, run.rules.policy  # noqa: B018 - loads all three, once per run
 
     with store.write():
         for row_id, _ in replacing.values():
@@ -165,6 +191,8 @@ def process_batch(
         seen: dict[str, list[Content]] = {}  # the same message twice in one batch (a Cc and a To copy, identical junk)
         fresh = [i for i in items if not _duplicate(b, i, seen)]
         _detect(b, fresh)
+        if pool is not None:
+            _prepare_drafts(pool, b, fresh)
         for item in fresh:
             _apply(b, item)
         if batch.checkpoint:
@@ -242,27 +270,41 @@ def _detect(b: BatchRun, items: list[Item]) -> None:
     todo = [i for i in items if _needs_detection(i)]
     if not todo:
         return
-    detector = b.run.rules.detector
     contexts = [_context(b, i.message) for i in todo if i.message]
     texts = [i.message.text for i in todo if i.message]
-    try:
-        results = detector.detect(texts, contexts)
-    except Exception:  # one bad text must not cost the batch: retry one by one
-        log.exception("detection failed for a batch; retrying message by message")
+    pool = b.run.pool
+    results: list[Detection]
+    if pool is not None:  # the same, a chunk per worker; a failed chunk is retried there one by one
+        found, traces = pool.detect(texts, contexts)
+        for trace in traces:
+            log.error("detection failed for a batch; retrying message by message\n%s", trace)
         results = []
-        for text, ctx, item in zip(texts, contexts, todo, strict=True):
-            try:
-                results.extend(detector.detect([text], [ctx]))
-            except Exception as exc:
-                item.error = f"detect: {type(exc).__name__}: {exc}"
-                results.append(None)  # type: ignore[arg-type]
-    _with_batch_history(detector, todo, texts, contexts, results)
+        for item, one in zip(todo, found, strict=True):
+            if one.error:
+                item.error = one.error
+            results.append(one.detection)  # type: ignore[arg-type]
+        _with_batch_history(pool.detect_all, todo, texts, contexts, results)
+    else:
+        detector = b.run.rules.detector
+        try:
+            results = detector.detect(texts, contexts)
+        except Exception:  # one bad text must not cost the batch: retry one by one
+            log.exception("detection failed for a batch; retrying message by message")
+            results = []
+            for text, ctx, item in zip(texts, contexts, todo, strict=True):
+                try:
+                    results.extend(detector.detect([text], [ctx]))
+                except Exception as exc:
+                    item.error = f"detect: {type(exc).__name__}: {exc}"
+                    results.append(None)  # type: ignore[arg-type]
+        _with_batch_history(detector.detect, todo, texts, contexts, results)
     for item, result in zip(todo, results, strict=True):
         item.detection = result
 
 
 def _with_batch_history(
-    detector: Detector, todo: list[Item], texts: list[str], contexts: list[Context], results: list[Detection]
+    detect: Callable[[list[str], list[Context]], list[Detection]], todo: list[Item], texts: list[str],
+    contexts: list[Context], results: list[Detection],
 ) -> None:
     """Count a sender's earlier messages in this same batch as history, and detect those again.
 
@@ -298,12 +340,21 @@ def _with_batch_history(
     if not again:
         return
     try:
-        redone = detector.detect([texts[i] for i in again], [contexts[i] for i in again])
+        redone = detect([texts[i] for i in again], [contexts[i] for i in again])
     except Exception:  # keep the first results; the message-by-message path already ran if needed
         log.exception("detection with in-batch history failed; keeping the first results")
         return
     for index, result in zip(again, redone, strict=True):
         results[index] = result
+
+
+def _prepare_drafts(pool: Pool, b: BatchRun, items: list[Item]) -> None:
+    """The drafter's part for every message that may get a draft, in the workers: does it need
+    a reply, and the reply's text. Used by ``_store_message`` at the point it would call them."""
+    todo = [i for i in items if i.message is not None and not i.message.auto and not i.error and i.detection]
+    pairs = [(i.message, i.detection) for i in todo if i.message is not None and i.detection is not None]
+    for item, prepared in zip(todo, pool.draft(pairs, b.when), strict=True):
+        item.prepared = prepared
 
 
 def _context(b: BatchRun, message: Message) -> Context:
@@ -395,7 +446,8 @@ def _apply(b: BatchRun, item: Item) -> None:
         if storage_failed(exc):  # not this message: the database itself (full, read-only, locked)
             raise
         log.exception("quarantining %s", message.message_id)
-        store.insert_message(_quarantine(row, item, f"{type(exc).__name__}: {exc}"), None, None)
+        error = exc.text if isinstance(exc, WorkerRaised) else f"{type(exc).__name__}: {exc}"
+        store.insert_message(_quarantine(row, item, error), None, None)
         summary.quarantined += 1
         return
     if message.auto:
@@ -460,8 +512,10 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
         return 0
     if _responder_loop(b, case_id, message, message_row):
         return 0
-    drafter = b.run.rules.drafter
-    if not drafter.needs_reply(message, detection):
+    prepared = item.prepared
+    if prepared is not None and prepared.error:  # the drafter raised in a worker: as if it had raised here
+        raise WorkerRaised(prepared.error, prepared.trace)
+    if not (prepared.needs_reply if prepared is not None else b.run.rules.drafter.needs_reply(message, detection)):
         # "thanks, all sorted": nothing left to answer, so no draft waits on this case
         superseded = store.supersede_pending(case_id, when)
         store.update_case(case_id, status=CaseStatus.CLOSED)
@@ -472,7 +526,8 @@ def _store_message(b: BatchRun, item: Item, row: NewMessage) -> int:
     # or the reply to a customer who writes again); sending a reply completes it.
     _open_first_response(b, case_id, detection, row.received_at)
     superseded = store.supersede_pending(case_id, when)
-    text = drafter.render(message, detection, case_id, when)
+    text = (prepared.text if prepared is not None and prepared.text is not None
+            else b.run.rules.drafter.render(message, detection, case_id, when))
     from triage.drafting.drafter import draft_row
 
     draft_id = store.insert_draft(draft_row(case_id, message_row, message, text, settings.support,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from triage import pipeline
+from triage import pipeline, workers
 from triage.config import Settings
 from triage.lock import run_lock
 from triage.mailbox import Fetched, Source, open_source
@@ -35,9 +35,12 @@ def run(
         recorded_run(store, "poll") as record,
     ):
         source = open_source(settings.mailbox, since=since)
+        pool = workers.Pool.for_settings(settings)  # started only for a folder with enough new mail
         try:
-            summary = pipeline.poll(settings, store, source, progress=progress)
+            summary = pipeline.poll(settings, store, source, progress=progress, pool=pool)
         finally:
+            if pool is not None:
+                pool.close()
             source.close()
         record.summary = summary.as_dict()
     return summary
