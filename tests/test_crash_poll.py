@@ -3,12 +3,16 @@
 A Dovecot folder is filled with a few hundred messages (Maildir files written
 straight into the user's ``new/``, as bench/backlog.py does); ``triage poll``
 runs as a subprocess, as cron runs it, and is killed with SIGKILL after a
-random delay, again and again. After every kill: the checkpoint never points
+random delay, again and again: the poll itself, or (with ``[poll] workers =
+2``) one of its worker processes, after which the poll fails on its own with
+exit 3. After a kill of the poll, none of its workers outlives it by more
+than a few seconds. After every kill: the checkpoint never points
 past an uncommitted message, and nothing is stored twice. After a final poll
 that finishes: every message on the server is in the store exactly once,
 nothing on the server was flagged, moved or deleted, and the store holds
-exactly what one clean, uninterrupted poll of the same folder gives (the
-oracle for "every message that needs a draft has exactly one pending draft").
+exactly what one clean, uninterrupted, single-process poll of the same folder
+gives (the oracle for "every message that needs a draft has exactly one
+pending draft").
 
 Replay a failure with ``TRIAGE_FAULT_SEED=<seed printed in the summary>``.
 """
@@ -28,6 +32,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import PASSWORD, USER, Workspace, fault_numbers
 from servers import Dovecot
@@ -207,6 +212,35 @@ def wait_for_progress(db_path: Path, before: int, child: subprocess.Popen[bytes]
         time.sleep(0.01)
 
 
+def poll_workers(pid: int) -> list[psutil.Process]:
+    """The worker processes of the poll ``pid`` (spawned by multiprocessing; not its resource tracker)."""
+    found = []
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    for child in children:
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def still_running(procs: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Of ``procs``, those still running (not zombies) after waiting up to ``seconds``."""
+    _, alive = psutil.wait_procs(procs, timeout=seconds)
+    out = []
+    for proc in alive:
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+        except psutil.Error:
+            continue
+    return out
+
+
 # -- the test -------------------------------------------------------------------------------
 
 KILLS = 30
@@ -220,11 +254,12 @@ def test_poll_killed_at_random_moments_loses_nothing_and_does_nothing_twice(
     seed = fault_seed()
     rng = random.Random(seed)
     workspace.imap_config(dovecot)
-    workspace.write_config(workspace.config.read_text().replace("batch_size = 50", "batch_size = 10"))
+    workspace.write_config(workspace.config.read_text().replace("batch_size = 50", "batch_size = 10")
+                           + "[poll]\nworkers = 2\n")
     delivered = INITIAL
     fill(dovecot, mixed_mail(INITIAL, rng), tag="a")
 
-    kills = finished = progressed = 0
+    kills = finished = progressed = worker_kills = worker_failures = orphans = 0
     checks = violations = duplicates = 0
     before = 0
     waves = 0
@@ -240,15 +275,27 @@ def test_poll_killed_at_random_moments_loses_nothing_and_does_nothing_twice(
         if rng.random() < 0.25:  # during start-up: connect, login, load spaCy, first fetch
             time.sleep(rng.uniform(0.05, 1.2))
         else:  # mid-run: once the first batch is committed, at a random moment of the next ones
-            wait_for_progress(workspace.db, before, child)
+            wait_for_progress(workspace.db, before, child, limit=90)  # start-up with workers can be slow here
             time.sleep(rng.uniform(0.0, 0.3))
-        if child.poll() is None:
+        workers = poll_workers(child.pid)
+        if child.poll() is not None:
+            finished += 1
+        elif workers and rng.random() < 0.4:  # a worker: the poll must fail by itself, storing nothing of the batch
+            rng.choice(workers).send_signal(signal.SIGKILL)
+            kills += 1
+            worker_kills += 1
+        else:
+            everyone = psutil.Process(child.pid).children(recursive=True)
             child.send_signal(signal.SIGKILL)
             kills += 1
-        else:
-            finished += 1
-        child.communicate(timeout=60)
-        assert child.returncode in (0, -signal.SIGKILL), (seed, child.returncode, child.stderr)
+            left = still_running(everyone, 5)
+            orphans += len(left)
+            assert not left, f"seed {seed}: {[p.cmdline() for p in left]} outlived the killed poll"
+        _, err = child.communicate(timeout=60)
+        worker_failures += child.returncode == 3
+        assert child.returncode in (0, 3, -signal.SIGKILL), (seed, child.returncode, err)
+        if child.returncode == 3:
+            assert b"was killed by SIGKILL" in err and err.count(b"error:") == 1, (seed, err)
 
         rows = store_rows(workspace.db)
         uidvalidity, flags = server_state(dovecot)
@@ -275,14 +322,15 @@ def test_poll_killed_at_random_moments_loses_nothing_and_does_nothing_twice(
 
     # the oracle: one clean, uninterrupted poll of the same folder into a fresh store
     clean = Workspace(tmp_path_factory.mktemp("clean"))
-    clean.write_config(workspace.config.read_text())
+    clean.write_config(workspace.config.read_text().replace("workers = 2", "workers = 1"))
     reference = clean.run("poll", "--json")
     assert reference.returncode == 0, reference.stderr
     got, want = outcome(workspace.db), outcome(clean.db)
     differing = sorted(mid for mid in set(got) | set(want) if got.get(mid) != want.get(mid))
 
     fault_numbers(
-        "crash_poll", seed=seed, crashes_injected=kills, runs_finished_before_kill=finished,
+        "crash_poll", seed=seed, crashes_injected=kills, worker_kills=worker_kills,
+        runs_failed_by_worker_kill=worker_failures, orphans_after_5s=orphans, runs_finished_before_kill=finished,
         kills_after_progress=progressed, messages_checked=len(flags), checks_after_kill=checks,
         checkpoint_violations=violations, duplicates=duplicates, losses=len(losses),
         flagged_on_server=len(flagged), differing_from_clean_run=len(differing),
@@ -291,5 +339,6 @@ def test_poll_killed_at_random_moments_loses_nothing_and_does_nothing_twice(
     assert not flagged, f"seed {seed}: poll changed flags on the server: {list(flagged.items())[:5]}"
     assert not losses and len(stored) == len(flags), f"seed {seed}: lost UIDs {losses[:10]}"
     assert duplicates == 0
+    assert worker_kills >= 3, f"seed {seed}: too few kills landed on workers ({worker_kills})"
     assert not differing, f"seed {seed}: {[(m, got.get(m), want.get(m)) for m in differing[:5]]}"
     assert sum(p for _, _, p in got.values()) > 200  # most messages needed, and have, one pending draft
