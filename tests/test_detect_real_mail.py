@@ -115,6 +115,29 @@ def test_a_caps_run_counts_once(detector: Detector) -> None:
     assert len(found) == 1 and found[0].text == "WHY IS IT SO HARD TO GET AN ANSWER"
 
 
+def _raw(detector: Detector, text: str) -> float:
+    import math
+
+    return -math.log(1.0 - detect(detector, text).score)
+
+
+@pytest.mark.parametrize(
+    ("angry", "plain"),
+    [
+        ("I am furious about the refund", "I am writing about the refund"),
+        ("This is unacceptable, the lid broke", "This is the lid, it arrived"),
+        ("You people are incompetent", "You people are in Leeds"),
+    ],
+)
+@pytest.mark.parametrize("emphasis", ["!!!", " ?!", "!!! ?!"])
+def test_emphasis_makes_anger_louder_more_than_it_makes_anger(
+    detector: Detector, angry: str, plain: str, emphasis: str
+) -> None:
+    gain_angry = _raw(detector, angry + emphasis) - _raw(detector, angry)
+    gain_plain = _raw(detector, plain + emphasis) - _raw(detector, plain)
+    assert gain_angry > gain_plain > 0, (gain_angry, gain_plain)
+
+
 @pytest.mark.parametrize(
     ("text", "profanity"),
     [("I spoke to Dick in accounts about the invoice.", False), ("Ask Hell's Kitchen for the menu.", False),

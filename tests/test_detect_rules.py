@@ -59,6 +59,14 @@ def edit(rules: Path, name: str, old: str | None, new: str) -> int:
 BROKEN = [
     pytest.param(
         "anger.toml",
+        "emphasis_amplifies = 1.0\n",
+        "emphasis_amplifies = 9\n",
+        ["anger.toml", "scoring.emphasis_amplifies"],
+        None,
+        id="emphasis-out-of-range",
+    ),
+    pytest.param(
+        "anger.toml",
         "[levels]\n",
         "colour = 1\n\n[levels]\n",
         ["anger.toml", "key 'colour'", "unknown key"],

@@ -207,7 +207,7 @@ class Detector:
         )
         evidence += anger_valence
         damp = _damping(len(text), rules.anger.long_text)
-        raw = max(0.0, strongest_stretch(evidence, SCORED_KINDS, rules.anger.window)) * damp
+        raw = _emphasised(evidence, rules.anger) * damp
         score = score_of(raw, rules.anger)
         level = rules.anger.level_of(score)
 
@@ -255,6 +255,29 @@ class Detector:
             topic=choose_topic(rules.facts, topics, facts.products),
             asks=asks,
         )
+
+
+_EMPHASIS = frozenset({"shout"})
+_CONTENT = SCORED_KINDS - _EMPHASIS
+
+
+def _emphasised(evidence: list[Evidence], anger: AngerRules) -> float:
+    """The raw anger sum: what was said, made louder by how it was said.
+
+    ``content`` is the strongest stretch of the anger evidence that is not emphasis,
+    ``emphasis`` that of capitals and "!!"/"?!" (kind ``shout``); the sum is
+    content + alone x emphasis + amplifies x content x min(emphasis, cap), so the same
+    words shouted score higher on a continuous scale, and shouting with nothing
+    angry in it scores less than angry words do.
+    """
+    if anger.emphasis_amplifies == 0.0 and anger.emphasis_alone == 1.0:
+        return max(0.0, strongest_stretch(evidence, SCORED_KINDS, anger.window))
+    content = strongest_stretch(evidence, _CONTENT, anger.window)
+    emphasis = strongest_stretch(evidence, _EMPHASIS, anger.window)
+    if not emphasis:
+        return max(0.0, content)
+    loud = anger.emphasis_amplifies * max(0.0, content) * min(emphasis, anger.emphasis_cap)
+    return max(0.0, content + anger.emphasis_alone * emphasis + loud)
 
 
 def _damping(length: int, long_text: int) -> float:

@@ -155,6 +155,12 @@ class AngerRules:
     valence: Valence = Valence()
     window: int = 0  # characters: the score is the strongest stretch this long (0: the whole text)
     long_text: int = 0  # characters: a longer text's score is damped by sqrt(long_text / length)
+    # Emphasis (kind "shout": capitals, "!!", "?!") adds ``emphasis_alone`` of its weight and
+    # raises the other anger evidence by ``emphasis_amplifies`` x its weight (at most
+    # ``emphasis_cap``): shouting makes anger louder more than it makes anger.
+    emphasis_alone: float = 1.0
+    emphasis_amplifies: float = 0.0
+    emphasis_cap: float = 1.0
 
     def level_of(self, score: float) -> str:
         level = "calm"
@@ -343,11 +349,14 @@ def load_anger(tf: TomlFile) -> AngerRules:
             "thresholds out of order: expected annoyed < angry < furious, got "
             + ", ".join(f"{n} = {v}" for n, v in levels),
         )
-    scoring = tf.table(data, "scoring", allowed={"scale", "window", "long_text"},
-                       expected="a table with scale, window, long_text")
+    emphasis_keys = ("emphasis_alone", "emphasis_amplifies", "emphasis_cap")
+    scoring = tf.table(data, "scoring", allowed={"scale", "window", "long_text", *emphasis_keys},
+                       expected="a table with scale, window, long_text, " + ", ".join(emphasis_keys))
     scale = tf.number(scoring, "scale", "scoring", 1.0, lo=0.05, hi=20.0) or 1.0
     stretch = tf.number(scoring, "window", "scoring", 0, lo=0, hi=100_000) or 0
     long_text = tf.number(scoring, "long_text", "scoring", 0, lo=0, hi=1_000_000) or 0
+    emphasis = [tf.number(scoring, key, "scoring", default, lo=0.0, hi=5.0)
+                for key, default in zip(emphasis_keys, (1.0, 0.0, 1.0), strict=True)]
     shouting = None
     if "shouting" in data:
         shout = tf.table(data, "shouting", allowed={"weight", "run_weight", "max_weight", "min_words", "ignore"},
@@ -384,7 +393,9 @@ def load_anger(tf: TomlFile) -> AngerRules:
     signals = load_signals(tf, data, "", "anger", ANGER_KINDS, "anger")
     if len(levels) != 3:
         levels = [("annoyed", 0.35), ("angry", 0.65), ("furious", 0.88)]
-    return AngerRules(tuple(levels), scale, tuple(modifiers), signals, shouting, valence, int(stretch), int(long_text))
+    alone, amplifies, cap = (1.0 if e is None else float(e) for e in emphasis)
+    return AngerRules(tuple(levels), scale, tuple(modifiers), signals, shouting, valence, int(stretch), int(long_text),
+                      alone, amplifies, cap)
 
 
 def _valence(tf: TomlFile, data: dict[str, Any], file_key: bool = False) -> Valence:
