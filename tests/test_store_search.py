@@ -77,3 +77,17 @@ def test_the_migration_indexes_the_messages_already_stored(polled: Path, tmp_pat
     with Store(path) as store:
         assert store.schema_version == len(MIGRATIONS)
         assert len(store.search("lawyer")) == 1 and len(store.search("delivery")) == 1
+
+
+def test_the_retention_purge_takes_the_purged_messages_out_of_the_index(
+    polled: Path, tmp_path: Path  # noqa: F811
+) -> None:
+    with _store(polled, tmp_path) as store:
+        [derek] = store.search("lawyer")
+        with store.write():
+            store.conn.execute("UPDATE cases SET status = 'resolved', resolved_at = '2026-01-01T00:00:00+00:00' "
+                               "WHERE id = ?", (derek.case,))
+            erased = store.purge_resolved(utcnow(), "remind", utcnow())
+        assert erased.cases == 1 and erased.messages == 1
+        assert store.search("lawyer") == [] and "lawyer" not in _terms(store)
+        assert store.search("delivery")

@@ -84,29 +84,37 @@ def local(stamp: str | None, tz: tzinfo) -> str:
     return _parse(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _ago(seconds: float) -> str:
+    return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
+
+
 def relative(stamp: str | None, now: datetime | None = None) -> str:
     """How far an ISO timestamp is from ``now``: "3h ago", "in 5h" ("-" if none)."""
     if not stamp:
         return "-"
-    seconds = (_parse(stamp) - (now or datetime.now(UTC))).total_seconds()
-    return f"in {span(seconds)}" if seconds > 0 else f"{span(-seconds)} ago"
+    return _ago((_parse(stamp) - (now or datetime.now(UTC))).total_seconds())
+
+
+def _time(when: datetime, tz: tzinfo, shown: str) -> Markup:
+    title = when.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    return Markup(f'<time datetime="{when.isoformat()}" title="{escape(title)}">{escape(shown)}</time>')
 
 
 def when(stamp: str | None, tz: tzinfo, now: datetime | None = None, text: str | None = None) -> Markup:
     """A ``<time>`` element: ``text`` (default: the relative time), the absolute time in ``tz`` on hover."""
     if not stamp:
         return Markup("-")
-    shown = relative(stamp, now) if text is None else text
-    return Markup(f'<time datetime="{escape(_parse(stamp).isoformat())}" title="{escape(local(stamp, tz))}">'
-                  f"{escape(shown)}</time>")
+    at = _parse(stamp)
+    return _time(at, tz, _ago((at - (now or datetime.now(UTC))).total_seconds()) if text is None else text)
 
 
 def due(stamp: str | None, tz: tzinfo, now: datetime | None = None) -> Markup:
     """A deadline as a ``<time>``: "in 5h", or "3h overdue" once past (the absolute time on hover)."""
     if not stamp:
         return Markup("-")
-    left = (_parse(stamp) - (now or datetime.now(UTC))).total_seconds()
-    return when(stamp, tz, now, f"in {span(left)}" if left >= 0 else f"{span(-left)} overdue")
+    at = _parse(stamp)
+    left = (at - (now or datetime.now(UTC))).total_seconds()
+    return _time(at, tz, f"in {span(left)}" if left >= 0 else f"{span(-left)} overdue")
 
 
 def overdue(stamp: str | None, now: datetime | None = None) -> bool:
