@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,43 @@ def test_shipped_templates_render_the_new_keys(tmp_path: Path) -> None:
     text = (ROOT / "templates" / "_restate.j2").read_text(encoding="utf-8")
     for key in ("problem_phrase", "repeat", "waited", "asked_for", "their_question"):
         assert key in text
+
+
+# --------------------------------------------------------------------------- real mail: subjects made of the first words
+
+def _first_words(text: str) -> str:
+    return " ".join(text.split()[:6]) + "..."
+
+
+def _restated(detector: Detector, text: str) -> str:
+    from triage.config import SupportSettings
+    from triage.detect import Context
+    from triage.drafting.drafter import Drafter
+    from triage.message import Message
+
+    drafter = Drafter.load(ROOT / "rules", ROOT / "templates", SupportSettings(address="help@shop.test", name="Shop",
+                                                                                agent="Sam"))
+    now = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
+    m = Message("<r1@customer.test>", "Ann Lee", "ann@customer.test", _first_words(text), now, text, text)
+    [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
+    return drafter.render(m, d, 7, now).body.split("\n\n")[1]
+
+
+@pytest.mark.parametrize(("text", "said", "never"), [
+    # the subject only repeats the first words: never echoed; the failure is said, not a weak cue
+    ("Here we go again. Delayed at the gate why do you even sell a 715 departure", "Delayed at the gate",
+     "Here we go again"),
+    # a long clause is quoted from its subject to what went wrong
+    ("The blender I ordered from your shop last month has still not arrived at my flat, it is a joke",
+     "has still not arrived", "The blender I ordered from"),
+    # a concession is not the complaint, and a statement with a question mark is not a question
+    ("Okay I understand one late train. But every single day this week?", "", "You asked"),
+    # a sign of trouble says what went wrong when detection found no complaint words
+    ("How long does a transfer take? I paid my landlord on Monday and it has not gone through.",
+     "has not gone through", "You wrote to us about"),
+])
+def test_the_restatement_says_what_went_wrong_not_the_first_words(detector: Detector, text: str, said: str,
+                                                                  never: str) -> None:
+    restated = _restated(detector, text)
+    assert said in restated and never not in restated, restated
+    assert _first_words(text).rstrip(".") not in restated

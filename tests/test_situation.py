@@ -211,7 +211,7 @@ def test_policy_and_answers_problems_name_file_and_key(tmp_path: Path) -> None:
     rules = _copy(tmp_path)
     policy = (rules / "policy.toml").read_text(encoding="utf-8")
     policy = policy.replace('[situations]\n', '[situations]\nweather = ["rain"]\n')
-    policy = policy.replace('refund = "You asked for a refund:', 'refund = "{amount} You asked for a refund:')
+    policy = policy.replace('{ say = "You asked for a refund:', '{ say = "{amount} You asked for a refund:')
     (rules / "policy.toml").write_text(policy, encoding="utf-8")
     (rules / "answers.toml").write_text(
         '[[answer]]\nid = "x"\nquestions = ["(unclosed"]\ntext = "Hi {{ 7*7 }}"\ncolour = "red"\n', encoding="utf-8")
@@ -219,7 +219,7 @@ def test_policy_and_answers_problems_name_file_and_key(tmp_path: Path) -> None:
         Drafter.load(rules, TEMPLATES, SUPPORT)
     found = {(Path(p.file).name, p.key) for p in exc.value.problems}
     assert ("policy.toml", "situations.weather") in found
-    assert ("policy.toml", "asks.refund") in found
+    assert ("policy.toml", "asks.refund[1].say") in found
     assert {("answers.toml", "answer.x.questions[0]"), ("answers.toml", "answer.x.text"),
             ("answers.toml", "answer.x.colour")} <= found
 
@@ -258,3 +258,106 @@ def test_a_saved_answer_goes_in_place_of_the_open_question_else_before_the_close
     assert insert_answer(marked, "Yes.") == "Hi Ann,\n\nYes.\n\nIs there anything else?\n\nBest wishes,\nSam\n"
     plain = "Hi Ann,\n\nThanks.\n\nIs there anything else?\n\nBest wishes,\nSam\n"
     assert insert_answer(plain, "Yes.") == "Hi Ann,\n\nThanks.\n\nYes.\n\nIs there anything else?\n\nBest wishes,\nSam\n"
+
+
+# --------------------------------------------------------------------------- the situation, from what went wrong
+
+def _first_words(text: str) -> str:
+    """The subject a mail client or a web form makes of a message: its first six words."""
+    return " ".join(text.split()[:6]) + "..."
+
+
+@pytest.mark.parametrize("text", [
+    # no complaint words a detector scores, yet something went wrong: never "thanks for getting in touch"
+    "How long does a bank transfer take? I sent my rent to the landlord this morning and it has not gone through yet.",
+    "My deposit from Tuesday isn't showing in the balance. Is it still pending?",
+])
+def test_a_question_with_a_sign_of_trouble_gets_the_complaint_reply(detector: Detector, drafter: Drafter,
+                                                                    text: str) -> None:
+    draft = real(detector, drafter, text, _first_words(text))
+    assert draft.template != "question" and draft.situation not in ("information", "thanks")
+    assert "Thanks for getting in touch" not in draft.body
+    assert "anything else I can help" not in draft.body
+
+
+def test_a_plain_question_still_gets_the_question_reply(detector: Detector, drafter: Drafter) -> None:
+    draft = real(detector, drafter, "Do you deliver to Jersey, and how long does it take?", "Delivery")
+    assert draft.template == "question" and "Thanks for getting in touch" in draft.body
+
+
+def test_a_thank_you_after_a_complaint_is_a_complaint(detector: Detector, drafter: Drafter) -> None:
+    text = "but meanwhile we get to spend the night on the floor of terminal two. Thanks a lot guys!"
+    draft = real(detector, drafter, text, _first_words(text))
+    assert draft.template != "thanks" and "made our day" not in draft.body
+    assert draft.template != "question"
+
+
+def test_anything_else_only_once_every_ask_is_answered(drafter: Drafter) -> None:
+    asked = (StubAsk("information", "Is the blue teapot coming back into stock?"),)
+    open_one = drafter.render(msg("Is the blue teapot coming back into stock?", "Teapot"),
+                              det("calm", complaint=False, asks=asked), 7, NOW)
+    assert "[[answer:" in open_one.body and "anything else I can help" not in open_one.body
+    asked = (StubAsk("information", "Do you ship to Canada?"),)
+    answered = drafter.render(msg("Do you ship to Canada?", "Shipping"), det("calm", complaint=False, asks=asked),
+                              7, NOW)
+    assert "[[answer:" not in answered.body and "Is there anything else I can help with?" in answered.body
+
+
+# --------------------------------------------------------------------------- remedies and policy lines in their situation
+
+@pytest.mark.parametrize("text", [
+    "Someone stole my purse at the station an hour ago and there are already two payments I didn't make. Please help!",
+    "There is a withdrawal on my statement I don't recognise, it wasn't me.",
+])
+def test_a_stolen_card_or_a_payment_they_did_not_make_is_a_security_case(detector: Detector, drafter: Drafter,
+                                                                         text: str) -> None:
+    draft = real(detector, drafter, text, _first_words(text))
+    assert draft.situation == "security" and draft.template == "security"
+    assert "[[confirm:" in draft.body  # the first step is the agent's, confirmed once taken
+    for remedy in ("a repair, a replacement", "Which of those", "order number", "after delivery"):
+        assert remedy not in draft.body
+    assert "within 2 hours" in draft.body and not WEEKDAY.search(draft.body)
+
+
+def test_a_refund_for_something_that_never_arrived_is_not_the_after_delivery_line(detector: Detector,
+                                                                                  drafter: Drafter) -> None:
+    draft = real(detector, drafter, "The lamp I ordered from you three weeks ago has still not arrived. "
+                 "I would like a refund please.", "Lamp")
+    assert draft.situation == "delivery"
+    assert "hasn't reached you" in draft.body and "after delivery" not in draft.body
+
+
+@pytest.mark.parametrize("text", [
+    "The coach was late again and nobody at the depot told us anything.",
+])
+def test_no_order_number_is_asked_for_where_there_is_no_order(detector: Detector, drafter: Drafter,
+                                                              text: str) -> None:
+    draft = real(detector, drafter, text, _first_words(text))
+    assert "order number" not in draft.body
+
+
+def test_a_time_in_a_sentence_that_asks_for_nothing_is_not_their_deadline(detector: Detector,
+                                                                          drafter: Drafter) -> None:
+    draft = real(detector, drafter, "I paid in a cheque on Monday but the money isn't showing today. "
+                 "Is it still being processed?", "Cheque")
+    assert "You asked for this" not in draft.body
+    ultimatum = real(detector, drafter, "Either the parcel is here by Friday or I want my money back.", "Parcel")
+    assert "You asked for this by Friday" in ultimatum.body
+
+
+def test_a_question_another_ask_answers_is_not_marked_again(detector: Detector, drafter: Drafter) -> None:
+    draft = real(detector, drafter, "How can I get my money back for order 55120? The mixer never arrived.",
+                 "Mixer")
+    assert "You asked for your money back" in draft.body and "[[answer:" not in draft.body
+
+
+def test_ask_variants_are_checked(tmp_path: Path) -> None:
+    rules = _copy(tmp_path)
+    policy = (rules / "policy.toml").read_text(encoding="utf-8")
+    policy = policy.replace('signs = ["not_delivered"] }', 'signs = ["lost_in_space"], colour = "red" }')
+    policy = policy.replace("within_hours = 2", "within_hours = -1")
+    (rules / "policy.toml").write_text(policy, encoding="utf-8")
+    with pytest.raises(RulesError) as exc:
+        Drafter.load(rules, TEMPLATES, SUPPORT)
+    found = {(Path(p.file).name, p.key) for p in exc.value.problems}
+    assert {("policy.toml", "asks.refund[0].signs"), ("policy.toml", "urgent.within_hours")} <= found

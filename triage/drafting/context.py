@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from triage.config import SupportSettings
-from triage.detect import Detection, Facts
+from triage.detect import Detection, Evidence, Facts
 from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.rules import Specialist
-from triage.drafting.situation import Reply, fill
+from triage.drafting.situation import _REQUEST, Reply, asks_like_a_question, fill
 from triage.errors import DraftError
 from triage.message import Message
 
@@ -131,7 +131,7 @@ CONTEXT_KEYS = (
     "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
-    "deadline", "deadline_line", "next_step", "answers", "open_questions", "upset",
+    "deadline", "deadline_line", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
     "problem_phrase", "repeat", "waited", "asked_for", "their_question", *EXTRA_KEYS,
 )
 
@@ -224,21 +224,28 @@ def cancel_what(message: Message, facts: Facts) -> str:
 
 # --------------------------------------------------------------------------- restating in our words
 
-RESTATE_WORDS = 10  # the most consecutive words of theirs a restatement quotes (a test holds drafts to 12)
-_QUOTED_KINDS = (frozenset({"complaint"}),)  # anger is how they feel, not what went wrong: never quoted back
+RESTATE_WORDS = 12  # the most consecutive words of theirs a restatement quotes (a test holds drafts to 12)
+_QUOTED_KINDS = frozenset({"complaint"})  # anger is how they feel, not what went wrong: never quoted back
 _NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
 _CLAUSE_BREAK = re.compile(r"[,;:()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\s-\s|\b(?:but|and|so|because|although|though|"
-                           r"while|which|whereas|then|or|if|unless|since|as)\b", re.I)
+                           r"while|which|whereas|then|or|if|unless|since|as|why|when)\b", re.I)
 _SENTENCE_STOP = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
 # "I am writing in English", "I'm writing regarding…", "to whom it may concern": about the message, not the problem
 _META = re.compile(r"\b(?:writ(?:e|ing)\s+(?:to|in|regarding|about|again|because)|i\s+hope\s+(?:it|this|that)\s+is\s+ok"
                    r"|to\s+whom|sorry\s+to\s+(?:bother|trouble)|hope\s+you\s+(?:are|'re)\s+well"
                    r"|(?:wrote|written|emailed|e-mailed|called)\s+(?:to\s+)?you)", re.I)
 # what they intend or suppose is not what went wrong: "I'll keep the scratched one", "maybe it's just me"
-_NOT_WHAT_WENT_WRONG = re.compile(r"\b(?:i|we)(?:'ll|\u2019ll|\s+will|\s+would|'d|\u2019d|\s+want|\s+think|\s+hope|"
-                                  r"\s+might|\s+can|\s+expect|\s+need|\s+am|'m|\u2019m|\s+feel)\b"
-                                  r"|\bmaybe\b|\bperhaps\b", re.I)
+_NOT_WHAT_WENT_WRONG = re.compile(
+    r"\b(?:i|we)(?:'ll|\u2019ll|\s+will|\s+would|'d|\u2019d|\s+want|\s+think|\s+hope|\s+might|\s+expect|\s+need"
+    r"|\s+feel|\s+understand|\s+know|\s+get\s+(?:it|that)|\s+reali[sz]e|\s+can(?!['\u2019]?t\b|not\b|\s+not\b|\s+no\b)"
+    r"|(?:\s+am|'m|\u2019m)\s+(?:going\s+to|gonna|about\s+to|happy|glad|sure|not\s+sure|keen|willing|thinking|hoping"
+    r"|wondering|writing|trying\s+to\s+(?:find|understand|work\s+out)))\b"
+    r"|\bmaybe\b|\bperhaps\b|^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b", re.I)
+# how strongly a piece of complaint evidence says what went wrong: a failure or a wrong thing before a
+# bare problem word ("again", "still")
+_WEAK_RULES = ("complaint.problem_words",)
 _WORD = re.compile(r"[^\W_]+(?:['\u2019.-][^\W_]+)*")
+_COUNTED = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")  # words as the twelve-word rule counts them ("half-caf" is two)
 _ORDINALS = {"second": "second", "2nd": "second", "third": "third", "3rd": "third", "fourth": "fourth",
              "4th": "fourth", "fifth": "fifth", "5th": "fifth", "umpteenth": "umpteenth"}
 _REPEAT = re.compile(r"\b(second|third|fourth|fifth|2nd|3rd|4th|5th|umpteenth)\s+(?P<what>time|email|e-mail|message|"
@@ -277,35 +284,125 @@ def key_phrase(text: str, detection: Detection) -> str:
     text = text or ""
     evidence = [e for e in detection.evidence if e.where == "text" and e.end <= len(text)]
     taboo = [e.start for e in evidence if e.kind in _NEVER_QUOTED]
+    # a clause that asks for something is not what went wrong; "it still hasn't arrived" (status)
+    # and a question (quoted as a question) may well be
+    asked = [(a.start, a.end) for a in detection.asks if a.where == "text" and a.kind not in ("status", "information")]
+
+    def rank(e: Evidence) -> int:
+        return 1 if e.rule in _WEAK_RULES else 0
+
     # a word graded by the valence lexicon alone ("worry", "wasted") is too weak a sign of what went wrong
-    evidence = [e for e in evidence if not e.rule.endswith(".valence")]
-    asked = [(a.start, a.end) for a in detection.asks if a.where == "text"]
-    for kinds in _QUOTED_KINDS:
-        ranked = sorted((e for e in evidence if e.kind in kinds and e.weight > 0), key=lambda e: (-e.weight, e.start))
-        for ev in ranked:
-            a, b = _sentence_around(text, ev.start, ev.end)
-            if any(a <= t < b for t in taboo) or _META.search(text[a:b]):
-                continue
-            phrase, lo, hi = _clause(text, a, b, ev.start, ev.end)
-            # a clause that asks for something, or says what they will do, is not what went wrong
-            if phrase and not any(lo < y and x < hi for x, y in asked) and not _NOT_WHAT_WENT_WRONG.search(phrase):
-                return phrase
+    ranked = sorted((e for e in evidence if e.kind in _QUOTED_KINDS and e.weight > 0
+                     and not e.rule.endswith(".valence")),
+                    key=lambda e: (rank(e), -e.weight, e.start))
+    for ev in ranked:
+        a, b = _sentence_around(text, ev.start, ev.end)
+        if any(a <= t < b for t in taboo) or _META.search(text[a:b]) or _real_question(text, a, b):
+            continue  # a real question is quoted as their question, not as what went wrong
+        phrase, lo, hi = _clause(text, a, b, ev.start, ev.end)
+        # a clause that asks for something, or says what they will do, is not what went wrong
+        if phrase and not any(lo < y and x < hi for x, y in asked) and not _NOT_WHAT_WENT_WRONG.search(phrase):
+            return phrase
     return ""
+
+
+def _sentence_list(text: str) -> list[str]:
+    return [clean_line(s, 240) for s in re.split(r"(?<=[.!?])\s+", clean_line(_SIGNATURE.sub("", text or ""), 4000))
+            if s.strip()]
+
+
+def subject_repeats_text(subject: str, text: str) -> bool:
+    """True when the subject is only the first words of the message ("My wallet got stolen a…"
+    over "My wallet got stolen a couple of hours ago…"): quoting it says nothing of its own."""
+    def words(value: str) -> list[str]:
+        found = [w.lower() for w in _WORD.findall(value)]
+        while found and found[0] in ("hi", "hello", "hey", "dear", "hiya"):  # "Hello. How do I…"
+            found = found[1:]
+        return found
+
+    said = words(_FORWARDED.sub("", subject or ""))
+    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", clean_line(text or "", 2000))  # handles are left out of subjects
+    return len(said) >= 2 and words(plain)[: len(said)] == said
+
+
+def problem_clause(text: str, span: tuple[int, int], problem: str,
+                   asked: tuple[tuple[int, int], ...] = ()) -> str:
+    """A short phrase of theirs that shows what went wrong when no complaint evidence gave one:
+    the clause around ``span`` (a sign that something went wrong), else the first clause of the
+    problem sentence fit to quote, else of their first statement (never a question). "" when none."""
+    text = _SIGNATURE.sub("", text or "")
+    for sentence in re.split(r"(?<=[.!?\u2026])\s+", clean_line(problem)):  # detection's problem sentence first
+        sentence = clean_line(sentence)
+        if sentence and not sentence.endswith("?") and not _TAGGED.search(sentence) and not _THANKS.search(sentence):
+            phrase = _first_clause(sentence)
+            at = text.lower().find(phrase.lower()) if phrase else -1
+            # a clause that asks for something ("please cancel my box") is not what went wrong
+            if phrase and not (at >= 0 and any(x < at + len(phrase) and at < y for x, y in asked)):
+                return phrase
+    start, end = span
+    if start < end <= len(text) and not any(x < end and start < y for x, y in asked):
+        a, b = _sentence_around(text, start, end)
+        # a sign inside a question is said by "You asked"; the sign itself says what went wrong
+        # ("I want my bag"), so only a concession ("okay, I understand…") rules its clause out
+        if not _META.search(text[a:b]) and not _real_question(text, a, b):
+            phrase = _clause(text, a, b, start, end)[0]
+            if phrase and not _CONCEDED.search(phrase) and not _TAGGED.search(phrase):
+                return phrase
+    # the problem sentence detection found, else their first statement when it opens with what
+    # happened: never a question, a thank-you ("Thanks guys!"), a hashtag, or a clause from the
+    # middle of a sentence ("If not, tell us now")
+    first = next((s for s in _sentence_list(text) if not s.endswith("?")), "")
+    if first and not _TAGGED.search(first) and not _THANKS.search(first):
+        return _first_clause(first)
+    return ""
+
+
+_SIGNATURE = re.compile(r"\n\s*\n\s*[^\n.!?]{1,40}\s*$")  # a last short line: their name
+_TAGGED = re.compile(r"(?<!\w)[#@]\w")  # hashtags and handles are not what went wrong
+_THANKS = re.compile(r"\bthank(?:s|\s+you)\b|\bcheers\b", re.I)
+_CONCEDED = re.compile(r"^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b|\b(?:i|we)\s+(?:understand|know|get\s+(?:it|that))\b|"
+                       r"\bmaybe\b|\bperhaps\b", re.I)
+
+
+def all_answered(reply: Reply) -> bool:
+    """True when every ask has its answer in the draft: no question left for the agent, and each
+    ask kind said by an owner's line or a saved answer ("anything else?" only then)."""
+    if reply.open_questions or not (reply.answers or reply.ask_lines):
+        return False
+    said = {k for k, _ in reply.ask_lines} | ({"information"} if reply.answers else set())
+    return all(k in said for k in reply.asks) and "status" not in said  # "I'll find out" is not an answer
 
 
 def _first_clause(text: str) -> str:
-    """The first clause of ``text`` fit to quote (see ``_clause``), or ""."""
+    """The first clause of ``text`` fit to quote (see ``_clause``), or ""; never a condition
+    ("If not, tell us now": "tell us now" is no clause of what happened)."""
     text = _GREETING_LEAD.sub("", text)
-    at = 0
-    for stop in [*_CLAUSE_BREAK.finditer(text), None]:
+    at, condition = 0, False
+    for stop in [*(m for m in _CLAUSE_BREAK.finditer(text) if not _opens(text, 0, m)), None]:
         end = stop.start() if stop else len(text)
         piece = text[at:end]
-        if _WORD.search(piece) and not _META.search(piece):
+        if _WORD.search(piece) and not _META.search(piece) and not condition:
             phrase = _clause(text, at, end, at, at)[0]
             if phrase and not _NOT_WHAT_WENT_WRONG.search(phrase):
                 return phrase
+        if stop and stop.group(0).strip():
+            condition = stop.group(0).lower() in ("if", "unless", "when", "whether")
         at = stop.end() if stop else end
     return ""
+
+
+def _real_question(text: str, a: int, b: int) -> bool:
+    """True when the sentence text[a:b] (its stop at b) is a question that opens like one."""
+    return text[b : b + 1] == "?" and asks_like_a_question(text[a:b])
+
+
+_WH = frozenset({"why", "when"})
+
+
+def _opens(text: str, a: int, m: re.Match[str]) -> bool:
+    """True for a question word that opens the sentence ("Where is my refund"): it starts the
+    clause, it does not break it (mid-sentence, "delayed in Chicago why offer…", it does)."""
+    return m.group(0).lower() in _WH and not _WORD.search(text, a, m.start())
 
 
 def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
@@ -321,23 +418,51 @@ def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, 
     than RESTATE_WORDS words (a clause cut short misquotes them) or shorter than two."""
     lo, hi = a, b
     for m in _CLAUSE_BREAK.finditer(text, a, b):
+        if _opens(text, a, m):
+            continue
         if m.end() <= start:
             lo = m.end()
         elif m.start() >= end:
             hi = m.start()
             break
     words = list(_WORD.finditer(text, lo, hi))
-    # order numbers, amounts and dates are restated from the facts, in our words, not quoted
-    if not 2 <= len(words) <= RESTATE_WORDS or any(c.isdigit() for w in words for c in w.group(0)):
+    if len(words) > RESTATE_WORDS:
+        words = _core(words, start, end)
+    # order numbers, amounts and long numbers are restated from the facts, in our words, not quoted
+    if not 2 <= len(words) <= RESTATE_WORDS or _NUMBERISH.search(text, max(0, words[0].start() - 1), words[-1].end()):
         return "", lo, hi
     original = _LEADING_WHEN.sub("", clean_line(text[words[0].start() : words[-1].end()]))
-    if len(_WORD.findall(original)) < 2:
+    original = re.sub(r"\bi\b", "I", original)  # "the goods i ordered": quoted as they meant it
+    if not 2 <= len(_COUNTED.findall(original)) <= RESTATE_WORDS:
         return "", lo, hi
     phrase = _quote(original, end=False)
     first = phrase.split(" ", 1)[0]
     if first.lower() in _LOWER_FIRST or original[:1].islower():
         phrase = first.lower() + phrase[len(first):]
     return phrase, lo, hi
+
+
+# "#10234", "630", "$40", "89.99", "2 November", "3/11": restated from the facts; "2 days" may be quoted
+_NUMBERISH = re.compile(r"\d{3,}|[$\u20ac\u00a3#]\s?\d|\d[.,]\d\d\b|\d[/.-]\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?"
+                        r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I)
+# the words a clause's subject starts with: a long clause is quoted from its subject to the evidence
+_SUBJECT_START = frozenset({"i", "we", "my", "our", "it", "they", "the", "this", "that", "these", "you", "your",
+                            "he", "she", "his", "her", "their", "nobody", "no", "nothing", "someone"})
+
+
+def _core(words: list[re.Match[str]], start: int, end: int) -> list[re.Match[str]]:
+    """The words of a long clause from its subject to the end of the evidence at [start, end):
+    "yesterday we were delayed for six hours with no explanation we paid lots" -> "we were delayed
+    for six hours with no explanation". [] when no subject starts it close enough."""
+    inside = [i for i, w in enumerate(words) if w.start() < end and start < w.end()]
+    if not inside:
+        return []
+    first, last = inside[0], inside[-1]
+    for s in range(max(0, last - RESTATE_WORDS + 1), first + 1):  # the earliest start that fits
+        if words[s].group(0).lower() in _SUBJECT_START or s == 0:
+            stop = min(len(words), s + RESTATE_WORDS)  # as far as the clause goes, at most RESTATE_WORDS
+            return words[s:stop] if stop == len(words) else words[s : last + 1]
+    return []
 
 
 def repeat_of(text: str) -> str:
@@ -385,7 +510,7 @@ def asked_for(text: str, detection: Detection) -> str:
     return out
 
 
-QUESTION_WORDS = 10  # the most words of their question quoted back ("half-caf" is two)
+QUESTION_WORDS = 12  # the most words of their question quoted back ("half-caf" is two)
 
 
 def _short_question(text: str) -> str:
@@ -393,7 +518,7 @@ def _short_question(text: str) -> str:
     kept: list[str] = []
     count = 0
     for word in clean_line(text).split():
-        count += len(_WORD.findall(word))
+        count += len(_COUNTED.findall(word))
         if count > QUESTION_WORDS:
             return _quote(" ".join(kept).rstrip(",;:") + "\u2026", end=True)
         kept.append("I" if word == "i" else word)
@@ -427,22 +552,33 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     dates = list(dict.fromkeys(d for d in (clean_line(d, 40) for d in facts.dates) if d))
     amounts = list(dict.fromkeys(a for a in (clean_line(a, 30) for a in facts.amounts) if a))
     words, source = their_words(message, facts)
+    trouble = detection.complaint or bool(reply and reply.trouble)
     phrase = key_phrase(message.text, detection)
     waited = waited_for(message.text)
+    # "You asked" only for a real question: "So you lost my bag?" is a complaint, not a question
     questions = [a.text for a in detection.asks if a.kind == "information" and a.where == "text"
-                 and a.text.rstrip().endswith("?")]
+                 and asks_like_a_question(a.text) and len(_WORD.findall(a.text)) >= 3]
     wanted = asked_for(message.text, detection)
-    if not questions and not detection.complaint and source != "subject" and words.endswith("?"):
-        questions = [words]
-    if not phrase and not wanted and not questions and detection.complaint and source in ("problem", "sentence"):
-        phrase = _first_clause(words)  # nothing detected to restate: a short phrase of theirs
+    if not questions and not detection.asks:  # detection read no ask: their first real question, to restate
+        questions = [q for q in _sentence_list(message.text) if not _REQUEST.search(q)
+                     and q.endswith("?") and asks_like_a_question(q) and len(_WORD.findall(q)) >= 3][:1]
     subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
+    echo = subject_repeats_text(subject, message.text)
+    named = bool(subject.strip()) and not echo  # a subject of its own says what it is about
+    if not phrase and trouble and not orders and not products and (not named or not (wanted or questions)):
+        # nothing detected to restate and nothing else names the case: the clause that shows it
+        phrase = problem_clause(message.text, reply.trouble_span if reply else (0, 0), facts.problem,
+                                tuple((a.start, a.end) for a in detection.asks
+                                      if a.where == "text" and a.kind not in ("status", "information")))
+    if phrase and questions and " ".join(_WORD.findall(phrase.lower())) in " ".join(_WORD.findall(questions[0].lower())):
+        phrase = ""  # their question says it ("why was I declined from getting cash?"): not said twice
     if orders:
         about = f"order {orders[0]}" + (f" ({products[0]})" if products else "")
     elif products:
         about = f"your {products[0]}"
     else:
-        quoted = _quote(" ".join(_FORWARDED.sub("", subject).split()[:RESTATE_WORDS]), end=False)
+        # a subject that is only their first words says nothing the restatement does not
+        quoted = "" if echo else _quote(" ".join(_FORWARDED.sub("", subject).split()[:RESTATE_WORDS]), end=False)
         about = f"\u201c{quoted}\u201d" if quoted else "what you wrote to us about"
     details = ", ".join([f"order {o}" for o in orders[:2]] + products[:2] + dates[:2] + amounts[:2])
     name = first_name(message.sender_name)
@@ -479,7 +615,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "topic": clean_line(detection.topic, 40),
         "level": detection.level,
         "angry": detection.angry,
-        "complaint": detection.complaint,
+        "complaint": trouble,
         "archetypes": list(detection.archetype_names),
         "today": format_day(day),
         "next_step_date": next_day,
@@ -499,9 +635,11 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "next_step": next_step,
         "answers": [{"id": a.id, "title": a.title, "text": a.text} for a in (reply.answers if reply else ())],
         "open_questions": list(reply.open_questions) if reply else [],
+        "all_answered": bool(reply and all_answered(reply)),
+        "about_order": bool(reply.about_order if reply else orders or products),
         "upset": reply.upset if reply else detection.level in ("angry", "furious"),
         "problem_phrase": phrase,
-        "repeat": repeat_of(message.text),
+        "repeat": "" if (rep := repeat_of(message.text)) and rep.split()[0] in phrase.lower() else rep,
         "waited": "" if waited and waited in phrase.lower() else waited,
         "asked_for": wanted,
         "their_question": _short_question(questions[0]) if questions else "",

@@ -18,6 +18,7 @@ Its neighbours: ``triage.drafting.rules`` (replies.toml), ``triage.drafting.cont
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Mapping
@@ -276,13 +277,18 @@ class Drafter:
         promise_due and progress. Raises DraftError if rendering fails.
         """
         reply = decide(self.policy, message, detection) if purpose == "reply" else None
-        name, days = self.choose(detection, purpose, reply.situation if reply else "")
+        # a [[choose]] rule's `complaint` is true when something went wrong, even if detection's
+        # score stayed below the line ("it has not gone through", "I want my bag")
+        chosen = dataclasses.replace(detection, complaint=True) if reply and reply.trouble else detection
+        name, days = self.choose(chosen, purpose, reply.situation if reply else "")
         if template is not None:  # an agent's choice (triage redraft --template)
             if template not in self.templates or template.startswith("_"):
                 known = ", ".join(sorted(t for t in self.templates if not t.startswith("_")))
                 raise DraftError(f"no template {template!r} (expected one of {known})")
             name = template
         hours = self.followup.first_response_hours(detection.level, detection.archetype_names)
+        if reply and reply.urgent and self.policy.urgent_hours:
+            hours = min(hours, self.policy.urgent_hours)  # "stranded", "stolen": not at the pace of a calm case
         ctx = build_context(message, detection, case_id, now, self.support, working_days=days,
                             holidays=self.rules.holidays,
                             specialist=self.rules.specialists.get(detection.topic), extra=extra,

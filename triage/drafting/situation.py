@@ -3,8 +3,10 @@
 Two owner files, both validated by ``triage rules check``:
 
 * ``rules/policy.toml`` -- the *situation* (what went wrong: ``product_fault``,
-  ``delivery``, ``billing``, ``service``, ``account``, ``information``, ``thanks``
-  or ``general``) from detection's topic and the message; the remedy a draft
+  ``delivery``, ``billing``, ``service``, ``account``, ``security`` (someone else
+  used their card or account), ``information``, ``thanks`` or ``general``) from
+  detection's topic, the asks and the owner's signs (``[signs]``: something went
+  wrong, it never arrived, it is about one of our orders); the remedy a draft
   may offer in each situation (none where none fits: no "replacement or
   refund" for a late parcel or a billing letter); what the draft says to each
   kind of ask, in the owner's terms ("refunds up to 30 days after delivery");
@@ -37,12 +39,14 @@ from triage.rulefile import TomlFile
 
 POLICY_FILE = "policy.toml"
 ANSWERS_FILE = "answers.toml"
-SITUATIONS = ("product_fault", "delivery", "billing", "service", "account", "information", "thanks",
-              "general")
+SITUATIONS = ("product_fault", "delivery", "billing", "service", "account", "security", "information",
+              "thanks", "general")
 # the kinds detection's asks carry (triage/detect/asks.py)
 ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data",
              "compensation", "callback", "escalate", "status", "information", "apology", "fix")
 REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
+# the owner's [signs] in policy.toml: phrase lists decide() reads the message with
+SIGNS = ("trouble", "not_delivered", "order", "security")
 PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
 
 
@@ -73,11 +77,25 @@ class ReplyPolicy:
     thanks: tuple[re.Pattern[str], ...] = ()
     answers: tuple[SavedAnswer, ...] = ()
     ask_situations: dict[str, frozenset[str]] = field(default_factory=dict)  # kind -> where its line fits
+    # kind -> (situations, signs, sentence) variants tried in order before ``asks[kind]``
+    ask_variants: dict[str, tuple[tuple[frozenset[str], frozenset[str], str], ...]] = field(default_factory=dict)
+    thanks_unless: tuple[re.Pattern[str], ...] = ()  # a contrast or a problem: not a thank-you
+    signs: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)  # [signs] name -> phrases
+    urgent_hours: float = 0.0  # an urgent case promises contact within this many hours (0: the first-response time)
 
-    def ask_line(self, kind: str, situation: str) -> str:
-        """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit)."""
-        fits = self.ask_situations.get(kind)
-        return self.asks.get(kind, "") if not fits or situation in fits else ""
+    def ask_line(self, kind: str, situation: str, signs: frozenset[str] = frozenset()) -> str:
+        """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit):
+        the first variant whose situations (if it names any) hold it and whose signs are all in ``signs``."""
+        for fits, needs, text in self.ask_variants.get(kind, ()):
+            if (not fits or situation in fits) and needs <= signs:
+                return text
+        where = self.ask_situations.get(kind)
+        return self.asks.get(kind, "") if not where or situation in where else ""
+
+    def sign(self, name: str, text: str) -> re.Match[str] | None:
+        """The first match in ``text`` of the ``[signs]`` phrases called ``name``, or None."""
+        hits = [m for p in self.signs.get(name, ()) if (m := p.search(text))]
+        return min(hits, key=lambda m: m.start()) if hits else None
 
 
 @dataclass(frozen=True)
@@ -94,12 +112,21 @@ class Reply:
     answers: tuple[SavedAnswer, ...]
     open_questions: tuple[str, ...]
     upset: bool
+    trouble: bool = False  # something went wrong, whether or not detection called it a complaint
+    trouble_span: tuple[int, int] = (0, 0)  # where in the text a sign of it is (0, 0: none)
+    about_order: bool = False  # the message concerns something ordered from us
 
 
 _QUESTION_START = re.compile(
     r"^(?:what|where|when|how|why|which|who|whose|is|are|was|were|do|does|did|can (?:i|we)|could (?:i|we)"
     r"|may i|should|will (?:it|they|there|i)|would (?:it|there|i)|have|has|any)\b", re.I)
 _QUESTION_LEAD = re.compile(r"^(?:(?:and|also|so|but|oh|ok|okay)\b|if (?:yes|so|not)\b|p\.?s\.?)[,:]?\s*", re.I)
+# a question that opens like one ("How long…", "Is it…", "Can you…"); "You can't get us there but
+# our bags go tonight?" and "But both ways?" are statements with a question mark
+_ASKING = re.compile(
+    r"^(?:what|where|when|how|why|which|who|whom|whose|is|are|am|was|were|do|does|did|can|could|may|might"
+    r"|shall|should|will|would|must|have|has|had|any|isn't|aren't|wasn't|doesn't|don't|didn't|haven't|hasn't"
+    r"|won't|can't|couldn't|wouldn't|shouldn't)\b", re.I)
 _DEADLINE = re.compile(r"(?:by|before|within|no later than|tonight|today|tomorrow|asap|as soon)\b", re.I)
 _REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bplease\b", re.I)
 
@@ -129,9 +156,63 @@ def _questions(message: Message, detection: Detection) -> list[str]:
     return found
 
 
+_WANTS = re.compile(r"\b(?:can|could|would|will)\s+(?:you|u|someone|somebody)\b|\bplease\b|\bpls\b|\bneed\b|\bwant\b"
+                    r"|\bwould\s+like\b|['\u2019]d\s+like\b|\bmust\b|\bhave\s+to\b|\bexpect\b|\basap\b"
+                    r"|\beither\b|\bor\s+else\b|\botherwise\b|\bor\s+(?:i|we)(?:['\u2019]ll|\s+will)\b", re.I)
+
+
+def _asked_by(text: str, deadline: str) -> bool:
+    """True when the sentence that holds ``deadline`` asks for something (a request frame: "please",
+    "could you", "I need it"): only then is the time the customer's own deadline."""
+    at = text.lower().find(deadline.lower())
+    if at < 0:
+        return True  # not in the text (the subject, or reworded by detection): keep detection's reading
+    starts = [m.end() for m in re.finditer(r"[.!?]+(?=\s|$)|\n\s*\n", text[:at])]
+    stop = re.search(r"[.!?]+(?=\s|$)|\n\s*\n", text[at:])
+    sentence = text[starts[-1] if starts else 0 : at + (stop.start() if stop else len(text) - at)]
+    return bool(_WANTS.search(sentence) or _REQUEST.search(sentence))
+
+
+def asks_like_a_question(text: str) -> bool:
+    """True when ``text`` (or its last clause: "Please help, the machine kept my card, what do I
+    do?") opens like a question ("How long do transfers take?"), after a lead-in ("And", "So",
+    "If not,"); False for a statement that ends in "?" ("So you lost my bag?")."""
+    text = clean_line(text)
+    last = re.split(r"[,;:\u2013\u2014]\s*|\s-\s", text)[-1]
+    return any(_ASKING.match(_QUESTION_LEAD.sub("", part).lstrip("\"'\u201c(")) for part in (text, last))
+
+
 def ask_kinds(detection: Detection) -> tuple[str, ...]:
     """The kinds of ask detection found, each once, in text order ("()" before asks are detected)."""
     return tuple(dict.fromkeys(a.kind for a in getattr(detection, "asks", ()) or ()))
+
+
+# asks that mean something went wrong: nobody asks for a refund or a manager about nothing
+_TROUBLE_ASKS = frozenset({"refund", "replacement", "repair", "compensation", "escalate", "apology", "fix"})
+
+
+def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
+             kinds: tuple[str, ...]) -> tuple[bool, tuple[int, int]]:
+    """(something went wrong, where a sign of it is): detection's complaint or anger, a complaint
+    cue it found, shouting, an ask that only trouble prompts, an urgent phrase, or one of the
+    owner's ``[signs] trouble`` phrases ("has not arrived", "won't let me", "I want my bag")."""
+    text = message.text or ""
+    sign = policy.sign("trouble", text) or policy.sign("not_delivered", text)
+    span = sign.span() if sign else (0, 0)
+    if detection.complaint or detection.angry or sign:
+        return True, span
+    # a strong cue detection found but outweighed ("it has not gone through"), never one beside praise
+    # ("the packaging was lovely, with no plastic")
+    praised = any(e.kind == "not_complaint" and e.weight <= -0.3 for e in detection.evidence)
+    cues = [e for e in detection.evidence if e.where == "text" and not praised
+            and (e.kind == "shout" and e.weight >= 0.3
+                 or e.kind == "complaint" and e.weight >= 0.5 and not e.rule.endswith(".valence"))]
+    if cues:
+        return True, (cues[0].start, cues[0].end)
+    if (not kinds and "?" not in text and any(p.search(text) for p in policy.thanks)
+            and any(p.search(text) for p in policy.thanks_unless)):
+        return True, span  # "but in the meantime I'll sleep at the station. Thanks guys!" asks nothing
+    return bool(_TROUBLE_ASKS & set(kinds)) or any(p.search(text) for p in policy.urgent), span
 
 
 def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply:
@@ -141,23 +222,52 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     questions = _questions(message, detection)
     names = set(detection.archetype_names)
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
-    if detection.complaint or detection.angry:
+    trouble, span = _trouble(policy, message, detection, kinds)
+    about_order = bool(detection.facts.orders or detection.facts.products or policy.sign("order", text))
+    security = policy.sign("security", text)
+    if security:
+        # someone else has their card, account or money: urgent whatever the tone
+        situation, trouble = "security", True
+        inner = policy.sign("security", message.text or "")
+        if inner and span == (0, 0):
+            span = inner.span()
+    elif trouble:
         situation = policy.topics.get(detection.topic, "general")
+        if policy.sign("not_delivered", text) and situation in ("billing", "general", "product_fault"):
+            situation = "delivery"  # "the goods never arrived, I want a refund": a delivery, not a charge
     elif (not questions and not kinds and "cancelling" not in names and "?" not in message.text
-          and not _REQUEST.search(message.text) and any(p.search(text) for p in policy.thanks)):
+          and not _REQUEST.search(message.text) and any(p.search(text) for p in policy.thanks)
+          and not any(p.search(text) for p in policy.thanks_unless)):
         situation = "thanks"
+    elif not questions and not kinds and "?" not in message.text:
+        # neither a question nor thanks nor an ask: a remark on how we did ("at least they treat
+        # their customers properly"), answered as a complaint, never "thanks for getting in touch"
+        situation, trouble = policy.topics.get(detection.topic, "general"), True
     else:
         situation = policy.topics.get(detection.topic, "information") if detection.topic else "information"
         if situation not in ("account", "billing", "delivery"):
             situation = "information"
     remedy = policy.remedies.get(situation, "")
-    # never a remedy menu when they asked for a remedy of their own, or turned one down
-    if REMEDY_KINDS & set(kinds) or any(p.search(message.text) for p in policy.named):
+    # never a remedy menu when they asked for a remedy of their own, or turned one down, nor a product's
+    # remedies when nothing they bought from us is named
+    if REMEDY_KINDS & set(kinds) or any(p.search(message.text) for p in policy.named) or not about_order:
         remedy = ""
-    lines = tuple((k, line) for k in kinds if (line := policy.ask_line(k, situation)))
+    signs = frozenset(name for name in SIGNS if policy.sign(name, text))
+    lines = tuple((k, line) for k in kinds if (line := policy.ask_line(k, situation, signs)))
     answers: list[SavedAnswer] = []
     open_questions: list[str] = []
+    answered = [(a.start, a.end) for a in getattr(detection, "asks", ()) or ()
+                if a.kind != "information" and a.where == "text" and any(k == a.kind for k, _ in lines)]
+    spans = {clean_line(a.text, 240): (a.start, a.end) for a in getattr(detection, "asks", ()) or ()
+             if a.kind == "information" and a.where == "text"}
     for question in questions:
+        # in a complaint, a statement with a question mark ("So you lost my bag?") asks us nothing
+        if trouble and question.rstrip().endswith("?") and not asks_like_a_question(question):
+            continue
+        # "How can I get my money back?" is answered by the refund line
+        q0, q1 = spans.get(question, (0, 0))
+        if any(x < q1 and q0 < y for x, y in answered):
+            continue
         hit = next((a for a in policy.answers if a.matches(question)), None)
         if hit is None:
             open_questions.append(question)
@@ -169,15 +279,17 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
             hit = next((a for a in policy.answers if a.matches(sentence)), None)
             if hit is not None and hit not in answers:
                 answers.append(hit)
-    urgent = any(p.search(text) for p in policy.urgent)
+    urgent = situation == "security" or any(p.search(text) for p in policy.urgent)
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
     if not _DEADLINE.match(deadline):  # "until Wednesday", "this morning": a time, not a deadline of theirs
         deadline = ""
+    elif not _asked_by(message.text or "", deadline):
+        deadline = ""  # "the balance isn't showing today", "our bags still go tonight?": when, not by when
     # an owner's answer that covers an ask already answered by its policy line is not said twice
     said = {k for k, _ in lines}
     answers = [a for a in answers if a.covers not in said]
     return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
-                 tuple(open_questions), upset)
+                 tuple(open_questions), upset, trouble, span, about_order)
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -222,7 +334,7 @@ def insert_answer(body: str, text: str) -> str:
 
 # --------------------------------------------------------------------------- loading
 
-_POLICY_TOP = {"situations", "remedies", "asks", "urgent", "deadline", "thanks"}
+_POLICY_TOP = {"situations", "remedies", "asks", "urgent", "deadline", "thanks", "signs"}
 
 
 def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False) -> str:
@@ -262,29 +374,55 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
     asks_table = f.table(d, "asks", allowed=ASK_KINDS)
     asks: dict[str, str] = {}
     ask_situations: dict[str, frozenset[str]] = {}
+    ask_variants: dict[str, tuple[tuple[frozenset[str], frozenset[str], str], ...]] = {}
     for kind, value in asks_table.items():
         if kind not in ASK_KINDS:
             continue
-        if isinstance(value, dict):  # { say = "...", situations = [...] }
+        if isinstance(value, list):  # [{ say, situations, signs }, ..., { say }]: the first that fits
+            variants: list[tuple[frozenset[str], frozenset[str], str]] = []
+            for i, item in enumerate(value):
+                where = f"asks.{kind}[{i}]"
+                if not isinstance(item, dict):
+                    f.problem(where, "expected a table { say = \"...\", situations = [...], signs = [...] }")
+                    continue
+                f.unknown_keys(item, {"say", "situations", "signs"}, where)
+                say = _owner_text(f, f"{where}.say", item.get("say"), empty=True)
+                if "situations" in item or "signs" in item:
+                    fits = f.str_list(item, "situations", where, allowed=SITUATIONS, what="situation") \
+                        if "situations" in item else []
+                    needs = f.str_list(item, "signs", where, allowed=SIGNS, what="sign") if "signs" in item else []
+                    variants.append((frozenset(fits), frozenset(needs), say))
+                else:
+                    asks[kind] = say  # the variant for every other case
+            ask_variants[kind] = tuple(variants)
+            asks.setdefault(kind, "")
+        elif isinstance(value, dict):  # { say = "...", situations = [...] }
             f.unknown_keys(value, {"say", "situations"}, f"asks.{kind}")
             asks[kind] = _owner_text(f, f"asks.{kind}.say", value.get("say"), empty=True)
             ask_situations[kind] = frozenset(f.str_list(value, "situations", f"asks.{kind}",
                                                         allowed=SITUATIONS, what="situation"))
         else:
             asks[kind] = _owner_text(f, f"asks.{kind}", value, empty=True)
-    urgent_t = f.table(d, "urgent", allowed={"phrases"})
+    urgent_t = f.table(d, "urgent", allowed={"phrases", "within_hours"})
     urgent = compile_patterns(f, "urgent.phrases", urgent_t.get("phrases"), regex=False)
+    urgent_hours = urgent_t.get("within_hours", 0)
+    if isinstance(urgent_hours, bool) or not isinstance(urgent_hours, (int, float)) or urgent_hours < 0:
+        f.problem("urgent.within_hours", "expected a number of hours (0 = the first-response time)")
+        urgent_hours = 0
     deadline_t = f.table(d, "deadline", allowed={"say"})
     deadline = _owner_text(f, "deadline.say", deadline_t.get("say", "You asked for this {deadline}."))
-    thanks_t = f.table(d, "thanks", allowed={"phrases"})
+    thanks_t = f.table(d, "thanks", allowed={"phrases", "unless"})
     thanks = compile_patterns(f, "thanks.phrases", thanks_t.get("phrases"), regex=False)
+    thanks_unless = compile_patterns(f, "thanks.unless", thanks_t.get("unless"), regex=False)
+    signs_t = f.table(d, "signs", allowed=set(SIGNS))
+    signs = {name: tuple(compile_patterns(f, f"signs.{name}", signs_t.get(name), regex=False)) for name in SIGNS}
     problems = list(f.problems)
     answers, answer_problems = load_answers(rules_dir)
     problems += answer_problems
     if problems:
         return None, problems
     return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
-                       answers, ask_situations), []
+                       answers, ask_situations, ask_variants, tuple(thanks_unless), signs, float(urgent_hours)), []
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
