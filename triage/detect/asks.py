@@ -47,7 +47,7 @@ import functools
 import gzip
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from triage.detect import Ask, Evidence
@@ -301,25 +301,47 @@ class _Doc:
     starts: list[int]
     ends: list[int]
     punct: list[bool]
+    candidates: dict[int, list[int]] = field(default_factory=dict)  # id(index) -> tokens a match may start at
+
+    def starting(self, index: dict[str, Any], lo: int, hi: int) -> Any:
+        """The tokens in [lo, hi) whose lemma or form starts a pattern of ``index``, in order.
+
+        Long spans read the whole text's candidates once per index (a sentence is then a
+        slice of them); short ones are tried token by token."""
+        if hi - lo <= _SHORT_SPAN:
+            return (i for i in range(lo, hi) if self.lemmas[i] in index or self.forms[i] in index)
+        found = self.candidates.get(id(index))
+        if found is None:
+            found = [i for i, (lem, form) in enumerate(zip(self.lemmas, self.forms, strict=True))
+                     if lem in index or form in index]
+            self.candidates[id(index)] = found
+        return found[bisect.bisect_left(found, lo) : bisect.bisect_left(found, hi)]
+
+
+_SHORT_SPAN = 12
 
 
 def _prepare(spacy_doc: Any, text: str, vocabulary: frozenset[str] = frozenset()) -> _Doc:
+    import spacy.attrs  # spaCy is loaded whenever there is a doc
+
+    columns = [spacy.attrs.IS_SPACE, spacy.attrs.IS_PUNCT, spacy.attrs.IDX, spacy.attrs.LOWER, spacy.attrs.LENGTH]
+    strings, written = spacy_doc.vocab.strings, spacy_doc.text
     lowers: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     punct: list[bool] = []
-    for tok in spacy_doc:
-        if tok.is_space:
-            if tok.text.count("\n") >= 2:
+    for space, is_punct, idx, low, length in spacy_doc.to_array(columns).tolist():  # one C call per text
+        if space:
+            if written.count("\n", idx, idx + length) >= 2:
                 lowers.append("")
-                starts.append(tok.idx)
-                ends.append(tok.idx)
+                starts.append(idx)
+                ends.append(idx)
                 punct.append(True)
             continue
-        lowers.append(tok.lower_.replace("’", "'"))
-        starts.append(tok.idx)
-        ends.append(tok.idx + len(tok.text))
-        punct.append(bool(tok.is_punct))
+        lowers.append(strings[low].replace("’", "'"))
+        starts.append(idx)
+        ends.append(idx + length)
+        punct.append(bool(is_punct))
     lemmas = [lemma(respell(w, vocabulary)) if w else "" for w in lowers]
     return _Doc(text, lowers, lemmas, ["=" + w for w in lowers], starts, ends, punct)
 
@@ -350,7 +372,7 @@ def _match_at(slots: tuple[Slot, ...], doc: _Doc, i: int, hi: int) -> int:
 def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int]]:
     """(start, end) token spans of every match of ``patterns`` in [lo, hi)."""
     found: list[tuple[int, int]] = []
-    for i in range(lo, hi):
+    for i in doc.starting(patterns, lo, hi):
         for slots in patterns.get(doc.lemmas[i], []) + patterns.get(doc.forms[i], []):
             end = _match_at(slots, doc, i, hi)
             if end > i:
@@ -551,7 +573,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         return k < lo or doc.punct[k]
 
     asks: list[Ask] = []
-    for i in range(lo, hi):
+    for i in doc.starting(compiled.terms, lo, hi):
         for slots in (compiled.terms.get(doc.lemmas[i], []) + compiled.terms.get(doc.forms[i], [])):
             term, rule = slots
             end = _match_at(term, doc, i, hi)

@@ -94,6 +94,8 @@ class Detector:
         self.rules_version = version
         self.batch_size = batch_size
         self.asks = compile_asks(rules.asks, compiled.nlp)
+        # texts read lately -> what reading them found; only the archetypes depend on the context
+        self._read: dict[tuple[str, str], _Reading] = {}
 
     @classmethod
     def load(cls, rules_dir: Path) -> Detector:
@@ -166,13 +168,32 @@ class Detector:
         heads = [subject_line(c.subject) for c in ctxs]
         cut = [f"{h}\n\n{(t or '')[:MAX_CHARS]}" if h else (t or "")[:MAX_CHARS] for h, t in zip(heads, texts, strict=True)]
         unwrapped = [_WRAP.sub(" ", t) if "\n" in t else t for t in cut]
-        docs = self.compiled.nlp.pipe(unwrapped, batch_size=self.batch_size)
-        return [
-            self._one(doc, text, ctx, len(head) + 2 if head else 0)
-            for doc, text, ctx, head in zip(docs, cut, ctxs, heads, strict=True)
-        ]
+        keys = list(zip(cut, heads, strict=True))
+        readings: list[_Reading | None] = [self._read.get(key) for key in keys]
+        todo = [k for k, r in enumerate(readings) if r is None]
+        docs = self.compiled.nlp.pipe([unwrapped[k] for k in todo], batch_size=self.batch_size)
+        for k, doc in zip(todo, docs, strict=True):
+            readings[k] = self._reading(doc, cut[k], len(heads[k]) + 2 if heads[k] else 0)
+        for key, reading in zip(keys, readings, strict=True):
+            self._remember(key, reading)  # type: ignore[arg-type]
+        return [self._judge(r, ctx) for r, ctx in zip(readings, ctxs, strict=True)]  # type: ignore[arg-type]
 
-    def _one(self, doc: Any, text: str, context: Context, body_at: int = 0) -> Detection:
+    def _remember(self, key: tuple[str, str], reading: _Reading) -> None:
+        """Keep the last READINGS_KEPT texts' readings: a batch's messages are often detected
+        again at once with more history (pipeline), and that needs only the archetypes again."""
+        read = self._read
+        read.pop(key, None)
+        read[key] = reading
+        while len(read) > READINGS_KEPT:
+            del read[next(iter(read))]
+
+    def _judge(self, reading: _Reading, context: Context) -> Detection:
+        archetypes = decide(self.rules.archetypes, reading.evidence, reading.detection.level,
+                            reading.detection.complaint, context)
+        return replace(reading.detection, archetypes=archetypes) if archetypes else reading.detection
+
+    def _reading(self, doc: Any, text: str, body_at: int = 0) -> _Reading:
+        """Everything one text says, whoever sent it: all but the archetypes."""
         compiled, rules = self.compiled, self.rules
         entries = compiled.entries
         matches = compiled.match(doc)
@@ -232,7 +253,7 @@ class Detector:
         evidence += other
         evidence.sort(key=lambda e: (e.start, e.end))
 
-        archetypes = decide(rules.archetypes, evidence, level, complaint, context)
+        judged = evidence  # (never changed after this) what the archetypes are decided on, with the context
         # products (and orders/invoices written as token patterns) come from the EntityRuler's doc.ents;
         # the problem sentence a draft restates is one of the customer's sentences, never the subject
         # and one a rule matched, when there is one: a graded word alone is weaker evidence of the problem
@@ -244,17 +265,27 @@ class Detector:
         evidence = [e for e in evidence if e.weight]  # negated and zero-weight matches explain nothing
         if body_at:
             evidence = [_shifted(e, body_at) for e in evidence]
-        return Detection(
+        return _Reading(Detection(
             score=score,
             level=level,
             complaint=complaint,
-            archetypes=archetypes,
             evidence=tuple(evidence),
             facts=facts,
             rules_version=self.rules_version,
             topic=choose_topic(rules.facts, topics, facts.products),
             asks=asks,
-        )
+        ), judged)
+
+
+READINGS_KEPT = 1024
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One text read: its Detection without archetypes, and the evidence they are decided on."""
+
+    detection: Detection
+    evidence: list[Evidence]
 
 
 _EMPHASIS = frozenset({"shout"})

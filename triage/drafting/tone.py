@@ -399,19 +399,21 @@ class Linter:
         if not self._token_patterns:
             return
         doc = _nlp().make_doc(text)
-        previous = ""
-        for token in doc:
-            token.lemma_ = _token_lemma(token.lower_)
-            # a sentence starts after . ! ? or a line break (the blank pipeline has no parser)
-            token._.set(_SENT_START, not previous or previous in ".!?" or "\n" in previous)
-            previous = token.text
+        lowers = [t.lower_ for t in doc]
+        lemmas = [_token_lemma(low) for low in lowers]
         # speed: spaCy checks IN sets in Python at every token, so only the patterns whose
-        # required words all occur in the text are run
-        seen = {"LOWER": {t.lower_ for t in doc}, "LEMMA": {t.lemma_ for t in doc}}
+        # required words all occur in the text are run (and none: the tokens are not even marked)
+        seen = {"LOWER": set(lowers), "LEMMA": set(lemmas)}
         active = frozenset(i for i, (_, _, needs) in enumerate(self._token_patterns)
                            if all(seen[attr] & words for attr, words in needs))
         if not active:
             return
+        previous = ""
+        for token, lem in zip(doc, lemmas, strict=True):
+            token.lemma_ = lem
+            # a sentence starts after . ! ? or a line break (the blank pipeline has no parser)
+            token._.set(_SENT_START, not previous or previous in ".!?" or "\n" in previous)
+            previous = token.text
         strings = _nlp().vocab.strings
         for match_id, start, end in self._matcher_for(active)(doc):
             span = doc[start:end]
