@@ -110,6 +110,21 @@ def test_shouting_is_judged_over_the_message(detector: Detector, text: str, shou
     assert bool(found) is shout
 
 
+_LONG = " ".join(["The committee met on Tuesday and went through the quarterly figures in detail."] * 12)
+
+
+@pytest.mark.parametrize(
+    ("text", "shouted"),
+    [
+        # a long text with one real run: the run counts, the scattered capitals (LA, SD) do not
+        (f"Sent from LA. {_LONG} Then SD called. PLEASE READ THIS NOW. {_LONG} Back to LA.", ["PLEASE READ THIS NOW"]),
+        ("See [IMAGE] [IMAGE] [IMAGE] below and the [LINK] too.", []),  # a client's placeholders
+    ],
+)
+def test_scattered_capitals_and_placeholders_are_not_shouting(detector: Detector, text: str, shouted: list[str]) -> None:
+    assert [e.text for e in detect(detector, text).evidence if e.rule == "anger.shouting"] == shouted
+
+
 def test_a_caps_run_counts_once(detector: Detector) -> None:
     found = [e for e in detect(detector, "WHY IS IT SO HARD TO GET AN ANSWER").evidence if e.kind == "shout"]
     assert len(found) == 1 and found[0].text == "WHY IS IT SO HARD TO GET AN ANSWER"

@@ -6,8 +6,8 @@
   EntityRuler found (products, orders, invoices), a one-letter word ("I"), or the
   owner's ``[shouting] ignore`` words. Each run is one Evidence (counted once,
   not once per word plus once for the run); fewer than ``min_words`` such words,
-  or a few in a long text (under 5 % of its words, no run of three), is emphasis,
-  not shouting.
+  or a few in a long text (under 5 % of its words), is emphasis, not shouting:
+  there only runs of three or more count. ``[IMAGE]``-style placeholders never count.
 * ``valence``: every word of the valence lexicon not already inside a phrase or
   pattern match, graded by the lexicon, flipped and halved after a negation
   within three words ("not bad"), raised by 30 % after an intensifier; a word left
@@ -91,11 +91,18 @@ def shouting(doc: Any, text: str, rules: Shouting, skip: set[int], rows: Any) ->
             current = []
     if current:
         runs.append(current)
+    # "[IMAGE]", "[LINK]": a mail client's placeholder for what it dropped, not a word
+    runs = [[i for i in r if not _bracketed(doc, i)] for r in runs]
+    runs = [r for r in runs if r]
     total = sum(len(r) for r in runs)
     if total < rules.min_words:
         return []
-    if total < MIN_SHARE * words and max(len(r) for r in runs) < 3:
-        return []
+    if total < MIN_SHARE * words:
+        # a few capitals in a long text: only a run of three or more is shouting there,
+        # never the acronyms scattered around it ("LA", "SD")
+        runs = [r for r in runs if len(r) >= 3]
+        if not runs:
+            return []
     out: list[Evidence] = []
     left = rules.max_weight
     for run in runs:
@@ -107,6 +114,10 @@ def shouting(doc: Any, text: str, rules: Shouting, skip: set[int], rows: Any) ->
         b = last.idx + len(last)
         out.append(Evidence(a, b, text[a:b], "anger.shouting", round(weight, 4), "shout"))
     return out
+
+
+def _bracketed(doc: Any, i: int) -> bool:
+    return 0 < i < len(doc) - 1 and doc[i - 1].text.endswith("[") and doc[i + 1].text.startswith("]")
 
 
 def valence(
