@@ -163,6 +163,9 @@ def _restated(detector: Detector, text: str) -> str:
     # a long clause is quoted from its subject to what went wrong
     ("The blender I ordered from your shop last month has still not arrived at my flat, it is a joke",
      "has still not arrived", "The blender I ordered from"),
+    # after "tried ... but", what went wrong is what follows the contrast
+    ("I attempted to pay in a cheque on Monday but the balance isn't showing it.", "the balance isn't showing",
+     "but the"),
     # a concession is not the complaint, and a statement with a question mark is not a question
     ("Okay I understand one late train. But every single day this week?", "", "You asked"),
     # a sign of trouble says what went wrong when detection found no complaint words

@@ -9,6 +9,7 @@ Pure: no I/O, the clock comes in as ``now``. Raises ``DraftError`` for an
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -241,6 +242,7 @@ _NOT_WHAT_WENT_WRONG = re.compile(
     r"|(?:\s+am|'m|\u2019m)\s+(?:going\s+to|gonna|about\s+to|happy|glad|sure|not\s+sure|keen|willing|thinking|hoping"
     r"|wondering|writing|trying\s+to\s+(?:find|understand|work\s+out)))\b"
     r"|\bmaybe\b|\bperhaps\b|^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b", re.I)
+_CONTRAST = re.compile(r"\b(?:but|however|yet)\b", re.I)
 # how strongly a piece of complaint evidence says what went wrong: a failure or a wrong thing before a
 # bare problem word ("again", "still")
 _WEAK_RULES = ("complaint.problem_words",)
@@ -296,6 +298,10 @@ def key_phrase(text: str, detection: Detection) -> str:
                      and not e.rule.endswith(".valence")),
                     key=lambda e: (rank(e), -e.weight, e.start))
     for ev in ranked:
+        # "tried to pay in a cheque but the balance…": what went wrong is what follows the contrast
+        turn = _CONTRAST.search(text, ev.start, ev.end)
+        if turn and _WORD.search(text, turn.end(), ev.end):
+            ev = dataclasses.replace(ev, start=turn.end())
         a, b = _sentence_around(text, ev.start, ev.end)
         if any(a <= t < b for t in taboo) or _META.search(text[a:b]) or _real_question(text, a, b):
             continue  # a real question is quoted as their question, not as what went wrong
