@@ -178,6 +178,10 @@ class Detector:
             self._remember(key, reading)  # type: ignore[arg-type]
         return [self._judge(r, ctx) for r, ctx in zip(readings, ctxs, strict=True)]  # type: ignore[arg-type]
 
+    def forget(self) -> None:
+        """Drop the readings kept (benchmarks: each run reads every text)."""
+        self._read.clear()
+
     def _remember(self, key: tuple[str, str], reading: _Reading) -> None:
         """Keep the last READINGS_KEPT texts' readings: a batch's messages are often detected
         again at once with more history (pipeline), and that needs only the archetypes again."""
