@@ -338,6 +338,7 @@ def _nlp() -> Any:
     return spacy.blank("en")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a draft's words repeat across drafts; the lookup is pure
 def _token_lemma(lower: str) -> str:
     from triage.detect.asks import lemma
 
