@@ -93,6 +93,9 @@ ASK_CASES = [
     ("The toaster never turned up. What should I do?", {"status"}),
     ("What should I do if the lid sticks again?", {"information"}),
     ("This order has to be cancelled.", {"cancel"}),
+    # a formal complaint is for someone above the agent; a how-question ending in a full stop is a question
+    ("Where do I send a formal complaint about the courier.", {"escalate"}),
+    ("How do I change the delivery address on my account.", {"information"}),
     # nothing asked
     ("Thanks, all sorted now!", set()),
     ("The kettle arrived dented.", set()),

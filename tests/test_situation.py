@@ -171,6 +171,27 @@ def test_a_genuine_thank_you_gets_a_short_thanks(drafter: Drafter) -> None:
     assert len(draft.body.split()) < 50
 
 
+@pytest.mark.parametrize(("text", "subject"), [
+    # the thanks is what a screen said, not the customer
+    ("I filled in the form twice and each time the page just says \u201cThank you for your request\u201d. "
+     "Nothing else happens.", "Contact form"),
+    # kind words around a wish that things had gone otherwise
+    ("You say you love your customers, so it would be nice if someone actually read my emails.", "Emails"),
+])
+def test_thanks_quoted_or_around_a_wish_is_not_a_thank_you(drafter: Drafter, text: str, subject: str) -> None:
+    draft = drafter.render(msg(text, subject), det("calm", "", complaint=False), 7, NOW)
+    assert draft.template != "thanks" and draft.situation != "thanks"
+    assert "made our day" not in draft.body
+
+
+def test_no_repair_or_replacement_menu_without_a_thing_to_repair(drafter: Drafter) -> None:
+    # a fault in a service (a booking system, a phone line) names no product and no order
+    draft = drafter.render(msg("Your online check-in stopped working halfway and won't let me finish.", "Check-in"),
+                           det("annoyed", "quality"), 7, NOW)
+    assert draft.situation == "product_fault"
+    assert "a repair, a replacement" not in draft.body and "Which of those" not in draft.body
+
+
 def test_a_request_that_says_thanks_is_not_a_thank_you(drafter: Drafter) -> None:
     draft = drafter.render(msg("Could you update my delivery address to 4 Elm Road? Thanks!", "Address"),
                            det("calm", "", complaint=False), 7, NOW)

@@ -79,6 +79,7 @@ _SENTENCE_END = frozenset({".", "!", "?", "…", ";"})
 _COORDINATING = frozenset({"and", "then", "also", "or"})
 _GENERAL = frozenset({"usually", "normally", "typically", "generally", "average", "standard"})
 _WH = frozenset({"what", "where", "when", "how", "why", "which", "who"})
+_AUXILIARY = frozenset({"do", "can", "could", "should", "shall", "may", "must", "will", "would"})
 _PRONOUNS = frozenset({"i", "you", "we", "it", "my", "the", "this", "they", "there", "he", "she", "someone", "anyone"})
 
 
@@ -538,10 +539,13 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     openers = {s for s, _ in _find(frames["openers"], doc, lo, hi)}
     words = [k for k in range(lo, hi) if not doc.punct[k]]
     marks = [doc.lowers[k] for k in range(lo, hi) if doc.punct[k]]
+    opener = len(words) > 2 and bool(_find(frames["question_openers"], doc, words[0], words[0] + 1))
     question = "?" in marks or (
-        not ({".", "!"} & set(marks)) and len(words) > 1
-        and bool(_find(frames["question_openers"], doc, words[0], words[0] + 1))
+        opener and not ({".", "!"} & set(marks))
         and (doc.lowers[words[1]] in _PRONOUNS or doc.lowers[words[0]] in _WH)
+    ) or (  # "How do I formally complain about it." -- the question's form, whatever the stop
+        opener and doc.lowers[words[0]] in _WH and doc.lemmas[words[1]] in _AUXILIARY
+        and doc.lowers[words[2]] in ("i", "we")
     )
     a, b = doc.starts[lo], doc.ends[hi - 1]
     rhetorical = question and (

@@ -215,6 +215,15 @@ def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
     return bool(_TROUBLE_ASKS & set(kinds)) or any(p.search(text) for p in policy.urgent), span
 
 
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
+
+
+def _unquoted(text: str) -> str:
+    """``text`` without what it quotes: a "thank you for your request" a screen showed is not the
+    customer thanking us."""
+    return _QUOTED.sub(" ", text)
+
+
 def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply:
     """The situation, the remedy to offer, the lines for each ask, the saved answers and open questions."""
     text = f"{message.subject}\n{message.text}"
@@ -236,7 +245,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
         if policy.sign("not_delivered", text) and situation in ("billing", "general", "product_fault"):
             situation = "delivery"  # "the goods never arrived, I want a refund": a delivery, not a charge
     elif (not questions and not kinds and "cancelling" not in names and "?" not in message.text
-          and not _REQUEST.search(message.text) and any(p.search(text) for p in policy.thanks)
+          and not _REQUEST.search(message.text) and any(p.search(_unquoted(text)) for p in policy.thanks)
           and not any(p.search(text) for p in policy.thanks_unless)):
         situation = "thanks"
     elif not questions and not kinds and "?" not in message.text:
