@@ -116,11 +116,47 @@ def email_bytes(
     return msg.as_bytes()
 
 
+#: Agents every workspace knows (``Workspace.add_agents``): commands that act as an agent need a known one.
+AGENTS = ("dana", "sam")
+AGENT_PASSWORD = "correct horse battery"  # their review-page password
+#: Commands that act as an agent (``--agent``, or its default).
+ACTING = frozenset({"approve", "edit", "reject", "redraft", "confirm", "clear-loop", "assign", "promise", "kept",
+                    "resolve", "wait", "label", "link", "unlink", "forget"})
+_AGENT_HASH: list[str] = []  # hashed once per test process
+
+
 @dataclass
 class Workspace:
-    """A folder with a triage.toml, for running the real CLI against it."""
+    """A folder with a triage.toml, for running the real CLI against it.
+
+    ``run`` adds the agents in ``AGENTS`` to the store (no display name, so replies keep the
+    configured sign-off) before the first command that acts as an agent, and acts as ``dana``
+    unless ``--agent`` or ``TRIAGE_AGENT`` says otherwise.
+    """
 
     dir: Path
+    agents_added: bool = False
+
+    def add_agents(self, *names: str) -> None:
+        """Add ``names`` (default ``AGENTS``) to the configured store as agents, skipping existing ones."""
+        from werkzeug.security import generate_password_hash
+
+        from triage import config
+        from triage.store import Store, utcnow
+
+        if not _AGENT_HASH:
+            _AGENT_HASH.append(generate_password_hash(AGENT_PASSWORD))
+        from triage.errors import ConfigError
+
+        try:
+            path = config.load(self.config).store_path
+        except ConfigError:  # the command will say what is wrong with the file
+            return
+        with Store(path) as store, store.write():
+            for name in names or AGENTS:
+                if store.agent(name) is None:
+                    store.add_agent(name, _AGENT_HASH[0], utcnow())
+        self.agents_added = True
 
     @property
     def config(self) -> Path:
@@ -210,8 +246,10 @@ path = "triage.db"
         )
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run `python -m triage --config CONFIG ARGS...` as cron would."""
-        full_env = {**os.environ, "TRIAGE_TEST_PW": PASSWORD, **(env or {})}
+        """Run `python -m triage --config CONFIG ARGS...` as cron would (as agent dana, see the class)."""
+        if not self.agents_added and ACTING.intersection(args[:2]) and self.config.exists():
+            self.add_agents()
+        full_env = {**os.environ, "TRIAGE_TEST_PW": PASSWORD, "TRIAGE_AGENT": "dana", **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "triage", "--config", str(self.config), *args],
             capture_output=True,

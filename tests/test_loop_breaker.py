@@ -132,8 +132,7 @@ def test_a_responder_loop_stops_after_three_replies(
     assert json.loads(workspace.run("show", str(last_draft), "--json").stdout)["loop"]["held"] == 2
 
     # the review page shows it too, and an agent clears it from there
-    added = workspace.run("agent", "add", "dana", "--password-env", "AGENT_PW", env={"AGENT_PW": PASSWORD})
-    assert added.returncode == 0, added.stderr
+    workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
     monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
     _page_shows_and_clears(workspace, case_id, last_draft)

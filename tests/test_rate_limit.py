@@ -119,8 +119,7 @@ def test_the_review_page_shows_rate_limited_cases(dovecot: Dovecot, workspace: W
         dovecot.append("INBOX", complaint(i))
     workspace.imap_config(dovecot, extra="[poll]\nrate_limit = 2\n")
     poll(workspace)
-    added = workspace.run("agent", "add", "dana", "--password-env", "AGENT_PW", env={"AGENT_PW": AGENT_PW})
-    assert added.returncode == 0, added.stderr
+    workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium`")
     port = free_port()

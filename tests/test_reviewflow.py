@@ -84,8 +84,7 @@ def test_assign_names_a_known_agent_as_the_owner(
     did = draft_id(workspace)
     with Store(workspace.db) as store:
         case_id = store.draft(did).case_id  # type: ignore[union-attr]
-    added = workspace.run("agent", "add", "dana", "--password-env", "PW", env={"PW": "correct horse battery"})
-    assert added.returncode == 0, added.stderr
+    workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
     unknown = workspace.run("assign", str(case_id), "nobody")
     assert unknown.returncode == 2 and "no agent named 'nobody'" in unknown.stderr
     done = workspace.run("assign", str(case_id), "dana", "--agent", "sam")

@@ -187,6 +187,7 @@ def test_an_unconfirmed_checklist_item_blocks_approval_until_an_agent_confirms_i
     assert still.returncode == 1 and "refunded the last charge" in still.stderr and "KC-SUB" not in still.stderr
     assert smtp_server.messages == []
     assert workspace.run("confirm", str(did), "9").returncode == 1
+    workspace.add_agents("lee")  # a second agent confirms the other item
     assert workspace.run("confirm", str(did), "--agent", "lee").returncode == 0
     ok = workspace.run("approve", str(did))
     assert ok.returncode == 0, ok.stderr

@@ -827,7 +827,7 @@ def test_cli_agent_list_shows_created_last_login_and_locks(polled: Path, tmp_pat
     text = CliRunner().invoke(cli, [*conf, "agent", "list"])
     assert text.exit_code == 0
     lines = text.output.splitlines()
-    assert lines[0].split() == ["NAME", "CREATED", "LAST", "LOGIN", "LOCKED", "FAILED", "SESSIONS"]
+    assert lines[0].split() == ["NAME", "SIGNS", "AS", "CREATED", "LAST", "LOGIN", "LOCKED", "FAILED", "SESSIONS"]
     assert lines[1].split()[0] == "dana" and started.strftime("%Y-%m-%d %H:%M") in lines[1]
     assert lines[2].split()[0] == "sam" and " yes " in lines[2]
 

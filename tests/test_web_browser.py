@@ -42,8 +42,7 @@ def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
     )
     polled = workspace.run("poll", "--json")
     assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == 3, polled.stderr
-    added = workspace.run("agent", "add", "dana", "--password-env", "AGENT_PW", env={"AGENT_PW": PASSWORD})
-    assert added.returncode == 0, added.stderr
+    workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
     monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)  # the app sends and files in Sent over IMAP
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
     port = free_port()
@@ -432,4 +431,31 @@ def test_in_chromium_an_open_checklist_item_blocks_approval_until_the_agent_conf
     sent = mail.message.get_content()
     assert "[[" not in sent and "]]" not in sent and "confirm:" not in sent
     assert "I've sent you a prepaid return label for order 48213." in sent and "Thanks for writing." in sent
+    context.close()  # type: ignore[attr-defined]
+
+
+def test_in_chromium_the_cc_field_is_validated_saved_and_sent(
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
+) -> None:
+    base, workspace = served
+    context, page = _logged_in(browser, base)
+    did = _draft_for(workspace, "derek@customer.test")
+    page.goto(f"{base}/drafts/{did}")
+    assert page.input_value("#draft-cc") == ""  # Derek wrote to us alone
+    page.fill("#draft-body", CLEAN)
+    page.fill("#draft-cc", "cfo@customer.test, not an address")
+    page.click("#approve")
+    assert "not an email address: 'not an address'" in page.locator(".flash.error").inner_text()
+    assert smtp_server.messages == []
+    page.fill("#draft-cc", "cfo@customer.test")
+    page.click("#save")
+    assert page.input_value("#draft-cc") == "cfo@customer.test"  # saved with the text
+    page.fill("#draft-cc", "Finance <finance@customer.test>, cfo@customer.test")
+    page.click("#approve")  # the Cc on screen is the Cc sent
+    landed(page, base, did)
+    [mail] = smtp_server.wait_for(1)
+    assert mail.message["Cc"] == "finance@customer.test, cfo@customer.test"
+    assert sorted(mail.rcpt_tos) == ["cfo@customer.test", "derek@customer.test", "finance@customer.test"]
+    with Store(workspace.db) as store:
+        assert store.draft(did).cc == ["finance@customer.test", "cfo@customer.test"]  # type: ignore[union-attr]
     context.close()  # type: ignore[attr-defined]

@@ -71,6 +71,69 @@ CLIENT = Backoff(LoginScope.CLIENT, free=5, max_delay=300.0)
 FORGET_AFTER = timedelta(days=7)
 
 
+class UnknownAgent(TriageError):
+    """``--agent`` (or its default) names nobody who may act (exit 1, as a refused agent action)."""
+
+    exit_code = 1
+
+
+_ADDRESS = re.compile(r"^[^\s<>(),;:\"@\x00-\x1f\x7f]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z0-9-]{1,63}$")
+
+
+def check_email(value: str) -> str:
+    """``value`` as a plain address (stripped), or AgentError naming it."""
+    text = value.strip()
+    if text and not _ADDRESS.match(text):
+        raise AgentError(f"not an email address: {text!r}")
+    return text
+
+
+def check_display_name(value: str) -> str:
+    """A display name: one line of at most 64 characters (it goes into the sign-off)."""
+    text = " ".join(value.split())
+    if len(text) > 64 or any(ord(c) < 32 or ord(c) == 127 for c in value if c not in " \t"):
+        raise AgentError("a display name is one line of at most 64 characters")
+    return text
+
+
+def acting(store: Store, given: str | None, os_agents: dict[str, str], environ: dict[str, str],
+           login: str) -> str:
+    """Who is acting: ``given`` (``--agent``), else ``$TRIAGE_AGENT``, else the ``[agents]`` entry
+    for the OS ``login``, else the login itself. It must be an enabled agent: UnknownAgent otherwise,
+    one line saying how to add one."""
+    if given:
+        name, how = given, "--agent"
+    elif environ.get("TRIAGE_AGENT"):
+        name, how = environ["TRIAGE_AGENT"], "$TRIAGE_AGENT"
+    elif login in os_agents:
+        name, how = os_agents[login], f"[agents] {login}"
+    else:
+        name, how = login, "your login name"
+    row = store.agent(name)
+    if row is None:
+        raise UnknownAgent(
+            f"no agent named {name!r} ({how}): add one with `triage agent add {name} --display-name \"...\" "
+            f"--email ...`, or name a known one with --agent NAME, $TRIAGE_AGENT or [agents] in triage.toml")
+    if row["disabled"]:
+        raise UnknownAgent(f"agent {name!r} ({how}) is disabled")
+    return name
+
+
+def set_profile(store: Store, name: str, display_name: str | None = None, email: str | None = None,
+                by: str = "cli", now: datetime | None = None) -> None:
+    """Change agent ``name``'s display name and/or address; NotFound for no such agent."""
+    now = now or utcnow()
+    fields: dict[str, str] = {}
+    if display_name is not None:
+        fields["display_name"] = check_display_name(display_name)
+    if email is not None:
+        fields["email"] = check_email(email)
+    with store.write():
+        if not store.set_agent_profile(name, **fields):
+            raise NotFound(f"no agent named {name!r}")
+        store.event("agent-changed", by, now, agent=name, changed=sorted(fields))
+
+
 class LoginRefused(TriageError):
     """A login attempt refused without checking the password: wait ``retry_after`` seconds, or locked."""
 
@@ -184,7 +247,7 @@ def set_password(store: Store, name: str, password: str, by: str = "cli", now: d
 
 
 def listing(store: Store, limits: WebSettings, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every agent: ``name``, ``created_at``, ``last_login_at``, ``password_changed_at``,
+    """Every agent: ``name``, ``display_name``, ``email``, ``created_at``, ``last_login_at``, ``password_changed_at``,
     ``disabled``, ``locked``, ``locked_at``, ``failed_logins``, ``sessions`` (still live under ``limits``)."""
     now = now or utcnow()
     with store.write():
@@ -196,13 +259,16 @@ def listing(store: Store, limits: WebSettings, now: datetime | None = None) -> l
     ]
 
 
-def create(store: Store, name: str, password: str, now: datetime | None = None) -> int:
-    """Add agent ``name`` with ``password`` (hashed); return its id.
+def create(store: Store, name: str, password: str, now: datetime | None = None,
+           display_name: str = "", email: str = "") -> int:
+    """Add agent ``name`` with ``password`` (hashed), the ``display_name`` replies are signed with
+    and their ``email``; return its id.
 
-    Raises ``AgentError`` for a malformed or taken name or a password shorter
-    than ``MIN_PASSWORD`` characters. The creation is recorded in ``events``.
+    Raises ``AgentError`` for a malformed or taken name, a password shorter
+    than ``MIN_PASSWORD`` characters, or a bad address. The creation is recorded in ``events``.
     """
     now = now or utcnow()
+    display_name, email = check_display_name(display_name), check_email(email)
     if not NAME.match(name):
         raise AgentError(
             f"agent name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
@@ -212,7 +278,7 @@ def create(store: Store, name: str, password: str, now: datetime | None = None) 
     hashed = generate_password_hash(password)
     try:
         with store.write():
-            agent_id = store.add_agent(name, hashed, now)
+            agent_id = store.add_agent(name, hashed, now, display_name=display_name, email=email)
             store.event("agent-added", "cli", now, agent=name)
     except sqlite3.IntegrityError:
         raise AgentError(f"there is already an agent named {name!r}") from None

@@ -13,6 +13,7 @@ Relative paths are resolved against the config file's directory.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -133,6 +134,14 @@ class SupportSettings:
     address: str = "support@example.com"
     name: str = "Support"
     agent: str = "The support team"
+    aliases: tuple[str, ...] = ()  # other addresses of ours: never kept as a reply's Cc
+    mailbox_address: str = ""  # the polled mailbox's login, when it is an address (ours too)
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Every address of ours, lower-cased: the support address, the aliases, the mailbox's."""
+        return frozenset(a.strip().lower() for a in (self.address, *self.aliases, self.mailbox_address)
+                         if "@" in a)
 
 
 MAX_WORKERS = 4  # the default's cap: more seldom pays on the small machines triage runs on
@@ -195,6 +204,8 @@ class Settings:
     retention_days: int | None = None
     store_timeout: float = 30.0  # seconds a write waits for another connection's lock (SQLite busy timeout)
     cases: CaseSettings = field(default_factory=CaseSettings)
+    #: ``[agents]``: OS login name -> agent name, the default ``--agent`` for that login.
+    os_agents: dict[str, str] = field(default_factory=dict)
 
     @property
     def lock_path(self) -> Path:
@@ -292,7 +303,8 @@ SCHEMA: dict[str, dict[str, Getter]] = {
     },
     "store": {"path": _str, "retention_days": _positive, "busy_timeout": _positive_num},
     "paths": {"rules": _str, "templates": _str},
-    "support": {"address": _str, "name": _str, "agent": _str},
+    "support": {"address": _str, "name": _str, "agent": _str, "aliases": _list},
+    "agents": {},  # OS login -> agent name, any keys (read by _os_agents)
     "poll": {"rate_limit": _positive, "rate_window_minutes": _positive, "workers": _workers},
     "reminders": {"to": _list, "owner": _str, "failure_threshold": _positive},
     "web": {"session_idle_minutes": _positive, "session_max_hours": _positive},
@@ -421,6 +433,10 @@ def _settings(tf: TomlFile) -> Settings:
     rm = _section(tf, "reminders")
     wb = _section(tf, "web")
     cs = _section(tf, "cases")
+    for i, address in enumerate(sp.get("aliases", ())):
+        _address(tf, f"support.aliases[{i}]", address)
+    mailbox_login = mailbox.credentials.username
+    os_agents = _os_agents(tf)
     for i, address in enumerate(rm.get("to", [])):
         _address(tf, f"reminders.to[{i}]", address)
     if rm.get("owner"):
@@ -436,7 +452,7 @@ def _settings(tf: TomlFile) -> Settings:
         retention_days=st.get("retention_days"),
         rules_dir=_path(tf, paths.get("rules")) or shipped_dir("rules"),
         templates_dir=_path(tf, paths.get("templates")) or shipped_dir("templates"),
-        support=SupportSettings(**sp),
+        support=SupportSettings(**sp, mailbox_address=mailbox_login if "@" in mailbox_login else ""),
         poll=PollSettings(**pl),
         reminders=ReminderSettings(
             to=tuple(rm.get("to", ())), owner=rm.get("owner", ""), failure_threshold=rm.get("failure_threshold", 3)
@@ -444,4 +460,20 @@ def _settings(tf: TomlFile) -> Settings:
         web=WebSettings(**wb),
         store_timeout=float(st.get("busy_timeout", 30)),
         cases=CaseSettings(**cs),
+        os_agents=os_agents,
     )
+
+
+_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")  # as triage.agents.NAME
+
+
+def _os_agents(tf: TomlFile) -> dict[str, str]:
+    """``[agents]``: each key an OS login name, each value the agent name it acts as."""
+    raw = tf.table(tf.data, "agents", expected="a table like [agents] mapping OS logins to agent names")
+    mapping: dict[str, str] = {}
+    for login, name in raw.items():
+        if isinstance(name, str) and _AGENT_NAME.match(name):
+            mapping[login] = name
+        else:
+            tf.problem(f"agents.{login}", f"expected an agent name (as given to `triage agent add`), got {name!r}")
+    return mapping

@@ -91,6 +91,29 @@ def _draft(store: Store, draft_id: int) -> Draft:
     return draft
 
 
+def signature(store: Store, agent: str | None) -> str:
+    """The display name agent ``agent`` signs replies with ("" when none is set or no such agent)."""
+    row = store.agent(agent) if agent else None
+    return str(row["display_name"] or "") if row else ""
+
+
+def sign_off(body: str, default: str, name: str) -> str:
+    """``body`` signed by ``name``: its sign-off line -- the last line that is exactly the
+    configured ``[support] agent`` (``default``), as templates write ``{{ agent }}`` -- becomes
+    ``name``. Unchanged when ``name`` is empty or no line is the default (the agent wrote their own)."""
+    from triage.drafting.outgoing import clean_line
+
+    default, name = clean_line(default, 80), clean_line(name, 80)
+    if not name or not default or name == default:
+        return body
+    lines = body.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip() == default:
+            lines[i] = name
+            return "\n".join(lines)
+    return body
+
+
 def lint(settings: Settings, body: str) -> list[dict[str, Any]]:
     """The tone findings of ``body`` under the current rules/tone.toml."""
     findings = ruleset.load(settings).linter.lint(body) + open_questions(body)
@@ -108,6 +131,27 @@ def edit(settings: Settings, store: Store, draft_id: int, body: str, agent: str,
         store.update_draft(draft_id, body=body, lint=findings, edited_by=agent, updated_at=iso(now))
         store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id, findings=len(findings))
     return findings
+
+
+def set_cc(store: Store, draft_id: int, cc: str, agent: str, now: datetime | None = None) -> tuple[str, ...]:
+    """Replace a pending draft's Cc with the addresses in ``cc`` ("a@x, b@y"; "" for none); return
+    them. Refused (naming it) for an address that is not one, or a draft that is not pending."""
+    from triage.drafting.outgoing import ReplyError, parse_cc
+
+    now = now or utcnow()
+    try:
+        addresses = parse_cc(cc)
+    except ReplyError as exc:
+        raise Refused(f"draft {draft_id}: Cc not changed: {exc}") from None
+    with store.write():
+        draft = _draft(store, draft_id)
+        if draft.status != DraftStatus.PENDING:
+            raise Refused(f"draft {draft_id} is {draft.status}; only a pending draft's Cc can be changed")
+        if list(addresses) != draft.cc:
+            store.update_draft(draft_id, cc=addresses, edited_by=agent, updated_at=iso(now))
+            store.event("draft-cc-changed", agent, now, case_id=draft.case_id, draft_id=draft_id,
+                        cc=len(addresses))
+    return addresses
 
 
 def confirm(settings: Settings, store: Store, draft_id: int, agent: str, item: int | str | None = None,
@@ -215,19 +259,23 @@ def redraft(settings: Settings, store: Store, draft_id: int, agent: str, templat
     message = Message(
         message_id=latest.message_id, sender_name=latest.sender_name, sender_address=latest.sender,
         subject=latest.subject, date=datetime.fromisoformat(latest.date), text=latest.text,
-        full_text=latest.full_text, reply_to=latest.reply_to,
+        full_text=latest.full_text, reply_to=latest.reply_to, to=tuple(latest.recipients),
     )
     drafter = ruleset.load(settings).drafter
+    signer = signature(store, agent)  # the redrafting agent signs it, when they have a display name
     if scratch:
+        from dataclasses import replace
+
         from triage.drafting.outgoing import reply_subject
 
-        ctx = build_context(message, detection, old.case_id, now, settings.support)
+        support = replace(settings.support, agent=signer) if signer else settings.support
+        ctx = build_context(message, detection, old.case_id, now, support)
         body = normalise_body(f"{ctx['greeting']}\n\n\n\nBest wishes,\n{ctx['agent']}\n{ctx['shop']}\n")
         body = body.replace("\n\nBest wishes", "\n\n\n\nBest wishes", 1)  # room to write
         text = DraftText("(from scratch)", reply_subject(latest.subject), body)
     else:
         try:
-            text = drafter.render(message, detection, old.case_id, now, template=template)
+            text = drafter.render(message, detection, old.case_id, now, template=template, signer=signer)
         except DraftError as exc:
             raise Refused(str(exc)) from exc
     with store.write():
@@ -317,6 +365,7 @@ def approve(
     body: str | None = None,
     seen_version: str | None = None,
     seen_body: str | None = None,
+    cc: str | None = None,
 ) -> SendReport:
     """Approve a pending draft (refused while it has tone findings, unless overridden) and send it.
 
@@ -325,13 +374,23 @@ def approve(
     is what is sent. ``seen_version``: ``version(draft)`` when the agent opened it; a
     draft changed since then is refused, as is one whose case got a customer message
     after the draft was made (``Collision``, with what changed). Refused before leaving
-    ``pending`` when no SMTP server is configured.
+    ``pending`` when no SMTP server is configured. ``cc``: the Cc on the agent's screen
+    ("a@x, b@y"), saved with the text; a bad address is refused before anything changes.
     """
     now = now or utcnow()
     if not settings.smtp.host:
         raise Refused(f"draft {draft_id} not approved: no [smtp] host is configured, so it could not be sent; "
                       "add an [smtp] section to the configuration")
     draft = _draft(store, draft_id)
+    if cc is not None:
+        from triage.drafting.outgoing import ReplyError, parse_cc
+
+        try:
+            new_cc: list[str] | None = list(parse_cc(cc))
+        except ReplyError as exc:
+            raise Refused(f"draft {draft_id} not approved: Cc: {exc}") from None
+    else:
+        new_cc = None
     text = draft.body if body is None else body
     findings = lint(settings, text) if draft.status == DraftStatus.PENDING else []
     marks = open_items(text)
@@ -342,6 +401,8 @@ def approve(
             draft = _draft(store, draft_id)
             _collisions(store, draft, seen_version, seen_body if seen_body is not None else body)
         edit(settings, store, draft_id, text, agent, now)
+        if new_cc is not None:
+            set_cc(store, draft_id, ", ".join(new_cc), agent, now)
         if marks:
             raise Refused(_items_refusal(draft_id, marks, saved=True))
         raise Refused(_tone_refusal(draft_id, findings, saved=True))
@@ -357,11 +418,18 @@ def approve(
                 store.update_draft(draft_id, body=text, lint=findings, edited_by=agent, updated_at=iso(now))
                 store.event("draft-edited", agent, now, case_id=draft.case_id, draft_id=draft_id,
                             findings=len(findings))
+            if new_cc is not None and new_cc != draft.cc:
+                store.update_draft(draft_id, cc=new_cc, edited_by=agent, updated_at=iso(now))
+                store.event("draft-cc-changed", agent, now, case_id=draft.case_id, draft_id=draft_id,
+                            cc=len(new_cc))
             open_ = open_items(text)  # the text being approved, the box's on the page
             if open_:  # no marker may reach a customer, and no action nobody confirmed, whatever the override
                 raise Refused(_items_refusal(draft_id, open_))
             if findings and not (override_tone or "").strip():
                 raise Refused(_tone_refusal(draft_id, findings))
+            # the approving agent signs it: stored, so the text kept is the text sent
+            signer = signature(store, agent)
+            signed = sign_off(text, settings.support.agent, signer)
             store.update_draft(
                 draft_id,
                 status=DraftStatus.APPROVED,
@@ -370,10 +438,12 @@ def approve(
                 lint=findings,
                 override_reason=override_tone if findings else None,
                 updated_at=iso(now),
+                **({"body": signed} if signed != text else {}),
             )
             store.event(
                 "draft-approved", agent, now, case_id=draft.case_id, draft_id=draft_id,
                 override_tone=override_tone if findings else None,
+                signed_as=signer if signed != text else None,
             )
     report = SendReport()
     with _send_lock(settings):
@@ -455,6 +525,7 @@ def _send_one(
             from_name=settings.support.name,
             # the sender's name only when we answer the sender, not a Reply-To address
             to_name=original.sender_name if original and original.sender == draft.to_address else "",
+            cc=draft.cc,
         )
     except ReplyError as exc:
         _send_failed(store, draft, actor, str(exc), report)

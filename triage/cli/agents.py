@@ -21,17 +21,24 @@ from triage.errors import NotFound
 
 @cli.command()
 @click.argument("draft_id", type=int)
+@click.option("--cc", metavar="ADDRESSES", help='Set the reply\'s Cc instead of editing the text: "a@x, b@y" ("" for none).')
 @agent_option
 @click.pass_context
-def edit(ctx: click.Context, draft_id: int, agent: str | None) -> None:
-    """Open a pending draft in $EDITOR, save it as text and re-lint it.
+def edit(ctx: click.Context, draft_id: int, cc: str | None, agent: str | None) -> None:
+    """Open a pending draft in $EDITOR, save it as text and re-lint it; or, with --cc, set its Cc.
 
     Example: EDITOR=nano triage edit 12
+    Example: triage edit 12 --cc "finance@customer.example, ops@customer.example"
     """
     from triage import review
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
+        who = _agent(agent, store)  # before the editor: nobody types a reply that cannot be saved
+        if cc is not None:
+            kept = review.set_cc(store, draft_id, cc, who)
+            click.echo(f"Draft {draft_id}: Cc {', '.join(kept) if kept else '(none)'}.")
+            return
         draft = store.draft(draft_id)
         if draft is None:
             raise NotFound(f"no draft {draft_id}")
@@ -39,7 +46,7 @@ def edit(ctx: click.Context, draft_id: int, agent: str | None) -> None:
         if body is None:
             click.echo("No change.")
             return
-        findings = review.edit(settings, store, draft_id, body.rstrip("\n") + "\n", _agent(agent))
+        findings = review.edit(settings, store, draft_id, body.rstrip("\n") + "\n", who)
     _print_findings(findings)
 
 
@@ -66,7 +73,7 @@ def reject(ctx: click.Context, draft_id: int, reason: str, agent: str | None) ->
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        review.reject(store, draft_id, _agent(agent), reason)
+        review.reject(store, draft_id, _agent(agent, store), reason)
     click.echo(f"Draft {draft_id} rejected.")
 
 
@@ -90,7 +97,7 @@ def redraft(ctx: click.Context, draft_id: int, template: str | None, scratch: bo
         raise click.UsageError("--scratch and --template exclude each other")
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        new_id = review.redraft(settings, store, draft_id, _agent(agent), template=template, scratch=scratch)
+        new_id = review.redraft(settings, store, draft_id, _agent(agent, store), template=template, scratch=scratch)
         draft = store.draft(new_id)
     assert draft is not None
     click.echo(f"Draft {new_id} made for case {draft.case_id} ({draft.template}).")
@@ -118,7 +125,7 @@ def approve(ctx: click.Context, draft_id: int, agent: str | None, override_tone:
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        report = review.approve(settings, store, draft_id, _agent(agent), override_tone)
+        report = review.approve(settings, store, draft_id, _agent(agent, store), override_tone)
     _finish_send(report, as_json)
 
 
@@ -138,7 +145,7 @@ def assign(ctx: click.Context, case_id: int, to: str, agent: str | None) -> None
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        agents.assign(store, case_id, to, _agent(agent))
+        agents.assign(store, case_id, to, _agent(agent, store))
     click.echo(f"Case {case_id} assigned to {to}.")
 
 
@@ -217,22 +224,47 @@ def agent() -> None:
 
 @agent.command("add")
 @click.argument("name")
+@click.option("--display-name", default="", metavar="TEXT", help="The name replies this agent approves are signed with.")
+@click.option("--email", default="", metavar="ADDRESS", help="The agent's own address.")
 @click.option("--password-env", metavar="VAR", help="Read the password from this environment variable instead of a prompt.")
 @click.pass_context
-def agent_add(ctx: click.Context, name: str, password_env: str | None) -> None:
-    """Add an agent who can log in to the review page (password hashed, never stored in clear).
+def agent_add(ctx: click.Context, name: str, display_name: str, email: str, password_env: str | None) -> None:
+    """Add an agent: who may act (--agent NAME) and log in to the review page (password hashed).
 
-    Without --password-env the password is asked for twice, hidden.
+    --display-name is the sign-off of the replies they approve (without it, the
+    configured [support] agent). Without --password-env the password is asked
+    for twice, hidden.
 
-    Example: TRIAGE_AGENT_PW=… triage agent add dana --password-env TRIAGE_AGENT_PW
+    Example: TRIAGE_AGENT_PW=… triage agent add dana --display-name "Dana Smith" --email dana@example.com --password-env TRIAGE_AGENT_PW
     """
     from triage import agents
 
+    agents.check_display_name(display_name), agents.check_email(email)  # before asking for a password
     password = _new_password(password_env)
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        agents.create(store, name, password)
+        agents.create(store, name, password, display_name=display_name, email=email)
     click.echo(f"Agent {name} added.")
+
+
+@agent.command("set")
+@click.argument("name")
+@click.option("--display-name", metavar="TEXT", help="The name replies this agent approves are signed with (\"\" clears it).")
+@click.option("--email", metavar="ADDRESS", help="The agent's own address (\"\" clears it).")
+@click.pass_context
+def agent_set(ctx: click.Context, name: str, display_name: str | None, email: str | None) -> None:
+    """Change an agent's display name or address (an audit event). Exit 2 if there is no such agent.
+
+    Example: triage agent set dana --display-name "Dana Smith" --email dana@example.com
+    """
+    from triage import agents
+
+    if display_name is None and email is None:
+        raise click.UsageError("give --display-name and/or --email")
+    settings = settings_from(ctx)
+    with open_store(settings) as store:
+        agents.set_profile(store, name, display_name, email)
+    click.echo(f"Agent {name} changed.")
 
 
 def _new_password(password_env: str | None) -> str:
@@ -277,7 +309,7 @@ def agent_passwd(ctx: click.Context, name: str, password_env: str | None) -> Non
 def agent_list(ctx: click.Context, as_json: bool) -> None:
     """List agents: created, last login, failed logins, locked, open sessions.
 
-    --json: a list of objects with name, created_at, last_login_at,
+    --json: a list of objects with name, display_name, email, created_at, last_login_at,
     password_changed_at, disabled, locked, locked_at, failed_logins, sessions.
 
     Example: triage agent list --json
@@ -293,13 +325,13 @@ def agent_list(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("No agents yet: add one with `triage agent add NAME`.")
         return
-    click.echo(f"{'NAME':<24} {'CREATED':<20} {'LAST LOGIN':<20} {'LOCKED':<7} FAILED  SESSIONS")
+    click.echo(f"{'NAME':<16} {'SIGNS AS':<20} {'CREATED':<17} {'LAST LOGIN':<17} {'LOCKED':<7} FAILED  SESSIONS")
     for r in rows:
         state = "yes" if r["locked"] else "no"
         if r["disabled"]:
             state = "disabled"
-        click.echo(f"{r['name']:<24} {_day(r['created_at']):<20} {_day(r['last_login_at']) or 'never':<20} "
-                   f"{state:<7} {r['failed_logins']:>6}  {r['sessions']:>8}")
+        click.echo(f"{r['name']:<16} {(r['display_name'] or '-')[:20]:<20} {_day(r['created_at']):<17} "
+                   f"{_day(r['last_login_at']) or 'never':<17} {state:<7} {r['failed_logins']:>6}  {r['sessions']:>8}")
 
 
 def _day(stamp: str | None) -> str:

@@ -82,6 +82,7 @@ def settings_from(ctx: click.Context) -> Settings:
 
     settings = config.load(config.find_config(ctx.obj["config_path"]))
     ctx.obj["store_path"] = settings.store_path  # named by a database error's one line
+    ctx.obj["settings"] = settings  # for _agent's [agents] table
     return settings
 
 
@@ -95,13 +96,22 @@ def open_store(settings: Settings) -> Store:
 # -- options and helpers shared by the command modules ----------------------
 
 
-def _agent(agent: str | None) -> str:
+def _agent(agent: str | None, store: Store) -> str:
+    """Who is acting: --agent, else $TRIAGE_AGENT, else [agents] for the OS login, else the login;
+    a known agent, or exit 1 saying how to add one (triage.agents.acting)."""
     import getpass
+    import os
 
-    return agent or getpass.getuser()
+    from triage.agents import acting
+
+    settings = (click.get_current_context().obj or {}).get("settings")
+    return acting(store, agent, settings.os_agents if settings else {}, dict(os.environ), getpass.getuser())
 
 
-agent_option = click.option("--agent", metavar="NAME", help="Who is acting (default: your login name).")
+agent_option = click.option(
+    "--agent", metavar="NAME",
+    help="Who is acting, a known agent (default: $TRIAGE_AGENT, else [agents] for your login, else your login name).",
+)
 
 
 def _now(value: str | None) -> datetime:

@@ -35,9 +35,9 @@ def link(ctx: click.Context, address: str, customer_address: str, agent: str | N
             raise NotFound(f"no customer {customer_address}: give the address of someone triage has mail from")
         if store.customer_id(address) == customer_id:
             raise click.BadParameter(f"{address} is that customer's own address", param_hint="ADDRESS")
-        store.link_address(address, customer_id, _agent(agent), utcnow())
+        store.link_address(address, customer_id, _agent(agent, store), utcnow())
         # the audit event names the customer by id only: `triage forget` leaves no address behind
-        store.event("customer-linked", _agent(agent), utcnow(), customer=customer_id)
+        store.event("customer-linked", _agent(agent, store), utcnow(), customer=customer_id)
     click.echo(f"{address} is now {customer_address}'s: its replies join their cases.")
 
 
@@ -55,7 +55,7 @@ def unlink(ctx: click.Context, address: str, agent: str | None) -> None:
         customer_id = store.linked_customer(address)
         if customer_id is None or not store.unlink_address(address):
             raise NotFound(f"{address} is not linked to a customer")
-        store.event("customer-unlinked", _agent(agent), utcnow(), customer=customer_id)
+        store.event("customer-unlinked", _agent(agent, store), utcnow(), customer=customer_id)
     click.echo(f"{address} is no longer linked to a customer.")
 
 

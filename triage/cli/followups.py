@@ -40,7 +40,7 @@ def promise(ctx: click.Context, case_id: int, by: str, what: str, agent: str | N
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        made = deadlines.promise(store, _policy(settings), case_id, by, what, _agent(agent), _now(now_text))
+        made = deadlines.promise(store, _policy(settings), case_id, by, what, _agent(agent, store), _now(now_text))
     if as_json:
         emit_json(made)
     else:
@@ -62,7 +62,7 @@ def kept(ctx: click.Context, case_id: int, promise_id: int | None, agent: str | 
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        ids = deadlines.kept(store, case_id, _agent(agent), _now(now_text), promise_id)
+        ids = deadlines.kept(store, case_id, _agent(agent, store), _now(now_text), promise_id)
     click.echo(f"Promise(s) {', '.join(map(str, ids))} on case {case_id} kept.")
 
 
@@ -84,7 +84,7 @@ def resolve(ctx: click.Context, case_id: int, root_cause: str | None, outcome: s
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        done = deadlines.resolve(store, _policy(settings), case_id, _agent(agent), _now(now_text), root_cause, outcome)
+        done = deadlines.resolve(store, _policy(settings), case_id, _agent(agent, store), _now(now_text), root_cause, outcome)
     if as_json:
         emit_json(done)
     else:
@@ -108,10 +108,10 @@ def wait(ctx: click.Context, case_id: int, resume: bool, agent: str | None, now_
     settings = settings_from(ctx)
     with open_store(settings) as store:
         if resume:
-            ids = deadlines.resume(store, _policy(settings), case_id, _agent(agent), _now(now_text))
+            ids = deadlines.resume(store, _policy(settings), case_id, _agent(agent, store), _now(now_text))
             click.echo(f"Case {case_id} no longer waits; {len(ids)} deadline(s) restarted.")
         else:
-            ids = deadlines.wait(store, case_id, _agent(agent), _now(now_text))
+            ids = deadlines.wait(store, case_id, _agent(agent, store), _now(now_text))
             click.echo(f"Case {case_id} waits on the customer; {len(ids)} deadline(s) paused.")
 
 
@@ -179,7 +179,7 @@ def forget(ctx: click.Context, address: str, yes: bool, agent: str | None, now_t
     if not yes and not as_json:
         click.confirm(f"Erase everything stored about {address}? This cannot be undone", abort=True)
     with open_store(settings) as store, store.write():
-        erased = store.forget_customer(address, _agent(agent), _now(now_text))
+        erased = store.forget_customer(address, _agent(agent, store), _now(now_text))
         if erased.nothing:
             raise NotFound(f"nothing stored for {address}")
     if as_json:

@@ -295,6 +295,7 @@ def show(ctx: click.Context, draft_id: int, as_json: bool) -> None:
                 "case": draft.case_id,
                 "status": draft.status,
                 "to": draft.to_address,
+                "cc": draft.cc,
                 "subject": draft.subject,
                 "body": draft.body,
                 "template": draft.template,
@@ -354,7 +355,7 @@ def confirm(ctx: click.Context, draft_id: int, item: int | None, agent: str | No
 
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        text = review.confirm(settings, store, draft_id, _agent(agent), item)
+        text = review.confirm(settings, store, draft_id, _agent(agent, store), item)
     click.echo(f"Confirmed on draft {draft_id}: {text}")
 
 
@@ -372,7 +373,7 @@ def clear_loop(ctx: click.Context, case_id: int, agent: str | None) -> None:
     from triage import review
 
     with open_store(settings_from(ctx)) as store:
-        cleared = review.clear_loop(store, case_id, _agent(agent))
+        cleared = review.clear_loop(store, case_id, _agent(agent, store))
     if cleared:
         click.echo(f"Case {case_id} is no longer flagged; its next message gets a draft.")
     else:
@@ -458,7 +459,8 @@ def _print_show(draft: Draft, message: StoredMessage | None, detection: Any, cas
         echo("\nEarlier cases:")
         for c in earlier:
             echo(f"  #{c.id} {local(c.opened_at, tz)[:10]} {c.status:<9} {c.level:<8} {c.subject}")
-    echo(f"\nTo: {draft.to_address}\nSubject: {draft.subject}\n")
+    cc = f"Cc: {', '.join(draft.cc)}\n" if draft.cc else ""
+    echo(f"\nTo: {draft.to_address}\n{cc}Subject: {draft.subject}\n")
     open_items = checklist.items(draft.body)
     echo(_highlight_items(draft.body, open_items))
     if open_items:

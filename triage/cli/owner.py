@@ -248,7 +248,7 @@ def label(ctx: click.Context, message_id: int, angry: str | None, archetype: str
         raise click.BadParameter(f"expected one of {', '.join(ARCHETYPES)}, none", param_hint="--archetype")
     settings = settings_from(ctx)
     with open_store(settings) as store:
-        labels.record(store, message_id, None if angry is None else angry == "yes", archetype, _agent(agent))
+        labels.record(store, message_id, None if angry is None else angry == "yes", archetype, _agent(agent, store))
     click.echo(f"Label recorded for message {message_id}.")
 
 

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
 from triage.drafting.context import CONTEXT_KEYS, build_context
-from triage.drafting.outgoing import clean_line, new_message_id, reply_subject, sender_domain
+from triage.drafting.outgoing import clean_line, new_message_id, reply_cc, reply_subject, sender_domain
 from triage.drafting.rules import PURPOSES, ReplyRules, Specialist, load_reply_rules
 from triage.drafting.situation import Reply, ReplyPolicy, SavedAnswer, decide, load_policy, open_questions
 from triage.drafting.tone import Finding, Linter
@@ -66,7 +66,8 @@ def draft_row(case_id: int, message_row: int, message: Message, text: DraftText,
               *, token: str, now: datetime, kind: DraftKind = DraftKind.REPLY) -> NewDraft:
     """The pending draft for ``text``, answering ``message`` (stored as ``message_row``).
 
-    It goes to the message's reply address and carries its own outgoing
+    It goes to the message's reply address, with its other recipients kept as Cc (not ours),
+    and carries its own outgoing
     Message-ID, made unique within the case by ``token`` ("m" + the message
     row for a reply, "f" + the deadline for a check-in). Poll's replies and
     remind's check-ins are both stored through this one row.
@@ -77,6 +78,7 @@ def draft_row(case_id: int, message_row: int, message: Message, text: DraftText,
         kind=kind,
         template=text.template,
         to_address=message.reply_address,
+        cc=reply_cc(message.reply_address, (*message.to, *message.cc), support.own_addresses),
         subject=text.subject,
         body=text.body,
         lint=tuple(text.lint),
@@ -269,8 +271,11 @@ class Drafter:
 
     def render(self, message: Message, detection: Detection, case_id: int, now: datetime, *,
                purpose: str = "reply", extra: Mapping[str, str | date] | None = None,
-               template: str | None = None) -> DraftText:
+               template: str | None = None, signer: str = "") -> DraftText:
         """Render the chosen template once; lint the body (not the customer's quoted words).
+
+        ``signer``: the agent's display name for ``agent`` (the sign-off), instead of
+        ``[support] agent`` (a redraft by an agent who has one).
 
         ``purpose`` is "reply" (chosen by [[choose]] rules), "promise_update" or
         "follow_up" (the [purposes] templates); ``extra`` fills promise,
@@ -289,7 +294,8 @@ class Drafter:
         hours = self.followup.first_response_hours(detection.level, detection.archetype_names)
         if reply and reply.urgent and self.policy.urgent_hours:
             hours = min(hours, self.policy.urgent_hours)  # "stranded", "stolen": not at the pace of a calm case
-        ctx = build_context(message, detection, case_id, now, self.support, working_days=days,
+        support = replace(self.support, agent=signer) if signer else self.support
+        ctx = build_context(message, detection, case_id, now, support, working_days=days,
                             holidays=self.rules.holidays,
                             specialist=self.rules.specialists.get(detection.topic), extra=extra,
                             reply=reply, within=within_hours(hours))

@@ -10,6 +10,8 @@ or rules. The contract every caller relies on:
 - ``new_message_id`` writes our Message-ID format, with an unguessable random
   part, and ``parse_our_id`` is the one place that reads it back (recognising
   our own mail coming back); ``references_for`` gives valid, bounded References;
+- ``reply_cc`` keeps the original's other recipients as a reply-all's Cc, never ours, and
+  ``parse_cc`` reads the addresses an agent typed;
 - ``build_reply`` builds the text/plain reply with policy.SMTP, checks that its
   headers survive serialisation, and raises ``ReplyError`` rather than send a
   malformed message; ``reply_message`` is that reply for a draft answering a message;
@@ -201,9 +203,54 @@ def _bounded_references(ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(valid)
 
 
+MAX_CC = 20  # a reply keeps at most this many of the original's other recipients
+
+
+def reply_cc(to: str, recipients: tuple[str, ...] | list[str], ours: frozenset[str] | set[str]) -> tuple[str, ...]:
+    """The Cc of a reply-all: the original's To and Cc (``recipients``) without our own addresses
+    (``ours``, lower-case) and the reply's To; plain addresses only, lower-cased, de-duplicated,
+    at most MAX_CC (a message addressed to hundreds is not answered to hundreds)."""
+    skip = {a.lower() for a in ours} | {to.strip().lower()}
+    kept: list[str] = []
+    for address in recipients:
+        value = address.strip().lower()
+        if value in skip or value in kept or not is_address(value):
+            continue
+        kept.append(value)
+    return tuple(kept[:MAX_CC])
+
+
+def parse_cc(text: str) -> tuple[str, ...]:
+    """Addresses an agent typed ("a@x, b@y" or "Name <a@x>; b@y"), lower-cased and
+    de-duplicated; ReplyError naming the first that is not a plain address."""
+    kept: list[str] = []
+    for part in re.split(r"[,;\n]+", text or ""):
+        named = re.fullmatch(r"[^<>]*<([^<>]*)>\s*", part)
+        value = (named.group(1) if named else part).strip().lower()
+        if not value:
+            continue
+        if not is_address(value):
+            raise ReplyError(f"not an email address: {part.strip()!r}")
+        if value not in kept:
+            kept.append(value)
+    if len(kept) > MAX_CC:
+        raise ReplyError(f"at most {MAX_CC} Cc addresses")
+    return tuple(kept)
+
+
+def is_address(value: str) -> bool:
+    """A plain addr-spec we are willing to put in a header (``local@domain``, nothing else)."""
+    try:
+        _address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def build_reply(*, to: str, subject: str, body: str, message_id: str, in_reply_to: str,
                 references: tuple[str, ...] | list[str], from_address: str, from_name: str,
-                date: datetime | None = None, to_name: str = "") -> EmailMessage:
+                date: datetime | None = None, to_name: str = "",
+                cc: tuple[str, ...] | list[str] = ()) -> EmailMessage:
     """The outgoing text/plain reply, built with EmailMessage and policy.SMTP.
 
     Names and the subject pass through ``display_name``/``header_text``, so no
@@ -217,6 +264,8 @@ def build_reply(*, to: str, subject: str, body: str, message_id: str, in_reply_t
     try:
         msg["From"] = Address(display_name=display_name(from_name), addr_spec=_address(from_address))
         msg["To"] = Address(display_name=display_name(to_name), addr_spec=_address(to))
+        if cc:
+            msg["Cc"] = [Address(addr_spec=_address(a)) for a in cc]
     except (ValueError, IndexError) as exc:
         raise ReplyError(f"cannot address the reply: {exc}") from None
     msg["Subject"] = header_text(subject) or "Re: your message"

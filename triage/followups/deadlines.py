@@ -190,7 +190,7 @@ def draft_check_in(settings: Settings, store: Store, deadline_id: int, now: date
     message = Message(
         message_id=latest.message_id, sender_name=latest.sender_name, sender_address=latest.sender,
         subject=latest.subject, date=datetime.fromisoformat(latest.date), text=first.text,
-        full_text=first.full_text, reply_to=latest.reply_to,
+        full_text=first.full_text, reply_to=latest.reply_to, to=tuple(latest.recipients),
     )
     if drafter is None:
         from triage import ruleset

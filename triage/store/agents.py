@@ -12,9 +12,18 @@ from triage.store.sessions import LoginScope
 class AgentTable(StoreBase):
     """Agents and their labels."""
 
-    def add_agent(self, name: str, password_hash: str, when: datetime) -> int:
+    def add_agent(self, name: str, password_hash: str, when: datetime, display_name: str = "", email: str = "") -> int:
         """A new agent; ``sqlite3.IntegrityError`` if the name is taken."""
-        return self._insert("agents", {"name": name, "password_hash": password_hash, "created_at": iso(when)})
+        return self._insert("agents", {"name": name, "password_hash": password_hash, "created_at": iso(when),
+                                       "display_name": display_name, "email": email})
+
+    def set_agent_profile(self, name: str, **fields: str) -> bool:
+        """Change an agent's ``display_name`` and/or ``email``; False if there is no such agent."""
+        sets = ", ".join(f"{k} = ?" for k in fields if k in ("display_name", "email"))
+        if not sets:
+            return self.agent(name) is not None
+        cur = self.conn.execute(f"UPDATE agents SET {sets} WHERE name = ?", [*fields.values(), name])
+        return bool(cur.rowcount)
 
     def agent(self, name: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM agents WHERE name = ?", (name,))
@@ -36,7 +45,7 @@ class AgentTable(StoreBase):
     def agent_list(self) -> list[dict[str, Any]]:
         """Every agent, alphabetically, with its failed-login count and lock (for `triage agent list`)."""
         return self._all(
-            "SELECT a.name, a.created_at, a.last_login_at, a.password_changed_at, a.disabled, "
+            "SELECT a.name, a.display_name, a.email, a.created_at, a.last_login_at, a.password_changed_at, a.disabled, "
             "COALESCE(f.failures, 0) AS failed_logins, f.locked_at, "
             "(SELECT COUNT(*) FROM sessions s WHERE s.agent = a.name) AS sessions "
             "FROM agents a LEFT JOIN login_failures f ON f.scope = ? AND f.key = a.name ORDER BY a.name",

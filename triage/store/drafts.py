@@ -55,6 +55,7 @@ class NewDraft:
     lint: tuple[dict[str, Any], ...]  # the tone findings, as Finding.to_dict()
     outgoing_message_id: str
     created_at: datetime
+    cc: tuple[str, ...] = ()  # the original's other recipients, kept on the reply (reply-all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +81,12 @@ class Draft:
     sent_at: str | None
     error: str
     override_reason: str | None
+    cc: list[str]  # Cc addresses of the reply, decoded
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Draft:
         return cls(**{**row, "kind": DraftKind(row["kind"]), "status": DraftStatus(row["status"]),
-                      "lint": json.loads(row["lint"])})
+                      "lint": json.loads(row["lint"]), "cc": json.loads(row.get("cc") or "[]")})
 
     @property
     def in_queue(self) -> bool:
@@ -140,6 +142,7 @@ class DraftTable(StoreBase):
                 "lint": _dumps(list(new.lint)),
                 "status": str(DraftStatus.PENDING),
                 "outgoing_message_id": new.outgoing_message_id,
+                "cc": _dumps(list(new.cc)),
                 "created_at": iso(new.created_at),
                 "updated_at": iso(new.created_at),
             },
@@ -150,8 +153,9 @@ class DraftTable(StoreBase):
         return Draft.from_row(row) if row else None
 
     def update_draft(self, draft_id: int, **fields: Any) -> None:
-        if "lint" in fields:
-            fields["lint"] = _dumps(fields["lint"])
+        for key in ("lint", "cc"):
+            if key in fields:
+                fields[key] = _dumps(list(fields[key]))
         sets = ", ".join(f"{k} = ?" for k in fields)
         self.conn.execute(f"UPDATE drafts SET {sets} WHERE id = ?", [*fields.values(), draft_id])
 

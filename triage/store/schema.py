@@ -295,8 +295,19 @@ def _migration_11(db: sqlite_utils.Database) -> None:
     )
 
 
+def _migration_12(db: sqlite_utils.Database) -> None:
+    """Agents' display names and addresses (the sign-off), and the Cc a reply keeps (reply-all)."""
+    db.executescript(
+        """
+        ALTER TABLE agents ADD COLUMN display_name TEXT NOT NULL DEFAULT '';
+        ALTER TABLE agents ADD COLUMN email TEXT NOT NULL DEFAULT '';
+        ALTER TABLE drafts ADD COLUMN cc TEXT NOT NULL DEFAULT '[]';
+        """
+    )
+
+
 MIGRATIONS = [
     _migration_1, _migration_2, _migration_3, _migration_4, _migration_5, _migration_6, _migration_7,
-    _migration_8, _migration_9, _migration_10, _migration_11,
+    _migration_8, _migration_9, _migration_10, _migration_11, _migration_12,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -242,6 +242,8 @@ def edit(draft_id: int) -> Response:
     body = _box("body") or "\n"
     waiting = store().waiting_ids() if request.form.get("next") else []
     try:
+        if "cc" in request.form:
+            review.set_cc(store(), draft_id, request.form["cc"], _agent())
         findings = review.edit(settings(), store(), draft_id, body, _agent())
     except TriageError as exc:
         flash(str(exc), "error")
@@ -289,7 +291,8 @@ def approve(draft_id: int) -> Response:
         seen, body = _box("seen_body"), _box("body")
         report = review.approve(settings(), store(), draft_id, _agent(), override,
                                 body=None if body == seen else body,
-                                seen_version=request.form.get("version"), seen_body=seen)
+                                seen_version=request.form.get("version"), seen_body=seen,
+                                cc=request.form.get("cc"))
     except TriageError as exc:
         flash(str(exc), "error")
         return _back(draft_id)
