@@ -147,7 +147,9 @@ def test_reject_needs_a_reason_and_is_audited(dovecot: Dovecot, smtp_server: Smt
     setup(dovecot, smtp_server, workspace)
     did = draft_id(workspace)
     assert workspace.run("reject", str(did), "--reason", "answered by phone", "--agent", "sam").returncode == 0
-    assert json.loads(workspace.run("queue", "--json").stdout) == []
+    # no draft waits, but the case still needs its reply until someone redrafts or resolves it
+    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    assert (row["id"], row["status"], row["last_draft"]) == (None, "needs-reply", did)
     with sqlite3.connect(workspace.db) as db:
         detail = db.execute("SELECT actor, detail FROM events WHERE kind = 'draft-rejected'").fetchone()
     assert detail[0] == "sam" and "answered by phone" in detail[1]

@@ -607,6 +607,27 @@ def test_reassign_records_an_event_and_the_latest_owner_is_shown(agent: Web) -> 
     assert [(e["actor"], e["detail"]["to"]) for e in events] == [("dana", "sam"), ("dana", "dana")]
 
 
+def test_the_queue_shows_mine_or_unassigned_and_a_rejected_case_as_needs_reply(agent: Web) -> None:
+    derek, amy = agent.draft_for("derek@customer.test"), agent.draft_for("amy@customer.test")
+    agent.post(f"/drafts/{derek}/assign", {"to": "dana"})
+    agent.post(f"/drafts/{amy}/assign", {"to": "sam"})
+    everyone = agent.get("/").text
+    assert 'id="owner-mine"' in everyone and 'id="owner-unassigned"' in everyone
+    mine = agent.get("/?owner=mine").text
+    assert f'data-draft="{derek}"' in mine and f'data-draft="{amy}"' not in mine
+    assert "<strong>mine</strong>" in mine and 'name="owner" value="mine"' in mine  # the filter form keeps it
+    unassigned = agent.get("/?owner=unassigned").text
+    assert f'data-draft="{derek}"' not in unassigned and f'data-draft="{amy}"' not in unassigned
+    assert unassigned.count("data-draft=") == 1  # eve's, nobody's
+    agent.post(f"/drafts/{derek}/reject", {"reason": "will phone him"})
+    with agent.store() as store:
+        case_id = store.draft(derek).case_id  # type: ignore[union-attr]
+    for page in (agent.get("/").text, agent.get("/?owner=mine").text):
+        assert f'<li class="needs-reply" data-case="{case_id}">' in page
+        assert f'href="/drafts/{derek}"' in page and f"needs reply (draft {derek} rejected)" in page
+    assert 'class="needs-reply"' not in agent.get("/?owner=unassigned").text
+
+
 def test_a_detection_correction_is_stored_as_a_label(agent: Web) -> None:
     did = agent.draft_for("amy@customer.test")
     agent.post(f"/drafts/{did}/label", {"angry": "no", "archetype": "meek"})

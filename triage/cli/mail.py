@@ -24,7 +24,7 @@ from triage.errors import NotFound
 from triage.timetext import span
 
 if TYPE_CHECKING:
-    from triage.store import Case, Draft, QueueRow, RateLimitedCase, StoredMessage
+    from triage.store import Case, Draft, NeedsReplyCase, QueueRow, RateLimitedCase, StoredMessage
 
 # -- poll ---------------------------------------------------------------------
 
@@ -93,14 +93,30 @@ def _age(created: str, now: datetime) -> str:
 @click.option("--quarantined", is_flag=True, help="List quarantined messages (with their errors) instead.")
 @click.option("--loops", "loops_only", is_flag=True,
               help="List the cases flagged as a possible auto-responder loop instead.")
+@click.option("--mine", is_flag=True, help="Only cases assigned to you (the agent --agent or its default names).")
+@click.option("--unassigned", is_flag=True, help="Only cases nobody is assigned to.")
+@agent_option
 @click.pass_context
-def queue(ctx: click.Context, as_json: bool, quarantined: bool, loops_only: bool) -> None:
-    """List drafts waiting for an agent, most urgent first.
+def queue(ctx: click.Context, as_json: bool, quarantined: bool, loops_only: bool, mine: bool, unassigned: bool,
+          agent: str | None) -> None:
+    """List drafts waiting for an agent, most urgent first, then cases that need a reply.
 
     Example: triage queue --json
+    Example: triage queue --mine
     """
+    if mine and unassigned:
+        raise click.UsageError("--mine and --unassigned exclude each other")
     settings = settings_from(ctx)
     with open_store(settings) as store:
+        if mine or unassigned:
+            owner = _agent(agent, store) if mine else None
+            rows = [r for r in store.queue() if (r.owner is None if unassigned else r.owner == owner)]
+            every = store.rate_limited_cases()
+            owned = store.owners([c.case for c in every])
+            limited = [c for c in every if (c.case not in owned if unassigned else owned.get(c.case) == owner)]
+            print_queue(rows, as_json, limited=limited,
+                        needs_reply=store.needs_reply_cases(owner=owner, unassigned=unassigned))
+            return
         if loops_only:
             loops = store.loop_cases()
             if as_json:
@@ -113,7 +129,8 @@ def queue(ctx: click.Context, as_json: bool, quarantined: bool, loops_only: bool
         if quarantined:
             print_quarantined(store.quarantined(), as_json)
         else:
-            print_queue(store.queue(), as_json, limited=store.rate_limited_cases())
+            print_queue(store.queue(), as_json, limited=store.rate_limited_cases(),
+                        needs_reply=store.needs_reply_cases())
             print_loops([] if as_json else store.loop_cases())
 
 
@@ -162,15 +179,20 @@ def retry(ctx: click.Context, ids: tuple[int, ...], retry_all: bool, as_json: bo
         click.echo(summary.line().replace("fetched", "retried", 1))
 
 
-def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCase] | None = None) -> None:
-    """The drafts, then the cases the rate limit left without a draft ("rate-limited: no draft made").
+def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCase] | None = None,
+                needs_reply: list[NeedsReplyCase] | None = None) -> None:
+    """The drafts, then the cases that need a reply but have no draft waiting ("needs reply":
+    the latest draft was rejected), then the cases the rate limit left without a draft
+    ("rate-limited: no draft made").
 
     In ``--json`` those cases are rows too, after the drafts, with ``id`` null and
-    ``status`` "rate-limited"; every row has ``rate_limited``, the count of its
-    case's messages no draft answers.
+    ``status`` "needs-reply" or "rate-limited"; every row has ``rate_limited``, the count of its
+    case's messages no draft answers, ``last_draft`` (for a case row, the case's latest draft,
+    which ``redraft`` and ``show`` take; null on a draft row) and ``owner``.
     """
     now = datetime.now(timezone.utc)
     limited = limited or []
+    needs_reply = needs_reply or []
     if as_json:
         emit_json(
             [
@@ -188,8 +210,30 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
                     "due": r.due,
                     "error": r.error,
                     "rate_limited": r.rate_limited,
+                    "last_draft": None,
+                    "owner": r.owner,
                 }
                 for r in rows
+            ]
+            + [
+                {
+                    "id": None,
+                    "case": c.case,
+                    "customer": c.customer,
+                    "customer_name": c.customer_name,
+                    "subject": c.subject,
+                    "level": c.level,
+                    "archetypes": c.archetypes,
+                    "template": "",
+                    "status": "needs-reply",
+                    "created_at": c.since,
+                    "due": c.due,
+                    "error": c.ERROR,
+                    "rate_limited": 0,
+                    "last_draft": c.draft,
+                    "owner": c.owner,
+                }
+                for c in needs_reply
             ]
             + [
                 {
@@ -206,12 +250,14 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
                     "due": c.due,
                     "error": c.ERROR,
                     "rate_limited": c.rate_limited,
+                    "last_draft": c.draft,
+                    "owner": None,
                 }
                 for c in limited
             ]
         )
         return
-    if not rows and not limited:
+    if not rows and not limited and not needs_reply:
         click.echo("The queue is empty.")
         return
     if rows:
@@ -233,6 +279,16 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
     if rows:
         click.echo(f"{len(rows)} draft(s) waiting for review."
                    + (f" {troubled} not sent (see ! lines): approve again after checking, or reject." if troubled else ""))
+    if needs_reply:
+        click.echo(f"\nNeeds reply ({len(needs_reply)}): the draft was rejected and no reply was sent; "
+                   "each keeps its first-response deadline:")
+        for n in needs_reply:
+            click.echo(
+                f"   - {n.case:>4}  {_cut(n.customer, 28):<28} {_cut(n.subject, 38):<38} {n.level:<8} "
+                f"needs reply (draft {n.draft} rejected)  due {_due(n.due, now)}"
+            )
+        click.echo("Make a new draft: triage redraft DRAFT [--template NAME | --scratch], "
+                   "or answer from the mailbox and triage resolve CASE")
     if limited:
         click.echo(f"\nRate-limited cases without a draft ({len(limited)}); each keeps its first-response deadline:")
         for c in limited:

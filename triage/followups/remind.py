@@ -33,7 +33,7 @@ from triage.drafting.outgoing import build_notice
 from triage.followups.policy import Policy
 from triage.lock import run_lock
 from triage.runs import recorded_run, storage_failures, unrecorded
-from triage.store import CaseDeadline, CaseStatus, DeadlineClosed, DeadlineKind, Store, iso
+from triage.store import CaseDeadline, CaseStatus, DeadlineClosed, DeadlineKind, DraftStatus, Store, iso
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,15 @@ class Item:
     overdue_minutes: int
     draft: int | None
     reminders: int = 0
+    #: the case owes a first reply but no draft waits (the last was rejected): ``redraft`` makes one
+    needs_reply: bool = False
 
     @property
     def command(self) -> str:
-        return f"triage show {self.draft}" if self.draft else "triage queue (the case has no draft)"
+        """The command to run for it, as printed (every one runs as it stands)."""
+        if self.draft is None:
+            return "triage queue"
+        return f"triage redraft {self.draft}" if self.needs_reply else f"triage show {self.draft}"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "command": self.command}
@@ -106,6 +111,8 @@ def _item(row: CaseDeadline, now: datetime) -> Item:
         customer=row.customer, subject=row.subject, level=row.level,
         overdue_minutes=int((now - due).total_seconds() // 60),
         draft=row.pending_draft or row.last_draft, reminders=row.reminders,
+        needs_reply=(row.kind == DeadlineKind.FIRST_RESPONSE and row.pending_draft is None
+                     and row.last_draft is not None and row.last_draft_status == DraftStatus.REJECTED),
     )
 
 

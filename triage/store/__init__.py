@@ -21,7 +21,7 @@ from triage.store.drafts import IN_QUEUE, Draft, DraftKind, DraftStatus, DraftTa
 from triage.store.events import EventTable
 from triage.store.forget import Erased, ForgetTable
 from triage.store.messages import MessageStatus, MessageTable, NewMessage, StoredMessage
-from triage.store.queue import QueueRow, QueueTable, RateLimitedCase
+from triage.store.queue import NeedsReplyCase, QueueRow, QueueTable, RateLimitedCase
 from triage.store.schema import MIGRATIONS, SCHEMA_VERSION
 from triage.store.search import SearchHit, SearchTable
 from triage.store.sessions import LoginScope, SessionTable
@@ -45,6 +45,7 @@ __all__ = [
     "NewDraft",
     "NewMessage",
     "QueueRow",
+    "NeedsReplyCase",
     "RateLimitedCase",
     "SearchHit",
     "Store",

@@ -69,6 +69,7 @@ class CaseDeadline(Deadline):
     customer_name: str
     pending_draft: int | None  # the newest draft in the queue
     last_draft: int | None  # the newest draft, whatever its state
+    last_draft_status: str | None = None  # its state (a DraftStatus value)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CaseDeadline:
@@ -126,7 +127,9 @@ class DeadlineTable(StoreBase):
                    c.resolved_at, c.customer_id, cu.address AS customer, cu.name AS customer_name,
                    (SELECT MAX(d.id) FROM drafts d WHERE d.case_id = dl.case_id
                       AND d.status IN {IN_QUEUE_SQL}) AS pending_draft,
-                   (SELECT MAX(d.id) FROM drafts d WHERE d.case_id = dl.case_id) AS last_draft
+                   (SELECT MAX(d.id) FROM drafts d WHERE d.case_id = dl.case_id) AS last_draft,
+                   (SELECT d.status FROM drafts d WHERE d.case_id = dl.case_id ORDER BY d.id DESC LIMIT 1)
+                      AS last_draft_status
             FROM deadlines dl
             JOIN cases c ON c.id = dl.case_id
             JOIN customers cu ON cu.id = c.customer_id

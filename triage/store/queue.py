@@ -12,6 +12,7 @@ from triage.store.base import LISTED_CHARS, iso
 from triage.store.cases import CaseStatus
 from triage.store.drafts import IN_QUEUE_SQL, DraftKind, DraftStatus
 from triage.store.events import EventTable
+from triage.store.messages import MessageStatus
 
 #: Most urgent level first (0) to calm; levels are constants, never user text in SQL.
 _LEVEL_RANK = (
@@ -69,6 +70,28 @@ class RateLimitedCase:
 
     ERROR: ClassVar[str] = "rate-limited: no draft made"
 
+@dataclass(frozen=True, slots=True)
+class NeedsReplyCase:
+    """An open case that still owes the customer an answer but has no draft in the queue: its
+    latest draft was rejected and nothing was sent after the customer's latest message. It
+    stays in the queue as "needs reply", its first-response deadline open, until an agent
+    makes a new draft (``triage redraft``) or resolves it."""
+
+    case: int
+    level: str
+    score: float
+    archetypes: list[str]
+    subject: str
+    customer: str
+    customer_name: str
+    since: str  # when the customer's latest message arrived
+    due: str | None  # the case's earliest open deadline
+    draft: int  # the case's latest draft, the rejected one: what ``triage redraft`` takes
+    owner: str | None = None  # the agent of the case's latest assignment
+
+    ERROR: ClassVar[str] = "needs reply: no draft waiting"
+
+
 #: Rate-limited messages no draft answers: newer than the message the case's latest draft answers.
 _UNANSWERED_LIMITED = (
     "m.rate_limited = 1 AND m.id > COALESCE((SELECT MAX(d.message_id) FROM drafts d WHERE d.case_id = m.case_id), 0)"
@@ -115,6 +138,8 @@ class QueueTable(EventTable):
         level: str = "",
         archetype: str = "",
         overdue_at: datetime | None = None,
+        owner: str | None = None,
+        unassigned: bool = False,
         sort: str = "urgency",
         descending: bool = False,
         limit: int | None = 100,
@@ -122,7 +147,9 @@ class QueueTable(EventTable):
     ) -> tuple[list[QueueRow], int]:
         """One page of the queue (pending, approved, sending drafts) and the total matching.
 
-        ``overdue_at`` keeps only drafts whose case has an open deadline before it;
+        ``overdue_at`` keeps only drafts whose case has an open deadline before it; ``owner``
+        only those whose case's latest assignment is to that agent, ``unassigned`` only those
+        of cases never assigned;
         ``sort`` is a key of ``QUEUE_SORTS`` (unknown keys raise ``KeyError``);
         ``limit`` None is the whole queue.
         """
@@ -147,6 +174,14 @@ class QueueTable(EventTable):
                 "AND dl.done_at IS NULL AND dl.due < ?)"
             )
             params.append(iso(overdue_at))
+        if owner is not None or unassigned:
+            latest = ("(SELECT json_extract(e.detail, '$.to') FROM events e WHERE e.kind = 'case-assigned' "
+                      "AND e.case_id = d.case_id ORDER BY e.id DESC LIMIT 1)")
+            if unassigned:
+                where.append(f"{latest} IS NULL")
+            else:
+                where.append(f"{latest} = ?")
+                params.append(owner)
         sql_where = " AND ".join(where)
         # Phase 1 sorts narrow rows (id and sort keys) for the whole queue; the open
         # deadlines are aggregated once and joined, not looked up per draft.
@@ -246,6 +281,43 @@ class QueueTable(EventTable):
                                "archetypes": json.loads(r["archetypes"])})
             for r in rows
         ]
+
+    def needs_reply_cases(self, owner: str | None = None, unassigned: bool = False) -> list[NeedsReplyCase]:
+        """Open cases whose latest draft was rejected, with no draft in the queue and no reply sent
+        since the customer's latest message (rate-limited ones are ``rate_limited_cases``), most
+        urgent first. ``owner``/``unassigned`` filter by the case's latest assignment."""
+        rows = self._all(
+            f"""
+            SELECT c.id AS "case", c.level, c.score, c.archetypes,
+                   substr(c.subject, 1, {LISTED_CHARS}) AS subject,
+                   substr(cu.address, 1, {LISTED_CHARS}) AS customer,
+                   substr(cu.name, 1, {LISTED_CHARS}) AS customer_name,
+                   (SELECT MAX(m.received_at) FROM messages m WHERE m.case_id = c.id
+                      AND m.status = '{MessageStatus.TRIAGED}') AS since,
+                   (SELECT MIN(due) FROM deadlines dl WHERE dl.case_id = c.id AND dl.done_at IS NULL) AS due,
+                   ld.id AS draft, {_LEVEL_RANK} AS level_rank
+            FROM cases c
+            JOIN customers cu ON cu.id = c.customer_id
+            JOIN drafts ld ON ld.id = (SELECT MAX(d.id) FROM drafts d WHERE d.case_id = c.id)
+            WHERE c.status = '{CaseStatus.OPEN}'
+              AND ld.status = '{DraftStatus.REJECTED}'
+              AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.status IN {IN_QUEUE_SQL})
+              AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id AND d.status = '{DraftStatus.SENT}'
+                              AND d.sent_at >= (SELECT MAX(m.received_at) FROM messages m WHERE m.case_id = c.id
+                                                AND m.status = '{MessageStatus.TRIAGED}'))
+              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.case_id = c.id AND {_UNANSWERED_LIMITED})
+            ORDER BY level_rank, due IS NULL, due, since, c.id
+            """
+        )
+        owners = self.owners([int(r["case"]) for r in rows])
+        found = [
+            NeedsReplyCase(**{**{k: v for k, v in r.items() if k != "level_rank"},
+                              "archetypes": json.loads(r["archetypes"]), "owner": owners.get(int(r["case"]))})
+            for r in rows
+        ]
+        if unassigned:
+            return [c for c in found if c.owner is None]
+        return [c for c in found if owner is None or c.owner == owner]
 
     def queue_archetypes(self) -> list[str]:
         """Archetype names on cases that have a draft in the queue (for the filter)."""

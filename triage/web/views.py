@@ -97,19 +97,23 @@ def queue() -> str:
     level = request.args.get("level", "")
     archetype = request.args.get("archetype", "")
     overdue = request.args.get("overdue") == "1"
+    owner = request.args.get("owner", "")  # "mine" (the logged-in agent's cases) or "unassigned"
+    owner = owner if owner in ("mine", "unassigned") else ""
     page = _int_arg("page", 1)
     now = datetime.now(UTC)
     rows, total = store().queue_page(
         level=level if level in LEVELS else "",
         archetype=archetype,
         overdue_at=now if overdue else None,
+        owner=_agent() if owner == "mine" else None,
+        unassigned=owner == "unassigned",
         sort=sort,
         descending=descending,
         limit=PAGE,
         offset=(page - 1) * PAGE,
     )
     filters = {"sort": sort, "dir": "desc" if descending else "asc", "level": level,
-               "archetype": archetype, "overdue": "1" if overdue else ""}
+               "archetype": archetype, "overdue": "1" if overdue else "", "owner": owner}
     q = request.args.get("q", "")[:200].strip()
     return render_template(
         "queue.html", rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PAGE)),
@@ -117,6 +121,8 @@ def queue() -> str:
         q=q, results=store().search(q) if q else None,
         loops=store().loop_cases(),
         rate_limited=store().rate_limited_cases(),
+        needs_reply=store().needs_reply_cases(owner=_agent() if owner == "mine" else None,
+                                              unassigned=owner == "unassigned"),
     )
 
 
