@@ -382,3 +382,17 @@ def test_ask_variants_are_checked(tmp_path: Path) -> None:
         Drafter.load(rules, TEMPLATES, SUPPORT)
     found = {(Path(p.file).name, p.key) for p in exc.value.problems}
     assert {("policy.toml", "asks.refund[0].signs"), ("policy.toml", "urgent.within_hours")} <= found
+
+
+def test_the_drafter_reads_what_detection_reads_of_a_very_long_message(detector: Detector, drafter: Drafter) -> None:
+    """A message of megabytes was drafted by scanning all of it (a poll of a dozen took minutes):
+    the drafter reads the start, as detection does, so what lies past it changes nothing."""
+    from triage.detect.engine import MAX_CHARS
+
+    start = "The kettle I bought from you leaks from the base. I would like it fixed.\n"
+    padding = "padding line of a long message\n" * (MAX_CHARS // 31 + 10)
+    tail = "There is a withdrawal on my statement I don't recognise, it wasn't me.\n"
+    short = real(detector, drafter, start + padding, "Leaking kettle")
+    long = real(detector, drafter, start + padding + tail * 3, "Leaking kettle")
+    assert short.situation == long.situation != "security"
+    assert long.body == short.body

@@ -33,6 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from triage.config import SupportSettings
 from triage.detect import ARCHETYPES, ArchetypeHit, Detection, Facts
+from triage.detect.engine import MAX_CHARS
 from triage.drafting.context import CONTEXT_KEYS, build_context
 from triage.drafting.outgoing import clean_line, new_message_id, reply_cc, reply_subject, sender_domain
 from triage.drafting.rules import PURPOSES, ReplyRules, Specialist, load_reply_rules
@@ -88,6 +89,14 @@ def draft_row(case_id: int, message_row: int, message: Message, text: DraftText,
 
 
 # --------------------------------------------------------------------------- rendering
+
+def _as_read(message: Message) -> Message:
+    """``message`` as the drafter reads it: the start of a very long text, as detection reads it
+    (``MAX_CHARS``), so a message of megabytes costs no more to draft than to detect."""
+    if len(message.text) <= MAX_CHARS:
+        return message
+    return replace(message, text=message.text[:MAX_CHARS])
+
 
 def normalise_body(raw: str) -> str:
     """Tidy rendered text: LF line ends, no trailing or doubled spaces, at most one blank line."""
@@ -251,6 +260,7 @@ class Drafter:
         A complaint, any anger, a cancellation, a "?", a long message, a
         ``still_open`` phrase or the lack of a ``closing`` phrase all mean a reply.
         """
+        message = _as_read(message)
         text = clean_line(message.text) or clean_line(message.subject)
         nr = self.rules.no_reply
         if detection.complaint or detection.angry or "cancelling" in detection.archetype_names:
@@ -281,6 +291,7 @@ class Drafter:
         "follow_up" (the [purposes] templates); ``extra`` fills promise,
         promise_due and progress. Raises DraftError if rendering fails.
         """
+        message = _as_read(message)
         reply = decide(self.policy, message, detection) if purpose == "reply" else None
         # a [[choose]] rule's `complaint` is true when something went wrong, even if detection's
         # score stayed below the line ("it has not gone through", "I want my bag")
