@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from conftest import ROOT, Workspace, email_bytes
@@ -37,6 +37,21 @@ def test_queue_shows_send_errors_and_held_drafts(workspace: Workspace, maildir: 
     assert "held: the sender was interrupted" in out
     assert "2 not sent" in out
     assert out.count("\n           ! ") == 2  # the third draft simply waits
+
+
+def test_queue_age_is_how_long_the_customer_has_waited(workspace: Workspace, maildir: Any) -> None:
+    """AGE counts from the customer's message (a Maildir message's Date), not from when the draft
+    was made: mail polled three days late is three days old, not "0m"."""
+    wrote = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    workspace.maildir_config(maildir([email_bytes(subject="Kettle leaks", body="My kettle leaks, this is unacceptable.",
+                                                  date=wrote)]))
+    assert workspace.run("poll").returncode == 0
+    out = workspace.run("queue").stdout
+    [line] = [ln for ln in out.splitlines() if "Kettle leaks" in ln]
+    assert re.search(r"\s3d\s", line), line
+    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    assert datetime.fromisoformat(row["received_at"]) == wrote
+    assert datetime.fromisoformat(row["created_at"]) > wrote  # the draft was made at the poll
 
 
 def test_earlier_cases_lists_only_cases_opened_before(workspace: Workspace, maildir: Any) -> None:

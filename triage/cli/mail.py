@@ -207,6 +207,7 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
                     "template": r.template,
                     "status": r.status,
                     "created_at": r.created_at,
+                    "received_at": r.received_at,
                     "due": r.due,
                     "error": r.error,
                     "rate_limited": r.rate_limited,
@@ -227,6 +228,7 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
                     "template": "",
                     "status": "needs-reply",
                     "created_at": c.since,
+                    "received_at": c.since,
                     "due": c.due,
                     "error": c.ERROR,
                     "rate_limited": 0,
@@ -247,6 +249,7 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
                     "template": "",
                     "status": "rate-limited",
                     "created_at": c.since,
+                    "received_at": c.since,
                     "due": c.due,
                     "error": c.ERROR,
                     "rate_limited": c.rate_limited,
@@ -269,7 +272,7 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
         arch = ",".join(r.archetypes) or "-"
         click.echo(
             f"{r.id:>4} {r.case:>4}  {_cut(r.customer, 28):<28} {_cut(r.subject, 38):<38} "
-            f"{r.level:<8} {_cut(arch, 12):<12} {_age(r.created_at, now):>4} {_due(r.due, now):>5}"
+            f"{r.level:<8} {_cut(arch, 12):<12} {_age(r.waiting_since, now):>4} {_due(r.due, now):>5}"
             + (f"  +{r.rate_limited} newer, rate-limited" if r.rate_limited else "")
         )
         state = queue_state(r.status, r.error)

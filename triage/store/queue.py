@@ -49,6 +49,12 @@ class QueueRow:
     due: str | None  # the case's earliest open deadline
     owner: str | None  # the agent of the case's latest assignment
     rate_limited: int = 0  # the case's messages newer than this draft's that the rate limit left undrafted
+    received_at: str | None = None  # when the customer's message this draft answers arrived
+
+    @property
+    def waiting_since(self) -> str:
+        """How long the customer has waited is counted from this: their message, else the draft."""
+        return self.received_at or self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +128,7 @@ class QueueTable(EventTable):
     QUEUE_SORTS: ClassVar[dict[str, str]] = {
         "urgency": "level_rank, dl.due IS NULL, dl.due, d.created_at, d.id",
         "due": "dl.due IS NULL, dl.due, level_rank, d.id",
-        "age": "d.created_at, d.id",
+        "age": "COALESCE((SELECT m.received_at FROM messages m WHERE m.id = d.message_id), d.created_at), d.id",
         "level": "level_rank, c.score DESC, d.id",
         "customer": "cu.address, d.id",
         "subject": "c.subject COLLATE NOCASE, d.id",
@@ -218,10 +224,11 @@ class QueueTable(EventTable):
                 SELECT d.id, d.case_id AS "case", d.template, d.created_at, d.status, d.error, d.kind,
                        c.level, c.score, c.archetypes, substr(c.subject, 1, {LISTED_CHARS}) AS subject,
                        substr(cu.address, 1, {LISTED_CHARS}) AS customer,
-                       substr(cu.name, 1, {LISTED_CHARS}) AS customer_name
+                       substr(cu.name, 1, {LISTED_CHARS}) AS customer_name, m.received_at
                 FROM drafts d
                 JOIN cases c ON c.id = d.case_id
                 JOIN customers cu ON cu.id = c.customer_id
+                LEFT JOIN messages m ON m.id = d.message_id
                 WHERE d.id IN ({", ".join("?" for _ in chunk)})
                 """,
                 chunk,
