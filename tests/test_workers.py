@@ -49,7 +49,8 @@ def tables(db: Path) -> dict[str, list[tuple[object, ...]]]:
     try:
         out = {}
         names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                           "AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE '%VIRTUAL%'")]
+                                           "AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE '%VIRTUAL%' "
+                                           "AND sql NOT LIKE '%WITHOUT ROWID%'")]  # the FTS5 index's own tables
         for name in names:
             cols = [r[1] for r in con.execute(f"PRAGMA table_info({name})")
                     if r[1] not in RANDOM_COLUMNS and f"{name}.{r[1]}" not in RANDOM_COLUMNS]
