@@ -81,6 +81,17 @@ class _Progress:
 # -- queue and show -----------------------------------------------------------
 
 
+def _case_json(c: NeedsReplyCase | RateLimitedCase, status: str, *, rate_limited: int = 0,
+               owner: str | None = None) -> dict[str, object]:
+    """A queue row for a case that owes a reply but has no draft waiting (``id`` null)."""
+    return {
+        "id": None, "case": c.case, "customer": c.customer, "customer_name": c.customer_name,
+        "subject": c.subject, "level": c.level, "archetypes": c.archetypes, "template": "",
+        "status": status, "created_at": c.since, "received_at": c.since, "due": c.due, "error": c.ERROR,
+        "rate_limited": rate_limited, "last_draft": c.draft, "owner": owner,
+    }
+
+
 def _age(created: str, now: datetime) -> str:
     seconds = (now - datetime.fromisoformat(created)).total_seconds()
     return span(seconds)
@@ -216,48 +227,8 @@ def print_queue(rows: list[QueueRow], as_json: bool, limited: list[RateLimitedCa
                 }
                 for r in rows
             ]
-            + [
-                {
-                    "id": None,
-                    "case": c.case,
-                    "customer": c.customer,
-                    "customer_name": c.customer_name,
-                    "subject": c.subject,
-                    "level": c.level,
-                    "archetypes": c.archetypes,
-                    "template": "",
-                    "status": "needs-reply",
-                    "created_at": c.since,
-                    "received_at": c.since,
-                    "due": c.due,
-                    "error": c.ERROR,
-                    "rate_limited": 0,
-                    "last_draft": c.draft,
-                    "owner": c.owner,
-                }
-                for c in needs_reply
-            ]
-            + [
-                {
-                    "id": None,
-                    "case": c.case,
-                    "customer": c.customer,
-                    "customer_name": c.customer_name,
-                    "subject": c.subject,
-                    "level": c.level,
-                    "archetypes": c.archetypes,
-                    "template": "",
-                    "status": "rate-limited",
-                    "created_at": c.since,
-                    "received_at": c.since,
-                    "due": c.due,
-                    "error": c.ERROR,
-                    "rate_limited": c.rate_limited,
-                    "last_draft": c.draft,
-                    "owner": None,
-                }
-                for c in limited
-            ]
+            + [_case_json(c, "needs-reply", owner=c.owner) for c in needs_reply]
+            + [_case_json(c, "rate-limited", rate_limited=c.rate_limited) for c in limited]
         )
         return
     if not rows and not limited and not needs_reply:

@@ -76,6 +76,7 @@ class RateLimitedCase:
 
     ERROR: ClassVar[str] = "rate-limited: no draft made"
 
+
 @dataclass(frozen=True, slots=True)
 class NeedsReplyCase:
     """An open case that still owes the customer an answer but has no draft in the queue: its
