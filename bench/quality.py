@@ -25,10 +25,9 @@ never copied into the repository.
   leaving (``LEAVING_INTENTS``: ``terminate_account``) -- the figure that says
   whether the archetype does its job -- and, beside it, against the set's own
   label; and the ``refund`` ask's recall on the ``request_refund`` rows (a
-  refund request is found as an ask). Note that the set files a request to cancel a
-  purchase under ``request_refund``, while the project's own labelled mail calls
-  cancelling an order cancelling: those rows count against the leaving figure's
-  precision.
+  refund request is found as an ask). The set files a request to cancel a purchase
+  under ``request_refund``; the project agrees that cancelling one order, purchase or
+  payment is an ask (``cancel``), not leaving, so those rows are not cancelling.
 * ``--enron``: a folder of raw ``.eml`` files with ``labels.csv``
   (``file,angry``): copied into a temporary Maildir's ``new/`` and polled with
   the real pipeline (``triage poll``), then the stored detections are counted:

@@ -180,8 +180,8 @@ def test_threats_need_an_intent_and_a_target(detector: Detector, text: str, thre
 @pytest.mark.parametrize(
     ("text", "cancelling"),
     [
-        ("Please cancel my reservation for next week.", True),
-        ("I want to cancel my booking.", True),
+        ("Please cancel my Kettle & Crumb plan from next week.", True),
+        ("I want to terminate the contract.", True),
         ("Cancel the membership, thanks.", True),
         ("I've cancelled the standing order already, please confirm.", True),
         ("You cancelled my flight without telling me!", False),  # a complaint, not the customer leaving
@@ -207,6 +207,36 @@ def test_cancelling_is_the_verb_whatever_the_thing(detector: Detector, text: str
     ],
 )
 def test_leaving_is_the_account_not_one_payment(detector: Detector, text: str, cancelling: bool) -> None:
+    assert ("cancelling" in detect(detector, text).archetype_names) is cancelling, text
+
+
+@pytest.mark.parametrize(
+    ("text", "cancelling"),
+    [
+        # one order, purchase or booking cancelled is an ask (cancel), not the customer leaving
+        ("Please cancel my reservation for next week.", False),
+        ("I want to cancel my booking.", False),
+        ("I would like to cancel my order.", False),
+        ("Can you please help me in canceling my order.", False),
+        ("I no longer want this can i cancel my purchase?", False),
+        ("I ordered an item and I need help with cancelling and processing a refund.", False),
+        ("I haven't received the item I ordered yet so I want to cancel it and get a refund.", False),
+        ("My pin hasn't arrived in the post! How do I cancel it or get a new one?", False),
+        ("There is a payment in the app I never made. Please cancel it!", False),
+        ("I lost my card so I cancelled it, but now I found it again.", False),
+        # weighing it up is a warning, not the request
+        ("The exchange rate is really bad. I'm considering closing my account because of it.", False),
+        ("I'm thinking about cancelling my subscription if this happens again.", False),
+        ("I lost my phone, what can I do to stop someone using my account on it?", False),
+        # the relationship is leaving, whatever else is cancelled beside it
+        ("Cancel my last order and close my account.", True),
+        ("I've cancelled the standing order already, please confirm.", True),
+        ("Please cancel my subscription, the last order was late again.", True),
+        ("I want to cancel. Your service is terrible.", True),
+        ("How do I delete my account?", True),
+    ],
+)
+def test_what_is_cancelled_decides_leaving(detector: Detector, text: str, cancelling: bool) -> None:
     assert ("cancelling" in detect(detector, text).archetype_names) is cancelling, text
 
 
