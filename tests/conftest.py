@@ -9,18 +9,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import Dovecot, SmtpServer, TokenEndpoint
+from servers import Dovecot, SmtpServer, TokenEndpoint, free_port
 
 ROOT = Path(__file__).parent.parent
 USER, PASSWORD = "support@example.com", "secret"
@@ -263,6 +266,60 @@ path = "triage.db"
 @pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
+
+
+# -- the review page, served and driven in Chromium ---------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def review_page(workspace: Workspace, **kwargs: object) -> Iterator[str]:
+    """Serve the review page of ``workspace``'s config in werkzeug's threaded server on a free
+    loopback port; yields its base URL. ``kwargs`` go to ``create_app`` (e.g. ``clock``)."""
+    from triage import config
+    from triage.web import make_server
+
+    port = free_port()
+    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port, **kwargs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Debian's Chromium; each test opens its own context (cookies, storage)."""
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium` (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def logged_in(browser: Any, base: str, name: str = "dana") -> tuple[Any, Any]:
+    """A new browser context logged in to the review page at ``base`` as agent ``name``: (context, page)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(base + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", AGENT_PASSWORD)
+    page.click("button:has-text('Log in')")
+    assert page.url == base + "/"
+    return context, page
 
 
 @pytest.fixture

@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PASSWORD as IMAP_PASSWORD
-from conftest import Workspace, email_bytes, fault_numbers
-from servers import Dovecot, SmtpServer, free_port
-from test_web import PASSWORD
-from test_web_browser import CHROMIUM, LAUNCH_ARGS
+from conftest import Workspace, email_bytes, fault_numbers, logged_in, review_page
+from servers import Dovecot, SmtpServer
 
-from triage import config
 from triage.automatic import LoopPolicy, is_loop, similar
-from triage.web import make_server
 
 CUSTOMER = "orders@wholesale.example"
 COMPLAINT = email_bytes(
@@ -77,7 +73,7 @@ def _pending(workspace: Workspace) -> list[dict[str, object]]:
 
 
 def test_a_responder_loop_stops_after_three_replies(
-    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, browser: Any
 ) -> None:
     dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
@@ -135,7 +131,7 @@ def test_a_responder_loop_stops_after_three_replies(
     workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
     monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
-    _page_shows_and_clears(workspace, case_id, last_draft)
+    _page_shows_and_clears(workspace, browser, case_id, last_draft)
 
     with sqlite3.connect(workspace.db) as db:
         cleared = db.execute("SELECT actor FROM events WHERE kind = 'loop-cleared'").fetchall()
@@ -147,43 +143,21 @@ def test_a_responder_loop_stops_after_three_replies(
     assert _poll(workspace)["drafts"] == 1
 
 
-def _page_shows_and_clears(workspace: Workspace, case_id: int, draft_id: int) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(15_000)
-                page.goto(base + "/")
-                page.fill("input[name=name]", "dana")
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button:has-text('Log in')")
-                banner = page.locator("#loops")
-                assert "Possible auto-responder loop" in banner.inner_text()
-                assert CUSTOMER in banner.locator(f'li[data-case="{case_id}"]').inner_text()
-                banner.locator("a").first.click()
-                assert page.url == f"{base}/drafts/{draft_id}"
-                assert "2 message(s) held" in page.locator("#loop").inner_text()
-                page.click("#clear-loop")
-                assert "no longer flagged" in page.locator(".flash.ok").inner_text()
-                assert page.locator("#loop").count() == 0
-                page.goto(base + "/")
-                assert page.locator("#loops").count() == 0
-            finally:
-                browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+def _page_shows_and_clears(workspace: Workspace, browser: Any, case_id: int, draft_id: int) -> None:
+    with review_page(workspace) as base:
+        context, page = logged_in(browser, base)
+        banner = page.locator("#loops")
+        assert "Possible auto-responder loop" in banner.inner_text()
+        assert CUSTOMER in banner.locator(f'li[data-case="{case_id}"]').inner_text()
+        banner.locator("a").first.click()
+        assert page.url == f"{base}/drafts/{draft_id}"
+        assert "2 message(s) held" in page.locator("#loop").inner_text()
+        page.click("#clear-loop")
+        assert "no longer flagged" in page.locator(".flash.ok").inner_text()
+        assert page.locator("#loop").count() == 0
+        page.goto(base + "/")
+        assert page.locator("#loops").count() == 0
+        context.close()
 
 
 def test_a_responder_that_pastes_our_reply_is_caught_too(

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from typing import Any
 
-import pytest
-from conftest import Workspace, email_bytes
-from servers import Dovecot, free_port
-
-from triage import config
-
-AGENT_PW = "correct horse battery"
+from conftest import Workspace, email_bytes, logged_in, review_page
+from servers import Dovecot
 
 
 def poll(workspace: Workspace) -> dict[str, Any]:
@@ -110,42 +104,17 @@ def test_rate_limited_mail_on_a_case_with_a_draft_is_counted_on_that_draft(dovec
     assert row["id"] is not None and row["status"] == "pending" and row["rate_limited"] == 2
 
 
-def test_the_review_page_shows_rate_limited_cases(dovecot: Dovecot, workspace: Workspace) -> None:
-    from test_web_browser import CHROMIUM, LAUNCH_ARGS
-
-    from triage.web import make_server
-
+def test_the_review_page_shows_rate_limited_cases(dovecot: Dovecot, workspace: Workspace, browser: Any) -> None:
     for i in range(3):
         dovecot.append("INBOX", complaint(i))
     workspace.imap_config(dovecot, extra="[poll]\nrate_limit = 2\n")
     poll(workspace)
     workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium`")
-    port = free_port()
-    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    from playwright.sync_api import sync_playwright
-
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(base + "/")
-            page.fill("input[name=name]", "dana")
-            page.fill("input[name=password]", AGENT_PW)
-            page.click("button:has-text('Log in')")
-            page.wait_for_url(base + "/")
-            limited = page.locator("#rate-limited li.rate-limited")
-            assert limited.count() == 1
-            assert "rate-limited: no draft made (1)" in limited.inner_text()
-            assert limited.get_attribute("data-case") == str(queue(workspace)[-1]["case"])
-            assert page.locator("table.queue tbody tr").count() == 2
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with review_page(workspace) as base:
+        context, page = logged_in(browser, base)
+        limited = page.locator("#rate-limited li.rate-limited")
+        assert limited.count() == 1
+        assert "rate-limited: no draft made (1)" in limited.inner_text()
+        assert limited.get_attribute("data-case") == str(queue(workspace)[-1]["case"])
+        assert page.locator("table.queue tbody tr").count() == 2
+        context.close()

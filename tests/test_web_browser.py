@@ -10,65 +10,45 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from conftest import PASSWORD as IMAP_PASSWORD
-from conftest import Workspace
-from servers import Dovecot, SmtpServer, free_port
+from conftest import Workspace, logged_in, review_page
+from servers import Dovecot, SmtpServer
 from test_web import CLEAN, MESSAGES, PASSWORD
 
 from triage import config
 from triage.store import Store
-from triage.web import make_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture
-def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
-           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Workspace]]:
-    """Poll three messages from Dovecot, add agent dana, serve the app; yields (base URL, workspace)."""
-    for raw in MESSAGES:
+@contextmanager
+def polled_and_served(messages: list[bytes], dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
+                      monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Poll ``messages`` from Dovecot (a draft each), add agents dana and sam, serve the app; yields its base URL."""
+    for raw in messages:
         dovecot.append("INBOX", raw)
     workspace.imap_config(
         dovecot,
         extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
     )
     polled = workspace.run("poll", "--json")
-    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == 3, polled.stderr
-    workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
+    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == len(messages), polled.stderr
+    workspace.add_agents()  # password conftest.AGENT_PASSWORD
     monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)  # the app sends and files in Sent over IMAP
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
-    port = free_port()
-    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", workspace
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with review_page(workspace) as base:
+        yield base
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium` (never `playwright install`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Workspace]]:
+    """The three messages of test_web polled and served: (base URL, workspace)."""
+    with polled_and_served(MESSAGES, dovecot, smtp_server, workspace, monkeypatch) as base:
+        yield base, workspace
 
 
 def landed(page: object, base: str, did: int) -> None:
@@ -190,50 +170,36 @@ def test_in_chromium_logout_ends_the_session_and_guessing_is_refused(
 ) -> None:
     _base, workspace = served
     frozen = datetime.now(UTC)  # a second server on the same store whose clock stands still: no wait ever passes
-    port = free_port()
-    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port, clock=lambda: frozen)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    context = browser.new_context()  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(base + "/")
-    page.fill("input[name=name]", "dana")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
-    assert page.url == base + "/"
-    captured = context.cookies()
-    page.click("button:has-text('Log out')")
-    assert "/login" in page.url
+    with review_page(workspace, clock=lambda: frozen) as base:
+        context, page = logged_in(browser, base)
+        captured = context.cookies()
+        page.click("button:has-text('Log out')")
+        assert "/login" in page.url
 
-    # The cookie as it was before logging out, replayed in another browser: it logs nobody in.
-    thief = browser.new_context()  # type: ignore[attr-defined]
-    thief.add_cookies(captured)
-    stolen = thief.new_page()
-    stolen.goto(base + "/")
-    assert "/login?next=" in stolen.url and stolen.locator("input[name=password]").count() == 1
-    thief.close()
+        # The cookie as it was before logging out, replayed in another browser: it logs nobody in.
+        thief = browser.new_context()  # type: ignore[attr-defined]
+        thief.add_cookies(captured)
+        stolen = thief.new_page()
+        stolen.goto(base + "/")
+        assert "/login?next=" in stolen.url and stolen.locator("input[name=password]").count() == 1
+        thief.close()
 
-    # Guessing: after three wrong passwords the page says to wait, and checks no password meanwhile.
-    messages = []
-    for n in range(4):
+        # Guessing: after three wrong passwords the page says to wait, and checks no password meanwhile.
+        messages = []
+        for n in range(4):
+            page.fill("input[name=name]", "dana")
+            page.fill("input[name=password]", f"guess-{n}")
+            page.click("button:has-text('Log in')")
+            messages.append(page.locator("p.flash.error").inner_text())
+        assert messages[:3] == ["Unknown agent or wrong password."] * 3
+        assert messages[3].startswith("Too many failed logins: try again in")
         page.fill("input[name=name]", "dana")
-        page.fill("input[name=password]", f"guess-{n}")
+        page.fill("input[name=password]", PASSWORD)
         page.click("button:has-text('Log in')")
-        messages.append(page.locator("p.flash.error").inner_text())
-    assert messages[:3] == ["Unknown agent or wrong password."] * 3
-    assert messages[3].startswith("Too many failed logins: try again in")
-    page.fill("input[name=name]", "dana")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
-    assert "/login" in page.url and "Too many failed logins" in page.locator("p.flash.error").inner_text()
-    listed = workspace.run("agent", "list", "--json")
-    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["failed_logins"] == 3
-    context.close()
-    server.shutdown()
-    server.server_close()
-    thread.join(10)
+        assert "/login" in page.url and "Too many failed logins" in page.locator("p.flash.error").inner_text()
+        listed = workspace.run("agent", "list", "--json")
+        assert listed.returncode == 0 and json.loads(listed.stdout)[0]["failed_logins"] == 3
+        context.close()
 
 
 def test_in_chromium_a_2_mb_subject_is_cut_in_the_queue(served: tuple[str, Workspace], browser: object) -> None:
@@ -267,13 +233,7 @@ def test_in_chromium_an_agent_answers_an_open_question_with_a_saved_answer(
     with Store(workspace.db) as store, store.write():
         store.update_draft(did, body="Hi Derek,\n\nThanks for your message.\n\n[[answer: How do I descale it?]]\n\n"
                            "You can reply to this email at any point.\n\nBest wishes,\nSam\n")
-    context = browser.new_context()  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(base + "/login")
-    page.fill("input[name=name]", "dana")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
+    context, page = logged_in(browser, base)
     page.goto(f"{base}/drafts/{did}")
 
     page.click("#approve")  # refused: a question nobody has answered yet
@@ -294,25 +254,13 @@ def test_in_chromium_an_agent_answers_an_open_question_with_a_saved_answer(
     context.close()
 
 
-def _logged_in(browser: object, base: str) -> tuple[object, object]:
-    context = browser.new_context()  # type: ignore[attr-defined]
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(base + "/login")
-    page.fill("input[name=name]", "dana")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Log in')")
-    assert page.url == base + "/"
-    return context, page
-
-
 def test_in_chromium_approve_sends_the_text_in_the_box_without_saving_first(
     served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
 ) -> None:
     base, workspace = served
     did = _draft_for(workspace, "derek@customer.test")
-    context, page = _logged_in(browser, base)
-    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    context, page = logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")
     typed = "Hi Derek,\n\nTyped just now, never saved: a replacement ships today.\n\nSam\n"
     page.fill("#draft-body", typed)  # type: ignore[attr-defined]
     page.click("#approve")  # type: ignore[attr-defined]
@@ -339,8 +287,8 @@ def test_in_chromium_a_collision_is_refused_and_shows_what_changed(
 ) -> None:
     base, workspace = served
     did = _draft_for(workspace, "derek@customer.test")
-    context, page = _logged_in(browser, base)
-    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    context, page = logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")
     # meanwhile a colleague edits the same draft from the terminal
     from triage import review
 
@@ -369,8 +317,8 @@ def test_in_chromium_a_rejected_draft_is_redrafted_and_sent(
 ) -> None:
     base, workspace = served
     did = _draft_for(workspace, "derek@customer.test")
-    context, page = _logged_in(browser, base)
-    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    context, page = logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")
     page.fill(".reject input[name=reason]", "wrong tone for Derek")  # type: ignore[attr-defined]
     page.click("#reject")  # type: ignore[attr-defined]
     landed(page, base, did)
@@ -400,8 +348,8 @@ def test_in_chromium_an_open_checklist_item_blocks_approval_until_the_agent_conf
         store.update_draft(did, body="Hi Derek,\n\nThanks for your message.\n\n"
                            "[[confirm: I've sent you a prepaid return label for order 48213.]]\n\n"
                            "You can reply to this email at any point.\n\nBest wishes,\nSam\n")
-    context, page = _logged_in(browser, base)
-    page.goto(f"{base}/drafts/{did}")  # type: ignore[attr-defined]
+    context, page = logged_in(browser, base)
+    page.goto(f"{base}/drafts/{did}")
     item = page.locator("#checklist li.confirm")  # type: ignore[attr-defined]
     assert item.count() == 1 and item.locator("mark").inner_text() == (
         "I've sent you a prepaid return label for order 48213.")
@@ -438,7 +386,7 @@ def test_in_chromium_the_cc_field_is_validated_saved_and_sent(
     served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
 ) -> None:
     base, workspace = served
-    context, page = _logged_in(browser, base)
+    context, page = logged_in(browser, base)
     did = _draft_for(workspace, "derek@customer.test")
     page.goto(f"{base}/drafts/{did}")
     assert page.input_value("#draft-cc") == ""  # Derek wrote to us alone

@@ -3,51 +3,26 @@ search, sorting, keyboard shortcuts and attachment downloads, against real Dovec
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD as IMAP_PASSWORD
-from conftest import Workspace
-from servers import Dovecot, SmtpServer, free_port
-from test_web import CLEAN, MESSAGES, PASSWORD
-from test_web_browser import _logged_in, browser, landed  # noqa: F401  (the browser fixture)
+from conftest import Workspace, logged_in
+from servers import Dovecot, SmtpServer
+from test_web import CLEAN, MESSAGES
+from test_web_browser import landed, polled_and_served
 from test_web_day import PHOTO, _with_attachments
 
-from triage import config
 from triage.store import Store
-from triage.web import make_server
 
 
 @pytest.fixture
 def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Workspace]]:
-    """Four messages polled from Dovecot (one with a photo and a hostile HTML attachment), agent dana, the app."""
-    for raw in [*MESSAGES, _with_attachments()]:
-        dovecot.append("INBOX", raw)
-    workspace.imap_config(
-        dovecot,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
-    )
-    polled = workspace.run("poll", "--json")
-    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == 4, polled.stderr
-    added = workspace.run("agent", "add", "dana", "--password-env", "AGENT_PW", env={"AGENT_PW": PASSWORD})
-    assert added.returncode == 0, added.stderr
-    monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)
-    monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
-    port = free_port()
-    server = make_server(config.load(workspace.config), host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", workspace
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    """Four messages polled from Dovecot (one with a photo and a hostile HTML attachment), agents, the app."""
+    with polled_and_served([*MESSAGES, _with_attachments()], dovecot, smtp_server, workspace, monkeypatch) as base:
+        yield base, workspace
 
 
 def _at(page: object, url: str) -> None:
@@ -61,10 +36,10 @@ def _ids(page: object, selector: str = "table.queue tbody tr") -> list[int]:
 
 
 def test_in_chromium_search_sort_and_shortcuts(
-    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer  # noqa: F811
+    served: tuple[str, Workspace], browser: object, smtp_server: SmtpServer
 ) -> None:
     base, workspace = served
-    context, page = _logged_in(browser, base)
+    context, page = logged_in(browser, base)
     dialogs: list[str] = []
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))  # type: ignore[attr-defined]
@@ -142,10 +117,10 @@ def test_in_chromium_search_sort_and_shortcuts(
 
 
 def test_in_chromium_attachments_download_and_never_render(
-    served: tuple[str, Workspace], browser: object  # noqa: F811
+    served: tuple[str, Workspace], browser: object
 ) -> None:
     base, workspace = served
-    context, page = _logged_in(browser, base)
+    context, page = logged_in(browser, base)
     with Store(workspace.db) as store:
         pat = next(r.id for r in store.queue() if r.customer == "pat@customer.test")
     page.goto(f"{base}/drafts/{pat}")  # type: ignore[attr-defined]
