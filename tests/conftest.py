@@ -294,9 +294,9 @@ def review_page(workspace: Workspace, **kwargs: object) -> Iterator[str]:
         thread.join(10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """Debian's Chromium; each test opens its own context (cookies, storage)."""
+    """Debian's Chromium, launched once per module: each test opens its own context (cookies, storage)."""
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: install Debian's with `apt-get install -y chromium` (never `playwright install`)")
     from playwright.sync_api import sync_playwright
