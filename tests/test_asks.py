@@ -323,7 +323,9 @@ def test_eval_refuses_an_unknown_ask_kind(owner: Workspace, tmp_path: Path) -> N
 
 
 def test_kinds_are_the_documented_ones() -> None:
-    assert len(ASK_KINDS) == 14 and "delete_data" in ASK_KINDS
+    assert len(ASK_KINDS) == 15 and "delete_data" in ASK_KINDS and "change" in ASK_KINDS
+    readme = (Path(__file__).parent.parent / "rules" / "README.md").read_text(encoding="utf-8")
+    assert "fifteen kinds" in readme and all(f"`{kind}`" in readme for kind in ASK_KINDS)
 
 
 def test_show_lists_the_asks(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]

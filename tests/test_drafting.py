@@ -108,7 +108,7 @@ def test_every_archetype_renders_cleanly_with_rich_and_missing_facts(
     else:
         msg = message("Support Team", "", "it broke")
         det = detection("annoyed", True, archetypes, topic)
-        detail = "you wrote “it broke”"  # restated: a short phrase of theirs, quoted
+        detail = "As I understand it, what you bought isn't working as it should."  # restated in our words
     draft = drafter.render(msg, det, 7, NOW)
     assert detail in draft.body
     assert_well_formed(draft)
@@ -196,8 +196,10 @@ CANCEL_DRAFTS = [
      ["[[confirm: I've cancelled order 10234.]] I'm sorry it didn't work out this time.",
       "Anything else you've ordered from us is unaffected.", "Is there anything else I can help with?"],
      ["see you go", "before you go", "let you down"]),
+    # nothing named to cancel: nothing is confirmed, not even as an item for the agent; the draft asks which
     ("The kettle from order 10234 leaks. I'm leaving.", "angry", True, {"orders": ("10234",)},
-     ["[[confirm: I've closed your account.]] I'm sorry we let you down."], ["cancelled order"]),
+     ["I'm sorry we let you down.", "Is it an order, your subscription, or your whole account?"],
+     ["cancelled order", "closed your account", "[[confirm:", "written confirmation"]),
     ("Please close my account.", "calm", False, {},
      ["[[confirm: I've closed your account.]] I'm sorry to see you go.",
       "The warranties on what you've bought from us still hold"], ["let you down", "stay exactly"]),
@@ -285,7 +287,7 @@ def test_control_characters_never_reach_the_body_or_subject(drafter: Drafter) ->
 
 def test_customer_quoting_a_banned_phrase_is_not_blamed_on_us(drafter: Drafter) -> None:
     text = "Your agent said calm down and that's our policy!"
-    draft = drafter.render(message(text=text), detection(problem=text), 1, NOW)
+    draft = drafter.render(message(subject="", text=text), detection(problem=text), 1, NOW)
     assert "calm down" in draft.body and draft.lint == ()
 
 

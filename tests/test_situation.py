@@ -240,7 +240,7 @@ def test_policy_and_answers_problems_name_file_and_key(tmp_path: Path) -> None:
         Drafter.load(rules, TEMPLATES, SUPPORT)
     found = {(Path(p.file).name, p.key) for p in exc.value.problems}
     assert ("policy.toml", "situations.weather") in found
-    assert ("policy.toml", "asks.refund[1].say") in found
+    assert ("policy.toml", "asks.refund[3].say") in found  # the after-delivery line, fourth of the variants
     assert {("answers.toml", "answer.x.questions[0]"), ("answers.toml", "answer.x.text"),
             ("answers.toml", "answer.x.colour")} <= found
 

@@ -55,7 +55,7 @@ from triage.rulefile import TomlFile
 
 ASK_KINDS = (
     "refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data", "compensation",
-    "callback", "escalate", "status", "information", "apology", "fix",
+    "callback", "escalate", "status", "information", "apology", "fix", "change",
 )
 FRAMES = ("request", "question", "none")
 GAP = 4  # words a ``*`` in a term may stand for

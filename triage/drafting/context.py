@@ -133,7 +133,7 @@ CONTEXT_KEYS = (
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
     "deadline", "deadline_line", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
-    "problem_phrase", "repeat", "waited", "asked_for", "their_question", *EXTRA_KEYS,
+    "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", *EXTRA_KEYS,
 )
 
 
@@ -251,7 +251,10 @@ _COUNTED = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")  # words as the twelve-wo
 _ORDINALS = {"second": "second", "2nd": "second", "third": "third", "3rd": "third", "fourth": "fourth",
              "4th": "fourth", "fifth": "fifth", "5th": "fifth", "umpteenth": "umpteenth"}
 _REPEAT = re.compile(r"\b(second|third|fourth|fifth|2nd|3rd|4th|5th|umpteenth)\s+(?P<what>time|email|e-mail|message|"
-                     r"request|attempt|call|[a-z]+\s+in\s+a\s+row)\b", re.I)
+                     r"request|attempt|call|one|replacement|delivery|order|[a-z]+\s+in\s+a\s+row"
+                     # "the second blender you have sent me", "the third kettle that arrived broken"
+                     r"|[a-z]+(?=\s+(?:you(?:'ve|\u2019ve|\s+have)?\s+sent|that\s+(?:has|have|had|arrived|came|broke))))\b",
+                     re.I)
 _NUMBER_WORDS = r"(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|several|a few|a couple of)"
 _WAITED = re.compile(r"\b(?:wait(?:ed|ing)?(?:\s+for)?|(?:it's|it\u2019s|it\s+is|it\s+has|has|have|now)\s+(?:now\s+)?been)\s+"
                      r"(?:over\s+|nearly\s+|almost\s+|more than\s+|about\s+)?"
@@ -270,6 +273,7 @@ _ASKED = {
     "cancel": "to cancel", "close_account": "your account closed", "delete_data": "your personal data deleted",
     "compensation": "compensation", "callback": "a call back", "escalate": "to speak to a manager",
     "status": "to know where things stand", "apology": "an apology", "fix": "this put right",
+    "change": "a change to your booking",
 }
 
 
@@ -499,6 +503,9 @@ def asked_for(text: str, detection: Detection) -> str:
             phrase = "a prepaid label to send it back"
         elif ask.kind == "cancel" and ask.detail:
             phrase = f"to cancel {_flip(clean_line(ask.detail, 60))}"
+        elif ask.kind == "change" and re.match(r"(?:change|move|amend|switch|modify|rebook|re-book|reschedule)\w*\s+\S",
+                                               ask.text, re.I):
+            phrase = f"to {_flip(clean_line(ask.text, 60))}"  # "change my reservation" -> "to change your reservation"
         elif ask.kind == "callback" and ask.detail:
             phrase = f"a call back on {clean_line(ask.detail, 30)}"
         if ask.kind in ("cancel", "callback") and ask.when:
@@ -529,6 +536,35 @@ def _short_question(text: str) -> str:
             return _quote(" ".join(kept).rstrip(",;:") + "\u2026", end=True)
         kept.append("I" if word == "i" else word)
     return _quote(" ".join(kept), end=True)
+
+
+def _and(parts: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
+
+
+def our_problems(reply: Reply | None, products: list[str], orders: list[str]) -> list[str]:
+    """The ``[[problems]]`` sentences of ``reply`` with {thing} filled in: the product and order they
+    named, said once (then "it"), else the entry's own word for it."""
+    if reply is None:
+        return []
+    if products and orders:
+        thing = f"your {products[0]} from order {orders[0]}"
+    elif products:
+        thing = f"your {products[0]}"
+    elif orders:
+        thing = f"order {orders[0]}"
+    else:
+        thing = ""
+    out: list[str] = []
+    for say, default in reply.problems:
+        text = say
+        if "{thing}" in text:
+            # the product and order are said once, with the first problem that names them
+            named = thing and not any(thing in o for o in out)
+            text = text.replace("{thing}", thing if named else ("it" if out and thing else default))
+        out.append(text)
+    return out
 
 
 def _order(value: str) -> str:
@@ -597,6 +633,13 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     urgent = bool(reply and reply.urgent and within)
     next_step = within if urgent else f"by {next_day}"
     deadline = reply.deadline if reply else ""
+    problems = our_problems(reply, products, orders)
+    rep = repeat_of(message.text)
+    said = "" if problems else phrase.lower()  # the phrase is not quoted when the problems say it
+    rep = "" if rep and rep.split()[0] in said else rep
+    waited = "" if waited and waited in said else waited
+    understood = _and([*problems, *([f"this is the {rep}"] if rep else []),
+                       *([f"you've been waiting {waited}"] if waited else [])]) if problems else ""
     placeholders = {"when": next_step, "order": f"order {orders[0]}" if orders else "your order",
                     "deadline": deadline, "specialist": specialist.full if specialist else "a colleague"}
     return {
@@ -645,9 +688,11 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "about_order": bool(reply.about_order if reply else orders or products),
         "upset": reply.upset if reply else detection.level in ("angry", "furious"),
         "problem_phrase": phrase,
-        "repeat": "" if (rep := repeat_of(message.text)) and rep.split()[0] in phrase.lower() else rep,
-        "waited": "" if waited and waited in phrase.lower() else waited,
+        "repeat": rep,
+        "waited": waited,
         "asked_for": wanted,
         "their_question": _short_question(questions[0]) if questions else "",
+        "problems": problems,
+        "understood": understood,
         **values,
     }

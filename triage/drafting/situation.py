@@ -43,11 +43,14 @@ SITUATIONS = ("product_fault", "delivery", "billing", "service", "account", "sec
               "thanks", "general")
 # the kinds detection's asks carry (triage/detect/asks.py)
 ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data",
-             "compensation", "callback", "escalate", "status", "information", "apology", "fix")
+             "compensation", "callback", "escalate", "status", "information", "apology", "fix", "change")
 REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
 # the owner's [signs] in policy.toml: phrase lists decide() reads the message with
-SIGNS = ("trouble", "not_delivered", "order", "security")
+SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge")
 PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
+# the placeholder of a [[problems]] sentence: what it happened to
+PROBLEM_PLACEHOLDERS = ("{thing}",)
+PROBLEMS_SAID = 3  # the most problems a restatement names
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,17 @@ class SavedAnswer:
 
     def matches(self, question: str) -> bool:
         return any(p.search(question) for p in self.patterns)
+
+
+@dataclass(frozen=True)
+class ProblemRule:
+    """One ``[[problems]]`` entry of policy.toml: phrases that say what went wrong, and our words for it."""
+
+    phrases: tuple[re.Pattern[str], ...]
+    say: str  # in our words, about the customer: "{thing} arrived damaged"
+    thing: str = "it"  # {thing} when the message names no product or order
+    unless: tuple[re.Pattern[str], ...] = ()  # a sentence with one of these is not this problem
+    group: str = ""  # of the entries sharing a group, only the first found is said ("arrived broken", not also "broken")
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class ReplyPolicy:
     thanks_unless: tuple[re.Pattern[str], ...] = ()  # a contrast or a problem: not a thank-you
     signs: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)  # [signs] name -> phrases
     urgent_hours: float = 0.0  # an urgent case promises contact within this many hours (0: the first-response time)
+    problems: tuple[ProblemRule, ...] = ()  # what went wrong, in our words, for the restatement
 
     def ask_line(self, kind: str, situation: str, signs: frozenset[str] = frozenset()) -> str:
         """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit):
@@ -115,6 +130,8 @@ class Reply:
     trouble: bool = False  # something went wrong, whether or not detection called it a complaint
     trouble_span: tuple[int, int] = (0, 0)  # where in the text a sign of it is (0, 0: none)
     about_order: bool = False  # the message concerns something ordered from us
+    # what went wrong in our words ([[problems]] sentences, placeholders unfilled), in the order they say it
+    problems: tuple[tuple[str, str], ...] = ()  # (sentence, the default {thing})
 
 
 _QUESTION_START = re.compile(
@@ -232,6 +249,10 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     names = set(detection.archetype_names)
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
     trouble, span = _trouble(policy, message, detection, kinds)
+    problems = problems_in(policy, message)
+    # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
+    # however calmly it is put: never the plain question reply
+    trouble = trouble or bool(problems)
     about_order = bool(detection.facts.orders or detection.facts.products or policy.sign("order", text))
     security = policy.sign("security", text)
     if security:
@@ -298,7 +319,37 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     said = {k for k, _ in lines}
     answers = [a for a in answers if a.covers not in said]
     return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
-                 tuple(open_questions), upset, trouble, span, about_order)
+                 tuple(open_questions), upset, trouble, span, about_order, problems)
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+
+
+def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str], ...]:
+    """What went wrong, in our words: the ``[[problems]]`` sentences whose phrases the subject or the
+    text holds (not in a sentence with one of the entry's ``unless`` phrases), each once, in the order
+    the customer says them, at most PROBLEMS_SAID; a span already read as one problem is not read again,
+    and of the entries of one ``group`` only the first in the owner's order that is found is said."""
+    found: list[tuple[int, int, int, ProblemRule]] = []
+    for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
+        for n, rule in enumerate(policy.problems):
+            for pattern in rule.phrases:
+                for m in pattern.finditer(text):
+                    sentence = next((s.group(0) for s in _SENTENCE.finditer(text)
+                                     if s.start() <= m.start() < s.end()), text)
+                    if any(u.search(sentence) for u in rule.unless):
+                        continue
+                    found.append((offset + m.start(), offset + m.end(), n, rule))
+    taken: list[tuple[int, int]] = []
+    chosen: list[tuple[int, ProblemRule]] = []
+    for start, end, _, rule in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which reading wins
+        if any(start < b and a < end for a, b in taken) or any(
+                r.say == rule.say or (rule.group and r.group == rule.group) for _, r in chosen):
+            continue
+        taken.append((start, end))
+        chosen.append((start, rule))
+    chosen.sort(key=lambda c: c[0])
+    return tuple((r.say, r.thing) for _, r in chosen[:PROBLEMS_SAID])
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -343,18 +394,37 @@ def insert_answer(body: str, text: str) -> str:
 
 # --------------------------------------------------------------------------- loading
 
-_POLICY_TOP = {"situations", "remedies", "asks", "urgent", "deadline", "thanks", "signs"}
+_POLICY_TOP = {"situations", "remedies", "asks", "urgent", "deadline", "thanks", "signs", "problems"}
 
 
-def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False) -> str:
+def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False,
+                allowed: tuple[str, ...] = PLACEHOLDERS) -> str:
     if not isinstance(value, str) or (not empty and not value.strip()):
         f.problem(key, "expected " + ("a string (\"\" for none)" if empty else "a non-empty string"))
         return ""
     text = clean_line(value, 2000)
     for name in re.findall(r"\{[^{}]*\}", text):
-        if name not in PLACEHOLDERS:
-            f.problem(key, f"unknown placeholder {name} (allowed: {', '.join(PLACEHOLDERS)})")
+        if name not in allowed:
+            f.problem(key, f"unknown placeholder {name} (allowed: {', '.join(allowed) or 'none'})")
     return text
+
+
+def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
+    """``[[problems]]``: phrases (the syntax of tone.toml), ``say`` (our words), optional ``thing``,
+    ``unless`` and ``group``."""
+    out: list[ProblemRule] = []
+    for n, entry in enumerate(f.tables(f.data, "problems")):
+        key = f"problems[{n}]"
+        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group"}, key)
+        phrases = compile_patterns(f, f"{key}.phrases", entry.get("phrases"), regex=False)
+        if not phrases:
+            f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
+        say = _owner_text(f, f"{key}.say", entry.get("say"), allowed=PROBLEM_PLACEHOLDERS)
+        thing = _owner_text(f, f"{key}.thing", entry.get("thing", "it"), allowed=())
+        unless = compile_patterns(f, f"{key}.unless", entry.get("unless"), regex=False)
+        group = f.string(entry, "group", key, default="")
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), str(group or "")))
+    return tuple(out)
 
 
 def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
@@ -425,13 +495,15 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
     thanks_unless = compile_patterns(f, "thanks.unless", thanks_t.get("unless"), regex=False)
     signs_t = f.table(d, "signs", allowed=set(SIGNS))
     signs = {name: tuple(compile_patterns(f, f"signs.{name}", signs_t.get(name), regex=False)) for name in SIGNS}
+    problem_rules = _load_problems(f)
     problems = list(f.problems)
     answers, answer_problems = load_answers(rules_dir)
     problems += answer_problems
     if problems:
         return None, problems
     return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
-                       answers, ask_situations, ask_variants, tuple(thanks_unless), signs, float(urgent_hours)), []
+                       answers, ask_situations, ask_variants, tuple(thanks_unless), signs, float(urgent_hours),
+                       problem_rules), []
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
