@@ -79,6 +79,10 @@ CASES = [
     ("", "Hi,\n\nThe kettle I ordered stopped working after two days. This is the second one that has done this."
      "\n\nRegards,\nPeter Smith", set(), set(), ["your kettle isn't working as it should", "this is the second one"],
      ["Peter", "Regards", "you wrote"]),
+    ("", "Hello,\n\nI have been trying to get an answer about my warranty claim for ages.\n\nKind regards\nJohn Baker",
+     set(), set(), ["As I understand it, you've been trying to get an answer from us."], ["John", "you wrote"]),
+    ("", "The driver threw my parcel over the fence and it landed in a puddle.\n\nCheers,\nSam", set(), set(),
+     ["your parcel wasn't delivered the way it should have been"], ["you wrote", "Cheers"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),
