@@ -172,8 +172,8 @@ def timed_poll(config: Path) -> tuple[float, dict[str, int]]:
     return m.wall_s, json.loads(m.output)
 
 
-def poll_process(config: Path) -> Measured:
-    env = {**os.environ, "BENCH_PW": PASSWORD}
+def poll_process(config: Path, env_extra: dict[str, str] | None = None) -> Measured:
+    env = {**os.environ, "BENCH_PW": PASSWORD, **(env_extra or {})}
     cmd = [sys.executable, "-m", "triage", "--config", str(config), "poll", "--json"]
     return measure(cmd, env, count_from=lambda out: json.loads(out)["fetched"])
 
