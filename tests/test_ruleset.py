@@ -82,3 +82,15 @@ def test_an_idle_poll_never_imports_spacy_or_jinja(workspace: Workspace, maildir
                           timeout=120, check=True)
     assert "fetched 0" in done.stdout, done.stdout + done.stderr
     assert "loaded: []" in done.stdout, done.stdout
+
+
+def test_spacy_is_loaded_without_its_command_line_which_still_imports_when_asked() -> None:
+    """spacy.cli (weasel, typer, rich, httpx: a third of spaCy's import) is left out until someone asks."""
+    code = ("import sys\nfrom triage.detect.spacyload import blank, import_spacy\n"
+            "blank().make_doc('hello there')\n"
+            "print('cli:', sorted(m for m in ('spacy.cli', 'weasel', 'typer', 'httpx') if m in sys.modules))\n"
+            "import spacy.cli\nfrom spacy.cli.info import info\n"
+            "print('later:', spacy.cli.info is info and hasattr(spacy.cli, 'download'), import_spacy() is spacy)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "cli: []" in done.stdout, done.stdout + done.stderr
+    assert "later: True True" in done.stdout, done.stdout + done.stderr

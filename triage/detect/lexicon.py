@@ -58,6 +58,9 @@ def forms_of(lemma: str) -> list[str]:
 
 @cache
 def ordinary_words() -> frozenset[str]:
+    from triage.detect.spacyload import import_spacy
+
+    import_spacy()  # (already loaded by the pipeline) without its command line
     from spacy.lang.en.stop_words import STOP_WORDS
 
     lookup, index = _tables()

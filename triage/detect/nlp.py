@@ -1,7 +1,7 @@
 """The spaCy side of detection: one blank English pipeline and its matchers, built from rules.
 
-This is the only module that imports spaCy, and only inside ``build`` (the cron
-idle poll must not pay for importing it). ``build`` compiles
+spaCy is imported only inside ``build``, through ``spacyload`` (the cron idle poll
+must not pay for importing it). ``build`` compiles
 
 * one ``PhraseMatcher(attr="LOWER")`` for every phrase list (anger, complaint,
   archetype signals, modifiers, topics),
@@ -30,6 +30,7 @@ from typing import Any
 from triage.detect.lexicon import expand_lemmas
 from triage.detect.matcher import Anchored, find_anchor, make_anchored, run_anchored
 from triage.detect.rulefiles import FactRules, Modifier, PatternRule, PhraseRule, Signals
+from triage.detect.spacyload import pipeline
 from triage.errors import Problem
 
 PROBE_TEXT = "Probe: I am NOT happy!!! Order #123 was late, still not fixed. Is it?"
@@ -87,10 +88,9 @@ def build(
     channels: dict[str, Signals], modifiers: tuple[Modifier, ...], facts: FactRules, batch_size: int = 64
 ) -> tuple[Compiled, list[Problem]]:
     """Compile the pipeline; returns it with the problems found in token patterns."""
-    import spacy
+    nlp = pipeline()  # the process's blank tokenizer and vocabulary, with room for this ruler
     from spacy.matcher import Matcher, PhraseMatcher
 
-    nlp = spacy.blank("en")
     problems: list[Problem] = []
     phrases = PhraseMatcher(nlp.vocab, attr="LOWER", validate=True)
     matcher = Matcher(nlp.vocab, validate=True)

@@ -330,12 +330,14 @@ def _needs(pattern: tuple[dict[str, Any], ...]) -> list[tuple[str, frozenset[str
 
 @functools.cache
 def _nlp() -> Any:
-    import spacy
+    from triage.detect.spacyload import blank
+
+    nlp = blank()  # the detector's tokenizer too: one per process
     from spacy.tokens import Token
 
     if not Token.has_extension(_SENT_START):
         Token.set_extension(_SENT_START, default=False)
-    return spacy.blank("en")
+    return nlp
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a draft's words repeat across drafts; the lookup is pure
@@ -354,13 +356,14 @@ def compile_token_patterns(file: TomlFile, key: str, value: Any) -> list[tuple[d
             isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in value):
         file.problem(key, f"expected a list of token patterns (lists of tables), got {value!r}")
         return []
+    vocab = _nlp().vocab  # spaCy loaded through the detector's loader
     from spacy.matcher import Matcher
 
     out: list[tuple[dict[str, Any], ...]] = []
     for i, raw in enumerate(value):
         try:
             pattern = tuple(_expand(t) for t in raw)
-            Matcher(_nlp().vocab, validate=True).add("probe", [list(pattern)])
+            Matcher(vocab, validate=True).add("probe", [list(pattern)])
         except (PhraseError, ValueError, KeyError) as exc:
             first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
             file.problem(f"{key}[{i}]", f"invalid token pattern: {first}")
