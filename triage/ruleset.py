@@ -18,6 +18,11 @@ file in either folder is added, removed or changed (name, mtime, size), so a
 poll may ask once per run and the review page once per request.
 ``check(rules_dir, templates_dir)`` is ``triage rules check``: every part
 built, every problem collected.
+
+A RuleSet given a ``checked`` file (``load`` gives the one beside the store)
+builds the detector, linter and drafter without the checks they passed
+before on the same files (``triage.rulecache``), and records each part that
+passes. ``check`` never uses one.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
     from triage.drafting.drafter import Drafter
     from triage.drafting.tone import Linter
     from triage.followups.policy import Policy
+    from triage.rulecache import Checked
 
 Stamp = tuple[tuple[str, int, int], ...]
 
@@ -68,6 +74,13 @@ class RuleSet:
     templates_dir: Path
     support: SupportSettings = field(default_factory=SupportSettings)
     stamp: Stamp = ()
+    checked_file: Path | None = None  # parts that passed their checks before (see the module doc)
+
+    @cached_property
+    def checked(self) -> Checked:
+        from triage.rulecache import Checked
+
+        return Checked(self.checked_file, self.rules_dir, self.templates_dir, self.support)
 
     @cached_property
     def policy(self) -> Policy:
@@ -79,7 +92,11 @@ class RuleSet:
     def linter(self) -> Linter:
         from triage.drafting.tone import Linter
 
-        return Linter.load(self.rules_dir)
+        checked = "linter" in self.checked
+        linter = Linter.load(self.rules_dir, checked=checked)
+        if not checked:
+            self.checked.passed("linter")
+        return linter
 
     @cached_property
     def drafter(self) -> Drafter:
@@ -89,13 +106,21 @@ class RuleSet:
             linter: Linter | None = self.linter
         except RulesError:
             linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
-        return Drafter.load(self.rules_dir, self.templates_dir, self.support, linter=linter)
+        checked = "drafter" in self.checked
+        drafter = Drafter.load(self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked)
+        if not checked:
+            self.checked.passed("drafter")
+        return drafter
 
     @cached_property
     def detector(self) -> Detector:
         from triage.detect.engine import Detector
 
-        return Detector.load(self.rules_dir)
+        checked = "detector" in self.checked
+        detector = Detector.load(self.rules_dir, checked=checked)
+        if not checked:
+            self.checked.passed("detector")
+        return detector
 
     @cached_property
     def automatic(self) -> AutoRules:
@@ -116,25 +141,31 @@ class RuleSet:
         return found
 
 
-_CACHE: dict[tuple[Path, Path, SupportSettings], RuleSet] = {}
+_CACHE: dict[tuple[Path, Path, SupportSettings, Path | None], RuleSet] = {}
 _LOCK = threading.Lock()  # the review page asks from several threads
 
 
-def for_dirs(rules_dir: Path, templates_dir: Path, support: SupportSettings | None = None) -> RuleSet:
+def for_dirs(rules_dir: Path, templates_dir: Path, support: SupportSettings | None = None,
+             checked_file: Path | None = None) -> RuleSet:
     """The RuleSet for these folders as they are now: the cached one unless a file changed."""
     support = support or SupportSettings()
-    key = (Path(rules_dir), Path(templates_dir), support)
-    now = stamp(*key[:2])
+    key = (Path(rules_dir), Path(templates_dir), support, checked_file)
+    now = stamp(key[0], key[1])
     with _LOCK:
         cached = _CACHE.get(key)
         if cached is None or cached.stamp != now:
-            cached = _CACHE[key] = RuleSet(key[0], key[1], support, now)
+            cached = _CACHE[key] = RuleSet(key[0], key[1], support, now, checked_file)
     return cached
+
+
+def checked_file(settings: Settings) -> Path:
+    """Where the parts of ``settings``' rules that passed their checks are recorded: beside the store."""
+    return settings.store_path.with_name(settings.store_path.name + ".rules-checked")
 
 
 def load(settings: Settings) -> RuleSet:
     """The RuleSet of ``settings``' rules and templates folders (cached; see ``for_dirs``)."""
-    return for_dirs(settings.rules_dir, settings.templates_dir, settings.support)
+    return for_dirs(settings.rules_dir, settings.templates_dir, settings.support, checked_file(settings))
 
 
 def check(rules_dir: Path, templates_dir: Path) -> list[Problem]:

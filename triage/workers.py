@@ -133,7 +133,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker(conn: Connection, parent: int, rules_dir: Path, templates_dir: Path, support: SupportSettings,
-            log_level: int) -> None:
+            log_level: int, checked_file: Path | None = None) -> None:
     """A worker's life: load the rules, say so, then answer requests until the pipe closes."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the poll's to handle; it closes the pipes
@@ -143,7 +143,7 @@ def _worker(conn: Connection, parent: int, rules_dir: Path, templates_dir: Path,
         logging.getLogger("mailparser").setLevel(logging.ERROR)
     from triage.ruleset import RuleSet
 
-    rules = RuleSet(Path(rules_dir), Path(templates_dir), support)
+    rules = RuleSet(Path(rules_dir), Path(templates_dir), support, checked_file=checked_file)
     try:
         rules.automatic, rules.detector, rules.drafter  # noqa: B018 - every part this worker uses, loaded once
     except RulesError as exc:
@@ -255,9 +255,11 @@ class _Proc:
 class Pool:
     """``size`` worker processes, started on first use; ``close`` (or ``with``) ends them."""
 
-    def __init__(self, size: int, rules_dir: Path, templates_dir: Path, support: SupportSettings):
+    def __init__(self, size: int, rules_dir: Path, templates_dir: Path, support: SupportSettings,
+                 checked_file: Path | None = None):
         self.size = size
         self.rules_dir, self.templates_dir, self.support = Path(rules_dir), Path(templates_dir), support
+        self.checked_file = checked_file  # the parts of the rules that passed their checks (triage.rulecache)
         self.procs: list[_Proc] = []
         self.renders = True  # False when a template uses case_id: the poll renders those drafts itself
         self.broken = False
@@ -267,7 +269,10 @@ class Pool:
         """The pool ``[poll] workers`` asks for, or None for a single-process poll."""
         if settings.poll.workers <= 1:
             return None
-        return cls(settings.poll.workers, settings.rules_dir, settings.templates_dir, settings.support)
+        from triage.ruleset import checked_file
+
+        return cls(settings.poll.workers, settings.rules_dir, settings.templates_dir, settings.support,
+                   checked_file(settings))
 
     def __enter__(self) -> Pool:
         return self
@@ -292,7 +297,8 @@ class Pool:
                 mine, theirs = ctx.Pipe(duplex=True)
                 process = ctx.Process(
                     target=_worker, name=f"triage-worker-{i + 1}", daemon=True,
-                    args=(theirs, os.getpid(), self.rules_dir, self.templates_dir, self.support, level),
+                    args=(theirs, os.getpid(), self.rules_dir, self.templates_dir, self.support, level,
+                          self.checked_file),
                 )
                 self.procs.append(_Proc(process, mine))
                 process.start()

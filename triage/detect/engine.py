@@ -98,8 +98,12 @@ class Detector:
         self._read: dict[tuple[str, str], _Reading] = {}
 
     @classmethod
-    def load(cls, rules_dir: Path) -> Detector:
-        """Compile every detection rule file under rules_dir; RulesError lists all problems."""
+    def load(cls, rules_dir: Path, checked: bool = False) -> Detector:
+        """Compile every detection rule file under rules_dir; RulesError lists all problems.
+
+        ``checked``: these files passed every check before (``triage.rulecache``): the token
+        patterns' probes are skipped (the files are still read and validated).
+        """
         rules_dir = Path(rules_dir)
         problems: list[Problem] = []
         files: dict[str, TomlFile] = {}
@@ -153,7 +157,7 @@ class Detector:
             "archetype": rules.archetypes.signals,
         }
         modifiers = rules.anger.modifiers + ((rules.complaint.negation,) if rules.complaint.negation else ())
-        compiled, pattern_problems = build(channels, modifiers, rules.facts)
+        compiled, pattern_problems = build(channels, modifiers, rules.facts, checked=checked)
         problems.extend(pattern_problems)
         if problems:
             raise RulesError(problems)

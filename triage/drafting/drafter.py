@@ -201,11 +201,13 @@ class Drafter:
 
     @classmethod
     def load(cls, rules_dir: Path, templates_dir: Path, support: SupportSettings,
-             linter: Linter | None = None) -> Drafter:
+             linter: Linter | None = None, checked: bool = False) -> Drafter:
         """Load replies.toml, tone.toml (unless ``linter`` is given) and every template;
         raise RulesError listing all problems.
 
-        A template named ``_x.j2`` is a partial, for ``{% include %}`` only.
+        A template named ``_x.j2`` is a partial, for ``{% include %}`` only. ``checked``:
+        these files passed every check before with this ``support`` (``triage.rulecache``),
+        so the templates are not scanned for undefined names nor rendered with the samples.
         """
         problems: list[Problem] = []
         if linter is None:
@@ -223,8 +225,8 @@ class Drafter:
         for path in files:
             name = path.stem
             try:
-                source = path.read_text(encoding="utf-8")
-                unknown = jinja2.meta.find_undeclared_variables(env.parse(source)) - set(CONTEXT_KEYS)
+                unknown = set() if checked else (jinja2.meta.find_undeclared_variables(
+                    env.parse(path.read_text(encoding="utf-8"))) - set(CONTEXT_KEYS))
                 if unknown:
                     problems.append(Problem(str(path), name, "undefined variable(s): "
                                             f"{', '.join(sorted(unknown))} (see templates/README.md)"))
@@ -246,8 +248,8 @@ class Drafter:
             followup = load_followup(rules_dir)
         except RulesError:
             followup = DEFAULT_FOLLOWUP  # reported by the RuleSet's own load of followup.toml
-        samples = _sample_contexts(support, rules)
-        for name, template in compiled.items():
+        samples = [] if checked else _sample_contexts(support, rules)
+        for name, template in compiled.items() if samples else ():
             problems += _check_template(templates_dir / f"{name}{SUFFIX}", name, template,
                                         samples, linter)
         if problems or rules is None or linter is None or policy is None:

@@ -348,22 +348,26 @@ def _token_lemma(lower: str) -> str:
     return _CONTRACTION_LEMMAS.get(lower) or lemma(lower)
 
 
-def compile_token_patterns(file: TomlFile, key: str, value: Any) -> list[tuple[dict[str, Any], ...]]:
-    """Check a list of spaCy token patterns from a rule file, recording problems."""
+def compile_token_patterns(file: TomlFile, key: str, value: Any, checked: bool = False,
+                           ) -> list[tuple[dict[str, Any], ...]]:
+    """Check a list of spaCy token patterns from a rule file, recording problems.
+
+    ``checked``: they passed before (``triage.rulecache``); spaCy's validation is skipped."""
     if value is None:
         return []
     if not isinstance(value, list) or not all(
             isinstance(p, list) and p and all(isinstance(t, dict) for t in p) for p in value):
         file.problem(key, f"expected a list of token patterns (lists of tables), got {value!r}")
         return []
-    vocab = _nlp().vocab  # spaCy loaded through the detector's loader
-    from spacy.matcher import Matcher
-
     out: list[tuple[dict[str, Any], ...]] = []
+    vocab = None if checked else _nlp().vocab  # spaCy loaded through the detector's loader
     for i, raw in enumerate(value):
         try:
             pattern = tuple(_expand(t) for t in raw)
-            Matcher(vocab, validate=True).add("probe", [list(pattern)])
+            if vocab is not None:
+                from spacy.matcher import Matcher
+
+                Matcher(vocab, validate=True).add("probe", [list(pattern)])
         except (PhraseError, ValueError, KeyError) as exc:
             first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
             file.problem(f"{key}[{i}]", f"invalid token pattern: {first}")
@@ -424,8 +428,11 @@ class Linter:
             yield self.rules[int(strings[match_id])], span.start_char, span.end_char
 
     @classmethod
-    def load(cls, rules_dir: Path) -> Linter:
-        """Read ``rules_dir/tone.toml``; raise RulesError listing every problem."""
+    def load(cls, rules_dir: Path, checked: bool = False) -> Linter:
+        """Read ``rules_dir/tone.toml``; raise RulesError listing every problem.
+
+        ``checked``: the file passed before (``triage.rulecache``): its token patterns are not
+        compiled by spaCy to check them."""
         file = TomlFile(rules_dir / TONE_FILE)
         file.raise_if_problems()
         file.unknown_keys(file.data, {"avoid"}, "")
@@ -446,7 +453,7 @@ class Linter:
                 file.string(entry, field_name, key, required=True)
             patterns = compile_patterns(file, f"{key}.phrases", entry.get("phrases"), regex=False)
             patterns += compile_patterns(file, f"{key}.regex", entry.get("regex"), regex=True)
-            tokens = compile_token_patterns(file, f"{key}.patterns", entry.get("patterns"))
+            tokens = compile_token_patterns(file, f"{key}.patterns", entry.get("patterns"), checked)
             if not patterns and not tokens and not {"phrases", "regex", "patterns"} & set(entry):
                 file.problem(key, "needs 'phrases', 'regex' or 'patterns'")
             exceptions = compile_patterns(file, f"{key}.except", entry.get("except"), regex=False)
