@@ -83,6 +83,15 @@ CASES = [
      set(), set(), ["As I understand it, you've been trying to get an answer from us."], ["John", "you wrote"]),
     ("", "The driver threw my parcel over the fence and it landed in a puddle.\n\nCheers,\nSam", set(), set(),
      ["your parcel wasn't delivered the way it should have been"], ["you wrote", "Cheers"]),
+    # "on the plane" is where, not waiting on the runway; a phone queue is not a status ask
+    ("", "The wifi on the plane didn't work the entire flight and I paid for it.", set(), set(),
+     ["what was on board didn't work"], ["kept waiting", "what you bought"]),
+    ("", "Been on hold for 45 minutes trying to change my flight.", {"change"}, {"status"},
+     ["you were left hanging on the phone", "You asked for a change to your booking"], ["where things stand"]),
+    ("", "Your website won't let me check in and the flight is in 3 hours.", set(), set(),
+     ["our app or website isn't working properly for you", "within 2 hours"], [CALM]),
+    ("", "I returned the item two weeks ago and still no refund.", set(), set(),
+     ["your refund hasn't reached you"], ["you wrote"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),
