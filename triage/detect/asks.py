@@ -44,8 +44,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import gzip
-import json
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -113,11 +111,9 @@ class AskRules:
 
 @functools.cache
 def _lookup() -> dict[str, str]:
-    from importlib.resources import files
+    from triage.detect.lexicon import lemma_table  # read once per process, for the lexicon too
 
-    data = files("spacy_lookups_data") / "data" / "en_lemma_lookup.json.gz"
-    table: dict[str, str] = json.loads(gzip.decompress(data.read_bytes()))
-    return {k.lower(): v.lower() for k, v in table.items()}
+    return {k.lower(): v.lower() for k, v in lemma_table().items()}
 
 
 @functools.cache

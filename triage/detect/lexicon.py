@@ -40,6 +40,11 @@ def _tables() -> tuple[dict[str, str], dict[str, list[str]]]:
     return lookup, index
 
 
+def lemma_table() -> dict[str, str]:
+    """The lookup table as shipped: form -> lemma (read once per process)."""
+    return _tables()[0]
+
+
 @cache
 def lemma_forms() -> dict[str, frozenset[str]]:
     """lemma -> every lower-case form the lookup table maps to it (the lemma itself included)."""
