@@ -85,13 +85,18 @@ CASES = [
      ["your parcel wasn't delivered the way it should have been"], ["you wrote", "Cheers"]),
     # "on the plane" is where, not waiting on the runway; a phone queue is not a status ask
     ("", "The wifi on the plane didn't work the entire flight and I paid for it.", set(), set(),
-     ["what was on board didn't work"], ["kept waiting", "what you bought"]),
+     ["equipment of ours you needed didn't work"], ["kept waiting", "the item"]),
     ("", "Been on hold for 45 minutes trying to change my flight.", {"change"}, {"status"},
      ["you were left hanging on the phone", "You asked for a change to your booking"], ["where things stand"]),
     ("", "Your website won't let me check in and the flight is in 3 hours.", set(), set(),
      ["our app or website isn't working properly for you", "within 2 hours"], [CALM]),
     ("", "I returned the item two weeks ago and still no refund.", set(), set(),
      ["your refund hasn't reached you"], ["you wrote"]),
+    # a cancellation they fear has not happened: never restated as done
+    ("", "I'm worried you will cancel my flight tomorrow because of the snow. Should I rebook?", set(), set(),
+     [], ["your flight was cancelled"]),
+    ("", "We waited in line for almost an hour and nobody could help us.", set(), set(),
+     ["you were kept waiting far too long", "nobody has helped you put it right"], ["you wrote"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),

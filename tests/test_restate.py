@@ -159,7 +159,7 @@ def _restated(detector: Detector, text: str) -> str:
 
 @pytest.mark.parametrize(("text", "said", "never"), [
     # the subject only repeats the first words: never echoed; the failure is said, not a weak cue
-    ("Here we go again. Delayed at the gate why do you even sell a 715 departure", "Delayed at the gate",
+    ("Here we go again. Delayed at the gate why do you even sell a 715 departure", "you've been held up by a delay",
      "Here we go again"),
     # what went wrong, said in our words (rules/policy.toml [[problems]])
     ("The blender I ordered from your shop last month has still not arrived at my flat, it is a joke",

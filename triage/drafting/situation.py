@@ -75,7 +75,8 @@ class ProblemRule:
     say: str  # in our words, about the customer: "{thing} arrived damaged"
     thing: str = "it"  # {thing} when the message names no product or order
     unless: tuple[re.Pattern[str], ...] = ()  # a sentence with one of these is not this problem
-    group: str = ""  # of the entries sharing a group, only the first found is said ("arrived broken", not also "broken")
+    # of the entries sharing a group, only the first found is said ("arrived broken", not also "broken")
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,8 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
     """What went wrong, in our words: the ``[[problems]]`` sentences whose phrases the subject or the
     text holds (not in a sentence with one of the entry's ``unless`` phrases), each once, in the order
     the customer says them, at most PROBLEMS_SAID; a span already read as one problem is not read again,
-    and of the entries of one ``group`` only the first in the owner's order that is found is said."""
+    and of the entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
+    found is said."""
     found: list[tuple[int, int, int, ProblemRule]] = []
     for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
         for n, rule in enumerate(policy.problems):
@@ -344,7 +346,7 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
     chosen: list[tuple[int, ProblemRule]] = []
     for start, end, _, rule in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which reading wins
         if any(start < b and a < end for a, b in taken) or any(
-                r.say == rule.say or (rule.group and r.group == rule.group) for _, r in chosen):
+                r.say == rule.say or set(r.groups) & set(rule.groups) for _, r in chosen):
             continue
         taken.append((start, end))
         chosen.append((start, rule))
@@ -422,8 +424,9 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
         say = _owner_text(f, f"{key}.say", entry.get("say"), allowed=PROBLEM_PLACEHOLDERS)
         thing = _owner_text(f, f"{key}.thing", entry.get("thing", "it"), allowed=())
         unless = compile_patterns(f, f"{key}.unless", entry.get("unless"), regex=False)
-        group = f.string(entry, "group", key, default="")
-        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), str(group or "")))
+        group = entry.get("group", [])
+        groups = (group,) if isinstance(group, str) else tuple(f.str_list(entry, "group", key))
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups))
     return tuple(out)
 
 
