@@ -317,3 +317,33 @@ def test_long_digest_of_other_peoples_news_is_not_fury(detector: Detector) -> No
     assert len(digest) > 10_000
     assert not detect(detector, digest).angry
     assert detect(detector, sharp * 3).angry  # the same words, said at once, are anger
+
+
+@pytest.mark.parametrize(
+    ("excited", "angry_words"),
+    [
+        # the same swearing or annoyance word: with praise beside it, excitement, not anger
+        ("Actually looks really fucking fun. Where can I do this?", "Actually looks really fucking bad. Where can I do this?"),
+        ("Holy shit, this new blend is amazing, best coffee ever!", "Holy shit, this new blend is bitter!"),
+        ("It's a bit annoying to unwrap, but the mug is lovely and I am delighted.", "It's a bit annoying to unwrap."),
+    ],
+)
+def test_praise_beside_strong_words_calms_the_score(detector: Detector, excited: str, angry_words: str) -> None:
+    calm, hot = detect(detector, excited), detect(detector, angry_words)
+    assert calm.score < hot.score, (calm.evidence, hot.evidence)
+    assert any(e.rule == "anger.valence" and e.kind == "calm" and e.weight < 0 for e in calm.evidence), calm.evidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # praise in a message that reports a problem is sarcasm or politeness: no calm taken off
+        "Great, just great. The kettle broke again, so annoying.",
+        "I love your shop, but the grinder arrived broken and I am frustrated.",
+        "Wonderful service as always: the order is late again. Annoying.",
+    ],
+)
+def test_praise_never_calms_a_complaint(detector: Detector, text: str) -> None:
+    found = detect(detector, text)
+    assert found.complaint and found.angry, found.evidence
+    assert not any(e.rule == "anger.valence" and e.kind == "calm" for e in found.evidence), found.evidence

@@ -234,12 +234,6 @@ class Detector:
             doc, text, self._valence, covered, rules.anger.valence, rules.complaint.valence, self._modifiers, rows,
             covered_complaint,
         )
-        evidence += anger_valence
-        damp = _damping(len(text), rules.anger.long_text)
-        raw = _emphasised(evidence, rules.anger) * damp
-        score = score_of(raw, rules.anger)
-        level = rules.anger.level_of(score)
-
         other: list[Evidence] = []
         for group, hits in groups.items():
             for s, e, r in _longest(hits):
@@ -256,8 +250,20 @@ class Detector:
         )
         other = [Evidence(e.start, e.end, text[e.start : e.end], e.rule, e.weight, e.kind) for e in other]
         other = sarcastic_praise(text, other + complaint_valence)
+        # swearing is how loud, not what went wrong: "holy shit, this is amazing" reports no problem
+        swearing = {(e.start, e.end) for e in evidence if e.kind == "profanity"}
+        calming = sarcastic_praise(
+            text, anger_valence, [e for e in other if e.rule != "complaint.valence" or (e.start, e.end) not in swearing]
+        )
+        damp = _damping(len(text), rules.anger.long_text)
+        # the complaint weighs praise itself (kind not_complaint): its anger part is the anger before praise calms it
+        uncalmed = _emphasised(evidence + [e for e in calming if e.kind != "calm"], rules.anger) * damp
+        evidence += calming
+        raw = _emphasised(evidence, rules.anger) * damp
+        score = score_of(raw, rules.anger)
+        level = rules.anger.level_of(score)
         complaint_raw = strongest_stretch(other, _COMPLAINT_KINDS, rules.anger.window) * damp
-        complaint = complaint_raw + rules.complaint.anger_factor * raw >= rules.complaint.threshold
+        complaint = complaint_raw + rules.complaint.anger_factor * uncalmed >= rules.complaint.threshold
         evidence += other
         evidence.sort(key=lambda e: (e.start, e.end))
 

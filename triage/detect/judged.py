@@ -174,8 +174,11 @@ def valence(
                 other.append(Evidence(a, b, text[a:b], "complaint.valence", weight, "complaint"))
             if anger.negative and value <= anger.below and i not in covered:
                 angry.append(Evidence(a, b, text[a:b], "anger.valence", round(-value * anger.negative, 4), "anger"))
-        elif value > 0 and complaint.positive and i not in covered:  # "not angry" is no praise
-            other.append(Evidence(a, b, text[a:b], "complaint.valence", round(-value * complaint.positive, 4), "not_complaint"))
+        elif value > 0 and i not in covered:  # "not angry" is no praise
+            if complaint.positive:
+                other.append(Evidence(a, b, text[a:b], "complaint.valence", round(-value * complaint.positive, 4), "not_complaint"))
+            if anger.positive:  # praise in the same stretch calms: "looks really fucking fun"
+                angry.append(Evidence(a, b, text[a:b], "anger.valence", round(-value * anger.positive, 4), "calm"))
     return angry, other
 
 
@@ -195,16 +198,28 @@ def valence_keys(lexicon: dict[str, float], string_id: Any) -> tuple[tuple[dict[
 _SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n")
 
 
-def sarcastic_praise(text: str, evidence: list[Evidence]) -> list[Evidence]:
-    """Praise in a sentence that also reports a problem counts 0 ("Great job, it broke again")."""
-    if not any(e.kind == "not_complaint" for e in evidence):
+def _graded_praise(e: Evidence) -> bool:
+    return e.rule == "anger.valence" and e.kind == "calm"
+
+
+def sarcastic_praise(text: str, evidence: list[Evidence], problems_in: list[Evidence] | None = None) -> list[Evidence]:
+    """Praise in a sentence that also reports a problem counts 0 ("Great job, it broke again").
+
+    That is complaint praise (kind ``not_complaint``); the calm a positive word takes off the
+    anger sum (``anger.valence``, kind ``calm``) counts 0 in a message that reports a problem
+    anywhere ("Great, just great. The kettle broke again."): praise calms excitement, never a
+    complaint. The problems are read from ``problems_in`` (default: ``evidence``)."""
+    if not any(e.kind == "not_complaint" or _graded_praise(e) for e in evidence):
         return evidence
-    problems = [e.start for e in evidence if e.kind == "complaint" and e.weight >= SARCASM_FAILURE]
+    problems = [e.start for e in (evidence if problems_in is None else problems_in)
+                if e.kind == "complaint" and e.weight >= SARCASM_FAILURE]
     if not problems:
         return evidence
     ends = [m.end() for m in _SENTENCE_END.finditer(text)]
     out = []
     for e in evidence:
+        if _graded_praise(e):
+            continue
         if e.kind == "not_complaint":
             lo, hi = _bounds(ends, e.start)
             if any(lo <= p < hi for p in problems):
