@@ -241,6 +241,14 @@ def still_running(procs: list[psutil.Process], seconds: float) -> list[psutil.Pr
     return out
 
 
+def kill_poll(child: subprocess.Popen[bytes], seconds: float = 5) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """SIGKILL the poll ``child``: (its descendants when it was killed, the resource tracker too; those of
+    them still running ``seconds`` later, i.e. orphans)."""
+    everyone = psutil.Process(child.pid).children(recursive=True)
+    child.send_signal(signal.SIGKILL)
+    return everyone, still_running(everyone, seconds)
+
+
 # -- the test -------------------------------------------------------------------------------
 
 KILLS = 30
@@ -285,10 +293,8 @@ def test_poll_killed_at_random_moments_loses_nothing_and_does_nothing_twice(
             kills += 1
             worker_kills += 1
         else:
-            everyone = psutil.Process(child.pid).children(recursive=True)
-            child.send_signal(signal.SIGKILL)
+            _, left = kill_poll(child)
             kills += 1
-            left = still_running(everyone, 5)
             orphans += len(left)
             assert not left, f"seed {seed}: {[p.cmdline() for p in left]} outlived the killed poll"
         _, err = child.communicate(timeout=60)

@@ -25,10 +25,13 @@ from test_crash_poll import (
     check_no_duplicates,
     child_env,
     fill,
+    kill_poll,
     mixed_mail,
     outcome,
     poll_cmd,
+    poll_workers,
     server_state,
+    still_running,
     store_rows,
     wait_for_progress,
 )
@@ -111,33 +114,15 @@ def test_one_and_two_workers_give_identical_stores(dovecot: Dovecot, tmp_path: P
     assert drafts > 100
 
 
-def workers_of(poll: psutil.Process) -> list[psutil.Process]:
-    """The poll's worker processes (multiprocessing's spawned children; not its resource tracker)."""
-    found = []
-    for child in poll.children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
-
-
 def started_poll(workspace: Workspace, dovecot: Dovecot, before: int = 0) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
     """A poll subprocess that has committed a batch with its workers running."""
     child = subprocess.Popen(poll_cmd(workspace, "--json"), env=child_env(), cwd=workspace.dir,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for_progress(workspace.db, before, child, limit=120)
     assert child.poll() is None, child.communicate()
-    workers = workers_of(psutil.Process(child.pid))
+    workers = poll_workers(child.pid)
     assert len(workers) == 2, workers
     return child, workers
-
-
-def gone_within(procs: list[psutil.Process], seconds: float) -> list[psutil.Process]:
-    """The processes still running after ``seconds``."""
-    _, alive = psutil.wait_procs(procs, timeout=seconds)
-    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def finished_poll(workspace: Workspace) -> subprocess.CompletedProcess[str]:
@@ -156,12 +141,10 @@ def test_a_killed_poll_leaves_no_worker_behind_and_no_lock_held(dovecot: Dovecot
     fill(dovecot, mixed_mail(300, random.Random(5)))
     two_worker_config(workspace, dovecot)
     child, workers = started_poll(workspace, dovecot)
-    everyone = psutil.Process(child.pid).children(recursive=True)  # the resource tracker too
-    child.send_signal(signal.SIGKILL)
-    child.communicate(timeout=30)
     started = time.monotonic()
-    alive = gone_within(everyone, 5)
+    everyone, alive = kill_poll(child)
     took = time.monotonic() - started
+    child.communicate(timeout=30)
     fault_numbers("workers_orphans", workers=len(workers), children=len(everyone), alive_after_5s=len(alive),
                   seconds_to_exit=round(took, 2))
     assert not alive, [(p.pid, p.cmdline()) for p in alive]
@@ -188,7 +171,7 @@ def test_a_killed_worker_fails_the_run_without_its_batch_and_the_next_poll_does_
     assert child.returncode == 3, stderr
     assert lines == [lines[0]] and f"worker process {victim.pid} was killed by SIGKILL" in lines[0], stderr
     assert "next poll does it again" in lines[0] and "Traceback" not in stderr
-    alive = gone_within(workers[1:], 5)
+    alive = still_running(workers[1:], 5)
     assert not alive
 
     rows = store_rows(workspace.db)
