@@ -248,6 +248,14 @@ path = "triage.db"
 """
         )
 
+    def run_json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        """Run ``ARGS... --json``, which must exit 0; its parsed output."""
+        import json
+
+        done = self.run(*args, "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `python -m triage --config CONFIG ARGS...` as cron would (as agent dana, see the class)."""
         if not self.agents_added and ACTING.intersection(args[:2]) and self.config.exists():

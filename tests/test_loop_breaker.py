@@ -60,18 +60,6 @@ def responder_answer(ours: EmailMessage, n: int, text: str | None = None, paste:
     return msg.as_bytes()
 
 
-def _poll(workspace: Workspace) -> dict[str, object]:
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    summary: dict[str, object] = json.loads(done.stdout)
-    return summary
-
-
-def _pending(workspace: Workspace) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = json.loads(workspace.run("queue", "--json").stdout)
-    return rows
-
-
 def test_a_responder_loop_stops_after_three_replies(
     dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, browser: Any
 ) -> None:
@@ -80,10 +68,10 @@ def test_a_responder_loop_stops_after_three_replies(
         dovecot,
         extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
     )
-    assert _poll(workspace)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     rounds = drafted = held = 0
     while rounds < 6:
-        queue = _pending(workspace)
+        queue = workspace.run_json("queue")
         if not queue:
             break
         [draft] = queue
@@ -92,19 +80,19 @@ def test_a_responder_loop_stops_after_three_replies(
         rounds += 1
         ours = smtp_server.wait_for(rounds)[-1].message
         dovecot.append("INBOX", responder_answer(ours, rounds))
-        summary = _poll(workspace)
+        summary = workspace.run_json("poll")
         assert summary["ignored"] == 0  # nothing marks it automatic: only the loop breaker can stop it
         drafted += int(summary["drafts"])  # type: ignore[call-overload]
         held += int(summary["loops"])  # type: ignore[call-overload]
     # the responder answers once more on its own (a reminder): still held, still stored
     dovecot.append("INBOX", responder_answer(ours, rounds + 1))
-    again = _poll(workspace)
+    again = workspace.run_json("poll")
     fault_numbers("responder_loop", replies_sent=len(smtp_server.messages), responder_messages=rounds + 1,
                   drafts_after_first=drafted + int(again["drafts"]),  # type: ignore[call-overload]
                   held=held + int(again["loops"]))  # type: ignore[call-overload]
     assert rounds == 3 and len(smtp_server.messages) == 3
     assert drafted == 2 and held == 1 and again["drafts"] == 0 and again["loops"] == 1
-    assert _pending(workspace) == []
+    assert workspace.run_json("queue") == []
 
     with sqlite3.connect(workspace.db) as db:
         stored = db.execute("SELECT COUNT(*), COUNT(DISTINCT case_id) FROM messages WHERE status = 'triaged'").fetchone()
@@ -140,7 +128,7 @@ def test_a_responder_loop_stops_after_three_replies(
     assert json.loads(workspace.run("queue", "--loops", "--json").stdout) == []
     # after the agent's check, the responder's next answer gets a draft again
     dovecot.append("INBOX", responder_answer(ours, rounds + 2))
-    assert _poll(workspace)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
 
 
 def _page_shows_and_clears(workspace: Workspace, browser: Any, case_id: int, draft_id: int) -> None:
@@ -169,16 +157,16 @@ def test_a_responder_that_pastes_our_reply_is_caught_too(
         dovecot,
         extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
     )
-    assert _poll(workspace)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     held = 0
     for n in range(1, 5):
-        queue = _pending(workspace)
+        queue = workspace.run_json("queue")
         if not queue:
             break
         assert workspace.run("approve", str(queue[0]["id"])).returncode == 0
         ours = smtp_server.wait_for(n)[-1].message
         dovecot.append("INBOX", responder_answer(ours, n, paste=True))
-        held += int(_poll(workspace)["loops"])  # type: ignore[call-overload]
+        held += int(workspace.run_json("poll")["loops"])  # type: ignore[call-overload]
     fault_numbers("responder_loop_pasting", replies_sent=len(smtp_server.messages), held=held)
     assert len(smtp_server.messages) == 3 and held == 1
 
@@ -189,18 +177,18 @@ def test_a_person_breaking_into_a_loop_is_answered(dovecot: Dovecot, smtp_server
         dovecot,
         extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
     )
-    assert _poll(workspace)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     for n in range(1, 4):
-        [draft] = _pending(workspace)
+        [draft] = workspace.run_json("queue")
         assert workspace.run("approve", str(draft["id"])).returncode == 0
         ours = smtp_server.wait_for(n)[-1].message
         dovecot.append("INBOX", responder_answer(ours, n))
-        _poll(workspace)
-    assert _pending(workspace) == []
+        workspace.run_json("poll")
+    assert workspace.run_json("queue") == []
     person = "Hello, this is Maria from the order desk, back early. Please ignore our helpdesk's\n" \
              "replies. We still need 40 replacement kettles; can you ship them on Monday?\n"
     dovecot.append("INBOX", responder_answer(ours, 9, text=person))
-    summary = _poll(workspace)
+    summary = workspace.run_json("poll")
     assert (summary["drafts"], summary["loops"]) == (1, 0)
 
 

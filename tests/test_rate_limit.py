@@ -8,24 +8,11 @@ the queue (CLI, ``--json`` and the review page in Chromium) as
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
 from conftest import Workspace, email_bytes, logged_in, review_page
 from servers import Dovecot
-
-
-def poll(workspace: Workspace) -> dict[str, Any]:
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def queue(workspace: Workspace) -> list[dict[str, Any]]:
-    done = workspace.run("queue", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def complaint(i: int, **kw: Any) -> bytes:
@@ -46,11 +33,11 @@ def test_forged_automatic_mail_from_a_customer_does_not_silence_their_complaint(
         dovecot.append("INBOX", email_bytes(subject=f"Out of office {i}", body="I am away until Monday.",
                                             message_id=f"<auto{i}@customer.test>", headers=forged[i % len(forged)]))
     workspace.imap_config(dovecot)
-    assert poll(workspace)["ignored"] == 12
+    assert workspace.run_json("poll")["ignored"] == 12
     dovecot.append("INBOX", complaint(1))
-    summary = poll(workspace)
+    summary = workspace.run_json("poll")
     assert (summary["triaged"], summary["rate_limited"], summary["drafts"]) == (1, 0, 1)
-    [row] = queue(workspace)
+    [row] = workspace.run_json("queue")
     assert row["customer"] == "ann@customer.test" and row["rate_limited"] == 0
 
 
@@ -58,7 +45,7 @@ def test_a_rate_limited_message_keeps_a_deadline_and_shows_in_the_queue(dovecot:
     for i in range(3):
         dovecot.append("INBOX", complaint(i))
     workspace.imap_config(dovecot, extra="[poll]\nrate_limit = 2\nrate_window_minutes = 60\n")
-    summary = poll(workspace)
+    summary = workspace.run_json("poll")
     assert (summary["triaged"], summary["rate_limited"], summary["drafts"]) == (3, 1, 2)
     with sqlite3.connect(workspace.db) as db:
         [(limited_case,)] = db.execute(
@@ -68,7 +55,7 @@ def test_a_rate_limited_message_keeps_a_deadline_and_shows_in_the_queue(dovecot:
             (limited_case,)).fetchone()[0]
     assert deadlines == 1  # someone will be reminded
 
-    rows = queue(workspace)
+    rows = workspace.run_json("queue")
     assert [r["rate_limited"] for r in rows].count(0) == 2
     [limited] = [r for r in rows if r["case"] == limited_case]
     assert limited["id"] is None and limited["rate_limited"] == 1 and limited["status"] == "rate-limited"
@@ -84,8 +71,8 @@ def test_a_rate_limited_message_keeps_a_deadline_and_shows_in_the_queue(dovecot:
     dovecot.append("INBOX", email_bytes(subject="Re: Problem 2", body="Still broken! Answer me.",
                                         message_id="<c2b@customer.test>",
                                         headers={"In-Reply-To": "<c2@customer.test>"}))
-    poll(workspace)
-    [limited] = [r for r in queue(workspace) if r["case"] == limited_case]
+    workspace.run_json("poll")
+    [limited] = [r for r in workspace.run_json("queue") if r["case"] == limited_case]
     assert limited["rate_limited"] == 2
     with sqlite3.connect(workspace.db) as db:
         assert db.execute("SELECT COUNT(*) FROM deadlines WHERE case_id = ? AND done_at IS NULL",
@@ -99,8 +86,8 @@ def test_rate_limited_mail_on_a_case_with_a_draft_is_counted_on_that_draft(dovec
                                             message_id=f"<again{i}@customer.test>",
                                             headers={"In-Reply-To": "<c0@customer.test>"}))
     workspace.imap_config(dovecot, extra="[poll]\nrate_limit = 2\n")
-    assert poll(workspace)["rate_limited"] == 2
-    [row] = queue(workspace)
+    assert workspace.run_json("poll")["rate_limited"] == 2
+    [row] = workspace.run_json("queue")
     assert row["id"] is not None and row["status"] == "pending" and row["rate_limited"] == 2
 
 
@@ -108,13 +95,13 @@ def test_the_review_page_shows_rate_limited_cases(dovecot: Dovecot, workspace: W
     for i in range(3):
         dovecot.append("INBOX", complaint(i))
     workspace.imap_config(dovecot, extra="[poll]\nrate_limit = 2\n")
-    poll(workspace)
+    workspace.run_json("poll")
     workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
     with review_page(workspace) as base:
         context, page = logged_in(browser, base)
         limited = page.locator("#rate-limited li.rate-limited")
         assert limited.count() == 1
         assert "rate-limited: no draft made (1)" in limited.inner_text()
-        assert limited.get_attribute("data-case") == str(queue(workspace)[-1]["case"])
+        assert limited.get_attribute("data-case") == str(workspace.run_json("queue")[-1]["case"])
         assert page.locator("table.queue tbody tr").count() == 2
         context.close()

@@ -12,7 +12,6 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from conftest import Workspace, email_bytes
 from servers import Dovecot, SmtpServer
@@ -49,18 +48,6 @@ def configure(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace, extra: s
     )
 
 
-def poll(workspace: Workspace) -> dict[str, Any]:
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def queue(workspace: Workspace) -> list[dict[str, Any]]:
-    done = workspace.run("queue", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def cases(workspace: Workspace) -> dict[str, tuple[int, str, float]]:
     """Each sender's (case, case level, case score)."""
     with sqlite3.connect(workspace.db) as db:
@@ -76,7 +63,7 @@ def assert_stranger_kept_apart(
     after = cases(workspace)
     assert after["ann@customer.test"] == ann_case  # the level and score of Ann's case did not move
     assert after["mallory@evil.test"][0] != ann_case[0]
-    rows = {r["customer"]: r for r in queue(workspace)}
+    rows = {r["customer"]: r for r in workspace.run_json("queue")}
     assert rows["ann@customer.test"]["id"] == ann_draft and rows["ann@customer.test"]["status"] == "pending"
     mallory = rows["mallory@evil.test"]
     shown = workspace.run("show", str(mallory["id"]), "--json")
@@ -94,12 +81,12 @@ def test_a_stranger_naming_a_customers_message_id_gets_a_case_of_their_own(
 ) -> None:
     dovecot.append("INBOX", ANN)
     configure(dovecot, smtp_server, workspace)
-    assert poll(workspace)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     ann_case = cases(workspace)["ann@customer.test"]
-    [ann_row] = queue(workspace)
+    [ann_row] = workspace.run_json("queue")
 
     dovecot.append("INBOX", stranger("<ann-1@customer.test>"))
-    assert poll(workspace)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     assert_stranger_kept_apart(workspace, ann_case, ann_row["id"])
 
     # the review page: the stranger's case shows the link, nothing of Ann
@@ -112,7 +99,7 @@ def test_a_stranger_naming_a_customers_message_id_gets_a_case_of_their_own(
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     assert client.post("/login", data={"name": "dana", "password": AGENT_PW, "csrf_token": token},
                        base_url=base).status_code == 302
-    mallory_draft = next(r["id"] for r in queue(workspace) if r["customer"] == "mallory@evil.test")
+    mallory_draft = next(r["id"] for r in workspace.run_json("queue") if r["customer"] == "mallory@evil.test")
     html = client.get(f"/drafts/{mallory_draft}", base_url=base).text
     assert f"linked to case {ann_case[0]}" in html
     assert "ann@customer.test" not in html and ANN_PHONE not in html and "Ann Lee" not in html
@@ -131,8 +118,8 @@ def test_a_stranger_replying_to_our_reply_does_not_join_but_the_customer_does(
 ) -> None:
     dovecot.append("INBOX", ANN)
     configure(dovecot, smtp_server, workspace)
-    poll(workspace)
-    [row] = queue(workspace)
+    workspace.run_json("poll")
+    [row] = workspace.run_json("queue")
     assert workspace.run("approve", str(row["id"]), "--agent", "dana").returncode == 0
     [sent] = smtp_server.messages
     ours = sent.message["Message-ID"]
@@ -144,13 +131,13 @@ def test_a_stranger_replying_to_our_reply_does_not_join_but_the_customer_does(
         sender="Ann Lee <ann@customer.test>", message_id="<ann-2@customer.test>",
         headers={"In-Reply-To": ours, "References": f"<ann-1@customer.test> {ours}"},
     ))
-    poll(workspace)
+    workspace.run_json("poll")
     after_ann = cases(workspace)["ann@customer.test"]
     assert after_ann[0] == ann_case[0]  # the customer's genuine reply threads
-    [ann_row] = queue(workspace)
+    [ann_row] = workspace.run_json("queue")
 
     dovecot.append("INBOX", stranger(ours))
-    poll(workspace)
+    workspace.run_json("poll")
     assert_stranger_kept_apart(workspace, after_ann, ann_row["id"])
 
 
@@ -159,16 +146,16 @@ def test_a_guessed_message_id_of_the_old_format_does_not_join(
 ) -> None:
     dovecot.append("INBOX", ANN)
     configure(dovecot, smtp_server, workspace)
-    poll(workspace)
+    workspace.run_json("poll")
     ann_case = cases(workspace)["ann@customer.test"]
-    [row] = queue(workspace)
+    [row] = workspace.run_json("queue")
     dovecot.append("INBOX", stranger(f"<triage.c{ann_case[0]}.m1@example.com>"))
-    poll(workspace)
+    workspace.run_json("poll")
     assert_stranger_kept_apart(workspace, ann_case, row["id"], linked=False)  # it names nothing we hold
     # and Ann's own address with a guessed id is not the way into her case either
     dovecot.append("INBOX", stranger(f"<triage.c{ann_case[0]}.m1@example.com>", sender="ann@customer.test",
                                      mid="<ann-guess@customer.test>"))
-    poll(workspace)
+    workspace.run_json("poll")
     with sqlite3.connect(workspace.db) as db:
         guessed = db.execute("SELECT case_id FROM messages WHERE message_id = '<ann-guess@customer.test>'").fetchone()
         joined = db.execute("SELECT case_id, detail FROM events WHERE kind = 'case-joined'").fetchall()
@@ -192,7 +179,7 @@ def test_an_address_the_owner_linked_to_the_customer_joins(
 ) -> None:
     dovecot.append("INBOX", ANN)
     configure(dovecot, smtp_server, workspace)
-    poll(workspace)
+    workspace.run_json("poll")
     ann_case = cases(workspace)["ann@customer.test"]
     unknown = workspace.run("customer", "link", "ann.lee@work.test", "nobody@customer.test")
     assert unknown.returncode == 2 and "no customer nobody@customer.test" in unknown.stderr
@@ -200,14 +187,14 @@ def test_an_address_the_owner_linked_to_the_customer_joins(
     assert linked.returncode == 0, linked.stderr
     dovecot.append("INBOX", stranger("<ann-1@customer.test>", sender="Ann Lee <ann.lee@work.test>",
                                      mid="<ann-work@work.test>"))
-    poll(workspace)
+    workspace.run_json("poll")
     assert cases(workspace)["ann.lee@work.test"][0] == ann_case[0]
     listed = workspace.run("customer", "show", "ann@customer.test")
     assert "ann.lee@work.test" in listed.stdout
     assert workspace.run("customer", "unlink", "ann.lee@work.test").returncode == 0
     dovecot.append("INBOX", stranger("<ann-1@customer.test>", sender="Ann Lee <ann.lee@work.test>",
                                      mid="<ann-work-2@work.test>"))
-    poll(workspace)
+    workspace.run_json("poll")
     with sqlite3.connect(workspace.db) as db:
         [case_id] = db.execute("SELECT case_id FROM messages WHERE message_id = '<ann-work-2@work.test>'").fetchone()
     assert case_id != ann_case[0]
@@ -222,12 +209,12 @@ def test_a_colleague_at_a_business_customer_joins_only_when_the_owner_turns_it_o
     dovecot.append("INBOX", email_bytes(subject="Wrong charge", body="I was charged twice for my order.",
                                         sender="Gail <gail@gmail.test>", message_id="<gail-1@gmail.test>"))
     configure(dovecot, smtp_server, workspace)
-    poll(workspace)
+    workspace.run_json("poll")
     alice_case = cases(workspace)["alice@bigcorp.test"][0]
     gail_case = cases(workspace)["gail@gmail.test"][0]
 
     dovecot.append("INBOX", stranger("<alice-1@bigcorp.test>", sender="Bob <bob@bigcorp.test>", mid="<bob-1@bigcorp.test>"))
-    poll(workspace)
+    workspace.run_json("poll")
     assert cases(workspace)["bob@bigcorp.test"][0] != alice_case  # off by default
 
     configure(dovecot, smtp_server, workspace, extra="[cases]\njoin_same_domain = true\n")
@@ -235,7 +222,7 @@ def test_a_colleague_at_a_business_customer_joins_only_when_the_owner_turns_it_o
                                      mid="<carol-1@bigcorp.test>"))
     # gmail.test is not a business customer in rules/customers.csv: the same domain is not enough
     dovecot.append("INBOX", stranger("<gail-1@gmail.test>", sender="Hal <hal@gmail.test>", mid="<hal-1@gmail.test>"))
-    poll(workspace)
+    workspace.run_json("poll")
     after = cases(workspace)
     assert after["carol@eu.bigcorp.test"][0] == alice_case
     assert after["hal@gmail.test"][0] != gail_case
