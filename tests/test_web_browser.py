@@ -1,53 +1,80 @@
 """The review page in real headless Chromium, against real Dovecot and SMTP servers.
 
-Mail is polled from Dovecot by the real CLI; the app runs in werkzeug's
-threaded server on a free loopback port; Playwright drives Debian's
-chromium (never a downloaded browser). A missing chromium fails the test.
+Mail is polled from Dovecot by the real CLI once per module; each test gets
+its own Dovecot holding the Maildir that poll left and its own copy of the
+store. The app runs in werkzeug's threaded server on a free loopback port;
+Playwright drives Debian's chromium (never a downloaded browser). A missing
+chromium fails the test.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from conftest import PASSWORD as IMAP_PASSWORD
-from conftest import Workspace, logged_in, review_page
+from conftest import USER, Workspace, logged_in, review_page
 from servers import Dovecot, SmtpServer
-from test_web import CLEAN, MESSAGES, PASSWORD
+from test_web import CLEAN, MESSAGES, PASSWORD, _copy_store
 
 from triage import config
 from triage.store import Store
 
 
+def polled_template(messages: list[bytes], directory: Path) -> Path:
+    """Poll ``messages`` once, by the real CLI, from a Dovecot of their own; keep in ``directory`` the store
+    (agents dana and sam added) and the user's Maildir as the poll left it (UIDVALIDITY, UIDs, flags)."""
+    template = Workspace(directory)
+    with Dovecot({USER: IMAP_PASSWORD}) as server:
+        for raw in messages:
+            server.append("INBOX", raw)
+        template.imap_config(server)
+        polled = template.run("poll", "--json")
+        assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == len(messages), polled.stderr
+        # Dovecot rebuilds its index files from the Maildir and its uidlist
+        shutil.copytree(server.mail_dir / USER, directory / "mail", ignore=shutil.ignore_patterns("dovecot.*index*"))
+    template.add_agents()  # password conftest.AGENT_PASSWORD
+    return directory
+
+
 @contextmanager
-def polled_and_served(messages: list[bytes], dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
+def polled_and_served(template: Path, dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
                       monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Poll ``messages`` from Dovecot (a draft each), add agents dana and sam, serve the app; yields its base URL."""
-    for raw in messages:
-        dovecot.append("INBOX", raw)
+    """This test's own Dovecot and store, as the ``polled_template`` poll left them; serve the app on them."""
+    mail = dovecot.mail_dir / USER  # nobody has logged in yet
+    shutil.copytree(template / "mail", mail)
+    owner = dovecot.mail_dir.stat()
+    for path in [mail, *mail.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid)
+    _copy_store(template, workspace.dir)
     workspace.imap_config(
         dovecot,
         extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
     )
-    polled = workspace.run("poll", "--json")
-    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == len(messages), polled.stderr
-    workspace.add_agents()  # password conftest.AGENT_PASSWORD
     monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)  # the app sends and files in Sent over IMAP
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
     with review_page(workspace) as base:
         yield base
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return polled_template(MESSAGES, tmp_path_factory.mktemp("polled"))
+
+
 @pytest.fixture
-def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
+def served(template: Path, dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Workspace]]:
-    """The three messages of test_web polled and served: (base URL, workspace)."""
-    with polled_and_served(MESSAGES, dovecot, smtp_server, workspace, monkeypatch) as base:
+    """The three messages of test_web, polled, agents dana and sam, the app: (base URL, workspace)."""
+    with polled_and_served(template, dovecot, smtp_server, workspace, monkeypatch) as base:
         yield base, workspace
 
 

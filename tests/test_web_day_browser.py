@@ -11,17 +11,22 @@ import pytest
 from conftest import Workspace, logged_in
 from servers import Dovecot, SmtpServer
 from test_web import CLEAN, MESSAGES
-from test_web_browser import landed, polled_and_served
+from test_web_browser import landed, polled_and_served, polled_template
 from test_web_day import PHOTO, _with_attachments
 
 from triage.store import Store
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return polled_template([*MESSAGES, _with_attachments()], tmp_path_factory.mktemp("polled"))
+
+
 @pytest.fixture
-def served(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
+def served(template: Path, dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Workspace]]:
-    """Four messages polled from Dovecot (one with a photo and a hostile HTML attachment), agents, the app."""
-    with polled_and_served([*MESSAGES, _with_attachments()], dovecot, smtp_server, workspace, monkeypatch) as base:
+    """Four messages polled (one with a photo and a hostile HTML attachment), agents dana and sam, the app."""
+    with polled_and_served(template, dovecot, smtp_server, workspace, monkeypatch) as base:
         yield base, workspace
 
 
