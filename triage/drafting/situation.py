@@ -32,7 +32,7 @@ from typing import Any
 from triage.detect import Detection
 from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
-from triage.drafting.tone import Finding, compile_patterns
+from triage.drafting.tone import Finding, _spans, compile_patterns
 from triage.errors import Problem
 from triage.message import Message
 from triage.rulefile import TomlFile
@@ -108,10 +108,31 @@ class ReplyPolicy:
         where = self.ask_situations.get(kind)
         return self.asks.get(kind, "") if not where or situation in where else ""
 
-    def sign(self, name: str, text: str) -> re.Match[str] | None:
-        """The first match in ``text`` of the ``[signs]`` phrases called ``name``, or None."""
-        hits = [m for p in self.signs.get(name, ()) if (m := p.search(text))]
-        return min(hits, key=lambda m: m.start()) if hits else None
+    def sign(self, name: str, text: str) -> tuple[int, int] | None:
+        """The span in ``text`` of the first match of the ``[signs]`` phrases called ``name``, or None."""
+        return _Signs(self)(name, text)
+
+
+class _Signs:
+    """``ReplyPolicy.sign`` for one message: each (sign, text) read once, on the lowered text
+    where that keeps the offsets (``tone._spans``, as the linter reads its phrases)."""
+
+    def __init__(self, policy: ReplyPolicy) -> None:
+        self.policy = policy
+        self.found: dict[tuple[str, str], tuple[int, int] | None] = {}
+        self.lowered: dict[str, str | None] = {}
+
+    def __call__(self, name: str, text: str) -> tuple[int, int] | None:
+        key = (name, text)
+        if key in self.found:
+            return self.found[key]
+        if text not in self.lowered:
+            lower = text.lower()
+            self.lowered[text] = lower if len(lower) == len(text) else None
+        lowered = self.lowered[text]
+        hits = [span for p in self.policy.signs.get(name, ()) if (span := next(_spans(p, text, lowered), None))]
+        found = self.found[key] = min(hits, key=lambda span: span[0]) if hits else None
+        return found
 
 
 @dataclass(frozen=True)
@@ -210,14 +231,14 @@ _TROUBLE_ASKS = frozenset({"refund", "replacement", "repair", "compensation", "e
 
 
 def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
-             kinds: tuple[str, ...]) -> tuple[bool, tuple[int, int]]:
+             kinds: tuple[str, ...], sign: _Signs) -> tuple[bool, tuple[int, int]]:
     """(something went wrong, where a sign of it is): detection's complaint or anger, a complaint
     cue it found, shouting, an ask that only trouble prompts, an urgent phrase, or one of the
     owner's ``[signs] trouble`` phrases ("has not arrived", "won't let me", "I want my bag")."""
     text = message.text or ""
-    sign = policy.sign("trouble", text) or policy.sign("not_delivered", text)
-    span = sign.span() if sign else (0, 0)
-    if detection.complaint or detection.angry or sign:
+    found = sign("trouble", text) or sign("not_delivered", text)
+    span = found or (0, 0)
+    if detection.complaint or detection.angry or found:
         return True, span
     # a strong cue detection found but outweighed ("it has not gone through"), never one beside praise
     # ("the packaging was lovely, with no plastic")
@@ -249,22 +270,23 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     questions = _questions(message, detection)
     names = set(detection.archetype_names)
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
-    trouble, span = _trouble(policy, message, detection, kinds)
+    sign = _Signs(policy)
+    trouble, span = _trouble(policy, message, detection, kinds, sign)
     problems = problems_in(policy, message)
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
     trouble = trouble or bool(problems)
-    about_order = bool(detection.facts.orders or detection.facts.products or policy.sign("order", text))
-    security = policy.sign("security", text)
+    about_order = bool(detection.facts.orders or detection.facts.products or sign("order", text))
+    security = sign("security", text)
     if security:
         # someone else has their card, account or money: urgent whatever the tone
         situation, trouble = "security", True
-        inner = policy.sign("security", message.text or "")
+        inner = sign("security", message.text or "")
         if inner and span == (0, 0):
-            span = inner.span()
+            span = inner
     elif trouble:
         situation = policy.topics.get(detection.topic, "general")
-        if policy.sign("not_delivered", text) and situation in ("billing", "general", "product_fault"):
+        if sign("not_delivered", text) and situation in ("billing", "general", "product_fault"):
             situation = "delivery"  # "the goods never arrived, I want a refund": a delivery, not a charge
     elif (not questions and not kinds and "cancelling" not in names and "?" not in message.text
           and not _REQUEST.search(message.text) and any(p.search(_unquoted(text)) for p in policy.thanks)
@@ -283,7 +305,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     # remedies when nothing they bought from us is named
     if REMEDY_KINDS & set(kinds) or any(p.search(message.text) for p in policy.named) or not about_order:
         remedy = ""
-    signs = frozenset(name for name in SIGNS if policy.sign(name, text))
+    signs = frozenset(name for name in SIGNS if sign(name, text))
     lines = tuple((k, line) for k in kinds if (line := policy.ask_line(k, situation, signs)))
     answers: list[SavedAnswer] = []
     open_questions: list[str] = []
