@@ -144,6 +144,13 @@ def respell(lower: str, vocabulary: frozenset[str]) -> str:
     return next(iter(close)) if len(close) == 1 else lower
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _read_as(lower: str, vocabulary: frozenset[str]) -> str:
+    """``lemma(respell(lower, vocabulary))``, kept: most words of a text were read before, and
+    respelling an unknown word tries every string one edit from it."""
+    return lemma(respell(lower, vocabulary))
+
+
 def lemma(lower: str) -> str:
     """The lemma of a lower-case word ("cancelled" -> "cancel"); the word itself when unknown."""
     lower = lower.replace("’", "'")
@@ -339,13 +346,23 @@ def _prepare(spacy_doc: Any, text: str, vocabulary: frozenset[str] = frozenset()
         starts.append(idx)
         ends.append(idx + length)
         punct.append(bool(is_punct))
-    lemmas = [lemma(respell(w, vocabulary)) if w else "" for w in lowers]
+    lemmas = [_read_as(w, vocabulary) if w else "" for w in lowers]
     return _Doc(text, lowers, lemmas, ["=" + w for w in lowers], starts, ends, punct)
 
 
 def _match_at(slots: tuple[Slot, ...], doc: _Doc, i: int, hi: int) -> int:
     """The end of the shortest match of ``slots`` at token ``i`` (before ``hi``), or -1."""
     lemmas, forms = doc.lemmas, doc.forms
+    if None not in slots:  # no gap (most terms and frames): one token per slot, no search
+        end = i + len(slots)
+        if end > hi:
+            return -1
+        pos = i
+        for slot in slots:
+            if lemmas[pos] not in slot and forms[pos] not in slot:  # type: ignore[operator]
+                return -1
+            pos += 1
+        return end
 
     def go(k: int, pos: int) -> int:
         if k == len(slots):
