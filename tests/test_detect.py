@@ -278,6 +278,23 @@ def test_to_dict_is_json(detector: Detector) -> None:
     assert {"score", "level", "complaint", "archetypes", "evidence", "facts", "topic"} <= set(data)
 
 
+def test_to_dict_is_asdict(detector: Detector) -> None:
+    """to_dict is written out field by field (it runs for every message): it must stay what
+    dataclasses.asdict gives, with every field a Detection and its parts will ever have."""
+    from dataclasses import asdict
+
+    got = classify_text(detector, "Subject line\n\nI'll sue you!!! Order 12345 cost $20, refund me by Friday "
+                                  "or cancel my account. Where is my parcel?", "x@bigcorp.test")
+    assert got.evidence and got.asks and got.threats and got.facts.orders and got.archetypes
+    expected = asdict(got)
+    expected["angry"] = got.angry
+    expected["threats"] = [asdict(e) for e in got.threats]
+    data = got.to_dict()
+    assert data == expected
+    assert list(data) == list(expected)
+    assert [type(v) for v in data.values()] == [type(v) for v in expected.values()]
+
+
 def test_batch_and_context_contract(detector: Detector) -> None:
     texts = ["", "fine", "This is unacceptable."]
     got = detector.detect(texts, [])
