@@ -97,6 +97,12 @@ CASES = [
      [], ["your flight was cancelled"]),
     ("", "We waited in line for almost an hour and nobody could help us.", set(), set(),
      ["you were kept waiting far too long", "nobody has helped you put it right"], ["you wrote"]),
+    # a number they called a flight, a booking or a card is not an order: their noun, or not repeated
+    ("", "What went wrong with flight #4435? We sat at the gate for four hours and then got sent home.",
+     set(), set(), ["flight 4435"], ["order 4435"]),
+    ("", "Booking ref #88231 has my name spelt wrong and the desk says they can't fix it.", set(), set(),
+     ["booking reference 88231"], ["order 88231"]),
+    ("", "My card #4455 was declined at the till twice today.", set(), set(), [], ["order 4455", "4455"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),

@@ -128,7 +128,7 @@ _GREETING_LEAD = re.compile(r"^(hi|hello|hey|hiya|dear)\b[^,.!?]{0,30},\s*", re.
 _ARTICLE = re.compile(r"^(the|a|an|my|our|your|this|that)\s+", re.I)
 CONTEXT_KEYS = (
     "greeting", "first_name", "shop", "agent", "support_address", "case_id", "subject",
-    "their_words", "their_words_source", "about", "details", "cancel_what", "cancel_when", "order", "orders", "product",
+    "their_words", "their_words_source", "about", "details", "cancel_what", "cancel_when", "order", "orders", "order_ref", "product",
     "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
@@ -571,6 +571,37 @@ def _order(value: str) -> str:
     return re.sub(r"^(order\s*)?(no\.?|nr\.?|number|#)?\s*", "", clean_line(value, 40), flags=re.I)
 
 
+# what a customer may call a number of theirs that is not an order: said with their noun ("flight 4435")
+_REF_NOUNS = {"flight": "flight", "booking": "booking", "reservation": "reservation", "ticket": "ticket",
+              "case": "case", "claim": "claim", "confirmation": "confirmation", "pnr": "booking", "train": "train",
+              "reference": "reference", "ref": "reference", "voucher": "voucher", "complaint": "complaint"}
+# a number they called a card or an account: not an order, and not repeated back in an email
+_PRIVATE_NOUNS = frozenset({"card", "account", "acct", "iban", "phone", "mobile", "sort", "pin", "cvv"})
+_NUMBER_WORDS = frozenset({"no", "nr", "number", "num", "id", "code"})
+
+
+def order_noun(text: str, value: str) -> str | None:
+    """What the customer called ``value`` where they first wrote it: "order" (also when they named
+    nothing, "#48213"), their own noun ("flight", "booking reference"), or None for a card or
+    account number."""
+    m = re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.I)
+    if m is None:
+        return "order"
+    words = [w for w in re.findall(r"[a-z]+", text[max(0, m.start() - 40):m.start()].lower())]
+    while words and words[-1] in _NUMBER_WORDS:
+        words.pop()
+    last = words[-1] if words else ""
+    if last in _PRIVATE_NOUNS:
+        return None
+    if last not in _REF_NOUNS:
+        return "order"
+    noun = _REF_NOUNS[last]
+    before = words[-2] if len(words) > 1 else ""
+    if noun == "reference" and before in _REF_NOUNS and _REF_NOUNS[before] != "reference":
+        return f"{_REF_NOUNS[before]} reference"
+    return noun
+
+
 def build_context(message: Message, detection: Detection, case_id: int, now: datetime,
                   support: SupportSettings, *, working_days: int = 1,
                   holidays: frozenset[date] = frozenset(), specialist: Specialist | None = None,
@@ -589,6 +620,11 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     if unknown:
         raise DraftError(f"unknown extra context {', '.join(sorted(unknown))}")
     orders = list(dict.fromkeys(o for o in map(_order, facts.orders) if o))
+    said_in = f"{message.subject}\n{message.text}"
+    nouns = {o: order_noun(said_in, o) for o in orders}
+    orders = [o for o in orders if nouns[o]]  # a card or account number is not an order
+    refs = [f"{nouns[o]} {o}" for o in orders]  # each with the customer's noun: "order 48213", "flight 4435"
+    ordered = [o for o in orders if nouns[o] == "order"]  # what {thing} may name: never "your kettle from flight 4435"
     products = list(dict.fromkeys(p for p in (_ARTICLE.sub("", clean_line(p, 60))
                                               for p in facts.products) if p))
     dates = list(dict.fromkeys(d for d in (clean_line(d, 40) for d in facts.dates) if d))
@@ -615,14 +651,14 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     if phrase and questions and " ".join(_WORD.findall(phrase.lower())) in " ".join(_WORD.findall(questions[0].lower())):
         phrase = ""  # their question says it ("why was I declined from getting cash?"): not said twice
     if orders:
-        about = f"order {orders[0]}" + (f" ({products[0]})" if products else "")
+        about = refs[0] + (f" ({products[0]})" if products else "")
     elif products:
         about = f"your {products[0]}"
     else:
         # a subject that is only their first words says nothing the restatement does not
         quoted = "" if echo else _quote(" ".join(_FORWARDED.sub("", subject).split()[:RESTATE_WORDS]), end=False)
         about = f"\u201c{quoted}\u201d" if quoted else "what you wrote to us about"
-    details = ", ".join([f"order {o}" for o in orders[:2]] + products[:2] + dates[:2] + amounts[:2])
+    details = ", ".join(refs[:2] + products[:2] + dates[:2] + amounts[:2])
     name = first_name(message.sender_name)
     day = now.date()
     values: dict[str, str] = {k: "" for k in EXTRA_KEYS}
@@ -633,14 +669,14 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     urgent = bool(reply and reply.urgent and within)
     next_step = within if urgent else f"by {next_day}"
     deadline = reply.deadline if reply else ""
-    problems = our_problems(reply, products, orders)
+    problems = our_problems(reply, products, ordered)
     rep = repeat_of(message.text)
     said = "" if problems else phrase.lower()  # the phrase is not quoted when the problems say it
     rep = "" if rep and rep.split()[0] in said else rep
     waited = "" if waited and waited in said else waited
     understood = _and([*problems, *([f"this is the {rep}"] if rep else []),
                        *([f"you've been waiting {waited}"] if waited else [])]) if problems else ""
-    placeholders = {"when": next_step, "order": f"order {orders[0]}" if orders else "your order",
+    placeholders = {"when": next_step, "order": refs[0] if orders else "your order",
                     "deadline": deadline, "specialist": specialist.full if specialist else "a colleague"}
     return {
         "greeting": f"Hi {name}," if name else "Hi there,",
@@ -657,7 +693,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "cancel_what": cancel_what(message, facts),
         "cancel_when": next((clean_line(a.when, 60) for a in detection.asks
                              if a.kind in ("cancel", "close_account") and a.when), ""),
-        "order": orders[0] if orders else "", "orders": orders,
+        "order": orders[0] if orders else "", "orders": orders, "order_ref": refs[0] if refs else "",
         "product": products[0] if products else "", "products": products,
         "date": dates[0] if dates else "", "dates": dates,
         "amount": amounts[0] if amounts else "", "amounts": amounts,
