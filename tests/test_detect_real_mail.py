@@ -171,6 +171,11 @@ def test_profanity_does_not_fire_on_capitalised_names(detector: Detector, text: 
         ("Refund me by Friday or I'll file a chargeback with my bank.", True),
         ("Unless this is fixed I am going to contact my lawyer.", True),
         ("I'm going to tell everyone I know about this.", True),
+        # "about" is an intent only as "about to"
+        ("I'm about to post this on Twitter", True),
+        ("just about everyone I know had this problem", False),
+        ("I told my friends about it", False),
+        ("I will tell everyone about you", True),
     ],
 )
 def test_threats_need_an_intent_and_a_target(detector: Detector, text: str, threat: bool) -> None:
