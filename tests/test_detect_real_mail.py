@@ -246,6 +246,25 @@ def test_what_is_cancelled_decides_leaving(detector: Detector, text: str, cancel
 
 
 @pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("Cancel this awful order now.", True),
+        ("I need to cancel the horrible booking I made.", True),
+        ("Please cancel the disastrous reservation.", True),
+        ("you cancelled my flight and nobody told me", True),
+        ("I need to cancel the previous reservation because you rebooked me on the wrong day", True),
+        ("I'd like to cancel my order please.", False),
+        ("How do I cancel a transfer?", False),
+    ],
+)
+def test_a_zero_weight_archetype_match_decides_only_the_archetype(detector: Detector, text: str, complaint: bool) -> None:
+    """One order cancelled is an ask, not leaving; the words of that match still say how it went."""
+    found = detect(detector, text)
+    assert "cancelling" not in found.archetype_names, text
+    assert found.complaint is complaint, text
+
+
+@pytest.mark.parametrize(
     ("text", "rule"),
     [
         ("My card was declined at the supermarket this morning.", "complaint.done_to_me"),  # done to the customer

@@ -221,8 +221,11 @@ class Detector:
                 groups.setdefault(group, []).append((start, end, entry.rule))
 
         anger_hits = [h for h in _longest(groups.pop("anger", [])) if not _name_not_profanity(doc, h)]
-        covered = {t for hits in (anger_hits, *groups.values()) for s, e, _ in hits for t in range(s, e)}
-        covered_complaint = {t for hits in groups.values() for s, e, _ in hits for t in range(s, e)}
+        # a weight-0 archetype pattern ("cancel the previous reservation" is one order, not
+        # leaving) settles only the archetype: the words it spans still count as valence
+        scored = [[h for h in hits if g == "complaint" or h[2].weight] for g, hits in groups.items()]
+        covered = {t for hits in (anger_hits, *scored) for s, e, _ in hits for t in range(s, e)}
+        covered_complaint = {t for hits in scored for s, e, _ in hits for t in range(s, e)}
         evidence = phrase_evidence(doc, text, anger_hits, mods)
         lowered_or_none = lowered(text)  # the regexes' fast path reads it, when it can stand for text
         evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
