@@ -577,7 +577,7 @@ _REF_NOUNS = {"flight": "flight", "booking": "booking", "reservation": "reservat
               "reference": "reference", "ref": "reference", "voucher": "voucher", "complaint": "complaint"}
 # a number they called a card or an account: not an order, and not repeated back in an email
 _PRIVATE_NOUNS = frozenset({"card", "account", "acct", "iban", "phone", "mobile", "sort", "pin", "cvv"})
-_NUMBER_WORDS = frozenset({"no", "nr", "number", "num", "id", "code"})
+_LABEL_WORDS = frozenset({"no", "nr", "number", "num", "id", "code"})
 
 
 def order_noun(text: str, value: str) -> str | None:
@@ -588,7 +588,7 @@ def order_noun(text: str, value: str) -> str | None:
     if m is None:
         return "order"
     words = [w for w in re.findall(r"[a-z]+", text[max(0, m.start() - 40):m.start()].lower())]
-    while words and words[-1] in _NUMBER_WORDS:
+    while words and words[-1] in _LABEL_WORDS:
         words.pop()
     last = words[-1] if words else ""
     if last in _PRIVATE_NOUNS:
