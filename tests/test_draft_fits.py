@@ -103,6 +103,21 @@ CASES = [
     ("", "Booking ref #88231 has my name spelt wrong and the desk says they can't fix it.", set(), set(),
      ["booking reference 88231"], ["order 88231"]),
     ("", "My card #4455 was declined at the till twice today.", set(), set(), [], ["order 4455", "4455"]),
+    # a traveller stuck now, a card stopped abroad, time running out: urgent, and no calm date anywhere
+    ("", "I'm stuck in Chicago with my kids and need a new flight now.", {"change"}, {"status"},
+     ["within 2 hours"], [CALM]),
+    ("", "Stuck in Lisbon overnight after the last bus left, and the staff at the desk were rude.", set(), {"status"},
+     ["within 2 hours"], [CALM, "where things stand"]),
+    ("", "We're at the gate, boarding in 20 minutes, and the app has lost our seats.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "My card has been blocked while I'm abroad in Portugal and I have no cash for the hotel.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "I'm running out of time, my connection leaves soon and nobody at the desk knows anything.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "Currently in the air and the wifi I paid for has been dead since take off.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    # a payment stuck in pending is not a traveller stranded: the calm pace
+    ("", "My transfer has been stuck in pending for three days.", set(), set(), [CALM], ["within 2 hours"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),

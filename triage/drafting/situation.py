@@ -98,6 +98,7 @@ class ReplyPolicy:
     signs: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)  # [signs] name -> phrases
     urgent_hours: float = 0.0  # an urgent case promises contact within this many hours (0: the first-response time)
     problems: tuple[ProblemRule, ...] = ()  # what went wrong, in our words, for the restatement
+    urgent_unless: tuple[re.Pattern[str], ...] = ()  # a sentence with one of these is not urgent
 
     def ask_line(self, kind: str, situation: str, signs: frozenset[str] = frozenset()) -> str:
         """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit):
@@ -251,7 +252,7 @@ def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
     if (not kinds and "?" not in text and any(p.search(text) for p in policy.thanks)
             and any(p.search(text) for p in policy.thanks_unless)):
         return True, span  # "but in the meantime I'll sleep at the station. Thanks guys!" asks nothing
-    return bool(_TROUBLE_ASKS & set(kinds)) or any(p.search(text) for p in policy.urgent), span
+    return bool(_TROUBLE_ASKS & set(kinds)) or is_urgent(policy, text), span
 
 
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
@@ -332,7 +333,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
             hit = next((a for a in policy.answers if a.matches(sentence)), None)
             if hit is not None and hit not in answers:
                 answers.append(hit)
-    urgent = situation == "security" or any(p.search(text) for p in policy.urgent)
+    urgent = situation == "security" or is_urgent(policy, text)
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
     if not _DEADLINE.match(deadline):  # "until Wednesday", "this morning": a time, not a deadline of theirs
         deadline = ""
@@ -346,6 +347,16 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+
+
+def is_urgent(policy: ReplyPolicy, text: str) -> bool:
+    """Whether ``text`` holds an ``[urgent]`` phrase in a sentence without one of its ``unless`` phrases."""
+    for pattern in policy.urgent:
+        for m in pattern.finditer(text):
+            sentence = next((s.group(0) for s in _SENTENCE.finditer(text) if s.start() <= m.start() < s.end()), text)
+            if not any(u.search(sentence) for u in policy.urgent_unless):
+                return True
+    return False
 
 
 def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str], ...]:
@@ -507,8 +518,9 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
                                                         allowed=SITUATIONS, what="situation"))
         else:
             asks[kind] = _owner_text(f, f"asks.{kind}", value, empty=True)
-    urgent_t = f.table(d, "urgent", allowed={"phrases", "within_hours"})
+    urgent_t = f.table(d, "urgent", allowed={"phrases", "within_hours", "unless"})
     urgent = compile_patterns(f, "urgent.phrases", urgent_t.get("phrases"), regex=False)
+    urgent_unless = compile_patterns(f, "urgent.unless", urgent_t.get("unless"), regex=False)
     urgent_hours = urgent_t.get("within_hours", 0)
     if isinstance(urgent_hours, bool) or not isinstance(urgent_hours, (int, float)) or urgent_hours < 0:
         f.problem("urgent.within_hours", "expected a number of hours (0 = the first-response time)")
@@ -528,7 +540,7 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
         return None, problems
     return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
                        answers, ask_situations, ask_variants, tuple(thanks_unless), signs, float(urgent_hours),
-                       problem_rules), []
+                       problem_rules, tuple(urgent_unless)), []
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
