@@ -118,6 +118,19 @@ CASES = [
      ["within 2 hours"], [CALM]),
     # a payment stuck in pending is not a traveller stranded: the calm pace
     ("", "My transfer has been stuck in pending for three days.", set(), set(), [CALM], ["within 2 hours"]),
+    # a generic fault says what they named, or nothing: never "the item" for a card or a phone call,
+    # and a card that is declined or blocked is not an account they cannot get into
+    ("", "The contactless on my card has stopped working in every shop.", set(), set(),
+     ["your contactless card isn't working"], ["the item"]),
+    ("", "I was transferred between departments three times and then the line went dead.", set(), set(),
+     ["your call to us ended"], ["the item", "isn't working"]),
+    ("", "I rang to sort out a transfer and it just didn't connect.", set(), set(), [], ["the item"]),
+    ("", "My card keeps getting declined at the supermarket and there is money in my account.", set(), set(),
+     ["your payment didn't go through"], ["get into your account", "the item"]),
+    ("", "My card got blocked yesterday, is my account locked too?", set(), set(),
+     ["your card has been blocked"], ["get into your account"]),
+    ("", "My new card stopped working after a week.", set(), set(), ["your card isn't working"], ["blocked", "the item"]),
+    ("", "It broke after two days.", set(), set(), [], ["the item"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),

@@ -560,6 +560,8 @@ def our_problems(reply: Reply | None, products: list[str], orders: list[str]) ->
     for say, default in reply.problems:
         text = say
         if "{thing}" in text:
+            if not thing and not default:
+                continue  # an entry that needs a named thing, and none is: never a wrong "the item"
             # the product and order are said once, with the first problem that names them
             named = thing and not any(thing in o for o in out)
             text = text.replace("{thing}", thing if named else ("it" if out and thing else default))

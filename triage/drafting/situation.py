@@ -77,6 +77,9 @@ class ProblemRule:
     unless: tuple[re.Pattern[str], ...] = ()  # a sentence with one of these is not this problem
     # of the entries sharing a group, only the first found is said ("arrived broken", not also "broken")
     groups: tuple[str, ...] = ()
+    # (phrase, what we call it): a thing the customer named in the problem's sentence fills {thing}
+    # ("contactless" -> "your contactless card") before the entry's own word for it
+    names: tuple[tuple[re.Pattern[str], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,8 @@ class Reply:
     trouble_span: tuple[int, int] = (0, 0)  # where in the text a sign of it is (0, 0: none)
     about_order: bool = False  # the message concerns something ordered from us
     # what went wrong in our words ([[problems]] sentences, placeholders unfilled), in the order they say it
-    problems: tuple[tuple[str, str], ...] = ()  # (sentence, the default {thing})
+    # (sentence, the default {thing}: what they named, else the entry's word, "" when it needs a named thing)
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 _QUESTION_START = re.compile(
@@ -365,7 +369,7 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
     the customer says them, at most PROBLEMS_SAID; a span already read as one problem is not read again,
     and of the entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
     found is said."""
-    found: list[tuple[int, int, int, ProblemRule]] = []
+    found: list[tuple[int, int, int, ProblemRule, str]] = []
     for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
         for n, rule in enumerate(policy.problems):
             for pattern in rule.phrases:
@@ -374,17 +378,19 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
                                      if s.start() <= m.start() < s.end()), text)
                     if any(u.search(sentence) for u in rule.unless):
                         continue
-                    found.append((offset + m.start(), offset + m.end(), n, rule))
+                    thing = next((label if label.split()[0] in ("the", "your", "what") else f"your {label}"
+                                  for p, label in rule.names if p.search(sentence)), rule.thing)
+                    found.append((offset + m.start(), offset + m.end(), n, rule, thing))
     taken: list[tuple[int, int]] = []
-    chosen: list[tuple[int, ProblemRule]] = []
-    for start, end, _, rule in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which reading wins
+    chosen: list[tuple[int, ProblemRule, str]] = []
+    for start, end, _, rule, thing in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which wins
         if any(start < b and a < end for a, b in taken) or any(
-                r.say == rule.say or set(r.groups) & set(rule.groups) for _, r in chosen):
+                r.say == rule.say or set(r.groups) & set(rule.groups) for _, r, _ in chosen):
             continue
         taken.append((start, end))
-        chosen.append((start, rule))
+        chosen.append((start, rule, thing))
     chosen.sort(key=lambda c: c[0])
-    return tuple((r.say, r.thing) for _, r in chosen[:PROBLEMS_SAID])
+    return tuple((r.say, thing) for _, r, thing in chosen[:PROBLEMS_SAID])
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -450,16 +456,23 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
     out: list[ProblemRule] = []
     for n, entry in enumerate(f.tables(f.data, "problems")):
         key = f"problems[{n}]"
-        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group"}, key)
+        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names"}, key)
         phrases = compile_patterns(f, f"{key}.phrases", entry.get("phrases"), regex=False)
         if not phrases:
             f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
         say = _owner_text(f, f"{key}.say", entry.get("say"), allowed=PROBLEM_PLACEHOLDERS)
-        thing = _owner_text(f, f"{key}.thing", entry.get("thing", "it"), allowed=())
+        thing = _owner_text(f, f"{key}.thing", entry.get("thing", "it"), allowed=(), empty=True)
+        names: list[tuple[re.Pattern[str], str]] = []
+        table = f.table(entry, "names", key, expected=f"a table {key}.names of phrase = \"what we call it\"")
+        for phrase, label in table.items():
+            pattern = compile_patterns(f, f"{key}.names", [phrase], regex=False)
+            said = _owner_text(f, f"{key}.names.{phrase}", label, allowed=())
+            if pattern and said:
+                names.append((pattern[0], said))
         unless = compile_patterns(f, f"{key}.unless", entry.get("unless"), regex=False)
         group = entry.get("group", [])
         groups = (group,) if isinstance(group, str) else tuple(f.str_list(entry, "group", key))
-        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups))
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names)))
     return tuple(out)
 
 
