@@ -116,8 +116,12 @@ CASES = [
      ["within 2 hours"], [CALM]),
     ("", "Currently in the air and the wifi I paid for has been dead since take off.", set(), set(),
      ["within 2 hours"], [CALM]),
-    # a payment stuck in pending is not a traveller stranded: the calm pace
+    ("", "Our flight is on hold and we are waiting at gate 12 with no information.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    # a payment stuck in pending, a phone queue, a trip long over: not a traveller stranded now, the calm pace
     ("", "My transfer has been stuck in pending for three days.", set(), set(), [CALM], ["within 2 hours"]),
+    ("", "Last month we were stuck in Madrid for two days and I still want the hotel costs back.", set(), set(),
+     [CALM], ["within 2 hours"]),
     # a generic fault says what they named, or nothing: never "the item" for a card or a phone call,
     # and a card that is declined or blocked is not an account they cannot get into
     ("", "The contactless on my card has stopped working in every shop.", set(), set(),
