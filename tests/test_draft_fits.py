@@ -103,6 +103,8 @@ CASES = [
     ("", "Booking ref #88231 has my name spelt wrong and the desk says they can't fix it.", set(), set(),
      ["booking reference 88231"], ["order 88231"]),
     ("", "My card #4455 was declined at the till twice today.", set(), set(), [], ["order 4455", "4455"]),
+    ("", "My card #4455 doesn't work at any cash machine in town.", set(), set(), ["your card isn't working"],
+     ["4455", "a replacement or a refund", "order number"]),
     # a traveller stuck now, a card stopped abroad, time running out: urgent, and no calm date anywhere
     ("", "I'm stuck in Chicago with my kids and need a new flight now.", {"change"}, {"status"},
      ["within 2 hours"], [CALM]),

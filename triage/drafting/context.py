@@ -19,7 +19,7 @@ from triage.config import SupportSettings
 from triage.detect import Detection, Evidence, Facts
 from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.rules import Specialist
-from triage.drafting.situation import _REQUEST, Reply, asks_like_a_question, fill
+from triage.drafting.situation import _REQUEST, Reply, asks_like_a_question, fill, order_noun, order_value
 from triage.errors import DraftError
 from triage.message import Message
 
@@ -569,41 +569,6 @@ def our_problems(reply: Reply | None, products: list[str], orders: list[str]) ->
     return out
 
 
-def _order(value: str) -> str:
-    return re.sub(r"^(order\s*)?(no\.?|nr\.?|number|#)?\s*", "", clean_line(value, 40), flags=re.I)
-
-
-# what a customer may call a number of theirs that is not an order: said with their noun ("flight 4435")
-_REF_NOUNS = {"flight": "flight", "booking": "booking", "reservation": "reservation", "ticket": "ticket",
-              "case": "case", "claim": "claim", "confirmation": "confirmation", "pnr": "booking", "train": "train",
-              "reference": "reference", "ref": "reference", "voucher": "voucher", "complaint": "complaint"}
-# a number they called a card or an account: not an order, and not repeated back in an email
-_PRIVATE_NOUNS = frozenset({"card", "account", "acct", "iban", "phone", "mobile", "sort", "pin", "cvv"})
-_LABEL_WORDS = frozenset({"no", "nr", "number", "num", "id", "code"})
-
-
-def order_noun(text: str, value: str) -> str | None:
-    """What the customer called ``value`` where they first wrote it: "order" (also when they named
-    nothing, "#48213"), their own noun ("flight", "booking reference"), or None for a card or
-    account number."""
-    m = re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.I)
-    if m is None:
-        return "order"
-    words = [w for w in re.findall(r"[a-z]+", text[max(0, m.start() - 40):m.start()].lower())]
-    while words and words[-1] in _LABEL_WORDS:
-        words.pop()
-    last = words[-1] if words else ""
-    if last in _PRIVATE_NOUNS:
-        return None
-    if last not in _REF_NOUNS:
-        return "order"
-    noun = _REF_NOUNS[last]
-    before = words[-2] if len(words) > 1 else ""
-    if noun == "reference" and before in _REF_NOUNS and _REF_NOUNS[before] != "reference":
-        return f"{_REF_NOUNS[before]} reference"
-    return noun
-
-
 def build_context(message: Message, detection: Detection, case_id: int, now: datetime,
                   support: SupportSettings, *, working_days: int = 1,
                   holidays: frozenset[date] = frozenset(), specialist: Specialist | None = None,
@@ -621,7 +586,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     unknown = set(extra or {}) - set(EXTRA_KEYS)
     if unknown:
         raise DraftError(f"unknown extra context {', '.join(sorted(unknown))}")
-    orders = list(dict.fromkeys(o for o in map(_order, facts.orders) if o))
+    orders = list(dict.fromkeys(o for o in map(order_value, facts.orders) if o))
     said_in = f"{message.subject}\n{message.text}"
     nouns = {o: order_noun(said_in, o) for o in orders}
     orders = [o for o in orders if nouns[o]]  # a card or account number is not an order

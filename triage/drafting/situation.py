@@ -268,6 +268,42 @@ def _unquoted(text: str) -> str:
     return _QUOTED.sub(" ", text)
 
 
+def order_value(value: str) -> str:
+    """An order number as found, without "order", "no." or "#"."""
+    return re.sub(r"^(order\s*)?(no\.?|nr\.?|number|#)?\s*", "", clean_line(value, 40), flags=re.I)
+
+
+# what a customer may call a number of theirs that is not an order: said with their noun ("flight 4435")
+_REF_NOUNS = {"flight": "flight", "booking": "booking", "reservation": "reservation", "ticket": "ticket",
+              "case": "case", "claim": "claim", "confirmation": "confirmation", "pnr": "booking", "train": "train",
+              "reference": "reference", "ref": "reference", "voucher": "voucher", "complaint": "complaint"}
+# a number they called a card or an account: not an order, and not repeated back in an email
+_PRIVATE_NOUNS = frozenset({"card", "account", "acct", "iban", "phone", "mobile", "sort", "pin", "cvv"})
+_LABEL_WORDS = frozenset({"no", "nr", "number", "num", "id", "code"})
+
+
+def order_noun(text: str, value: str) -> str | None:
+    """What the customer called ``value`` where they first wrote it: "order" (also when they named
+    nothing, "#48213"), their own noun ("flight", "booking reference"), or None for a card or
+    account number."""
+    m = re.search(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text, re.I)
+    if m is None:
+        return "order"
+    words = [w for w in re.findall(r"[a-z]+", text[max(0, m.start() - 40):m.start()].lower())]
+    while words and words[-1] in _LABEL_WORDS:
+        words.pop()
+    last = words[-1] if words else ""
+    if last in _PRIVATE_NOUNS:
+        return None
+    if last not in _REF_NOUNS:
+        return "order"
+    noun = _REF_NOUNS[last]
+    before = words[-2] if len(words) > 1 else ""
+    if noun == "reference" and before in _REF_NOUNS and _REF_NOUNS[before] != "reference":
+        return f"{_REF_NOUNS[before]} reference"
+    return noun
+
+
 def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply:
     """The situation, the remedy to offer, the lines for each ask, the saved answers and open questions."""
     text = f"{message.subject}\n{message.text}"
@@ -281,7 +317,9 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
     trouble = trouble or bool(problems)
-    about_order = bool(detection.facts.orders or detection.facts.products or sign("order", text))
+    # a number they called a flight, a booking or a card is not something ordered from us
+    ordered = [o for o in map(order_value, detection.facts.orders) if o and order_noun(text, o) == "order"]
+    about_order = bool(ordered or detection.facts.products or sign("order", text))
     security = sign("security", text)
     if security:
         # someone else has their card, account or money: urgent whatever the tone
