@@ -91,6 +91,15 @@ def test_lemma_patterns_cover_every_form(detector: Detector) -> None:
 
     (token,), problem = expand_lemmas(({"LEMMA": "cancel"},))
     assert problem == "" and {"cancel", "cancelled", "cancelling", "cancels"} <= set(token["LOWER"]["IN"])
+    from triage.detect.lexicon import forms_for, forms_of, lemma_table
+
+    # the forms looked up for a few lemmas are exactly those the whole table maps to them
+    table = lemma_table()
+    for lemma in ("cancel", "Wait", "zzxqv"):
+        every = {lemma.lower()} | {f.lower() for f, le in table.items() if le.lower() == lemma.lower()}
+        assert forms_for([lemma]) == {lemma.lower(): sorted(every)} and forms_of(lemma) == sorted(every)
+    assert expand_lemmas(({"LEMMA": {"IN": ["wait", "cancel"]}},), forms_for(["wait", "cancel"]))[0] == (
+        {"LOWER": {"IN": sorted(set(forms_of("wait")) | set(forms_of("cancel")))}},)
     for text in ("We waited in line for almost an hour.", "I have been waiting three hours on hold.", "She waits for weeks."):
         assert any(e.rule == "anger.waited_long" for e in detect(detector, text).evidence), text
 

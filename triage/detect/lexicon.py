@@ -25,40 +25,46 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 
-@cache
-def _tables() -> tuple[dict[str, str], dict[str, list[str]]]:
+def _read_table(name: str) -> Any:
     from importlib.resources import files
 
-    data = files("spacy_lookups_data") / "data"
-    lookup = json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes()))
-    index = json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes()))
-    return lookup, index
-
-
-def lemma_table() -> dict[str, str]:
-    """The lookup table as shipped: form -> lemma (read once per process)."""
-    return _tables()[0]
+    return json.loads(gzip.decompress((files("spacy_lookups_data") / "data" / name).read_bytes()))
 
 
 @cache
-def lemma_forms() -> dict[str, frozenset[str]]:
-    """lemma -> every lower-case form the lookup table maps to it (the lemma itself included)."""
-    lookup, _ = _tables()
-    forms: dict[str, set[str]] = {}
-    for form, lemma in lookup.items():
-        forms.setdefault(lemma.lower(), {lemma.lower()}).add(form.lower())
-    return {lemma: frozenset(f) for lemma, f in forms.items()}
+def lemma_table() -> dict[str, str]:
+    """The lookup table as shipped: form -> lemma (read once per process)."""
+    return _read_table("en_lemma_lookup.json.gz")  # type: ignore[no-any-return]
+
+
+@cache
+def _lemma_index() -> dict[str, list[str]]:
+    """The WordNet word lists (read only when ordinary words are asked about)."""
+    return _read_table("en_lemma_index.json.gz")  # type: ignore[no-any-return]
+
+
+def forms_for(lemmas: Iterable[str]) -> dict[str, list[str]]:
+    """lemma -> every form of it, sorted (the lemma itself included; just the word itself when the
+    table does not know it), for the lower-cased ``lemmas``: one pass over the table for all of
+    them, rather than inverting the whole table for the few lemmas rules name."""
+    wanted = {lemma.lower() for lemma in lemmas}
+    forms: dict[str, set[str]] = {lemma: {lemma} for lemma in wanted}
+    for form, lemma in lemma_table().items():
+        lower = lemma.lower()
+        if lower in wanted:
+            forms[lower].add(form.lower())
+    return {lemma: sorted(f) for lemma, f in forms.items()}
 
 
 def forms_of(lemma: str) -> list[str]:
     """Every form of ``lemma`` (sorted; just the word itself when the table does not know it)."""
-    lemma = lemma.lower()
-    return sorted(lemma_forms().get(lemma, frozenset()) | {lemma})
+    return forms_for([lemma])[lemma.lower()]
 
 
 @cache
@@ -68,7 +74,7 @@ def ordinary_words() -> frozenset[str]:
     import_spacy()  # (already loaded by the pipeline) without its command line
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    lookup, index = _tables()
+    lookup, index = lemma_table(), _lemma_index()
     words = set(lookup) | set(lookup.values()) | set(STOP_WORDS)
     for listed in index.values():
         words.update(w for w in listed if "_" not in w)
@@ -79,10 +85,32 @@ def is_ordinary_word(lower: str) -> bool:
     return lower in ordinary_words()
 
 
-def expand_lemmas(pattern: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], str]:
+def lemma_words(pattern: tuple[dict[str, Any], ...]) -> list[str]:
+    """The words the LEMMA tests of ``pattern`` name (what ``expand_lemmas`` needs the forms of)."""
+    words: list[str] = []
+    for token in pattern:
+        for key, value in token.items():
+            if key.upper() != "LEMMA":
+                continue
+            if isinstance(value, str):
+                words.append(value)
+            elif isinstance(value, dict):
+                for listed in value.values():
+                    if isinstance(listed, list):
+                        words.extend(w for w in listed if isinstance(w, str))
+    return words
+
+
+def expand_lemmas(
+    pattern: tuple[dict[str, Any], ...], forms: Mapping[str, list[str]] | None = None,
+) -> tuple[tuple[dict[str, Any], ...], str]:
     """``pattern`` with each LEMMA test written as a LOWER test over its forms, and "" --
     or the pattern unchanged and what is wrong (a LEMMA beside LOWER, a value that is not a
-    word or an IN/NOT_IN list of words)."""
+    word or an IN/NOT_IN list of words).
+
+    ``forms``: ``forms_for`` of (at least) the pattern's ``lemma_words``, when the caller has
+    looked up the words of many patterns in one pass; else they are looked up here."""
+    known = forms_for(lemma_words(pattern)) if forms is None else forms
     out: list[dict[str, Any]] = []
     changed = False
     for token in pattern:
@@ -94,12 +122,12 @@ def expand_lemmas(pattern: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, 
             return pattern, "LEMMA and LOWER in one pattern token: use one of them"
         value = token[keys["LEMMA"]]
         if isinstance(value, str):
-            test: Any = {"IN": forms_of(value)}
+            test: Any = {"IN": list(known[value.lower()])}
         elif isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("IN", "NOT_IN"):
             how, words = next(iter(value.items()))
             if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
                 return pattern, f"LEMMA {how} must be a list of words"
-            test = {how: sorted({f for w in words for f in forms_of(w)})}
+            test = {how: sorted({f for w in words for f in known[w.lower()]})}
         else:
             return pattern, 'LEMMA must be a word or {IN = [words]} / {NOT_IN = [words]}'
         new = {k: v for k, v in token.items() if k.upper() != "LEMMA"}

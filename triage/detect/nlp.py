@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from triage.detect.lexicon import expand_lemmas
+from triage.detect.lexicon import expand_lemmas, forms_for, lemma_words
 from triage.detect.matcher import Anchored, find_anchor, make_anchored, run_anchored
 from triage.detect.rulefiles import FactRules, Modifier, PatternRule, PhraseRule, Signals
 from triage.detect.spacyload import pipeline
@@ -106,12 +106,14 @@ def build(
         tokenizer: Any = nlp.tokenizer
         phrases.add(key, list(tokenizer.pipe(terms, batch_size=batch_size)))
 
+    # every LEMMA's forms in one pass over the lemma table
+    forms = forms_for(w for signals in channels.values() for rule in signals.patterns for w in lemma_words(rule.pattern))
     for channel, signals in channels.items():
         for rule in signals.phrases:
             add_phrases(f"{channel}:{rule.rule}", rule.terms, Entry(channel, rule))
         for pattern_rule in signals.patterns:
             # {LEMMA = "cancel"} becomes {LOWER = {IN = [every form of "cancel"]}} (see lexicon.py)
-            expanded, message = expand_lemmas(pattern_rule.pattern)
+            expanded, message = expand_lemmas(pattern_rule.pattern, forms)
             if message:
                 problems.append(_problem(pattern_rule.where, pattern_rule.rule, f"invalid token pattern: {message}"))
                 continue
