@@ -29,6 +29,19 @@ def test_line_of_looks_inside_the_keys_table(tmp_path: Path) -> None:
     assert tf.line_of("smtp") == 1
 
 
+
+def test_entry_line_finds_the_entry_by_its_id(tmp_path: Path) -> None:
+    tf = toml(tmp_path, '[[asks]]\nkind = "refund"\nid = "a"\nterms = ["x"]\n\n[[asks]]\nid = \'b\'\nterms = ["y"]\n'
+                        '[[asks]]\nid = "a"\nflag = "dup"\n[[asks]]\nid = "it\'s"\nterms = ["z"]\n')
+    assert tf.entry_line("asks", "a") == 3
+    assert tf.entry_line("asks", "a", "kind") == 2  # a key written before the id
+    assert tf.entry_line("asks", "b", "terms") == 8  # single quotes; not a's terms
+    assert tf.entry_line("asks", "a", "flag") == 3  # the first entry with that id, which has no flag
+    assert tf.entry_line("asks", "it's", "terms") == 14  # a quote in the id
+    assert tf.entry_line("asks", "nobody") == 1  # no such entry: the section's first header
+    assert tf.entry_line("asks", "") == 1
+
+
 @pytest.mark.parametrize(("text", "get", "message"), [
     ("n = true\n", lambda tf, d: tf.number(d, "n", lo=0, hi=1), "key 'n': expected a number, got True"),
     ("n = 7\n", lambda tf, d: tf.number(d, "n", lo=0, hi=1), "expected a number from 0 to 1, got 7"),

@@ -55,6 +55,8 @@ class TomlFile:
         self.problems: list[Problem] = []
         self.data: dict[str, Any] = {}
         self.text = text
+        self._split: tuple[str, list[str]] | None = None
+        self._ids: tuple[str, dict[str, int]] | None = None
         if data is not None:  # already parsed (``config.from_dict``): no text, so no lines
             self.data = data
             self.readable = True
@@ -90,7 +92,7 @@ class TomlFile:
         last = parts[-1]
         if not last:
             return None
-        lines = self.text.splitlines()
+        lines = self._lines()
         for cut in range(len(parts) - 1, 0, -1):
             headers = _header_lines(lines, ".".join(parts[:cut]))
             if not headers:
@@ -109,26 +111,46 @@ class TomlFile:
         match = pattern.search(self.text)
         return self.text.count("\n", 0, match.start()) + 1 if match else None
 
+    def _lines(self) -> list[str]:
+        """``text`` split into lines, once (``text`` does not change after reading)."""
+        if self._split is None or self._split[0] is not self.text:
+            self._split = (self.text, self.text.splitlines())
+        return self._split[1]
+
+    def _id_lines(self) -> dict[str, int]:
+        """id -> index of the first line writing ``id = "it"``, for ids without quotes (one pass)."""
+        if self._ids is None or self._ids[0] is not self.text:
+            first: dict[str, int] = {}
+            for i, text in enumerate(self._lines()):
+                found = _ID_LINE.match(text)
+                if found:
+                    first.setdefault(found.group(1), i)
+            self._ids = (self.text, first)
+        return self._ids[1]
+
     def entry_line(self, section: str, rule_id: str, key: str = "") -> int | None:
         """Line of ``key`` inside the ``[[section]]`` entry whose ``id`` is ``rule_id``."""
-        lines = self.text.splitlines()
-        id_re = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(rule_id)}[\"']")
-        for i, text in enumerate(lines):
-            if not id_re.match(text):
-                continue
-            if not key:
-                return i + 1
-            key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
-            first = i
-            while first > 0 and not lines[first].lstrip().startswith("["):
-                first -= 1  # keys may come before the id: start at the entry's [[header]]
-            for j in range(first, len(lines)):
-                if j > first and lines[j].lstrip().startswith("["):
-                    break
-                if key_re.match(lines[j]):
-                    return j + 1
+        lines = self._lines()
+        if "'" in rule_id or '"' in rule_id:  # not what the id index holds: look line by line
+            id_re = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(rule_id)}[\"']")
+            found = next((i for i, text in enumerate(lines) if id_re.match(text)), None)
+        else:
+            found = self._id_lines().get(rule_id)
+        if found is None:
+            return self.line_of(section)
+        i = found
+        if not key:
             return i + 1
-        return self.line_of(section)
+        key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        first = i
+        while first > 0 and not lines[first].lstrip().startswith("["):
+            first -= 1  # keys may come before the id: start at the entry's [[header]]
+        for j in range(first, len(lines)):
+            if j > first and lines[j].lstrip().startswith("["):
+                break
+            if key_re.match(lines[j]):
+                return j + 1
+        return i + 1
 
     # -- problems -------------------------------------------------------------
 
@@ -287,6 +309,7 @@ class TomlFile:
         return str(value)
 
 
+_ID_LINE = re.compile(r"^\s*id\s*=\s*[\"']([^\"']*)[\"']")  # what entry_line looks for, any id
 _HEADER = re.compile(r"^\s*\[\[?\s*[\w\"'. -]+\s*\]\]?\s*(#.*)?$")
 
 
