@@ -263,8 +263,12 @@ class Compiled:
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
+    tokens: dict[str, list[str]] = {}  # the same words recur across terms and frames
+
     def tokenize(text: str) -> list[str]:
-        return [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
+        if text not in tokens:
+            tokens[text] = [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
+        return tokens[text]
 
     terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]] = {}
     for rule in rules.asks:
