@@ -139,6 +139,9 @@ CASES = [
      ["your card has been blocked"], ["get into your account"]),
     ("", "My new card stopped working after a week.", set(), set(), ["your card isn't working"], ["blocked", "the item"]),
     ("", "It broke after two days.", set(), set(), [], ["the item"]),
+    # it came in the end, broken: never also "hasn't reached you"
+    ("", "The parcel got stuck in customs for a week and then arrived broken.", set(), set(),
+     ["arrived damaged"], ["hasn't reached you"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),
