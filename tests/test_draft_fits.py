@@ -139,6 +139,12 @@ CASES = [
      ["your card has been blocked"], ["get into your account"]),
     ("", "My new card stopped working after a week.", set(), set(), ["your card isn't working"], ["blocked", "the item"]),
     ("", "It broke after two days.", set(), set(), [], ["the item"]),
+    # a missed flight is not a missed connection; a card that never came is their card, not "what you ordered"
+    ("", "The kiosk at check in wasn't working and we missed our flight.", set(), set(),
+     ["you missed your flight"], ["connection"]),
+    ("", "My flight was late so I missed my connection in Dublin.", set(), set(), ["you missed your connection"], []),
+    ("", "I ordered a new card a month ago and it still hasn't arrived.", set(), set(),
+     ["your new card hasn't reached you"], ["what you ordered"]),
     # it came in the end, broken: never also "hasn't reached you"
     ("", "The parcel got stuck in customs for a week and then arrived broken.", set(), set(),
      ["arrived damaged"], ["hasn't reached you"]),
