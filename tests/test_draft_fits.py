@@ -121,7 +121,11 @@ CASES = [
     ("", "Our flight is on hold and we are waiting at gate 12 with no information.", set(), set(),
      ["within 2 hours"], [CALM]),
     ("", "My flight home is tomorrow and I still have no boarding pass, help!", set(), set(), ["within 2 hours"], [CALM]),
+    ("", "Waiting for our bags for over an hour at carousel 5 and nobody from the airline is here.", set(), set(),
+     ["within 2 hours"], [CALM]),
     # a payment stuck in pending, a phone queue, a trip long over: not a traveller stranded now, the calm pace
+    ("", "I have been waiting on hold for 40 minutes to talk about a refund.", set(), {"status"}, [],
+     ["where things stand"]),
     ("", "I was in the air for nine hours and the meal made me ill.", set(), set(), [CALM], ["within 2 hours"]),
     ("", "My transfer has been stuck in pending for three days.", set(), set(), [CALM], ["within 2 hours"]),
     ("", "Last month we were stuck in Madrid for two days and I still want the hotel costs back.", set(), set(),
