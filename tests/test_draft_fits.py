@@ -137,6 +137,8 @@ CASES = [
     ("", "I was transferred between departments three times and then the line went dead.", set(), set(),
      ["your call to us ended"], ["the item", "isn't working"]),
     ("", "I rang to sort out a transfer and it just didn't connect.", set(), set(), [], ["the item"]),
+    ("", "Tried calling five times, got transferred around and then disconnected.", set(), set(),
+     ["your call to us ended"], ["couldn't get through"]),
     ("", "My card keeps getting declined at the supermarket and there is money in my account.", set(), set(),
      ["your payment didn't go through"], ["get into your account", "the item"]),
     ("", "My card got blocked yesterday, is my account locked too?", set(), set(),
