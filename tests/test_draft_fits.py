@@ -154,6 +154,16 @@ CASES = [
     # it came in the end, broken: never also "hasn't reached you"
     ("", "The parcel got stuck in customs for a week and then arrived broken.", set(), set(),
      ["arrived damaged"], ["hasn't reached you"]),
+    # a journey going wrong now ([[problems]] with urgent = true): contact within hours, whatever the wording;
+    # the same problem on a trip that is over waits for the ordinary reply
+    ("", "Our flight is delayed in Chicago again. Why sell the 6:30 if you never intend to fly it?", set(), set(),
+     ["your flight was delayed", "within 2 hours"], [CALM]),
+    ("", "No flights out of Philly because of your system issue, and my connection was cancelled.", set(), set(),
+     ["your flight was cancelled", "within 2 hours"], [CALM]),
+    ("", "My two coats were in that bag, so I have been in France with no coat. My luggage is still missing.",
+     set(), set(), ["your luggage hasn't reached you", "within 2 hours"], [CALM]),
+    ("", "My flight last month was delayed by three hours and I would like compensation.", {"compensation"}, set(),
+     ["your flight was delayed", CALM], ["within 2 hours"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),
@@ -195,3 +205,11 @@ def test_problem_rules_are_checked(tmp_path: Path) -> None:
     policy, problems = load_policy(tmp_path)
     said = " ".join(f"{p.key} {p.message}" for p in problems)
     assert policy is None and "unknown placeholder {order}" in said and "colour" in said
+
+
+def test_a_problems_urgent_flag_is_true_or_false(tmp_path: Path) -> None:
+    shipped = (ROOT / "rules" / "policy.toml").read_text(encoding="utf-8")
+    (tmp_path / "policy.toml").write_text(shipped + '\n[[problems]]\nphrases = ["it broke"]\nsay = "it broke"\n'
+                                          'urgent = "yes"\n', encoding="utf-8")
+    policy, problems = load_policy(tmp_path)
+    assert policy is None and any(p.key.endswith(".urgent") and "true or false" in p.message for p in problems)

@@ -80,6 +80,9 @@ class ProblemRule:
     # (phrase, what we call it): a thing the customer named in the problem's sentence fills {thing}
     # ("contactless" -> "your contactless card") before the entry's own word for it
     names: tuple[tuple[re.Pattern[str], str], ...] = ()
+    # this going wrong cannot wait days for an answer (a traveller whose flight was cancelled): the
+    # draft promises contact within [urgent] within_hours, unless its sentence has an [urgent] unless
+    urgent: bool = False
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
     sign = _Signs(policy)
     trouble, span = _trouble(policy, message, detection, kinds, sign)
-    problems = problems_in(policy, message)
+    problems, urgent_problem = _problems(policy, message)
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
     trouble = trouble or bool(problems)
@@ -375,7 +378,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
             hit = next((a for a in policy.answers if a.matches(sentence)), None)
             if hit is not None and hit not in answers:
                 answers.append(hit)
-    urgent = situation == "security" or is_urgent(policy, text)
+    urgent = situation == "security" or urgent_problem or is_urgent(policy, text)
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
     if not _DEADLINE.match(deadline):  # "until Wednesday", "this morning": a time, not a deadline of theirs
         deadline = ""
@@ -407,7 +410,14 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
     the customer says them, at most PROBLEMS_SAID; a span already read as one problem is not read again,
     and of the entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
     found is said."""
+    return _problems(policy, message)[0]
+
+
+def _problems(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """``problems_in``, and whether one of the problems found is ``urgent`` in a sentence without
+    an ``[urgent] unless`` phrase ("my flight was cancelled", not "my flight last month was cancelled")."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
+    urgent = False
     for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
         for n, rule in enumerate(policy.problems):
             for pattern in rule.phrases:
@@ -418,6 +428,7 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
                         continue
                     thing = next((label if label.split()[0] in ("the", "your", "what") else f"your {label}"
                                   for p, label in rule.names if p.search(sentence)), rule.thing)
+                    urgent = urgent or (rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless))
                     found.append((offset + m.start(), offset + m.end(), n, rule, thing))
     taken: list[tuple[int, int]] = []
     chosen: list[tuple[int, ProblemRule, str]] = []
@@ -428,7 +439,7 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str],
         taken.append((start, end))
         chosen.append((start, rule, thing))
     chosen.sort(key=lambda c: c[0])
-    return tuple((r.say, thing) for _, r, thing in chosen[:PROBLEMS_SAID])
+    return tuple((r.say, thing) for _, r, thing in chosen[:PROBLEMS_SAID]), urgent
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -490,11 +501,11 @@ def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False,
 
 def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
     """``[[problems]]``: phrases (the syntax of tone.toml), ``say`` (our words), optional ``thing``,
-    ``unless`` and ``group``."""
+    ``unless``, ``group``, ``names`` and ``urgent``."""
     out: list[ProblemRule] = []
     for n, entry in enumerate(f.tables(f.data, "problems")):
         key = f"problems[{n}]"
-        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names"}, key)
+        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent"}, key)
         phrases = compile_patterns(f, f"{key}.phrases", entry.get("phrases"), regex=False)
         if not phrases:
             f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
@@ -510,7 +521,11 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
         unless = compile_patterns(f, f"{key}.unless", entry.get("unless"), regex=False)
         group = entry.get("group", [])
         groups = (group,) if isinstance(group, str) else tuple(f.str_list(entry, "group", key))
-        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names)))
+        urgent = entry.get("urgent", False)
+        if not isinstance(urgent, bool):
+            f.problem(f"{key}.urgent", f"expected true or false, got {urgent!r}")
+            urgent = False
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent))
     return tuple(out)
 
 
