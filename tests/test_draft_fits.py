@@ -164,6 +164,9 @@ CASES = [
      set(), set(), ["your luggage hasn't reached you", "within 2 hours"], [CALM]),
     ("", "My flight last month was delayed by three hours and I would like compensation.", {"compensation"}, set(),
      ["your flight was delayed", CALM], ["within 2 hours"]),
+    # "yet to receive" is not delivered: the refund needs no wait, never "30 days after delivery"
+    ("", "I placed an order a long time ago and I am yet to receive it. I want a refund.", {"refund"}, set(),
+     ["hasn't reached you", "you don't need to wait for it"], ["after delivery"]),
     # nothing named to cancel: nothing confirmed, the draft asks which
     ("Cancel", "I don't want this anymore.", {"cancel"}, set(),
      ["Is it an order, your subscription, or your whole account?"], ["[[confirm", "closed your account"]),
