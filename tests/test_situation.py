@@ -396,3 +396,16 @@ def test_the_drafter_reads_what_detection_reads_of_a_very_long_message(detector:
     long = real(detector, drafter, start + padding + tail * 3, "Leaking kettle")
     assert short.situation == long.situation != "security"
     assert long.body == short.body
+
+
+def test_the_sentence_at_a_position_is_the_one_scanned_for() -> None:
+    """Phrases are judged in their own sentence ("stuck in pending" is not urgent, "stuck at the
+    airport" is): the sentences are found once per text, with the same answer a scan gives."""
+    from triage.drafting.situation import _SENTENCE, _sentence_at
+
+    text = "Stuck at the airport!  My transfer is stuck in pending.\nWhy?\n\nno end"
+    at = _sentence_at(text)
+    for pos in range(len(text)):
+        scanned = next((s.group(0) for s in _SENTENCE.finditer(text) if s.start() <= pos < s.end()), text)
+        assert at(pos) == scanned, pos
+    assert _sentence_at("")(0) == ""

@@ -24,7 +24,9 @@ without answers.toml there are no saved answers.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -394,11 +396,25 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
+def _sentence_at(text: str) -> Callable[[int], str]:
+    """The sentence of ``text`` (``_SENTENCE``) that holds a position, else the whole text; the
+    sentences are found once, so a long message costs one pass, not one per phrase found."""
+    spans = [(s.start(), s.end()) for s in _SENTENCE.finditer(text)]
+    starts = [a for a, _ in spans]
+
+    def at(pos: int) -> str:
+        i = bisect.bisect_right(starts, pos) - 1
+        return text[spans[i][0]:spans[i][1]] if i >= 0 and pos < spans[i][1] else text
+    return at
+
+
 def is_urgent(policy: ReplyPolicy, text: str) -> bool:
     """Whether ``text`` holds an ``[urgent]`` phrase in a sentence without one of its ``unless`` phrases."""
+    sentence_at = None
     for pattern in policy.urgent:
         for m in pattern.finditer(text):
-            sentence = next((s.group(0) for s in _SENTENCE.finditer(text) if s.start() <= m.start() < s.end()), text)
+            sentence_at = sentence_at or _sentence_at(text)
+            sentence = sentence_at(m.start())
             if not any(u.search(sentence) for u in policy.urgent_unless):
                 return True
     return False
@@ -419,11 +435,12 @@ def _problems(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str, s
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     urgent = False
     for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
+        sentence_at = None
         for n, rule in enumerate(policy.problems):
             for pattern in rule.phrases:
                 for m in pattern.finditer(text):
-                    sentence = next((s.group(0) for s in _SENTENCE.finditer(text)
-                                     if s.start() <= m.start() < s.end()), text)
+                    sentence_at = sentence_at or _sentence_at(text)
+                    sentence = sentence_at(m.start())
                     if any(u.search(sentence) for u in rule.unless):
                         continue
                     thing = next((label if label.split()[0] in ("the", "your", "what") else f"your {label}"
