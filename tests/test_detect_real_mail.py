@@ -248,6 +248,10 @@ def test_leaving_is_the_account_not_one_payment(detector: Detector, text: str, c
         ("Please cancel my subscription, the last order was late again.", True),
         ("I want to cancel. Your service is terrible.", True),
         ("How do I delete my account?", True),
+        # one thing named earlier does not hide the relationship named after the verb
+        ("The delivery was late again, I want to cancel my subscription.", True),
+        ("My card was charged again. I want to cancel this subscription.", True),
+        ("I made a transfer and now I want to cancel it", False),
     ],
 )
 def test_what_is_cancelled_decides_leaving(detector: Detector, text: str, cancelling: bool) -> None:

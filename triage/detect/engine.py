@@ -239,7 +239,7 @@ class Detector:
         )
         other: list[Evidence] = []
         for group, hits in groups.items():
-            for s, e, r in _longest(hits):
+            for s, e, r in _longest(hits, zero_holds_only_its_own=group != "complaint"):
                 weight, kind = r.weight, r.kind
                 # negated problem words ("nothing wrong", "no problem with") and negatable
                 # archetype patterns ("I don't want to cancel my subscription") count 0
@@ -357,17 +357,26 @@ def _span(doc: Any, start: int, end: int) -> tuple[int, int]:
     return doc[start].idx, last.idx + len(last)
 
 
-def _longest(hits: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
-    """Non-overlapping hits, longer spans first ("sick and tired" beats "tired"), in text order."""
+def _longest(hits: list[tuple[int, int, Any]], zero_holds_only_its_own: bool = False) -> list[tuple[int, int, Any]]:
+    """Non-overlapping hits, longer spans first ("sick and tired" beats "tired"), in text order.
+
+    ``zero_holds_only_its_own``: a weight-0 hit (an archetype's "this is not that", such as
+    "my order ... cancel it") drops only the hits inside it, not one that runs past it: in
+    "the delivery was late, I want to cancel my subscription" the leaving phrase
+    "cancel my subscription" reaches beyond "delivery ... cancel" and stands."""
     if len(hits) < 2:
         return hits
     kept: list[tuple[int, int, Any]] = []
     taken: set[int] = set()
+    zero: list[tuple[int, int]] = []
     for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
         tokens = range(hit[0], hit[1])
-        if any(t in taken for t in tokens):
+        if any(t in taken for t in tokens) or any(s <= hit[0] and hit[1] <= e for s, e in zero):
             continue
-        taken.update(tokens)
+        if zero_holds_only_its_own and not hit[2].weight:
+            zero.append((hit[0], hit[1]))
+        else:
+            taken.update(tokens)
         kept.append(hit)
     kept.sort(key=lambda h: h[0])
     return kept
