@@ -164,6 +164,16 @@ CASES = [
      set(), set(), ["your luggage hasn't reached you", "within 2 hours"], [CALM]),
     ("", "My flight last month was delayed by three hours and I would like compensation.", {"compensation"}, set(),
      ["your flight was delayed", CALM], ["within 2 hours"]),
+    # words that only sound like travel: a parcel bumped about, stuck there, a bag or a flight booked late
+    ("", "My parcel was bumped around in transit and the box is dented.", set(), set(), [],
+     ["let on your flight", "within 2 hours"]),
+    ("", "Tracking says my parcel is stuck there since Monday.", set(), set(), [], ["stranded", "within 2 hours"]),
+    ("", "The leather bag I ordered from you never arrived.", set(), set(),
+     ["hasn't reached you"], ["luggage", "within 2 hours"]),
+    ("", "The kettle came in a plastic bag and arrived broken.", set(), set(), ["arrived damaged"], ["luggage"]),
+    ("", "I booked my flight late last night and the refund for the old one hasn't come through.", set(), set(),
+     [], ["flight was delayed"]),
+    ("", "What is the usual wait time for delivery to Canada?", set(), set(), [], ["on the phone", "I'm sorry"]),
     # "yet to receive" is not delivered: the refund needs no wait, never "30 days after delivery"
     ("", "I placed an order a long time ago and I am yet to receive it. I want a refund.", {"refund"}, set(),
      ["hasn't reached you", "you don't need to wait for it"], ["after delivery"]),
