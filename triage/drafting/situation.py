@@ -318,7 +318,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
     sign = _Signs(policy)
     trouble, span = _trouble(policy, message, detection, kinds, sign)
-    problems, urgent_problem = _problems(policy, message)
+    problems, urgent_problem = problems_in(policy, message)
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
     trouble = trouble or bool(problems)
@@ -420,18 +420,15 @@ def is_urgent(policy: ReplyPolicy, text: str) -> bool:
     return False
 
 
-def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[str, str], ...]:
-    """What went wrong, in our words: the ``[[problems]]`` sentences whose phrases the subject or the
-    text holds (not in a sentence with one of the entry's ``unless`` phrases), each once, in the order
-    the customer says them, at most PROBLEMS_SAID; a span already read as one problem is not read again,
-    and of the entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
-    found is said."""
-    return _problems(policy, message)[0]
+def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """What went wrong, in our words, and whether it is urgent.
 
-
-def _problems(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str, str], ...], bool]:
-    """``problems_in``, and whether one of the problems found is ``urgent`` in a sentence without
-    an ``[urgent] unless`` phrase ("my flight was cancelled", not "my flight last month was cancelled")."""
+    The words: the ``[[problems]]`` sentences whose phrases the subject or the text holds (not in a
+    sentence with one of the entry's ``unless`` phrases), each once, in the order the customer says
+    them, at most PROBLEMS_SAID; a span already read as one problem is not read again, and of the
+    entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
+    found is said. Urgent: one of the problems found is ``urgent`` in a sentence without an
+    ``[urgent] unless`` phrase ("my flight was cancelled", not "my flight last month was cancelled")."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     urgent = False
     for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
