@@ -7,6 +7,7 @@ A missing Dovecot is a test failure, never a skip: `make test` installs it
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -60,6 +61,15 @@ def oauth_smtp(token_endpoint: TokenEndpoint) -> Iterator[SmtpServer]:
     """An SMTP server that takes only AUTH XOAUTH2 / OAUTHBEARER with a token the endpoint knows."""
     with SmtpServer(oauth2=token_endpoint) as server:
         yield server
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the shipped rules and templates folders, for a test to edit: (rules, templates)."""
+    rules, templates = tmp_path / "rules", tmp_path / "templates"
+    shutil.copytree(ROOT / "rules", rules)
+    shutil.copytree(ROOT / "templates", templates)
+    return rules, templates
 
 
 @dataclass

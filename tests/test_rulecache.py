@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Workspace, email_bytes
+from conftest import Workspace, email_bytes
 from test_demo_drafts import GOLDEN, demo_drafts
 
 from triage import ruleset
@@ -23,14 +23,6 @@ from triage.errors import RulesError
 from triage.rulecache import Checked, fingerprint
 
 PARTS = ["detector", "drafter", "linter"]
-
-
-@pytest.fixture
-def folders(tmp_path: Path) -> tuple[Path, Path]:
-    rules, templates = tmp_path / "rules", tmp_path / "templates"
-    shutil.copytree(ROOT / "rules", rules)
-    shutil.copytree(ROOT / "templates", templates)
-    return rules, templates
 
 
 def build_all(rules: Path, templates: Path, record: Path, support: SupportSettings | None = None) -> ruleset.RuleSet:

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Workspace, email_bytes
+from conftest import Workspace, email_bytes
 
 from triage import ruleset
 from triage.config import SupportSettings
 from triage.errors import RulesError
-
-
-@pytest.fixture
-def folders(tmp_path: Path) -> tuple[Path, Path]:
-    rules, templates = tmp_path / "rules", tmp_path / "templates"
-    shutil.copytree(ROOT / "rules", rules)
-    shutil.copytree(ROOT / "templates", templates)
-    return rules, templates
 
 
 def bump(path: Path, text: str) -> None:
