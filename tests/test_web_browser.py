@@ -269,15 +269,18 @@ def test_in_chromium_an_agent_answers_an_open_question_with_a_saved_answer(
 
     body = page.input_value("#draft-body").replace("Thanks for your message.", "Thanks for writing.")
     page.fill("#draft-body", body)  # an unsaved edit, kept by the insert
+    page.fill("#draft-cc", "partner@customer.test")  # so is a Cc typed and not saved
     page.select_option("#answer-choice", "descaling")
     page.click("#insert")
     text = page.input_value("#draft-body")
     assert "[[answer:" not in text and "white vinegar" in text and "Thanks for writing." in text
+    assert page.input_value("#draft-cc") == "partner@customer.test"
     assert "Descaling a kettle" in page.locator("#answers-used").inner_text()
     page.click("#approve")
     landed(page, base, did)
     [mail] = smtp_server.wait_for(1)
     assert "white vinegar" in mail.message.get_content() and "[[" not in mail.message.get_content()
+    assert mail.message["Cc"] == "partner@customer.test"
     context.close()
 
 
@@ -388,7 +391,9 @@ def test_in_chromium_an_open_checklist_item_blocks_approval_until_the_agent_conf
 
     box = page.input_value("#draft-body")  # type: ignore[attr-defined]
     page.fill("#draft-body", box.replace("Thanks for your message.", "Thanks for writing."))  # type: ignore[attr-defined]
+    page.fill("#draft-cc", "partner@customer.test")  # type: ignore[attr-defined]
     item.locator("button.confirm-item").click()
+    assert page.input_value("#draft-cc") == "partner@customer.test"  # type: ignore[attr-defined]
     assert "Confirmed: I've sent you a prepaid" in page.locator(".flash.ok").inner_text()  # type: ignore[attr-defined]
     assert page.locator("#checklist").count() == 0  # type: ignore[attr-defined]
     text = page.input_value("#draft-body")  # type: ignore[attr-defined]

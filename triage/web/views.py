@@ -243,13 +243,18 @@ def _box(name: str) -> str | None:
     return request.form[name].replace("\r\n", "\n").rstrip("\n") + "\n"
 
 
+def _keep_cc(draft_id: int) -> None:
+    """Every button of the reply form keeps the Cc on screen, as it keeps the text in the box."""
+    if "cc" in request.form:
+        review.set_cc(store(), draft_id, request.form["cc"], _agent())
+
+
 @bp.post("/drafts/<int:draft_id>/edit")
 def edit(draft_id: int) -> Response:
     body = _box("body") or "\n"
     waiting = store().waiting_ids() if request.form.get("next") else []
     try:
-        if "cc" in request.form:
-            review.set_cc(store(), draft_id, request.form["cc"], _agent())
+        _keep_cc(draft_id)
         findings = review.edit(settings(), store(), draft_id, body, _agent())
     except TriageError as exc:
         flash(str(exc), "error")
@@ -264,6 +269,7 @@ def edit(draft_id: int) -> Response:
 @bp.post("/drafts/<int:draft_id>/insert-answer")
 def insert_answer(draft_id: int) -> Response:
     try:
+        _keep_cc(draft_id)
         body = request.form.get("body", "").replace("\r\n", "\n")
         findings = review.insert_answer(settings(), store(), draft_id, request.form.get("answer", ""), _agent(),
                                         body=body.rstrip("\n") + "\n" if body.strip() else None)
@@ -279,6 +285,7 @@ def insert_answer(draft_id: int) -> Response:
 def confirm(draft_id: int) -> Response:
     """The same path as ``triage confirm``: the item named by its text, in the box's text."""
     try:
+        _keep_cc(draft_id)
         text = review.confirm(settings(), store(), draft_id, _agent(), request.form.get("item", ""),
                               body=_box("body"))
     except TriageError as exc:
