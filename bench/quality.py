@@ -15,7 +15,9 @@ never copied into the repository.
 * ``--goemotions``: GoEmotions' ``dev.tsv`` (text, label ids, id) or a derived
   ``*-angry.csv`` (``text,angry``). Anger-or-annoyance (ids 2, 3) is ``angry``;
   from the TSV, intensity is graded 1.0 for anger, 0.5 for annoyance alone, 0
-  otherwise, and compared with the anger score (Pearson).
+  otherwise, and compared with the anger score (Pearson); the same on the
+  angry rows alone (``goemotions (angry rows)``) says whether anger ranks above
+  annoyance, without the calm rows that dominate the first figure.
 * ``--airline``: ``text,complaint`` (short messages to airlines).
 * ``--banking``: BANKING77 with ``complaint`` (empty rows not scored),
   ``archetype`` and ``intent``. The set's ``archetype`` calls both closing an
@@ -112,21 +114,27 @@ def banking_csvs(source: Path, work: Path) -> dict[str, Path]:
     return out
 
 
-def goemotions_csv(source: Path, out: Path) -> Path:
-    """``source`` as triage eval's CSV: the derived CSV itself, or the TSV with angry and intensity."""
+def goemotions_csvs(source: Path, work: Path) -> dict[str, Path]:
+    """``source`` as triage eval's CSVs: the derived CSV itself, or from the TSV every row with angry
+    and intensity, and beside it the angry rows alone, where intensity's Pearson says only whether
+    anger ranks above annoyance (the ordering a queue sorted by intensity needs)."""
     if source.suffix != ".tsv":
-        return source
-    with open(source, encoding="utf-8") as handle, open(out, "w", newline="", encoding="utf-8") as dest:
-        writer = csv.writer(dest)
-        writer.writerow(["text", "angry", "intensity"])
+        return {"goemotions": source}
+    paths = {"goemotions": work / "goemotions.csv", "goemotions (angry rows)": work / "goemotions-angry.csv"}
+    with (open(source, encoding="utf-8") as handle, open(paths["goemotions"], "w", newline="", encoding="utf-8") as
+          every, open(paths["goemotions (angry rows)"], "w", newline="", encoding="utf-8") as angry):
+        writers = csv.writer(every), csv.writer(angry)
+        for writer in writers:
+            writer.writerow(["text", "angry", "intensity"])
         for line in handle:
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 2:
                 continue
             ids = {int(i) for i in parts[1].split(",") if i.strip().isdigit()}
             grade = 1.0 if 2 in ids else 0.5 if 3 in ids else 0.0
-            writer.writerow([parts[0], int(grade > 0), grade])
-    return out
+            for writer in writers if grade else writers[:1]:
+                writer.writerow([parts[0], int(grade > 0), grade])
+    return paths
 
 
 def write_config(directory: Path, rules: Path, maildir: Path | None = None) -> Path:
@@ -249,7 +257,7 @@ def table(result: dict[str, Any]) -> list[str]:
             ]
             continue
         for label in ("angry", "complaint"):
-            if label in t:
+            if label in t and not name.endswith("(angry rows)"):  # every row is angry there: only the ordering counts
                 rows.append((name, f"{label} P / R / F1 (n={t[label]['n']})", _prf(t[label]), _prf(v.get(label))))
                 if label == "complaint":
                     rows.append((name, "complaint macro-F1", t[label]["macro_f1"], v.get(label, {}).get("macro_f1")))
@@ -293,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         sets: dict[str, Path] = {}
         if args.goemotions:
-            sets["goemotions"] = goemotions_csv(args.goemotions, work / "goemotions.csv")
+            sets.update(goemotions_csvs(args.goemotions, work))
         if args.airline:
             sets["airline"] = args.airline
             sets["airline (held half)"] = held_half(args.airline, work / "airline-held.csv")
