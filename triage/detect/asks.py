@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -144,13 +145,6 @@ def respell(lower: str, vocabulary: frozenset[str]) -> str:
     return next(iter(close)) if len(close) == 1 else lower
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _read_as(lower: str, vocabulary: frozenset[str]) -> str:
-    """``lemma(respell(lower, vocabulary))``, kept: most words of a text were read before, and
-    respelling an unknown word tries every string one edit from it."""
-    return lemma(respell(lower, vocabulary))
-
-
 def lemma(lower: str) -> str:
     """The lemma of a lower-case word ("cancelled" -> "cancel"); the word itself when unknown."""
     lower = lower.replace("’", "'")
@@ -227,7 +221,21 @@ def load_asks(tf: TomlFile) -> AskRules:
 
 
 Slot = frozenset[str] | None  # None: the gap ``*``
-Index = dict[str, list[tuple[Slot, ...]]]  # first word -> the patterns starting with it
+# first word -> the patterns starting with it: the regular expression for the words after the
+# first (None: a one-word pattern) and what a match stands for (a frame's name, an AskRule)
+Entry = tuple[re.Pattern[str] | None, Any]
+
+
+@dataclass(frozen=True)
+class Starting:
+    """The patterns that start with one word, in the rules' order, and one regular expression
+    that matches where any of the longer ones does (most tries fail: one try, not one each)."""
+
+    patterns: list[Entry]
+    any_longer: re.Pattern[str] | None
+
+
+Index = dict[str, Starting]
 
 
 def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
@@ -251,15 +259,40 @@ def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
     return tuple(out)
 
 
+# How a text's tokens are written for the patterns' regular expressions (see ``_prepare``): each
+# token is OPEN (PUNCT for punctuation) + its lemma + FORM + the word as written + CLOSE.
+OPEN, PUNCT, FORM, CLOSE = "\x1f", "\x1c", "\x1e", "\x1d"
+_SEPARATORS = str.maketrans({c: "\ufffd" for c in OPEN + PUNCT + FORM + CLOSE})
+# a gap: up to GAP words, none of them punctuation ("tracking – the last parcel" is two things);
+# lazy, so the shortest way through is tried first, as the words are read
+_GAP_RE = f"(?:{OPEN}[^{CLOSE}]*{CLOSE}){{0,{GAP}}}?"
+
+
+def _slot_re(slot: Slot) -> str:
+    """One slot as a regular expression over one written token: its lemma is one of the slot's
+    words, or its form is one of the slot's "=form" words."""
+    if slot is None:
+        return _GAP_RE
+    words = sorted(slot)
+    lemmas = "|".join(re.escape(w) for w in words)
+    forms = "|".join(re.escape(w[1:]) for w in words if w.startswith("="))
+    token = f"(?:{lemmas}){FORM}[^{CLOSE}]*"
+    if forms:
+        token = f"(?:{token}|[^{FORM}]*{FORM}(?:{forms}))"
+    return f"[{OPEN}{PUNCT}]{token}{CLOSE}"
+
+
 @dataclass(frozen=True)
 class Compiled:
-    """Terms and frames as lemma slots, indexed by the lemmas a match can start with."""
+    """Terms and frames indexed by the lemmas a match can start with."""
 
     rules: AskRules
-    terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]]
-    frames: dict[str, Index]
+    sentence: Index  # every term (an AskRule) and every frame but question_openers (its name)
+    openers: Index  # question_openers
     excludes: dict[str, Index]  # rule id -> its exclude terms
     vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
+    # a word's lexeme (its LOWER id, twice, + IS_PUNCT) -> lower, lemma, "=" + lower, as written for the patterns
+    read: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
@@ -270,28 +303,32 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
             tokens[text] = [t.lower_ for t in nlp.make_doc(text) if not t.is_space]
         return tokens[text]
 
-    terms: dict[str, list[tuple[tuple[Slot, ...], AskRule]]] = {}
-    for rule in rules.asks:
-        for term in rule.terms:
-            slots = _slots(term, tokenize)
-            first = slots[0]
-            for word in first or ():
-                terms.setdefault(word, []).append((slots, rule))
-    frames = {name: _index([_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())]) for name in _FRAME_KEYS}
-    excludes = {rule.rule: _index([_slots(t, tokenize) for t in rule.exclude]) for rule in rules.asks if rule.exclude}
-    words = {w for patterns in terms.values() for slots, _ in patterns for slot in slots for w in slot or ()}
-    words |= {w for index in frames.values() for patterns in index.values() for slots in patterns
-              for slot in slots for w in slot or ()}
+    frames = {name: [_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())] for name in _FRAME_KEYS}
+    terms = [(_slots(term, tokenize), rule) for rule in rules.asks for term in rule.terms]
+    # a sentence is read once for all of them: frames first, then the terms in the file's order
+    sentence = _index([(slots, name) for name, patterns in frames.items() if name != "question_openers"
+                       for slots in patterns] + terms)
+    excludes = {rule.rule: _index([(_slots(t, tokenize), None) for t in rule.exclude])
+                for rule in rules.asks if rule.exclude}
+    words = {w for slots, _ in terms for slot in slots for w in slot or ()}
+    words |= {w for patterns in frames.values() for slots in patterns for slot in slots for w in slot or ()}
     vocabulary = frozenset(w for w in words if w.isalpha() and len(w) >= 4)
-    return Compiled(rules, terms, frames, excludes, vocabulary)
+    return Compiled(rules, sentence, _index([(s, None) for s in frames["question_openers"]]), excludes, vocabulary)
 
 
-def _index(patterns: list[tuple[Slot, ...]]) -> Index:
+def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
     """Patterns by the words they can start with: a token is tried only against those."""
+    lists: dict[str, list[Entry]] = {}
+    for slots, what in patterns:
+        if not slots or slots[0] is None:
+            continue
+        rest = re.compile("".join(map(_slot_re, slots[1:]))) if len(slots) > 1 else None
+        for word in slots[0]:
+            lists.setdefault(word, []).append((rest, what))
     index: Index = {}
-    for slots in patterns:
-        for word in (slots[0] if slots else None) or ():
-            index.setdefault(word, []).append(slots)
+    for word, found in lists.items():
+        longer = list(dict.fromkeys(rest.pattern for rest, _ in found if rest is not None))
+        index[word] = Starting(found, re.compile("|".join(f"(?:{r})" for r in longer)) if longer else None)
     return index
 
 
@@ -309,92 +346,66 @@ class _Doc:
     starts: list[int]
     ends: list[int]
     punct: list[bool]
-    candidates: dict[int, list[int]] = field(default_factory=dict)  # id(index) -> tokens a match may start at
-
-    def starting(self, index: dict[str, Any], lo: int, hi: int) -> Any:
-        """The tokens in [lo, hi) whose lemma or form starts a pattern of ``index``, in order.
-
-        Long spans read the whole text's candidates once per index (a sentence is then a
-        slice of them); short ones are tried token by token."""
-        if hi - lo <= _SHORT_SPAN:
-            return (i for i in range(lo, hi) if self.lemmas[i] in index or self.forms[i] in index)
-        found = self.candidates.get(id(index))
-        if found is None:
-            found = [i for i, (lem, form) in enumerate(zip(self.lemmas, self.forms, strict=True))
-                     if lem in index or form in index]
-            self.candidates[id(index)] = found
-        return found[bisect.bisect_left(found, lo) : bisect.bisect_left(found, hi)]
+    written: str  # the tokens as the patterns' regular expressions read them (OPEN ... CLOSE each)
+    at: list[int]  # where each token starts in ``written``, and len(written) last
 
 
-_SHORT_SPAN = 12
-
-
-def _prepare(spacy_doc: Any, text: str, vocabulary: frozenset[str] = frozenset()) -> _Doc:
+def _prepare(spacy_doc: Any, text: str, compiled: Compiled) -> _Doc:
     import spacy.attrs  # spaCy is loaded whenever there is a doc
 
     columns = [spacy.attrs.IS_SPACE, spacy.attrs.IS_PUNCT, spacy.attrs.IDX, spacy.attrs.LOWER, spacy.attrs.LENGTH]
-    strings, written = spacy_doc.vocab.strings, spacy_doc.text
-    lowers: list[str] = []
+    strings = spacy_doc.vocab.strings
+    read, vocabulary = compiled.read, compiled.vocabulary
+    tokens: list[tuple[str, str, str, str]] = []
     starts: list[int] = []
     ends: list[int] = []
     punct: list[bool] = []
     for space, is_punct, idx, low, length in spacy_doc.to_array(columns).tolist():  # one C call per text
         if space:
-            if written.count("\n", idx, idx + length) >= 2:
-                lowers.append("")
+            if text.count("\n", idx, idx + length) >= 2:  # the doc's text has the same blank lines
+                tokens.append(_BLANK)
                 starts.append(idx)
                 ends.append(idx)
                 punct.append(True)
             continue
-        lowers.append(strings[low].replace("’", "'"))
+        token = read.get(low * 2 + is_punct)
+        if token is None:  # a word not read before: its lemma (respelt, which is slow), as the patterns read it
+            if len(read) > _READ_KEPT:
+                read.clear()
+            lower = strings[low].replace("’", "'")
+            lem = lemma(respell(lower, vocabulary))
+            coded = f"{PUNCT if is_punct else OPEN}{lem.translate(_SEPARATORS)}{FORM}{lower.translate(_SEPARATORS)}{CLOSE}"
+            token = read[low * 2 + is_punct] = (lower, lem, "=" + lower, coded)
+        tokens.append(token)
         starts.append(idx)
         ends.append(idx + length)
         punct.append(bool(is_punct))
-    lemmas = [_read_as(w, vocabulary) if w else "" for w in lowers]
-    return _Doc(text, lowers, lemmas, ["=" + w for w in lowers], starts, ends, punct)
+    lowers, lemmas, forms, coded_tokens = (list(column) for column in zip(*tokens, strict=True)) if tokens else ([], [], [], [])
+    at = [0, *itertools.accumulate(map(len, coded_tokens))]
+    return _Doc(text, lowers, lemmas, forms, starts, ends, punct, "".join(coded_tokens), at)
 
 
-def _match_at(slots: tuple[Slot, ...], doc: _Doc, i: int, hi: int) -> int:
-    """The end of the shortest match of ``slots`` at token ``i`` (before ``hi``), or -1."""
-    lemmas, forms = doc.lemmas, doc.forms
-    if None not in slots:  # no gap (most terms and frames): one token per slot, no search
-        end = i + len(slots)
-        if end > hi:
-            return -1
-        pos = i
-        for slot in slots:
-            if lemmas[pos] not in slot and forms[pos] not in slot:  # type: ignore[operator]
-                return -1
-            pos += 1
-        return end
-
-    def go(k: int, pos: int) -> int:
-        if k == len(slots):
-            return pos
-        slot = slots[k]
-        if slot is None:
-            for skip in range(0, GAP + 1):
-                if pos + skip > hi or (skip and doc.punct[pos + skip - 1]):
-                    break  # a gap never spans punctuation: "tracking – the last parcel" is two things
-                end = go(k + 1, pos + skip)
-                if end >= 0:
-                    return end
-            return -1
-        if pos < hi and (lemmas[pos] in slot or forms[pos] in slot):
-            return go(k + 1, pos + 1)
-        return -1
-
-    return go(0, i)
+_BLANK = ("", "", "=", f"{PUNCT}{FORM}{CLOSE}")  # a blank line: a token no pattern matches
+_READ_KEPT = 1 << 16
 
 
-def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int]]:
-    """(start, end) token spans of every match of ``patterns`` in [lo, hi)."""
-    found: list[tuple[int, int]] = []
-    for i in doc.starting(patterns, lo, hi):
-        for slots in patterns.get(doc.lemmas[i], []) + patterns.get(doc.forms[i], []):
-            end = _match_at(slots, doc, i, hi)
-            if end > i:
-                found.append((i, end))
+def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
+    """(start, end, what) of every match of ``patterns`` in the tokens [lo, hi), in the order of
+    their starts (then of the index): the shortest way a gap can be read, as the words come."""
+    found: list[tuple[int, int, Any]] = []
+    lemmas, forms, written, at = doc.lemmas, doc.forms, doc.written, doc.at
+    limit = at[hi]
+    for i in range(lo, hi):
+        for word in (lemmas[i], forms[i]):
+            starting = patterns.get(word)
+            if starting is None:
+                continue
+            longer = starting.any_longer is not None and starting.any_longer.match(written, at[i + 1], limit)
+            for rest, what in starting.patterns:
+                if rest is None:
+                    found.append((i, i + 1, what))
+                elif longer and (match := rest.match(written, at[i + 1], limit)) is not None:
+                    found.append((i, bisect.bisect_left(at, match.end(), i + 1), what))
     return found
 
 
@@ -434,7 +445,7 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     rules = compiled.rules
     if not rules.asks:
         return (), ""
-    doc = _prepare(spacy_doc, text, compiled.vocabulary)
+    doc = _prepare(spacy_doc, text, compiled)
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
     threats = sorted(e.start for e in evidence if e.kind == "threat")
     order = {r.rule: i for i, r in enumerate(rules.asks)}
@@ -541,22 +552,19 @@ _LEAD_IN = re.compile(r"^(?:(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|eve
 def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list[int]) -> tuple[list[Ask], bool]:
     """Every ask found in the sentence [lo, hi) (overlaps are settled by the caller), and whether
     it has a request frame."""
-    frames = compiled.frames
-    request = _find(frames["request"], doc, lo, hi)
+    spans: dict[str, list[tuple[int, int]]] = {name: [] for name in _FRAME_KEYS}
+    terms: list[tuple[int, int, AskRule]] = []
+    for start, end, what in _find(compiled.sentence, doc, lo, hi):  # every frame and term at once
+        if isinstance(what, str):
+            spans[what].append((start, end))
+        else:
+            terms.append((start, end, what))
+    request = spans["request"]
     # "tell me" asks, "telling me" and "told me" tell what happened
-    inquiry = [f for f in _find(frames["inquiry"], doc, lo, hi) if doc.lowers[f[0]] == doc.lemmas[f[0]]]
-    after = _find(frames["after"], doc, lo, hi)
-    negation: dict[int, int] = {}  # start -> end of each negation
-    for s_, e_ in _find(frames["negation"], doc, lo, hi):
-        negation[s_] = max(negation.get(s_, 0), e_)
-    contrast = {s for s, _ in _find(frames["contrast"], doc, lo, hi)}
-    owned = {s for s, _ in _find(frames["owned"], doc, lo, hi)}
-    chased = [f for f in _find(frames["chased"], doc, lo, hi)]
-    theirs = {e for _, e in _find(frames["theirs"], doc, lo, hi)}
-    openers = {s for s, _ in _find(frames["openers"], doc, lo, hi)}
+    inquiry = [f for f in spans["inquiry"] if doc.lowers[f[0]] == doc.lemmas[f[0]]]
     words = [k for k in range(lo, hi) if not doc.punct[k]]
     marks = [doc.lowers[k] for k in range(lo, hi) if doc.punct[k]]
-    opener = len(words) > 2 and bool(_find(frames["question_openers"], doc, words[0], words[0] + 1))
+    opener = len(words) > 2 and bool(_find(compiled.openers, doc, words[0], words[0] + 1))
     question = "?" in marks or (
         opener and not ({".", "!"} & set(marks))
         and (doc.lowers[words[1]] in _PRONOUNS or doc.lowers[words[0]] in _WH)
@@ -564,11 +572,22 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         opener and doc.lowers[words[0]] in _WH and doc.lemmas[words[1]] in _AUXILIARY
         and doc.lowers[words[2]] in ("i", "we")
     )
+    if not (terms or question or inquiry):
+        return [], bool(request)  # no ask's words, and not asking to know anything
     a, b = doc.starts[lo], doc.ends[hi - 1]
     rhetorical = question and (
-        bool(_find(frames["rhetorical"], doc, lo, hi))
+        bool(spans["rhetorical"])
         or bisect.bisect_left(heated, a) < bisect.bisect_left(heated, b)
     )
+    after = spans["after"]
+    negation: dict[int, int] = {}  # start -> end of each negation
+    for s_, e_ in spans["negation"]:
+        negation[s_] = max(negation.get(s_, 0), e_)
+    contrast = {s for s, _ in spans["contrast"]}
+    owned = {s for s, _ in spans["owned"]}
+    chased = spans["chased"]
+    theirs = {e for _, e in spans["theirs"]}
+    openers = {s for s, _ in spans["openers"]}
 
     def negated(start: int, frame_start: int | None) -> bool:
         for anchor in ([frame_start] if frame_start is not None else []) + [start]:
@@ -594,44 +613,41 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         return k < lo or doc.punct[k]
 
     asks: list[Ask] = []
-    for i in doc.starting(compiled.terms, lo, hi):
-        for slots in (compiled.terms.get(doc.lemmas[i], []) + compiled.terms.get(doc.forms[i], [])):
-            term, rule = slots
-            end = _match_at(term, doc, i, hi)
-            if end <= i or _excluded(compiled, rule, doc, i, end, lo, hi):
-                continue
-            frame_before = max((f for f in request if f[1] <= i and i - f[1] <= WINDOW), default=None)
-            inquiry_before = max((f for f in inquiry if f[1] <= i and i - f[1] <= WINDOW), default=None)
-            frame_after = any(f[0] >= end and f[0] - end <= AFTER for f in after)
-            past = _is_past(doc.lowers[i], doc.lemmas[i])
-            used = frame_before
-            if rule.frame == "none":
-                ok = not past or frame_before is not None
-            elif rule.frame == "question":
-                ok = (question and not rhetorical) or inquiry_before is not None or frame_before is not None
-                used = inquiry_before or frame_before
-            else:
-                ok = (frame_before is not None or frame_after or (question and not rhetorical)
-                      or (not past and opens_clause(i, end)))
-            if not ok or negated(i, used[0] if used else None):
-                continue
-            a, b = doc.starts[i], doc.ends[end - 1]
-            kind, rule_id = rule.kind, rule.rule
-            if kind in _CHASEABLE and (
-                # "my refund", "the refund": it exists already (unless asked for now: "my demands: the replacement")
-                (i in theirs and doc.lemmas[i] in _REMEDY_NOUNS and used is None)
-                or any(f[1] <= i and i - f[1] <= WINDOW for f in chased)  # "waiting for a refund"
-                or (used is not None and _is_past(doc.lowers[used[0]], doc.lemmas[used[0]]))  # "I requested a refund"
-            ):
-                kind, rule_id = "status", rule.rule + ".chased"
-            asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
+    for i, end, rule in terms:
+        if _excluded(compiled, rule, doc, i, end, lo, hi):
+            continue
+        frame_before = max((f for f in request if f[1] <= i and i - f[1] <= WINDOW), default=None)
+        inquiry_before = max((f for f in inquiry if f[1] <= i and i - f[1] <= WINDOW), default=None)
+        frame_after = any(f[0] >= end and f[0] - end <= AFTER for f in after)
+        past = _is_past(doc.lowers[i], doc.lemmas[i])
+        used = frame_before
+        if rule.frame == "none":
+            ok = not past or frame_before is not None
+        elif rule.frame == "question":
+            ok = (question and not rhetorical) or inquiry_before is not None or frame_before is not None
+            used = inquiry_before or frame_before
+        else:
+            ok = (frame_before is not None or frame_after or (question and not rhetorical)
+                  or (not past and opens_clause(i, end)))
+        if not ok or negated(i, used[0] if used else None):
+            continue
+        a, b = doc.starts[i], doc.ends[end - 1]
+        kind, rule_id = rule.kind, rule.rule
+        if kind in _CHASEABLE and (
+            # "my refund", "the refund": it exists already (unless asked for now: "my demands: the replacement")
+            (i in theirs and doc.lemmas[i] in _REMEDY_NOUNS and used is None)
+            or any(f[1] <= i and i - f[1] <= WINDOW for f in chased)  # "waiting for a refund"
+            or (used is not None and _is_past(doc.lowers[used[0]], doc.lemmas[used[0]]))  # "I requested a refund"
+        ):
+            kind, rule_id = "status", rule.rule + ".chased"
+        asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
     if question and any(doc.lemmas[k] in _GENERAL for k in range(lo, hi)):  # "how long does delivery usually take"
         asks = [x for x in asks if x.kind != "status"]
     if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
         asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
     if not asks and not rhetorical and (question or inquiry) and len(words) >= 3:
         text = " ".join(doc.text[a:b].split())
-        next_step = bool(_find(frames["next_step"], doc, lo, hi))  # "What should I do?": about the problem
+        next_step = bool(spans["next_step"])  # "What should I do?": about the problem
         asks.append(Ask("information", text, a, b,
                         "asks.next_step" if next_step else "asks.question" if question else "asks.inquiry"))
     return asks, bool(request)
@@ -642,7 +658,7 @@ def _excluded(compiled: Compiled, rule: AskRule, doc: _Doc, start: int, end: int
     patterns = compiled.excludes.get(rule.rule)
     if not patterns:
         return False
-    return any(s < end and start < e for s, e in _find(patterns, doc, max(lo, start - 4), min(hi, end + 4)))
+    return any(s < end and start < e for s, e, _ in _find(patterns, doc, max(lo, start - 4), min(hi, end + 4)))
 
 
 def _owned(doc: _Doc, ask: Ask, lo: int, owned: set[int]) -> bool:
