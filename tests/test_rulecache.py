@@ -20,7 +20,7 @@ from test_demo_drafts import GOLDEN, demo_drafts
 from triage import ruleset
 from triage.config import SupportSettings
 from triage.errors import RulesError
-from triage.rulecache import Checked, fingerprint
+from triage.rulecache import fingerprint
 
 PARTS = ["detector", "drafter", "linter"]
 
@@ -56,8 +56,8 @@ def test_parts_that_passed_are_recorded_and_their_checks_skipped_next_time(folde
     lint_failing_template(templates)
     with pytest.raises(RulesError, match="meek.j2"):
         ruleset.RuleSet(rules, templates, SupportSettings()).drafter  # noqa: B018
-    forged = Checked(record, rules, templates, SupportSettings())
-    record.write_text(json.dumps({"fingerprint": forged.fingerprint, "parts": PARTS}), encoding="utf-8")
+    forged = fingerprint(rules, templates, SupportSettings())
+    record.write_text(json.dumps({"fingerprint": forged, "parts": PARTS}), encoding="utf-8")
     trusting = ruleset.RuleSet(rules, templates, SupportSettings(), checked_file=record)
     assert "meek" in trusting.drafter.templates
 
@@ -90,13 +90,43 @@ def test_a_file_changed_while_a_part_is_built_is_not_recorded_as_checked(folders
     rules, templates = folders
     record = tmp_path / "triage.db.rules-checked"
     rs = ruleset.RuleSet(rules, templates, SupportSettings(), checked_file=record)
-    assert rs.checked.parts == set()  # fingerprinted now
+    assert rs.checked.parts == set()  # read and fingerprinted now
     tone = rules / "tone.toml"
     tone.write_text(tone.read_text(encoding="utf-8") + "\n# edited meanwhile\n", encoding="utf-8")
-    rs.linter  # noqa: B018 - built from the edited file: not what was fingerprinted
-    assert not record.exists()
-    rs.detector  # noqa: B018 - nor is anything else, while the files differ from the fingerprint
-    assert not record.exists()
+    rs.linter, rs.detector  # noqa: B018 - built from the bytes read before the edit, and checked
+    assert recorded(record) == {"fingerprint": rs.checked.fingerprint, "parts": ["detector", "linter"]}
+    # what is recorded is those bytes: the edited file is a new fingerprint, checked again
+    again = ruleset.RuleSet(rules, templates, SupportSettings(), checked_file=record)
+    assert again.checked.fingerprint != rs.checked.fingerprint and again.checked.parts == set()
+
+
+BROKEN_PATTERN = '\n[[patterns]]\nid = "tagged"\nweight = 1.0\npattern = [{POS = "VERB"}]\n'
+
+
+def test_a_rule_edited_after_the_record_is_read_is_never_loaded_unchecked(workspace: Workspace, maildir, folders) -> None:  # type: ignore[no-untyped-def]
+    """The race: the record says these files passed, then the owner saves a broken pattern
+    before the detector is loaded. The run loads what it fingerprinted, and the next run
+    checks the new file and stops with exit 2 naming the file and the rule."""
+    from triage import config
+
+    rules, templates = folders
+    box = maildir([email_bytes()])
+    workspace.maildir_config(box, f'[paths]\nrules = "{rules}"\ntemplates = "{templates}"\n')
+    assert workspace.run("poll").returncode == 0
+    record = workspace.db.with_name("triage.db.rules-checked")
+    assert recorded(record)["parts"] == PARTS
+    rs = ruleset.load(config.load(workspace.config))
+    assert rs.checked.parts == set(PARTS)  # the record is read: this run skips the checks
+    anger = rules / "anger.toml"
+    anger.write_text(anger.read_text(encoding="utf-8") + BROKEN_PATTERN, encoding="utf-8")
+    detector = rs.detector  # loaded now, after the edit
+    assert "anger.tagged" not in {p.rule for p in detector.rules.anger.signals.patterns}
+    assert detector.detect(["This is broken and I want a refund."], [])  # a POS pattern would raise here
+    assert recorded(record)["fingerprint"] == rs.checked.fingerprint  # nothing recorded for the edit
+    maildir([email_bytes(subject="Still broken", body="Nobody answered me. Where is my refund?")], path=box)
+    done = workspace.run("poll")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "anger.toml" in done.stderr and "tagged" in done.stderr, done.stderr
 
 
 def test_a_template_change_or_other_support_settings_are_a_new_fingerprint(folders) -> None:  # type: ignore[no-untyped-def]
@@ -179,3 +209,17 @@ def test_demo_drafts_are_byte_identical_when_the_checks_are_skipped(tmp_path: Pa
     calls.update(patterns=0, templates=0)
     assert demo_drafts(second) == golden
     assert calls == {"patterns": 0, "templates": 0}  # every part was taken as checked
+
+
+def test_templates_are_rendered_from_the_bytes_that_were_checked(folders) -> None:  # type: ignore[no-untyped-def]
+    """An included partial is looked up when a draft is rendered, long after the checks: it comes
+    from the rule set's snapshot, never from a file edited since."""
+    rules, templates = folders
+    rs = ruleset.RuleSet(rules, templates, SupportSettings())
+    env = rs.drafter.templates["meek"].environment
+    checked = (templates / "_sign_off.j2").read_text(encoding="utf-8")
+    (templates / "_sign_off.j2").write_text("{{ undefined_name }}\n", encoding="utf-8")
+    assert env.loader is not None
+    assert env.loader.get_source(env, "_sign_off.j2")[0] == checked
+    assert env.get_template("_sign_off.j2").render(agent="Sam", shop="Example Shop") == \
+        env.from_string(checked).render(agent="Sam", shop="Example Shop")

@@ -11,11 +11,19 @@ fingerprint builds that part without the checks, to the same result.
 
 The fingerprint is a SHA-256 of: every file under the rules and templates
 folders (names and bytes; dot-files and dot-folders left out), the shipped
-``asks.toml`` when the rules folder has none (the detector reads it instead),
-the ``[support]`` settings (the templates' samples are rendered with them),
-triage's version and the modification times of its modules, and the versions
-of Python, spaCy, spacy-lookups-data and Jinja. Any change to any of them is
-a new fingerprint: nothing is skipped until the part has passed again.
+``asks.toml`` and ``policy.toml`` when the rules folder has none (the loaders
+read them instead), the ``[support]`` settings (the templates' samples are
+rendered with them), triage's version and the modification times of its
+modules, and the versions of Python, spaCy, spacy-lookups-data and Jinja.
+Any change to any of them is a new fingerprint: nothing is skipped until the
+part has passed again.
+
+The bytes hashed are the bytes the parts are built from: a ``RuleSet`` reads
+the files once into a ``rulefile.Snapshot``, fingerprints that, and its
+loaders parse what it holds. An owner's edit while a run loads its rules is
+not loaded by that run (nor recorded as checked), and the next run, seeing a
+new fingerprint, checks it. A part that read a file the snapshot does not
+cover (a lexicon outside the rules folder) is never recorded.
 
 The file (JSON: ``{"fingerprint": ..., "parts": [...]}``) lives beside the
 store (``triage.db.rules-checked``). It is written to a temporary file and
@@ -37,6 +45,7 @@ import threading
 from pathlib import Path
 
 from triage.config import SupportSettings
+from triage.rulefile import Snapshot, files_under
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +69,10 @@ def _versions() -> list[str]:
     return found
 
 
-def _files(folder: Path) -> list[Path]:
-    """Every file under ``folder``, dot-files and dot-folders (``.git``) left out, sorted."""
-    out: list[Path] = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        out.extend(Path(root, n) for n in names if not n.startswith("."))
-    return sorted(out)
-
-
 def _code_stamp() -> list[str]:
     """triage's own modules by mtime and size: a checkout changed in place is a new fingerprint."""
     out = []
-    for path in _files(_PACKAGE):
+    for path in files_under(_PACKAGE):
         if path.suffix == ".py":
             try:
                 st = path.stat()
@@ -82,43 +82,57 @@ def _code_stamp() -> list[str]:
     return out
 
 
-def fingerprint(rules_dir: Path, templates_dir: Path, support: SupportSettings) -> str:
-    """The rule set as the checks see it (see the module doc); "" when a file cannot be read."""
+def snapshot(rules_dir: Path, templates_dir: Path) -> Snapshot:
+    """Every file the rule set's parts may read, read once, now: both folders, and the shipped
+    asks.toml and policy.toml when the rules folder has none (the loaders fall back on them)."""
     from triage.config import shipped_dir
 
-    digest = hashlib.sha256()
+    extra = {}
+    for name, label in (("asks.toml", "shipped asks"), ("policy.toml", "shipped policy")):
+        if not (Path(rules_dir) / name).is_file():
+            extra[label] = shipped_dir("rules") / name
+    return Snapshot({"rules": Path(rules_dir), "templates": Path(templates_dir)}, extra)
+
+
+def digest(files: Snapshot, support: SupportSettings) -> str:
+    """The fingerprint of ``files`` as the checks see them (see the module doc); "" when one
+    could not be read."""
+    if not files.complete:
+        log.debug("rule set not fingerprinted: %s", "; ".join(map(str, files.errors.values())))
+        return ""
+    hashed = hashlib.sha256()
 
     def add(text: str) -> None:
-        digest.update(text.encode("utf-8", "surrogateescape") + b"\0")
+        hashed.update(text.encode("utf-8", "surrogateescape") + b"\0")
 
     add(f"format {FORMAT}")
     for line in (*_versions(), *_code_stamp(), repr(support)):
         add(line)
-    folders = [("rules", Path(rules_dir)), ("templates", Path(templates_dir))]
-    if not (Path(rules_dir) / "asks.toml").is_file():
-        folders.append(("shipped asks", shipped_dir("rules") / "asks.toml"))
-    try:
-        for label, folder in folders:
-            files = [folder] if folder.is_file() else _files(folder)
-            add(f"{label} {len(files)}")
-            for path in files:
-                data = path.read_bytes()
-                add(f"{path.relative_to(folder) if path != folder else path.name} {len(data)}")
-                digest.update(data)
-    except OSError as exc:
-        log.debug("rule set not fingerprinted: %s", exc)
-        return ""
-    return digest.hexdigest()
+    for label, listed in files.listed.items():
+        add(f"{label} {len(listed)}")
+        for name, key in listed:
+            data = files.data[key]
+            add(f"{name} {len(data)}")
+            hashed.update(data)
+    return hashed.hexdigest()
+
+
+def fingerprint(rules_dir: Path, templates_dir: Path, support: SupportSettings) -> str:
+    """The rule set as it is on disk now (see ``digest``)."""
+    return digest(snapshot(rules_dir, templates_dir), support)
 
 
 class Checked:
-    """The parts of one rule set known to pass their checks, read from and written to ``path``."""
+    """The parts of one rule set known to pass their checks, read from and written to ``path``.
 
-    def __init__(self, path: Path | None, rules_dir: Path, templates_dir: Path, support: SupportSettings):
+    ``files`` is the snapshot the parts are built from: the fingerprint is of its bytes, so a
+    part recorded as passed is exactly what was checked, whatever changed on disk meanwhile.
+    """
+
+    def __init__(self, path: Path | None, files: Snapshot, support: SupportSettings):
         self.path = path
-        self._where = (Path(rules_dir), Path(templates_dir), support)
         self._lock = threading.Lock()
-        self.fingerprint = fingerprint(*self._where) if path is not None else ""
+        self.fingerprint = digest(files, support) if path is not None else ""
         self.parts: set[str] = self._read() if self.fingerprint else set()
 
     def __contains__(self, part: str) -> bool:
@@ -139,12 +153,10 @@ class Checked:
         return {p for p in parts if p in PARTS} if isinstance(parts, list) else set()
 
     def passed(self, part: str) -> None:
-        """``part`` was just built with every check passing: remember it, if the files are as they were."""
+        """``part`` was just built from the snapshot with every check passing: remember it."""
         if self.path is None or not self.fingerprint or part in self.parts:
             return
         with self._lock:
-            if fingerprint(*self._where) != self.fingerprint:
-                return  # a file changed while the part was built: what passed is not what is fingerprinted
             self.parts |= {part} | self._read()  # and what another run recorded meanwhile
             body = json.dumps({"fingerprint": self.fingerprint, "parts": sorted(self.parts)})
             try:

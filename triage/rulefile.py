@@ -8,6 +8,13 @@ key and the line, then return a default, so that a loader reads the whole
 file and reports every problem at once. Unknown keys and unknown names get a
 "did you mean" when one is close.
 
+Every loader reads owner files through ``read_text``, ``read_bytes``,
+``is_file`` and ``listing``. Inside ``Snapshot.reading()`` those answer from
+the snapshot: every file under the rules and templates folders read once,
+when the snapshot was taken. So what a rule set's parts are built from is
+exactly what its fingerprint hashed (``triage.rulecache``), however the
+owner edits the files meanwhile; outside one, they read the disk.
+
 This module knows nothing about what the files mean: it imports nothing of
 triage but ``errors``.
 """
@@ -15,9 +22,12 @@ triage but ``errors``.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +73,7 @@ class TomlFile:
             return
         self.readable = False
         try:
-            self.text = path.read_text(encoding="utf-8")
+            self.text = read_text(path)
         except OSError as exc:
             self.problems.append(Problem(str(path), "", f"cannot read{what and ' ' + what}: {exc.strerror}"))
             return
@@ -317,3 +327,144 @@ def _header_lines(lines: list[str], name: str) -> list[int]:
     """Indexes of the ``[name]`` / ``[[name]]`` header lines."""
     header = re.compile(rf"^\s*\[\[?\s*[\"']?{re.escape(name)}[\"']?\s*\]\]?")
     return [i for i, text in enumerate(lines) if header.match(text)]
+
+
+# -- one read of the owner's files ------------------------------------------
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``, dot-files and dot-folders (``.git``) left out, sorted."""
+    out: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        out.extend(Path(root, n) for n in names if not n.startswith("."))
+    return sorted(out)
+
+
+def _key(path: Path | str) -> str:
+    return os.path.abspath(path)
+
+
+class Snapshot:
+    """The files under some folders (and a few single files), each read once, now.
+
+    ``files`` maps a label (``rules``, ``templates``) to its folder, ``extra``
+    a label to one file (a shipped file a loader falls back on). While
+    ``reading()`` is active, the module's readers answer from here: a file in
+    a folder is what it was when the snapshot was taken (one added since is
+    not there, one removed since still is); one that could not be read
+    raises what reading it raised. A file outside every folder is read from
+    the disk and named in the ``Reads`` that ``reading()`` yields: the
+    snapshot does not cover it.
+    """
+
+    def __init__(self, folders: dict[str, Path], extra: dict[str, Path] | None = None):
+        self.folders = {label: Path(folder) for label, folder in folders.items()}
+        self.roots = [_key(f) for f in self.folders.values()]
+        # label -> [(name shown in the fingerprint, absolute path)], in a stable order
+        self.listed: dict[str, list[tuple[str, str]]] = {}
+        self.data: dict[str, bytes] = {}
+        self.errors: dict[str, OSError] = {}
+        for label, folder in self.folders.items():
+            self.listed[label] = [(str(p.relative_to(folder)), self._take(p)) for p in files_under(folder)]
+        for label, path in (extra or {}).items():
+            self.roots.append(_key(path))
+            self.listed[label] = [(Path(path).name, self._take(Path(path)))]
+
+    def _take(self, path: Path) -> str:
+        key = _key(path)
+        try:
+            self.data[key] = path.read_bytes()
+        except OSError as exc:
+            self.errors[key] = exc
+        return key
+
+    @property
+    def complete(self) -> bool:
+        """Every file listed was read (none raised)."""
+        return not self.errors
+
+    def covers(self, path: Path | str) -> bool:
+        key = _key(path)
+        return any(key == root or key.startswith(root + os.sep) for root in self.roots)
+
+    def get(self, path: Path | str) -> bytes:
+        key = _key(path)
+        if key in self.errors:
+            exc = self.errors[key]
+            raise type(exc)(exc.errno, exc.strerror, exc.filename)
+        if key not in self.data:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return self.data[key]
+
+    @contextmanager
+    def reading(self) -> Iterator[Reads]:
+        """Make this snapshot what the readers read, in this thread, until the block ends."""
+        reads = Reads(self)
+        token = _ACTIVE.set(reads)
+        try:
+            yield reads
+        finally:
+            _ACTIVE.reset(token)
+
+
+class Reads:
+    """One ``Snapshot.reading()`` block: the snapshot, and the files read that it did not cover."""
+
+    def __init__(self, snapshot: Snapshot):
+        self.snapshot = snapshot
+        self.outside: list[str] = []
+
+    def covers(self, path: Path | str) -> bool:
+        if self.snapshot.covers(path):
+            return True
+        self.outside.append(_key(path))
+        return False
+
+
+_ACTIVE: ContextVar[Reads | None] = ContextVar("triage_rule_reads", default=None)
+
+
+def active() -> Snapshot | None:
+    """The snapshot the readers answer from here, or None (they read the disk)."""
+    reads = _ACTIVE.get()
+    return reads.snapshot if reads is not None else None
+
+
+def read_bytes(path: Path) -> bytes:
+    reads = _ACTIVE.get()
+    if reads is not None and reads.covers(path):
+        return reads.snapshot.get(path)
+    return Path(path).read_bytes()
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text (``UnicodeDecodeError`` when it is not), newlines as ``Path.read_text``."""
+    reads = _ACTIVE.get()
+    if reads is not None and reads.covers(path):
+        text = reads.snapshot.get(path).decode("utf-8")
+        return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() reads
+    return Path(path).read_text(encoding="utf-8")
+
+
+def is_file(path: Path) -> bool:
+    reads = _ACTIVE.get()
+    if reads is not None and reads.covers(path):
+        key = _key(path)
+        return key in reads.snapshot.data or key in reads.snapshot.errors
+    return Path(path).is_file()
+
+
+def listing(folder: Path, suffix: str) -> list[Path]:
+    """The files directly in ``folder`` whose names end with ``suffix``, sorted; [] without the folder."""
+    folder = Path(folder)
+    reads = _ACTIVE.get()
+    if reads is not None and reads.covers(folder):
+        root = _key(folder)
+        names = [k[len(root) + 1:] for k in (*reads.snapshot.data, *reads.snapshot.errors)
+                 if k.startswith(root + os.sep)]
+        return sorted(folder / n for n in names if os.sep not in n and n.endswith(suffix))
+    try:
+        return sorted(p for p in folder.glob(f"*{suffix}") if p.is_file())
+    except OSError:
+        return []

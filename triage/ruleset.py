@@ -19,20 +19,24 @@ poll may ask once per run and the review page once per request.
 ``check(rules_dir, templates_dir)`` is ``triage rules check``: every part
 built, every problem collected.
 
-A RuleSet given a ``checked`` file (``load`` gives the one beside the store)
-builds the detector, linter and drafter without the checks they passed
-before on the same files (``triage.rulecache``), and records each part that
-passes. ``check`` never uses one.
+The detector, linter and drafter are built from one ``Snapshot`` of the
+folders (``files``), read when the first of them is built: what they parse is
+what was read then, whatever the owner edits meanwhile (the next ``load``
+sees the change and builds a new RuleSet). A RuleSet given a ``checked``
+file (``load`` gives the one beside the store) builds them without the
+checks they passed before on the same bytes (``triage.rulecache``), and
+records each part that passes. ``check`` never uses one.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from triage.config import Settings, SupportSettings
 from triage.errors import Problem, RulesError
@@ -44,7 +48,9 @@ if TYPE_CHECKING:
     from triage.drafting.tone import Linter
     from triage.followups.policy import Policy
     from triage.rulecache import Checked
+    from triage.rulefile import Snapshot
 
+T = TypeVar("T")
 Stamp = tuple[tuple[str, int, int], ...]
 
 
@@ -77,10 +83,27 @@ class RuleSet:
     checked_file: Path | None = None  # parts that passed their checks before (see the module doc)
 
     @cached_property
+    def files(self) -> Snapshot:
+        """Every file the detector, linter and drafter read, read once, when the first is built."""
+        from triage.rulecache import snapshot
+
+        return snapshot(self.rules_dir, self.templates_dir)
+
+    @cached_property
     def checked(self) -> Checked:
         from triage.rulecache import Checked
 
-        return Checked(self.checked_file, self.rules_dir, self.templates_dir, self.support)
+        return Checked(self.checked_file, self.files, self.support)
+
+    def _build(self, part: str, load: Callable[[bool], T]) -> T:
+        """``load(checked)`` from the snapshot; recorded as passed when it was checked, and read
+        nothing the snapshot does not cover (so nothing the fingerprint left out)."""
+        checked = part in self.checked
+        with self.files.reading() as reads:
+            built = load(checked)
+        if not checked and not reads.outside:
+            self.checked.passed(part)
+        return built
 
     @cached_property
     def policy(self) -> Policy:
@@ -92,11 +115,7 @@ class RuleSet:
     def linter(self) -> Linter:
         from triage.drafting.tone import Linter
 
-        checked = "linter" in self.checked
-        linter = Linter.load(self.rules_dir, checked=checked)
-        if not checked:
-            self.checked.passed("linter")
-        return linter
+        return self._build("linter", lambda checked: Linter.load(self.rules_dir, checked=checked))
 
     @cached_property
     def drafter(self) -> Drafter:
@@ -106,21 +125,14 @@ class RuleSet:
             linter: Linter | None = self.linter
         except RulesError:
             linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
-        checked = "drafter" in self.checked
-        drafter = Drafter.load(self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked)
-        if not checked:
-            self.checked.passed("drafter")
-        return drafter
+        return self._build("drafter", lambda checked: Drafter.load(
+            self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked))
 
     @cached_property
     def detector(self) -> Detector:
         from triage.detect.engine import Detector
 
-        checked = "detector" in self.checked
-        detector = Detector.load(self.rules_dir, checked=checked)
-        if not checked:
-            self.checked.passed("detector")
-        return detector
+        return self._build("detector", lambda checked: Detector.load(self.rules_dir, checked=checked))
 
     @cached_property
     def automatic(self) -> AutoRules:

@@ -40,7 +40,7 @@ from triage.detect.rulefiles import (
     load_facts,
 )
 from triage.errors import Problem, RulesError
-from triage.rulefile import TomlFile
+from triage.rulefile import TomlFile, is_file, listing, read_bytes, read_text
 
 _COMPLAINT_KINDS = frozenset({"complaint", "not_complaint"})
 RULE_FILES = ("anger.toml", "complaint.toml", "archetypes.toml", "facts.toml")
@@ -110,22 +110,22 @@ class Detector:
         blobs: list[tuple[str, bytes]] = []
         for name in RULE_FILES:
             path = rules_dir / name
-            if not path.is_file():
+            if not is_file(path):
                 problems.append(Problem(str(path), "", "missing detection rule file"))
             tf = TomlFile(path)
             files[name] = tf
             blobs.append((name, tf.text.encode("utf-8")))
         customer_files: dict[str, tuple[str, str]] = {}
-        for path in sorted(rules_dir.glob("*.csv")):
+        for path in listing(rules_dir, ".csv"):
             try:
-                text = path.read_text(encoding="utf-8")
+                text = read_text(path)
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append(Problem(str(path), "", f"cannot read: {exc}"))
                 continue
             customer_files[path.name] = (str(path), text)
             blobs.append((path.name, text.encode("utf-8")))
         asks_path = rules_dir / ASKS_FILE
-        if not asks_path.is_file():  # a folder written by an older `triage init`: the shipped asks
+        if not is_file(asks_path):  # a folder written by an older `triage init`: the shipped asks
             from triage.config import shipped_dir
 
             asks_path = shipped_dir("rules") / ASKS_FILE
@@ -138,8 +138,8 @@ class Detector:
             path = rules_dir / complaint_rules.valence_file
             lexicon, bad = read_valence(path)
             problems.extend(Problem(str(path), "", message, line or None) for line, message in bad)
-            if path.is_file():
-                blobs.append((path.name, path.read_bytes()))
+            if is_file(path):
+                blobs.append((path.name, read_bytes(path)))
         rules = Rules(
             anger=load_anger(files["anger.toml"]),
             complaint=complaint_rules,

@@ -30,6 +30,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from triage.rulefile import read_text
+
 
 def _read_table(name: str) -> Any:
     from importlib.resources import files
@@ -142,7 +144,7 @@ def read_valence(path: Path) -> tuple[dict[str, float], list[tuple[int, str]]]:
     lexicon: dict[str, float] = {}
     problems: list[tuple[int, str]] = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(Path(path))
     except (OSError, UnicodeDecodeError) as exc:
         return {}, [(0, f"cannot read: {exc}")]
     for number, line in enumerate(text.splitlines(), start=1):

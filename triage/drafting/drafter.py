@@ -22,7 +22,7 @@ import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -45,6 +45,7 @@ from triage.followups.policy import DEFAULT as DEFAULT_FOLLOWUP
 from triage.followups.policy import Policy as FollowupPolicy
 from triage.followups.policy import load_policy as load_followup
 from triage.message import Message
+from triage.rulefile import active, listing, read_text
 from triage.store import DraftKind, NewDraft
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,24 @@ def _sample_reply(arch: str, everything: bool) -> Reply:
                  (_SAMPLE_ANSWER,), ("Do you ship to Canada?",), arch in ("aggressive", "barnacle"))
 
 
+def _loader(templates_dir: Path) -> jinja2.BaseLoader:
+    """The templates as the rule set's snapshot holds them (``rulefile.Snapshot``), includes
+    too, never re-read from the disk; without one, the folder itself."""
+    files = active()
+    if files is None:
+        return jinja2.FileSystemLoader(str(templates_dir))
+
+    def source(name: str) -> tuple[str, str, Callable[[], bool]] | None:
+        path = templates_dir.joinpath(*jinja2.loaders.split_template_path(name))
+        with files.reading():
+            try:
+                return read_text(path), str(path), lambda: True
+            except FileNotFoundError:
+                return None
+
+    return jinja2.FunctionLoader(source)
+
+
 @functools.cache
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Jinja's cache of compiled templates (keyed by each file's name and source) in this user's own
@@ -228,10 +247,10 @@ class Drafter:
                 linter = Linter.load(rules_dir)
             except RulesError as exc:
                 problems += exc.problems
-        files = sorted(templates_dir.glob(f"*{SUFFIX}")) if templates_dir.is_dir() else []
+        files = listing(templates_dir, SUFFIX)
         if not files:
             problems.append(Problem(str(templates_dir), "", f"no *{SUFFIX} templates found"))
-        env = SandboxedEnvironment(loader=jinja2.FileSystemLoader(str(templates_dir)),
+        env = SandboxedEnvironment(loader=_loader(templates_dir),
                                    undefined=jinja2.StrictUndefined, autoescape=False,
                                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                                    bytecode_cache=_bytecode_cache())
@@ -240,7 +259,7 @@ class Drafter:
             name = path.stem
             try:
                 unknown = set() if checked else (jinja2.meta.find_undeclared_variables(
-                    env.parse(path.read_text(encoding="utf-8"))) - set(CONTEXT_KEYS))
+                    env.parse(read_text(path))) - set(CONTEXT_KEYS))
                 if unknown:
                     problems.append(Problem(str(path), name, "undefined variable(s): "
                                             f"{', '.join(sorted(unknown))} (see templates/README.md)"))

@@ -37,7 +37,7 @@ from triage.drafting.outgoing import clean_line
 from triage.drafting.tone import Finding, _spans, compile_patterns
 from triage.errors import Problem
 from triage.message import Message
-from triage.rulefile import TomlFile
+from triage.rulefile import TomlFile, is_file
 
 POLICY_FILE = "policy.toml"
 ANSWERS_FILE = "answers.toml"
@@ -546,7 +546,7 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
 def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
     """Read policy.toml (the shipped one when the folder has none) and answers.toml (optional)."""
     path = rules_dir / POLICY_FILE
-    if not path.is_file():
+    if not is_file(path):
         from triage.config import shipped_dir
 
         path = shipped_dir("rules") / POLICY_FILE
@@ -626,7 +626,7 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
     """rules/answers.toml: ``[[answer]]`` tables with id, title, questions (phrases) and text."""
     path = rules_dir / ANSWERS_FILE
-    if not path.is_file():
+    if not is_file(path):
         return (), []
     f = TomlFile(path)
     if f.problems:

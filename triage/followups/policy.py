@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from triage.rulefile import TomlFile
+from triage.rulefile import TomlFile, is_file
 
 if TYPE_CHECKING:
     from triage.detect import Detection
@@ -210,7 +210,7 @@ def load_policy(rules_dir: Path) -> Policy:
     Not cached: ``triage.ruleset`` keeps the loaded policy while the file is unchanged.
     """
     path = rules_dir / FILE
-    if not path.exists():
+    if not is_file(path):
         return DEFAULT
     return _load(path)
 
