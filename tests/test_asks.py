@@ -188,7 +188,7 @@ DEMO_ASKS = {
     "moderate_multipart_alternative_missing_items": {"replacement", "refund"},
     "angry_html_only_knife_set_rusted": {"replacement", "refund"},
     "question_gift_wrapping": {"information"},
-    "feature_request_halfcaf_option": {"information"},
+    "feature_request_halfcaf_option": {"suggestion"},  # a feature request: passed on, not answered
     "cancel_subscription_too_much_coffee": {"cancel", "close_account"},
     "moderate_two_line_where_is_my_order": {"status"},
     "praise_refund_received_thanks": set(),
@@ -323,9 +323,9 @@ def test_eval_refuses_an_unknown_ask_kind(owner: Workspace, tmp_path: Path) -> N
 
 
 def test_kinds_are_the_documented_ones() -> None:
-    assert len(ASK_KINDS) == 15 and "delete_data" in ASK_KINDS and "change" in ASK_KINDS
+    assert len(ASK_KINDS) == 16 and "delete_data" in ASK_KINDS and "suggestion" in ASK_KINDS
     readme = (Path(__file__).parent.parent / "rules" / "README.md").read_text(encoding="utf-8")
-    assert "fifteen kinds" in readme and all(f"`{kind}`" in readme for kind in ASK_KINDS)
+    assert "sixteen kinds" in readme and all(f"`{kind}`" in readme for kind in ASK_KINDS)
 
 
 def test_show_lists_the_asks(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]

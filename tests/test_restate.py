@@ -133,7 +133,7 @@ def test_asked_for_in_our_words(detector: Detector) -> None:
 
 def test_shipped_templates_render_the_new_keys(tmp_path: Path) -> None:
     text = (ROOT / "templates" / "_restate.j2").read_text(encoding="utf-8")
-    for key in ("problem_phrase", "repeat", "waited", "asked_for", "their_question"):
+    for key in ("problem_phrase", "repeat", "waited", "asked_for", "wondered"):
         assert key in text
 
 
@@ -159,7 +159,7 @@ def _restated(detector: Detector, text: str) -> str:
 
 @pytest.mark.parametrize(("text", "said", "never"), [
     # the subject only repeats the first words: never echoed; the failure is said, not a weak cue
-    ("Here we go again. Delayed at the gate why do you even sell a 715 departure", "you've been held up by a delay",
+    ("Here we go again. Delayed at the gate why do you even sell a 715 departure", "your journey has been held up",
      "Here we go again"),
     # what went wrong, said in our words (rules/policy.toml [[problems]])
     ("The blender I ordered from your shop last month has still not arrived at my flat, it is a joke",

@@ -54,7 +54,7 @@ from triage.rulefile import TomlFile
 
 ASK_KINDS = (
     "refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data", "compensation",
-    "callback", "escalate", "status", "information", "apology", "fix", "change",
+    "callback", "escalate", "status", "information", "apology", "fix", "change", "suggestion",
 )
 FRAMES = ("request", "question", "none")
 GAP = 4  # words a ``*`` in a term may stand for

@@ -19,7 +19,15 @@ from triage.config import SupportSettings
 from triage.detect import Detection, Evidence, Facts
 from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.rules import Specialist
-from triage.drafting.situation import _REQUEST, Reply, asks_like_a_question, fill, order_noun, order_value
+from triage.drafting.situation import (
+    _REQUEST,
+    WONDERED,
+    Reply,
+    asks_like_a_question,
+    fill,
+    order_noun,
+    order_value,
+)
 from triage.errors import DraftError
 from triage.message import Message
 
@@ -133,7 +141,8 @@ CONTEXT_KEYS = (
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
     "deadline", "deadline_line", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
-    "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", *EXTRA_KEYS,
+    "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", "wondered", "leaving",
+    *EXTRA_KEYS,
 )
 
 
@@ -273,8 +282,45 @@ _ASKED = {
     "cancel": "to cancel", "close_account": "your account closed", "delete_data": "your personal data deleted",
     "compensation": "compensation", "callback": "a call back", "escalate": "to speak to a manager",
     "status": "to know where things stand", "apology": "an apology", "fix": "this put right",
-    "change": "a change to your booking",
+    "change": "a change to your booking", "suggestion": "your suggestion passed on",
 }
+
+
+# a phrase of theirs that is not the problem, however strongly it is put: a denial ("that's incorrect"),
+# what they did not mean ("I wasn't asking for a full refund"), a stance ("I now refuse to pay", "I will
+# never fly with you again"), a verdict ("this is beyond unacceptable"), or a fragment that opens with
+# a preposition or a time clause ("of system wide tech issue", "after our unscheduled stop", "over again")
+_NOT_THE_PROBLEM = re.compile(
+    r"^(?:that|this|it)(?:['\u2019]s|\s+is|\s+was)\s+(?:just\s+|simply\s+)?(?:incorrect|wrong|not\s+(?:true|right|correct|"
+    r"what)|untrue|false|a\s+lie|rubbish|nonsense)\b"
+    r"|\b(?:i|we)\s+(?:was|were|am|are|'m|\u2019m)?\s*(?:not|n['\u2019]t|never)\s+(?:asking|saying|expecting|wanting|"
+    r"looking\s+for|trying\s+to\s+get)\b|\b(?:i|we)\s+(?:wasn['\u2019]t|weren['\u2019]t|didn['\u2019]t|don['\u2019]t|"
+    r"did\s+not|do\s+not)\s+(?:ask|say|want|mean|expect)\b"
+    r"|\b(?:i|we)\s+(?:now\s+|therefore\s+|simply\s+|just\s+)?(?:refuse|won['\u2019]t|will\s+not|will\s+never|shall\s+never"
+    r"|would\s+never|am\s+done|['\u2019]m\s+done|demand|insist)\b|\bnever\s+(?:again|do(?:ing)?\s+business|fly\w*|us\w*|shop\w*|bank\w*|book\w*|com\w*\s+back)\b"
+    r"|^(?:this|that|it|which)\s+(?:is|was|'s|\u2019s)\s+(?:beyond\s+|just\s+|so\s+|totally\s+|completely\s+|absolutely\s+)?"
+    r"(?:unacceptable|ridiculous|a\s+joke|outrageous|disgraceful|appalling|shocking|pathetic|terrible|awful|insane)\b"
+    r"|^(?:of|after|before|over|with|for|from|to|in|on|at|by|about|during|until|than|into|onto|again)\b"
+    r"|\bget\s+lost\b", re.I)
+
+
+# they are leaving us: "I'm closing my card with you", "I will never fly with you again"
+_LEAVING = re.compile(r"\b(?:i|we)(?:['\u2019]m|['\u2019]re|\s+am|\s+are)\s+(?:now\s+)?(?:closing|cancell?ing|leaving|switching|"
+                      r"moving|taking\s+my\s+business)\b|\bnever\s+(?:again\s+)?(?:do(?:ing)?\s+business|fly\w*|bank\w*|shop\w*|"
+                      r"us\w*|book\w*)\s+(?:with|on)\s+(?:you|u)\b|\b(?:i|we)\s+will\s+never\s+\w+\s+(?:with|on)\s+(?:you|u)\b",
+                      re.I)
+
+
+def not_the_problem(phrase: str, text: str) -> bool:
+    """True when ``phrase`` (a clause of theirs) would not restate what went wrong: a denial, what
+    they did not mean, a stance or a verdict, a fragment, or nearly all they wrote (quoting a short
+    message back whole is parroting, not understanding)."""
+    if _NOT_THE_PROBLEM.search(phrase):
+        return True
+    if not text:
+        return False
+    said = _COUNTED.findall(re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", text or ""))
+    return 5 <= len(said) <= 16 and len(_COUNTED.findall(phrase)) >= 0.7 * len(said)
 
 
 def _flip(text: str) -> str:
@@ -311,7 +357,8 @@ def key_phrase(text: str, detection: Detection) -> str:
             continue  # a real question is quoted as their question, not as what went wrong
         phrase, lo, hi = _clause(text, a, b, ev.start, ev.end)
         # a clause that asks for something, or says what they will do, is not what went wrong
-        if phrase and not any(lo < y and x < hi for x, y in asked) and not _NOT_WHAT_WENT_WRONG.search(phrase):
+        if (phrase and not any(lo < y and x < hi for x, y in asked) and not _NOT_WHAT_WENT_WRONG.search(phrase)
+                and not not_the_problem(phrase, "")):
             return phrase
     return ""
 
@@ -478,6 +525,15 @@ def _core(words: list[re.Match[str]], start: int, end: int) -> list[re.Match[str
 def repeat_of(text: str) -> str:
     """"second time" when they say it is the second time ("third email", "second month in a row"), else ""."""
     m = _REPEAT.search(text or "")
+    # "the second one" is often only which of two ("the second one was fine"): a repeat only when
+    # it is this one ("this is the second one") or one that went wrong the same way ("the third one
+    # that broke")
+    while m and m.group("what").lower() == "one" and not (
+            re.search(r"\b(?:this|it|that)(?:['\u2019]s|\s+is|\s+was)\s+(?:now\s+|already\s+)?(?:the|my|our)\s+$",
+                      text[max(0, m.start() - 30):m.start()], re.I)
+            or re.match(r"\s+(?:that|which|to)\s+(?:has|have|had|did|does|is|was|also|now|just|broke|break|arrive|came|"
+                        r"stopped|failed|leak)", text[m.end():], re.I)):
+        m = _REPEAT.search(text, m.end())
     return f"{_ORDINALS[m.group(1).lower()]} {' '.join(m.group('what').lower().split())}" if m else ""
 
 
@@ -524,6 +580,130 @@ def asked_for(text: str, detection: Detection) -> str:
 
 
 QUESTION_WORDS = 12  # the most words of their question quoted back ("half-caf" is two)
+
+# their question said back as what they'd like to know, in our words: "How can I check X?" -> "how
+# you can check X", "Could my card be locked?" -> "whether your card could be locked"
+_AUX = r"(?:am|is|are|was|were|can|could|will|would|should|shall|may|might|must|has|have|had|do|does|did)"
+_PRONOUN = {"i": "you", "we": "you", "you": "we", "u": "we", "y'all": "we", "yall": "we", "it": "it", "they": "they",
+            "he": "he", "she": "she", "there": "there", "this": "this", "that": "that", "someone": "someone",
+            "anyone": "anyone"}
+_BE_AFTER = {("you", "am"): "are", ("you", "was"): "were", ("we", "are"): "are"}
+_DETERMINERS = frozenset({"my", "our", "the", "this", "that", "your", "these", "those", "a", "an", "any"})
+_TELL_ME = re.compile(r"^(?:(?:can|could|would|will)\s+(?:you|u|someone|somebody)\s+(?:please\s+)?"
+                      r"(?:tell|let|show|explain\s+to)\s+(?:me|us)(?:\s+know)?|please\s+(?:tell|let)\s+(?:me|us)(?:\s+know)?"
+                      r"|(?:i|we)\s+(?:would\s+like|'d\s+like|want|need)\s+to\s+know|i\s+wonder|i['\u2019]m\s+wondering)\s+"
+                      r"(?P<inner>(?:what|where|when|how|why|which|who|whether|if)\b.*)$", re.I)
+# verbs a "does" question turns on, to find where its subject ends ("Does your press office have…")
+_COMMON_VERBS = frozenset({
+    "have", "work", "cover", "include", "ship", "cost", "take", "mean", "need", "come", "go", "accept", "charge",
+    "apply", "offer", "support", "allow", "affect", "get", "make", "show", "matter", "sell", "open", "close", "count",
+    "expire", "run", "deliver", "arrive", "stay", "keep", "last", "fit", "use", "contain", "require", "let", "exist",
+    "happen", "change", "send", "pay", "refund", "fly", "stop", "leave", "depart", "land", "carry", "do", "know"})
+_IRREGULAR_S = {"have": "has", "do": "does", "go": "goes", "be": "is"}
+_OUR_WORDS = {"my": "your", "our": "your", "me": "you", "us": "you", "mine": "yours", "myself": "yourself",
+              "i": "you", "i'm": "you're", "i've": "you've", "i'd": "you'd", "i'll": "you'll", "we": "you",
+              "we're": "you're", "we've": "you've", "am": "are", "your": "our", "yours": "ours", "you": "us",
+              "u": "us", "ur": "our", "yall": "you all", "y'all": "you all"}
+
+
+def _third_person(verb: str) -> str:
+    low = verb.lower()
+    if low in _IRREGULAR_S:
+        return _IRREGULAR_S[low]
+    if re.search(r"(?:s|sh|ch|x|z|o)$", low):
+        return verb + "es"
+    if re.search(r"[^aeiou]y$", low):
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def _ours(words: list[str]) -> str:
+    """Their words with the pronouns turned round: "my card" -> "your card", "you" (us) -> "we"/"us"."""
+    out = []
+    for i, w in enumerate(words):
+        low = w.lower()
+        if low in ("you", "u") and (i == 0 or words[i - 1].lower() in ("and", "or", "if", "when", "that", "whether")):
+            out.append("we")  # "...whether you ship" -> "whether we ship"
+        else:
+            out.append(_OUR_WORDS.get(low, w))
+    return " ".join(out)
+
+
+def indirect_question(question: str) -> str:
+    """Their question as what they'd like to know, pronouns turned round, or "" when it does not
+    read back cleanly: "How can I check for an unsupported merchant?" -> "how you can check for an
+    unsupported merchant"; "Is there a fee?" -> "whether there is a fee"; "Why am I being charged
+    fees?" -> "why you're being charged fees"; "Does Ana have an email address?" -> "whether Ana has
+    an email address". A question about what happened in the past ("Did you…") is left unsaid."""
+    q = _QUESTION_LEAD_WORDS.sub("", clean_line(question)).rstrip(" ?!.").strip()
+    # a question of two parts is said by its first: "How long is the warranty, and does it cover…"
+    q = re.split(r"\s*(?:,|;|\s-\s|\u2013|\u2014)\s*(?:and|or|also|plus)?\s*(?=(?:what|where|when|how|why|which|who|"
+                 r"is|are|do|does|can|could|will|would|should)\b)", q, maxsplit=1, flags=re.I)[0]
+    if not q or "?" in q or len(_COUNTED.findall(q)) > 16:
+        return ""
+    told = _TELL_ME.match(q)
+    if told:  # "Can you tell me why this happened" -> "why this happened"
+        inner = told.group("inner").split()
+        if inner[0].lower() == "if":
+            inner[0] = "whether"
+        return _ours(inner) if len(inner) >= 2 else ""
+    words = q.split()
+    lowered = [w.lower() for w in words]
+    wh = ""
+    if lowered[0] in ("what", "where", "when", "how", "why", "which", "who"):
+        wh, words, lowered = lowered[0], words[1:], lowered[1:]
+        if wh == "how" and lowered and lowered[0] in ("long", "much", "many", "soon", "often", "come"):
+            if lowered[0] == "come":
+                return ""
+            wh, words, lowered = f"how {lowered[0]}", words[1:], lowered[1:]
+    if len(words) < 2 or not re.fullmatch(_AUX, lowered[0]):
+        return ""
+    aux = lowered[0]
+    if aux == "did" or (aux in ("was", "were", "had") and not wh):
+        return ""  # the past is what happened: the restatement says it from what went wrong
+    # the subject: a pronoun, a name, or a determiner and up to two words
+    rest = words[1:]
+    low = lowered[1:]
+    if low[0] in _PRONOUN:
+        n = 1
+    elif low[0] in _DETERMINERS:
+        n = 2 if len(low) > 1 else 0
+        if n and aux not in ("do", "does") and len(low) > 2 and not re.search(r"(?:ing|ed|ly)$", low[2]) and low[2] not in (
+                "be", "been", "being", "not", "still", "ever", "have", "get", "go", "take", "arrive", "work", "come",
+                "show", "there", "to", "in", "on", "at", "for", "with", "from", "out", "up", "by", "of", "so", "really"):
+            n = 3
+    elif rest[0][:1].isupper() and not rest[0].isupper():
+        n = 1 + (1 if len(rest) > 1 and rest[1][:1].isupper() else 0)  # "Joanna Geraghty"
+    else:
+        return ""
+    if not n or n >= len(rest) and aux not in ("is", "are", "am"):
+        return ""
+    subject = _ours(rest[:n])
+    verb_rest = rest[n:]
+    if aux in ("do", "does"):
+        if low[0] not in _PRONOUN:  # "Does your press office have…": the subject runs to the verb
+            at = next((i for i, w in enumerate(low[1:4], 1) if w in _COMMON_VERBS), 0)
+            if not at:
+                return ""
+            subject, verb_rest = _ours(rest[:at]), rest[at:]
+        if not verb_rest:
+            return ""
+        if wh in ("what", "how") and low[0] in ("i", "we") and aux == "do":
+            phrase = f"{wh} to {_ours(verb_rest)}"  # "What do I do if…" -> "what to do if…"
+            return phrase
+        verb = verb_rest[0]
+        verb = _third_person(verb) if aux == "does" or subject.split()[-1].lower() in ("it", "he", "she") else verb
+        clause = f"{subject} {_ours([verb, *verb_rest[1:]])}"
+    else:
+        said = _BE_AFTER.get((subject.lower(), aux), aux)
+        if subject.lower() == "you" and said == "are" and verb_rest:
+            clause = f"you're {_ours(verb_rest)}"
+        else:
+            clause = f"{subject} {said}" + (f" {_ours(verb_rest)}" if verb_rest else "")
+    return f"{wh or 'whether'} {clause}"
+
+
+_QUESTION_LEAD_WORDS = re.compile(r"^(?:(?:and|also|so|but|oh|ok|okay|hi|hello|hey|please|pls)\b[,:]?\s*)+", re.I)
 
 
 def _short_question(text: str) -> str:
@@ -604,6 +784,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     questions = [a.text for a in detection.asks if a.kind == "information" and a.where == "text"
                  and asks_like_a_question(a.text) and len(_WORD.findall(a.text)) >= 3]
     wanted = asked_for(message.text, detection)
+    asked = list(questions)  # what detection read as questions: only those are said as what they'd like to know
     if not questions and not detection.asks:  # detection read no ask: their first real question, to restate
         questions = [q for q in _sentence_list(message.text) if not _REQUEST.search(q)
                      and q.endswith("?") and asks_like_a_question(q) and len(_WORD.findall(q)) >= 3][:1]
@@ -637,6 +818,12 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     next_step = within if urgent else f"by {next_day}"
     deadline = reply.deadline if reply else ""
     problems = our_problems(reply, products, ordered)
+    # what they only asked about or feared ("is my card blocked?") is said as what they'd like to know
+    wonders = [p[len(WONDERED):] for p in problems if p.startswith(WONDERED)]
+    problems = [p for p in problems if not p.startswith(WONDERED)]
+    wondered = wonders[0] if wonders else (indirect_question(asked[0]) if asked else "")
+    if phrase and not_the_problem(phrase, message.text):
+        phrase = ""
     rep = repeat_of(message.text)
     said = "" if problems else phrase.lower()  # the phrase is not quoted when the problems say it
     rep = "" if rep and rep.split()[0] in said else rep
@@ -697,5 +884,8 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "their_question": _short_question(questions[0]) if questions else "",
         "problems": problems,
         "understood": understood,
+        "wondered": wondered,
+        "leaving": bool(_LEAVING.search(message.text or "")) or bool(
+            {"cancel", "close_account"} & {a.kind for a in detection.asks}) or "cancelling" in detection.archetype_names,
         **values,
     }

@@ -109,7 +109,7 @@ def normalise_body(raw: str) -> str:
 def _customer_spans(body: str, ctx: Mapping[str, Any]) -> list[tuple[int, int]]:
     """Where the customer's own words appear in ``body``: lint does not blame us for them."""
     values: list[str] = [ctx["their_words"], ctx["subject"], ctx["about"], ctx["details"], ctx["problem_phrase"],
-                         ctx["their_question"]]
+                         ctx["their_question"], ctx["wondered"]]
     for key in ("orders", "products", "dates", "amounts"):
         values.extend(ctx[key])
     spans = []

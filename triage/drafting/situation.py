@@ -25,6 +25,7 @@ without answers.toml there are no saved answers.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,8 @@ SITUATIONS = ("product_fault", "delivery", "billing", "service", "account", "sec
               "thanks", "general")
 # the kinds detection's asks carry (triage/detect/asks.py)
 ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_account", "delete_data",
-             "compensation", "callback", "escalate", "status", "information", "apology", "fix", "change")
+             "compensation", "callback", "escalate", "status", "information", "apology", "fix", "change",
+             "suggestion")
 REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
 # the owner's [signs] in policy.toml: phrase lists decide() reads the message with
 SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge")
@@ -85,6 +87,37 @@ class ProblemRule:
     # this going wrong cannot wait days for an answer (a traveller whose flight was cancelled): the
     # draft promises contact within [urgent] within_hours, unless its sentence has an [urgent] unless
     urgent: bool = False
+    # how to say it when the customer only asks or fears it ("is my card blocked?", "what do I do if
+    # the machine keeps my card?"): "whether your card has been blocked", said after "You'd like to
+    # know"; "" says nothing then (a question or a hypothetical is never restated as a fact)
+    asked: str = ""
+
+
+# marks an ``asked`` sentence among the problems found: what they'd like to know, not what happened
+WONDERED = "?"
+# ``asked`` sentences open like an indirect question
+WONDER_START = re.compile(r"^(?:whether|what|how|why|when|where|which|who)\b")
+# a clause that asks yes or no ("Could my card be locked?", "Is my flight cancelled?") states nothing
+_YES_NO = re.compile(
+    r"^(?:and\s+|so\s+|but\s+|also\s+)?(?:is|are|am|was|were|do|does|did|can|could|may|might|shall|should|will|would"
+    r"|has|have|had|isn't|aren't|wasn't|doesn't|don't|didn't|hasn't|haven't|won't|can't|couldn't)\b", re.I)
+# what they suppose or fear has not happened: "if the machine keeps my card", "I'm worried you'll cancel"
+_SUPPOSED = re.compile(r"\b(?:if|whether|in\s+case|suppose|supposing|worried|worry|afraid|scared|concerned|fear|"
+                       r"might|may\s+be|could\s+be|would\s+be|going\s+to\s+be|will\s+be)\b", re.I)
+_CLAUSE_STOP = re.compile(r"[,;:\u2013\u2014]|\s-\s")
+
+
+def only_wondered(sentence: str, at: int, end: int) -> bool:
+    """True when the phrase at sentence[at:end] is only asked about or feared, not said to have
+    happened: its clause asks yes or no in a sentence ending "?" ("Could my card be locked?"), or a
+    condition or a worry comes before it in its clause ("What do I do if I can't get my card out?")."""
+    starts = [m.end() for m in _CLAUSE_STOP.finditer(sentence, 0, at)]
+    clause_start = starts[-1] if starts else 0
+    stop = _CLAUSE_STOP.search(sentence, end)
+    clause = sentence[clause_start:stop.start() if stop else len(sentence)].strip(" \"'\u201c(")
+    if sentence.rstrip().endswith("?") and _YES_NO.match(clause):
+        return True
+    return bool(_SUPPOSED.search(sentence, clause_start, end))
 
 
 @dataclass(frozen=True)
@@ -287,6 +320,12 @@ _PRIVATE_NOUNS = frozenset({"card", "account", "acct", "iban", "phone", "mobile"
 _LABEL_WORDS = frozenset({"no", "nr", "number", "num", "id", "code"})
 
 
+_TRAVEL = re.compile(r"\b(?:flights?|planes?|airlines?|airports?|gates?|boarding|pilots?|crew|baggage|luggage|layover"
+                     r"|connections?|connecting|runway|tarmac|take\s*off|landed|landing|departures?|cabin|seats?)\b", re.I)
+_ORDERED = re.compile(r"\b(?:orders?|ordered|parcels?|packages?|delivery|delivered|purchased?|bought|items?|shop|store"
+                      r"|invoice|receipt)\b", re.I)
+
+
 def order_noun(text: str, value: str) -> str | None:
     """What the customer called ``value`` where they first wrote it: "order" (also when they named
     nothing, "#48213"), their own noun ("flight", "booking reference"), or None for a card or
@@ -301,7 +340,9 @@ def order_noun(text: str, value: str) -> str | None:
     if last in _PRIVATE_NOUNS:
         return None
     if last not in _REF_NOUNS:
-        return "order"
+        # no noun of theirs: a number in a message about a journey, with nothing ordered, is their
+        # flight ("poor execution #4435, 75 minute delay"), never "order 4435"
+        return "flight" if _TRAVEL.search(text) and not _ORDERED.search(text) else "order"
     noun = _REF_NOUNS[last]
     before = words[-2] if len(words) > 1 else ""
     if noun == "reference" and before in _REF_NOUNS and _REF_NOUNS[before] != "reference":
@@ -440,10 +481,24 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str,
                     sentence = sentence_at(m.start())
                     if any(u.search(sentence) for u in rule.unless):
                         continue
-                    thing = next((label if label.split()[0] in ("the", "your", "what") else f"your {label}"
-                                  for p, label in rule.names if p.search(sentence)), rule.thing)
+                    at = text.find(sentence, max(0, m.start() - len(sentence))) if sentence is not text else 0
+                    if at < 0:
+                        at = 0
+                    if only_wondered(sentence, m.start() - at, m.end() - at):
+                        if rule.asked:  # asked about, not happened: said as what they'd like to know
+                            found.append((offset + m.start(), offset + m.end(), n,
+                                          dataclasses.replace(rule, say=WONDERED + rule.asked, groups=()), rule.thing))
+                        continue
+                    named = next((label if label.split()[0] in ("the", "your", "what", "a", "an") else f"your {label}"
+                                  for p, label in rule.names if p.search(sentence)), "")
+                    # the thing named in the problem's own sentence is said as the owner calls it, never
+                    # replaced by a product found elsewhere ("your top-up", not "your credit card"); a
+                    # label as general as "what you ordered" only stands in when no product is named
+                    specific = named and named.split()[0] not in ("what", "the")
+                    said = rule.say.replace("{thing}", named) if specific else rule.say
                     urgent = urgent or (rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless))
-                    found.append((offset + m.start(), offset + m.end(), n, rule, thing))
+                    found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said)
+                                  if said != rule.say else rule, named or rule.thing))
     taken: list[tuple[int, int]] = []
     chosen: list[tuple[int, ProblemRule, str]] = []
     for start, end, _, rule, thing in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which wins
@@ -519,7 +574,7 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
     out: list[ProblemRule] = []
     for n, entry in enumerate(f.tables(f.data, "problems")):
         key = f"problems[{n}]"
-        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent"}, key)
+        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent", "asked"}, key)
         phrases = compile_patterns(f, f"{key}.phrases", entry.get("phrases"), regex=False)
         if not phrases:
             f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
@@ -539,7 +594,11 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
         if not isinstance(urgent, bool):
             f.problem(f"{key}.urgent", f"expected true or false, got {urgent!r}")
             urgent = False
-        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent))
+        asked = _owner_text(f, f"{key}.asked", entry.get("asked", ""), allowed=(), empty=True)
+        if asked and not WONDER_START.match(asked):
+            f.problem(f"{key}.asked", "expected words that follow \"You'd like to know\": "
+                      "starting with whether, what, how, why, when, where, which or who")
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent, asked))
     return tuple(out)
 
 
