@@ -61,6 +61,7 @@ GAP = 4  # words a ``*`` in a term may stand for
 WINDOW = 16  # how far before its term a request frame may be
 AFTER = 3  # how far after its term a following frame may be
 NEG_REACH = 3
+_ASKING = ("request", "inquiry")  # the frames read with the terms (see ``compile_asks``)
 _FRAME_KEYS = ("request", "after", "inquiry", "openers", "negation", "contrast", "question_openers", "rhetorical",
                "owned", "chased", "theirs", "next_step")
 # a remedy the customer already asked for, or was promised, is chased: a status ask about it
@@ -287,12 +288,13 @@ class Compiled:
     """Terms and frames indexed by the lemmas a match can start with."""
 
     rules: AskRules
-    sentence: Index  # every term (an AskRule) and every frame but question_openers (its name)
+    asking: Index  # every term (an AskRule), the request and inquiry frames (their names)
+    framing: Index  # the other frames but question_openers (their names)
     openers: Index  # question_openers
     excludes: dict[str, Index]  # rule id -> its exclude terms
     vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
-    # a word's lexeme (its LOWER id, twice, + IS_PUNCT) -> lower, lemma, "=" + lower, as written for the patterns
-    read: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
+    # a word (its ORTH) -> lower, lemma, "=" + lower, as the patterns read it, is punctuation (see ``_read``)
+    read: dict[int, tuple[str, str, str, str, bool]] = field(default_factory=dict)
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
@@ -305,15 +307,18 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
 
     frames = {name: [_slots(t, tokenize) for t in (rules.frames or {}).get(name, ())] for name in _FRAME_KEYS}
     terms = [(_slots(term, tokenize), rule) for rule in rules.asks for term in rule.terms]
-    # a sentence is read once for all of them: frames first, then the terms in the file's order
-    sentence = _index([(slots, name) for name, patterns in frames.items() if name != "question_openers"
-                       for slots in patterns] + terms)
+    # a sentence is read once for what may ask (terms in the file's order, request and inquiry
+    # frames), and once more for the frames that qualify an ask only where there is one
+    asking = _index([(slots, name) for name in _ASKING for slots in frames[name]] + terms)
+    framing = _index([(slots, name) for name in _FRAME_KEYS if name not in (*_ASKING, "question_openers")
+                      for slots in frames[name]])
     excludes = {rule.rule: _index([(_slots(t, tokenize), None) for t in rule.exclude])
                 for rule in rules.asks if rule.exclude}
     words = {w for slots, _ in terms for slot in slots for w in slot or ()}
     words |= {w for patterns in frames.values() for slots in patterns for slot in slots for w in slot or ()}
     vocabulary = frozenset(w for w in words if w.isalpha() and len(w) >= 4)
-    return Compiled(rules, sentence, _index([(s, None) for s in frames["question_openers"]]), excludes, vocabulary)
+    openers = _index([(slots, None) for slots in frames["question_openers"]])
+    return Compiled(rules, asking, framing, openers, excludes, vocabulary)
 
 
 def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
@@ -353,40 +358,43 @@ class _Doc:
 def _prepare(spacy_doc: Any, text: str, compiled: Compiled) -> _Doc:
     import spacy.attrs  # spaCy is loaded whenever there is a doc
 
-    columns = [spacy.attrs.IS_SPACE, spacy.attrs.IS_PUNCT, spacy.attrs.IDX, spacy.attrs.LOWER, spacy.attrs.LENGTH]
-    strings = spacy_doc.vocab.strings
-    read, vocabulary = compiled.read, compiled.vocabulary
-    tokens: list[tuple[str, str, str, str]] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    punct: list[bool] = []
-    for space, is_punct, idx, low, length in spacy_doc.to_array(columns).tolist():  # one C call per text
-        if space:
-            if text.count("\n", idx, idx + length) >= 2:  # the doc's text has the same blank lines
-                tokens.append(_BLANK)
-                starts.append(idx)
-                ends.append(idx)
-                punct.append(True)
-            continue
-        token = read.get(low * 2 + is_punct)
-        if token is None:  # a word not read before: its lemma (respelt, which is slow), as the patterns read it
-            if len(read) > _READ_KEPT:
-                read.clear()
-            lower = strings[low].replace("’", "'")
-            lem = lemma(respell(lower, vocabulary))
-            coded = f"{PUNCT if is_punct else OPEN}{lem.translate(_SEPARATORS)}{FORM}{lower.translate(_SEPARATORS)}{CLOSE}"
-            token = read[low * 2 + is_punct] = (lower, lem, "=" + lower, coded)
-        tokens.append(token)
-        starts.append(idx)
-        ends.append(idx + length)
-        punct.append(bool(is_punct))
-    lowers, lemmas, forms, coded_tokens = (list(column) for column in zip(*tokens, strict=True)) if tokens else ([], [], [], [])
-    at = [0, *itertools.accumulate(map(len, coded_tokens))]
-    return _Doc(text, lowers, lemmas, forms, starts, ends, punct, "".join(coded_tokens), at)
+    rows = spacy_doc.to_array([spacy.attrs.IS_SPACE, spacy.attrs.IDX, spacy.attrs.LENGTH, spacy.attrs.ORTH])
+    keep = rows[:, 0] == 0  # whitespace is left out, but a blank line ends a sentence
+    blank = rows[:, 0] != 0
+    for k in blank.nonzero()[0].tolist():
+        idx, length = int(rows[k, 1]), int(rows[k, 2])
+        blank[k] = text.count("\n", idx, idx + length) >= 2  # the doc's text has the same blank lines
+    keep |= blank
+    rows, blank = rows[keep], blank[keep]
+    rows[blank, 3] = 0  # orth 0: a blank line
+    rows[blank, 2] = 0  # that ends where it starts
+    read = compiled.read
+    tokens = [read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for orth in rows[:, 3].tolist()]
+    lowers, lemmas, forms, coded, punct = (list(column) for column in zip(*tokens, strict=True)) if tokens else ([], [], [], [], [])
+    starts = rows[:, 1].tolist()
+    ends = (rows[:, 1] + rows[:, 2]).tolist()
+    at = [0, *itertools.accumulate(map(len, coded))]
+    return _Doc(text, lowers, lemmas, forms, starts, ends, punct, "".join(coded), at)
 
 
-_BLANK = ("", "", "=", f"{PUNCT}{FORM}{CLOSE}")  # a blank line: a token no pattern matches
+_BLANK = ("", "", "=", f"{PUNCT}{FORM}{CLOSE}", True)  # a blank line: a token no pattern matches
 _READ_KEPT = 1 << 16
+
+
+def _read(compiled: Compiled, vocab: Any, orth: int) -> tuple[str, str, str, str, bool]:
+    """A word not read before, as ``_prepare`` reads it: its lemma (respelt, which is slow) and
+    how the patterns' regular expressions see it; kept for the texts to come."""
+    if not orth:
+        return _BLANK
+    if len(compiled.read) > _READ_KEPT:
+        compiled.read.clear()
+    lexeme = vocab[orth]
+    lower = lexeme.lower_.replace("’", "'")
+    lem = lemma(respell(lower, compiled.vocabulary))
+    is_punct = bool(lexeme.is_punct)
+    written = f"{PUNCT if is_punct else OPEN}{lem.translate(_SEPARATORS)}{FORM}{lower.translate(_SEPARATORS)}{CLOSE}"
+    token = compiled.read[orth] = (lower, lem, "=" + lower, written, is_punct)
+    return token
 
 
 def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
@@ -554,7 +562,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     it has a request frame."""
     spans: dict[str, list[tuple[int, int]]] = {name: [] for name in _FRAME_KEYS}
     terms: list[tuple[int, int, AskRule]] = []
-    for start, end, what in _find(compiled.sentence, doc, lo, hi):  # every frame and term at once
+    for start, end, what in _find(compiled.asking, doc, lo, hi):
         if isinstance(what, str):
             spans[what].append((start, end))
         else:
@@ -574,6 +582,8 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     )
     if not (terms or question or inquiry):
         return [], bool(request)  # no ask's words, and not asking to know anything
+    for start, end, name in _find(compiled.framing, doc, lo, hi):
+        spans[name].append((start, end))
     a, b = doc.starts[lo], doc.ends[hi - 1]
     rhetorical = question and (
         bool(spans["rhetorical"])
