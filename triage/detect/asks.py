@@ -47,7 +47,7 @@ import functools
 import itertools
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from triage.detect import Ask, Evidence
 from triage.rulefile import TomlFile
@@ -293,8 +293,7 @@ class Compiled:
     openers: Index  # question_openers
     excludes: dict[str, Index]  # rule id -> its exclude terms
     vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
-    # a word (its ORTH) -> lower, lemma, "=" + lower, as the patterns read it, is punctuation (see ``_read``)
-    read: dict[int, tuple[str, str, str, str, bool]] = field(default_factory=dict)
+    read: dict[int, _Word] = field(default_factory=dict)  # a word (its ORTH) as read before (see ``_read``)
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
@@ -340,6 +339,23 @@ def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
 # ---------------------------------------------------------------- matching
 
 
+class _Word(NamedTuple):
+    """A word as the matcher reads it (``_read``), kept per ORTH across texts."""
+
+    lower: str
+    lemma: str
+    form: str  # "=" + lower, for "=sent" slots
+    written: str  # as the patterns' regular expressions read it: OPEN (PUNCT) lemma FORM lower CLOSE
+    punct: bool
+    asking: tuple[Starting, ...]  # the patterns of ``Compiled.asking`` it starts (by its lemma, then form)
+    framing: tuple[Starting, ...]  # ... and of ``Compiled.framing``
+
+
+_BLANK = _Word("", "", "=", f"{PUNCT}{FORM}{CLOSE}", True, (), ())  # a blank line: no pattern matches it
+_READ_KEPT = 1 << 16
+Candidates = list[tuple[int, Starting]]  # (token, patterns starting there), in token order
+
+
 @dataclass
 class _Doc:
     """The tokens of one text as the matcher reads them (whitespace left out; a blank line is "")."""
@@ -353,37 +369,34 @@ class _Doc:
     punct: list[bool]
     written: str  # the tokens as the patterns' regular expressions read them (OPEN ... CLOSE each)
     at: list[int]  # where each token starts in ``written``, and len(written) last
+    asking: Candidates  # where patterns of ``Compiled.asking`` may start
+    framing: Candidates
 
 
 def _prepare(spacy_doc: Any, text: str, compiled: Compiled) -> _Doc:
     import spacy.attrs  # spaCy is loaded whenever there is a doc
 
     rows = spacy_doc.to_array([spacy.attrs.IS_SPACE, spacy.attrs.IDX, spacy.attrs.LENGTH, spacy.attrs.ORTH])
-    keep = rows[:, 0] == 0  # whitespace is left out, but a blank line ends a sentence
-    blank = rows[:, 0] != 0
-    for k in blank.nonzero()[0].tolist():
-        idx, length = int(rows[k, 1]), int(rows[k, 2])
-        blank[k] = text.count("\n", idx, idx + length) >= 2  # the doc's text has the same blank lines
-    keep |= blank
-    rows, blank = rows[keep], blank[keep]
-    rows[blank, 3] = 0  # orth 0: a blank line
-    rows[blank, 2] = 0  # that ends where it starts
+    space = rows[:, 0].nonzero()[0]  # whitespace is left out, but a blank line ends a sentence
+    blank = [k for k, (idx, length) in zip(space.tolist(), rows[space, 1:3].tolist(), strict=True)
+             if text.count("\n", idx, idx + length) >= 2]  # the doc's text has the same blank lines
+    rows[blank, 2:4] = 0  # a blank line ends where it starts; orth 0 reads as one
+    keep = rows[:, 0] == 0
+    keep[blank] = True
+    rows = rows[keep]
     read = compiled.read
-    tokens = [read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for orth in rows[:, 3].tolist()]
-    lowers, lemmas, forms, coded, punct = (list(column) for column in zip(*tokens, strict=True)) if tokens else ([], [], [], [], [])
-    starts = rows[:, 1].tolist()
-    ends = (rows[:, 1] + rows[:, 2]).tolist()
-    at = [0, *itertools.accumulate(map(len, coded))]
-    return _Doc(text, lowers, lemmas, forms, starts, ends, punct, "".join(coded), at)
+    words = [read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for orth in rows[:, 3].tolist()]
+    columns = zip(*words, strict=True) if words else [()] * 7
+    lowers, lemmas, forms, written, punct, asking, framing = (list(c) for c in columns)
+    return _Doc(text, lowers, lemmas, forms, rows[:, 1].tolist(), (rows[:, 1] + rows[:, 2]).tolist(), punct,
+                "".join(written), [0, *itertools.accumulate(map(len, written))],
+                [(i, s) for i, found in enumerate(asking) if found for s in found],
+                [(i, s) for i, found in enumerate(framing) if found for s in found])
 
 
-_BLANK = ("", "", "=", f"{PUNCT}{FORM}{CLOSE}", True)  # a blank line: a token no pattern matches
-_READ_KEPT = 1 << 16
-
-
-def _read(compiled: Compiled, vocab: Any, orth: int) -> tuple[str, str, str, str, bool]:
-    """A word not read before, as ``_prepare`` reads it: its lemma (respelt, which is slow) and
-    how the patterns' regular expressions see it; kept for the texts to come."""
+def _read(compiled: Compiled, vocab: Any, orth: int) -> _Word:
+    """A word not read before: its lemma (respelt, which is slow), how the patterns' regular
+    expressions see it and the patterns it may start; kept for the texts to come."""
     if not orth:
         return _BLANK
     if len(compiled.read) > _READ_KEPT:
@@ -393,27 +406,42 @@ def _read(compiled: Compiled, vocab: Any, orth: int) -> tuple[str, str, str, str
     lem = lemma(respell(lower, compiled.vocabulary))
     is_punct = bool(lexeme.is_punct)
     written = f"{PUNCT if is_punct else OPEN}{lem.translate(_SEPARATORS)}{FORM}{lower.translate(_SEPARATORS)}{CLOSE}"
-    token = compiled.read[orth] = (lower, lem, "=" + lower, written, is_punct)
-    return token
+    form = "=" + lower
+
+    def starting(index: Index) -> tuple[Starting, ...]:
+        return tuple(index[w] for w in (lem, form) if w in index)
+
+    word = compiled.read[orth] = _Word(lower, lem, form, written, is_punct, starting(compiled.asking),
+                                       starting(compiled.framing))
+    return word
 
 
 def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
-    """(start, end, what) of every match of ``patterns`` in the tokens [lo, hi), in the order of
-    their starts (then of the index): the shortest way a gap can be read, as the words come."""
+    """(start, end, what) of every match of ``patterns`` in the tokens [lo, hi)."""
+    lemmas, forms = doc.lemmas, doc.forms
+    return _matches(doc, hi, [(i, patterns[w]) for i in range(lo, hi) for w in (lemmas[i], forms[i]) if w in patterns])
+
+
+def _found(candidates: Candidates, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
+    """``_find`` for an index whose candidates the doc holds (``_Doc.asking``, ``_Doc.framing``)."""
+    first = bisect.bisect_left(candidates, lo, key=lambda c: c[0])
+    last = bisect.bisect_left(candidates, hi, lo=first, key=lambda c: c[0])
+    return _matches(doc, hi, candidates[first:last])
+
+
+def _matches(doc: _Doc, hi: int, candidates: Candidates) -> list[tuple[int, int, Any]]:
+    """(start, end, what) of every match starting at a candidate and ending by token ``hi``, in the
+    order of their starts (then of the index): the shortest way a gap can be read, as the words come."""
     found: list[tuple[int, int, Any]] = []
-    lemmas, forms, written, at = doc.lemmas, doc.forms, doc.written, doc.at
+    written, at = doc.written, doc.at
     limit = at[hi]
-    for i in range(lo, hi):
-        for word in (lemmas[i], forms[i]):
-            starting = patterns.get(word)
-            if starting is None:
-                continue
-            longer = starting.any_longer is not None and starting.any_longer.match(written, at[i + 1], limit)
-            for rest, what in starting.patterns:
-                if rest is None:
-                    found.append((i, i + 1, what))
-                elif longer and (match := rest.match(written, at[i + 1], limit)) is not None:
-                    found.append((i, bisect.bisect_left(at, match.end(), i + 1), what))
+    for i, starting in candidates:
+        longer = starting.any_longer is not None and starting.any_longer.match(written, at[i + 1], limit)
+        for rest, what in starting.patterns:
+            if rest is None:
+                found.append((i, i + 1, what))
+            elif longer and (match := rest.match(written, at[i + 1], limit)) is not None:
+                found.append((i, bisect.bisect_left(at, match.end(), i + 1), what))
     return found
 
 
@@ -562,7 +590,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     it has a request frame."""
     spans: dict[str, list[tuple[int, int]]] = {name: [] for name in _FRAME_KEYS}
     terms: list[tuple[int, int, AskRule]] = []
-    for start, end, what in _find(compiled.asking, doc, lo, hi):
+    for start, end, what in _found(doc.asking, doc, lo, hi):
         if isinstance(what, str):
             spans[what].append((start, end))
         else:
@@ -582,7 +610,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     )
     if not (terms or question or inquiry):
         return [], bool(request)  # no ask's words, and not asking to know anything
-    for start, end, name in _find(compiled.framing, doc, lo, hi):
+    for start, end, name in _found(doc.framing, doc, lo, hi):
         spans[name].append((start, end))
     a, b = doc.starts[lo], doc.ends[hi - 1]
     rhetorical = question and (
