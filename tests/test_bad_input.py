@@ -19,6 +19,7 @@ import tempfile
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, Workspace, email_bytes, fault_numbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -215,3 +216,67 @@ def test_the_same_message_twice_in_one_batch_is_stored_once(workspace: Workspace
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["triaged"], summary["quarantined"], summary["duplicates"], summary["drafts"]) == (1, 1, 2, 1)
+
+
+# -- a batch where every message fails the same way --------------------------------------
+
+# passes the load-time sample renders; fails, with one and the same error, for every kettle
+KETTLE_BUG = '{% if "kettle" in their_words %}{{ 1 // (their_words|length - their_words|length) }}{% endif %}'
+
+
+def kettles(count: int) -> list[bytes]:
+    return [email_bytes(subject=f"Kettle {i} broken", message_id=f"<kettle{i}@customer.test>",
+                        sender=f"K{i} <k{i}@customer.test>", body=f"My kettle number {i} arrived broken, I want a refund.")
+            for i in range(count)]
+
+
+def buggy_templates(workspace: Workspace) -> tuple[Path, str]:
+    templates = workspace.dir / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    sign_off = templates / "_sign_off.j2"
+    good = sign_off.read_text(encoding="utf-8")
+    sign_off.write_text(KETTLE_BUG + good, encoding="utf-8")
+    return templates, good
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_batch_where_every_message_fails_the_same_way_fails_the_run_and_is_kept(workspace: Workspace, maildir, workers: int) -> None:  # type: ignore[no-untyped-def]
+    """A fault that is not in the mail (here a template bug every message hits) is not 20
+    quarantined messages and a run that "succeeded": nothing is stored, the run fails with
+    exit 3 and one line, and once the fault is fixed the next poll triages them all."""
+    templates, good = buggy_templates(workspace)
+    workspace.maildir_config(maildir(kettles(20)),  # 20: enough for the worker pool
+                             extra=f'[paths]\ntemplates = "{templates}"\n\n[poll]\nworkers = {workers}\n')
+    failed = workspace.run("poll", "--json")
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    said = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert len(said) == 1, failed.stderr
+    assert said[0].startswith("error: all 20 messages of a batch") and "division or modulo by zero" in said[0], said
+    assert "next poll tries them again" in said[0]
+    with Store(workspace.db) as store:
+        assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+        assert store.quarantined() == []
+    status = json.loads(workspace.run("status", "--json").stdout)
+    assert status["consecutive_failures"] == 1 and "all 20 messages" in status["last_error"], status
+    (templates / "_sign_off.j2").write_text(good, encoding="utf-8")  # the owner fixes the template
+    done = workspace.run("poll", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["fetched"], summary["triaged"], summary["quarantined"], summary["drafts"]) == (20, 20, 0, 20)
+
+
+def test_messages_failing_the_same_way_beside_one_that_does_not_are_quarantined(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    """Not every message failed: the guard stays out of it, and so it does for the messages'
+    own defects (unparseable junk, however many, is the messages' fault)."""
+    templates, _ = buggy_templates(workspace)
+    junk = [f"\x00junk number {i}, not mail\n".encode() for i in range(6)]
+    ok = email_bytes(message_id="<blender@customer.test>", sender="B <b@customer.test>")
+    workspace.maildir_config(maildir([*kettles(6), ok]), extra=f'[paths]\ntemplates = "{templates}"\n')
+    done = workspace.run("poll", "--json")
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["quarantined"], json.loads(done.stdout)["drafts"]) == (6, 1)
+    box = maildir(junk, path=workspace.dir / "Junk")
+    workspace.maildir_config(box)
+    done = workspace.run("poll", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["quarantined"] == 6

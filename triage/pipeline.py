@@ -5,7 +5,11 @@ Each batch is decided first (parse, detect) and then applied in one
 crash anywhere leaves either the whole batch or none of it, and the next
 run picks up where the last commit left off. A message that fails at any
 stage is stored as quarantined with its error and raw bytes; the batch goes
-on. A message over ``[mailbox] max_message_mb`` arrives with its headers
+on. But when every message of a batch (at least SYSTEMIC_MIN) fails with one
+and the same error, the fault is not in the messages (a bug, a broken
+environment): the batch is rolled back, nothing quarantined, its checkpoint
+not advanced, and the run fails (``BatchFailed``, exit 3) so the next run
+tries the same mail again. A message over ``[mailbox] max_message_mb`` arrives with its headers
 only: it is stored with them and its size, quarantined as too large, and
 ``retry`` fetches it again from the source once the limit allows it. spaCy
 and Jinja are loaded only when a batch has mail to classify.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from triage import ruleset
 from triage.config import Settings
+from triage.errors import TriageError
 from triage.mailbox import Batch, Fetched, Source
 from triage.message import Message, ParseError, parse, raw_hash, synthetic_id
 from triage.ruleset import RuleSet
@@ -41,6 +47,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOO_LARGE = "too large:"  # how a quarantined message held by its headers only starts its error
+SYSTEMIC_MIN = 5  # a batch of at least this many, every one failing the same way: not the messages' fault
+
+
+class BatchFailed(TriageError):
+    """Every message of a batch failed with the same error: nothing of it is stored, the next poll
+    tries it again. A temporary failure as far as cron is concerned (exit 3), counted as a failed run."""
+
+    exit_code = 3
 
 
 def too_large_error(size: int, limit_mb: int) -> str:
@@ -116,6 +130,8 @@ class Item:
     error: str = ""
     detection: Detection | None = None
     prepared: Prepared | None = None  # a worker's needs-reply decision and draft text
+    fault: str = ""  # what an exception said while detecting, drafting or storing it (not a parse error)
+    trace: str = ""  # and its traceback, logged once the batch is known not to fail as a whole
 
 
 def poll(
@@ -195,8 +211,26 @@ def process_batch(
             _prepare_drafts(pool, b, fresh)
         for item in fresh:
             _apply(b, item)
+        _refuse_systemic(b, fresh)  # raises inside the transaction: nothing of the batch is kept
         if batch.checkpoint:
             store.set_checkpoint(mailbox, batch.folder, *batch.checkpoint)
+    for item in fresh:
+        if item.trace:
+            log.error("quarantined %s: %s\n%s", item.fetched.source_key, item.fault, item.trace.rstrip())
+        elif item.error:
+            log.warning("quarantined %s: %s", item.fetched.source_key, item.error)
+
+
+def _refuse_systemic(b: BatchRun, items: list[Item]) -> None:
+    """Raise BatchFailed when every one of at least SYSTEMIC_MIN messages failed with one error."""
+    faults = {i.fault for i in items}
+    if len(items) < SYSTEMIC_MIN or len(faults) != 1 or "" in faults:
+        return
+    log.debug("the first message's traceback:\n%s", items[0].trace or "(none)")
+    raise BatchFailed(
+        f"all {len(items)} messages of a batch from {b.batch.folder} failed the same way, so the fault is "
+        f"not in them ({faults.pop()}): none was quarantined and the folder's checkpoint stays before "
+        "them; the next poll tries them again")
 
 
 @dataclass(frozen=True)
@@ -281,7 +315,7 @@ def _detect(b: BatchRun, items: list[Item]) -> None:
         results = []
         for item, one in zip(todo, found, strict=True):
             if one.error:
-                item.error = one.error
+                item.error = item.fault = one.error
             results.append(one.detection)  # type: ignore[arg-type]
         _with_batch_history(pool.detect_all, todo, texts, contexts, results)
     else:
@@ -295,7 +329,7 @@ def _detect(b: BatchRun, items: list[Item]) -> None:
                 try:
                     results.extend(detector.detect([text], [ctx]))
                 except Exception as exc:
-                    item.error = f"detect: {type(exc).__name__}: {exc}"
+                    item.error = item.fault = f"detect: {type(exc).__name__}: {exc}"
                     results.append(None)  # type: ignore[arg-type]
         _with_batch_history(detector.detect, todo, texts, contexts, results)
     for item, result in zip(todo, results, strict=True):
@@ -434,10 +468,11 @@ def _apply(b: BatchRun, item: Item) -> None:
     message = item.message
     row = _new_row(b, item)
     if message is None or item.error or (not message.auto and item.detection is None):
-        store.insert_message(_quarantine(row, item, item.error or "detect: no result"), None, None)
+        if not item.error:
+            item.error = item.fault = "detect: no result"
+        store.insert_message(_quarantine(row, item, item.error), None, None)
         summary.quarantined += 1
         summary.too_large += item.fetched.too_large
-        log.warning("quarantined %s: %s", row.source_key, item.error)
         return
     try:
         with store.savepoint():
@@ -445,8 +480,8 @@ def _apply(b: BatchRun, item: Item) -> None:
     except Exception as exc:  # drafting or storing one message failed: quarantine it, go on
         if storage_failed(exc):  # not this message: the database itself (full, read-only, locked)
             raise
-        log.exception("quarantining %s", message.message_id)
         error = exc.text if isinstance(exc, WorkerRaised) else f"{type(exc).__name__}: {exc}"
+        item.fault, item.trace = error, traceback.format_exc()
         store.insert_message(_quarantine(row, item, error), None, None)
         summary.quarantined += 1
         return
