@@ -235,6 +235,19 @@ CASES = [
     # a number's noun decides what it is: no noun, in a message about a journey, is their flight
     ("", "Crammed the plane with too many bags and then took them off again. Dreadful #5521, 80 minute delay.",
      set(), set(), ["flight 5521", "luggage was taken off your flight", "within 2 hours"], ["order 5521", CALM]),
+    # where it happened, in their words; their flight by its number
+    ("", "Here we go again, delayed in Denver, why sell the 7:15 at all", set(), set(),
+     ["your journey has been held up in Denver", "within 2 hours"], [CALM]),
+    ("", "No flights out of Boston because your systems are down.", set(), set(),
+     ["there's no flight out of Boston to get you where you need to go"], []),
+    ("", "What went wrong with flight #2231? It was cancelled and we're stranded at JFK.", set(), set(),
+     ["flight 2231 was cancelled", "you're stranded at JFK"], ["order 2231"]),
+    # a subject made of the first words is read in the text, where the sentence is whole
+    ("My credit card got rejected when I…", "My credit card got rejected when I tried to top up my wallet just now!",
+     set(), set(), ["your top-up didn't go through"], ["your payment didn't go through"]),
+    # "delayed by 3 hours" says how long, not by when they want an answer
+    ("", "Our flight was delayed by 3 hours last month and I would like compensation.", {"compensation"}, set(),
+     ["compensation for the trouble"], ["You asked for this by 3 hours"]),
     # they rebooked themselves: no "you asked for a change to your booking"
     ("", "No thanks - had to rebook via Dallas myself so I could make it to Austin tonight. Stuck in Denver for five hours.",
      set(), {"change"}, ["within 2 hours"], ["change to your booking"]),

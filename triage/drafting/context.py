@@ -723,7 +723,7 @@ def _and(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1] if parts else ""
 
 
-def our_problems(reply: Reply | None, products: list[str], orders: list[str]) -> list[str]:
+def our_problems(reply: Reply | None, products: list[str], orders: list[str], flights: tuple[str, ...] = ()) -> list[str]:
     """The ``[[problems]]`` sentences of ``reply`` with {thing} filled in: the product and order they
     named, said once (then "it"), else the entry's own word for it."""
     if reply is None:
@@ -738,7 +738,9 @@ def our_problems(reply: Reply | None, products: list[str], orders: list[str]) ->
         thing = ""
     out: list[str] = []
     for say, default in reply.problems:
-        text = say
+        # their flight by its number, said once: "flight UA624 was delayed", then "your flight"
+        flight = f"flight {flights[0]}" if flights and not any(f"flight {flights[0]}" in o for o in out) else "your flight"
+        text = say.replace("{flight}", flight)
         if "{thing}" in text:
             if not thing and not default:
                 continue  # an entry that needs a named thing, and none is: never a wrong "the item"
@@ -817,7 +819,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     urgent = bool(reply and reply.urgent and within)
     next_step = within if urgent else f"by {next_day}"
     deadline = reply.deadline if reply else ""
-    problems = our_problems(reply, products, ordered)
+    problems = our_problems(reply, products, ordered, tuple(o for o in orders if nouns[o] == "flight"))
     # what they only asked about or feared ("is my card blocked?") is said as what they'd like to know
     wonders = [p[len(WONDERED):] for p in problems if p.startswith(WONDERED)]
     problems = [p for p in problems if not p.startswith(WONDERED)]

@@ -53,7 +53,7 @@ REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensa
 SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge")
 PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
 # the placeholder of a [[problems]] sentence: what it happened to
-PROBLEM_PLACEHOLDERS = ("{thing}",)
+PROBLEM_PLACEHOLDERS = ("{thing}", "{flight}", "{where}")
 PROBLEMS_SAID = 3  # the most problems a restatement names
 
 
@@ -105,6 +105,29 @@ _YES_NO = re.compile(
 _SUPPOSED = re.compile(r"\b(?:if|whether|in\s+case|suppose|supposing|worried|worry|afraid|scared|concerned|fear|"
                        r"might|may\s+be|could\s+be|would\s+be|going\s+to\s+be|will\s+be)\b", re.I)
 _CLAUSE_STOP = re.compile(r"[,;:\u2013\u2014]|\s-\s")
+
+
+# where it happened, in their words: "in Chicago", "out of Seattle", "at ORD" (a place's name or an
+# airport's code after the preposition; never a day, a month or a word that opens a sentence)
+_PLACE = re.compile(r"\b(?P<prep>in|at|out of)\s+(?P<place>(?:[A-Z][a-z]{2,}|[A-Z]{3})(?:\s+[A-Z][a-z]{2,})?)\b")
+_NOT_PLACES = frozenset({
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march",
+    "april", "june", "july", "august", "september", "october", "november", "december", "the", "this", "that",
+    "customer", "service", "support", "economy", "business", "first", "premium", "terminal", "gate", "english",
+    "christmas", "easter", "total", "fact", "all", "and", "but", "our", "your", "my", "any", "fail", "pain", "line",
+    "hell", "hotel", "advance", "time", "person", "cash", "atm", "app", "usd", "eur", "gbp", "pin", "iban"})
+
+
+def where_in(sentence: str) -> str:
+    """Where the customer says it happened, as they put it ("in Chicago", "out of Philly"), or ""."""
+    letters = [c for c in sentence if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) > 0.6 * len(letters):
+        return ""  # shouted: every word looks like a name
+    for m in _PLACE.finditer(sentence):
+        place = m.group("place")
+        if place.split()[0].lower() not in _NOT_PLACES:
+            return f"{m.group('prep')} {place}"
+    return ""
 
 
 def only_wondered(sentence: str, at: int, end: int) -> bool:
@@ -210,6 +233,8 @@ _ASKING = re.compile(
     r"|shall|should|will|would|must|have|has|had|any|isn't|aren't|wasn't|doesn't|don't|didn't|haven't|hasn't"
     r"|won't|can't|couldn't|wouldn't|shouldn't)\b", re.I)
 _DEADLINE = re.compile(r"(?:by|before|within|no later than|tonight|today|tomorrow|asap|as soon)\b", re.I)
+_HOW_LONG = re.compile(r"by\s+(?:\d+|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|several|a few)\s*\+?\s*"
+                       r"(?:hours?|hrs?|minutes?|mins?|days?|weeks?)\b", re.I)
 _REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bplease\b", re.I)
 
 
@@ -423,8 +448,8 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
                 answers.append(hit)
     urgent = situation == "security" or urgent_problem or is_urgent(policy, text)
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
-    if not _DEADLINE.match(deadline):  # "until Wednesday", "this morning": a time, not a deadline of theirs
-        deadline = ""
+    if not _DEADLINE.match(deadline) or _HOW_LONG.match(deadline):
+        deadline = ""  # "until Wednesday", "this morning", "(delayed) by 3 hours": a time, not a deadline of theirs
     elif not _asked_by(message.text or "", deadline):
         deadline = ""  # "the balance isn't showing today", "our bags still go tonight?": when, not by when
     # an owner's answer that covers an ask already answered by its policy line is not said twice
@@ -461,6 +486,15 @@ def is_urgent(policy: ReplyPolicy, text: str) -> bool:
     return False
 
 
+def _opens_text(subject: str, text: str) -> bool:
+    """True when ``subject`` is only the first words of ``text`` ("My card was just denied…")."""
+    said = re.findall(r"[^\W_]+", re.sub(r"^\s*(?:(?:re|fwd?|fw)\s*:\s*)+", "", subject, flags=re.I).lower())
+    words = re.findall(r"[^\W_]+", re.sub(r"(?<!\w)[@#]\w+", " ", text[:1000]).lower())
+    if said and subject.rstrip().endswith(("\u2026", "...")):
+        said = said[:-1]  # the last word may be cut
+    return len(said) >= 2 and words[: len(said)] == said
+
+
 def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str, str], ...], bool]:
     """What went wrong, in our words, and whether it is urgent.
 
@@ -472,7 +506,9 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str,
     ``[urgent] unless`` phrase ("my flight was cancelled", not "my flight last month was cancelled")."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     urgent = False
-    for offset, text in ((0, message.subject or ""), (len(message.subject or "") + 1, message.text or "")):
+    # a subject that is only the first words of the text is read in the text, where its sentence is whole
+    subject = "" if _opens_text(message.subject or "", message.text or "") else message.subject or ""
+    for offset, text in ((0, subject), (len(message.subject or "") + 1, message.text or "")):
         sentence_at = None
         for n, rule in enumerate(policy.problems):
             for pattern in rule.phrases:
@@ -496,6 +532,10 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str,
                     # label as general as "what you ordered" only stands in when no product is named
                     specific = named and named.split()[0] not in ("what", "the")
                     said = rule.say.replace("{thing}", named) if specific else rule.say
+                    if "{where}" in said:
+                        place = where_in(sentence)
+                        said = said.replace("{where}", place) if place else said.replace(" {where}", "").replace(
+                            "{where}", "")
                     urgent = urgent or (rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless))
                     found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said)
                                   if said != rule.say else rule, named or rule.thing))
