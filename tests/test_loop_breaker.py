@@ -192,6 +192,50 @@ def test_a_person_breaking_into_a_loop_is_answered(dovecot: Dovecot, smtp_server
     assert (summary["drafts"], summary["loops"]) == (1, 0)
 
 
+def test_status_counts_a_held_loop_and_remind_lists_it_for_the_agents(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    """A held case has no draft and no open deadline, so nothing else would chase it: status
+    counts it, and remind's digest lists it once, then again only after every_hours."""
+    agent = "agents@shop.example"
+    dovecot.append("INBOX", COMPLAINT)
+    workspace.imap_config(
+        dovecot,
+        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n'
+        f'[reminders]\nto = ["{agent}"]\n',
+    )
+    assert workspace.run_json("status")["loops"] == 0
+    assert workspace.run_json("poll")["drafts"] == 1
+    for n in range(1, 4):
+        [draft] = workspace.run_json("queue")
+        assert workspace.run("approve", str(draft["id"])).returncode == 0
+        ours = smtp_server.wait_for(n)[-1].message
+        dovecot.append("INBOX", responder_answer(ours, n))
+        workspace.run_json("poll")
+    [flagged] = workspace.run_json("queue", "--loops")
+    case = flagged["case"]
+    assert workspace.run_json("status")["loops"] == 1
+    assert "possible auto-responder loops: 1" in workspace.run("status").stdout
+
+    now = datetime.now(timezone.utc)
+    reminded = workspace.run_json("remind", "--now", now.isoformat())
+    assert reminded["reminded"] == [] and reminded["digests"] == [agent]
+    [listed] = reminded["loops"]
+    assert (listed["case"], listed["held"], listed["command"]) == (case, 1, f"triage show {flagged['draft']}")
+    digest = smtp_server.wait_for(4)[-1]
+    assert digest.rcpt_tos == (agent,)
+    body = digest.message.get_content()
+    assert "Possible auto-responder loops, no drafts made (1)" in body and f"triage clear-loop {case}" in body
+    assert "possible loop" in str(digest.message["Subject"])
+    # said once: not again within [reminders] every_hours (4), again after it
+    assert workspace.run_json("remind", "--now", (now + timedelta(hours=1)).isoformat())["loops"] == []
+    assert len(smtp_server.messages) == 4
+    assert [r["case"] for r in workspace.run_json("remind", "--now", (now + timedelta(hours=5)).isoformat())["loops"]] == [case]
+    assert workspace.run("clear-loop", str(case), "--agent", "dana").returncode == 0
+    assert workspace.run_json("status")["loops"] == 0
+    assert workspace.run_json("remind", "--now", (now + timedelta(hours=10)).isoformat())["loops"] == []
+
+
 # -- the loop test itself ---------------------------------------------------------
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)

@@ -135,7 +135,8 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
         emit_json(out.as_dict())
         return
     prefix = "would " if dry_run else ""
-    click.echo(f"{prefix}remind {len(out.reminded)} item(s) to {len(out.digests)} agent(s), "
+    loops = f" and {len(out.loops)} possible auto-responder loop(s)" if out.loops else ""
+    click.echo(f"{prefix}remind {len(out.reminded)} item(s){loops} to {len(out.digests)} agent(s), "
                f"{prefix}draft {len(out.drafted)} check-in(s), {prefix}escalate {len(out.escalated)}, "
                f"cancel {len(out.cancelled)} check-in(s){'; poll failure alert to the owner' if out.poll_alert else ''}")
     tz = _policy(settings).tz
@@ -148,6 +149,11 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
             click.echo(f"  case {item['case']} {item['kind']} due {_local(item.get('due'), tz)}: {item.get('command', '')}")
         if len(items) > 20:
             click.echo(f"  … and {len(items) - 20} more (--json lists them all)")
+    if out.loops:
+        click.echo(f"Possible auto-responder loops ({len(out.loops)}{', dry run' if dry_run else ''}):")
+        for loop in out.loops:
+            click.echo(f"  case {loop['case']} {loop['held']} held since {_local(loop['since'], tz)}: "
+                       f"{loop['command']} (not a loop: triage clear-loop {loop['case']})")
     if out.purged is not None:
         click.echo(f"Retention: purged {out.purged['cases']} resolved case(s) older than "
                    f"{settings.retention_days} days, {out.purged['messages']} message(s), "
@@ -223,6 +229,7 @@ def status(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
     click.echo(f"consecutive poll failures: {st['consecutive_failures']}" + (f" ({st['last_error']})" if st["last_error"] else ""))
     click.echo(f"quarantined messages: {st['quarantined']}  pending drafts: {st['pending_drafts']}  "
                f"cases waiting on the customer: {st['waiting_cases']}")
+    click.echo(f"possible auto-responder loops: {st['loops']}" + ("  (triage queue --loops)" if st["loops"] else ""))
     click.echo(f"overdue items: {st['overdue']}")
     tz = _policy(settings).tz
     for item in st["overdue_items"]:

@@ -8,6 +8,9 @@ Decide, then apply. ``plan`` reads the store at ``now`` and decides:
 - which check-ins are due: drafted into the review queue (never sent), or
   cancelled when the customer wrote after the resolution;
 - which items are overdue past the escalation threshold and not yet escalated;
+- which cases are held as a possible auto-responder loop (no draft is made for
+  them, and a held message opens no deadline, so nothing else chases them) and
+  were not in a digest since they were flagged, or not for ``every_hours``;
 - whether the owner must hear that polls keep failing (once a day).
 
 ``run`` applies the plan: check-in drafts first (their own transaction:
@@ -38,6 +41,27 @@ from triage.store import CaseDeadline, CaseStatus, DeadlineClosed, DeadlineKind,
 log = logging.getLogger(__name__)
 
 ALERT_EVENT = "poll-failure-alert"
+LOOP_EVENT = "loop-reminded"  # a flagged case was in an agents' digest
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A case flagged "possible auto-responder loop", as a digest shows it (``Store.loop_cases``)."""
+
+    case: int
+    customer: str
+    subject: str
+    since: str  # first flagged
+    last: str  # latest message held
+    held: int  # messages stored without a draft
+    draft: int | None  # the case's latest draft, for ``show``
+
+    @property
+    def command(self) -> str:
+        return f"triage show {self.draft}" if self.draft is not None else "triage queue --loops"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "command": self.command}
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,7 @@ class Plan:
     cancel: list[Item] = field(default_factory=list)  # due, but the customer wrote since resolution
     announce: list[Item] = field(default_factory=list)  # drafted earlier, not yet in a digest
     escalate: list[Item] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)  # flagged cases to put in the digest
     poll_alert: dict[str, Any] | None = None
 
     @property
@@ -94,6 +119,7 @@ class Outcome:
     drafted: list[dict[str, Any]] = field(default_factory=list)
     escalated: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[dict[str, Any]] = field(default_factory=list)
+    loops: list[dict[str, Any]] = field(default_factory=list)  # possible auto-responder loops in the digest
     digests: list[str] = field(default_factory=list)
     poll_alert: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -159,6 +185,14 @@ def plan(settings: Settings, store: Store, policy: Policy, now: datetime) -> Pla
     for row in store.deadline_rows(open_only=False, kinds=[DeadlineKind.FOLLOW_UP], closed=DeadlineClosed.DRAFTED,
                                   unreminded=True):
         p.announce.append(_item(row, now))
+    mentioned = store.latest_by_case(LOOP_EVENT)
+    for flagged in store.loop_cases():
+        last_said = mentioned.get(flagged["case"])
+        if (last_said is None or datetime.fromisoformat(last_said) < datetime.fromisoformat(flagged["since"])
+                or now - datetime.fromisoformat(last_said) >= every):
+            p.loops.append(Loop(flagged["case"], flagged["customer"], flagged["subject"], flagged["since"],
+                                flagged["last"], flagged["held"], flagged["draft"]))
+    p.loops.sort(key=lambda loop: loop.case)
     failures, newest, success = consecutive_poll_failures(store)
     if failures >= settings.reminders.failure_threshold:
         alerted = store.last_event_of(ALERT_EVENT)
@@ -199,18 +233,31 @@ def _lines(policy: Policy, item: Item) -> list[str]:
     return [head, f"    {detail}", f"    {item.command}"]
 
 
-def digest_text(policy: Policy, items: list[Item], now: datetime) -> tuple[str, str]:
-    """(subject, body) of an agents' digest: overdue first responses, promises, check-ins."""
+def _loop_lines(policy: Policy, loop: Loop) -> list[str]:
+    return [f"  - Case {loop.case} · {loop.customer} · \"{loop.subject}\"",
+            f"    {loop.held} message(s) held without a draft since {_when(policy, loop.since)}, the latest "
+            f"{_when(policy, loop.last)}; not a loop: triage clear-loop {loop.case}",
+            f"    {loop.command}"]
+
+
+def digest_text(policy: Policy, items: list[Item], now: datetime, loops: list[Loop] | None = None) -> tuple[str, str]:
+    """(subject, body) of an agents' digest: overdue first responses, promises, check-ins, and
+    cases held as a possible auto-responder loop."""
     groups = [
         ("Overdue first replies", [i for i in items if i.kind == DeadlineKind.FIRST_RESPONSE]),
         ("Promises due today or overdue", [i for i in items if i.kind == DeadlineKind.PROMISE]),
         ("Check-ins to approve", [i for i in items if i.kind == DeadlineKind.FOLLOW_UP]),
     ]
     counts = ", ".join(f"{len(group)} {title.split()[0].lower()}" for title, group in groups if group)
+    if loops:
+        counts = ", ".join(c for c in (counts, f"{len(loops)} possible loop(s)") if c)
     body = [f"triage reminders at {_when(policy, iso(now) or '')}", ""]
     for title, group in groups:
         if group:
             body += [f"{title} ({len(group)})", *[ln for i in group for ln in _lines(policy, i)], ""]
+    if loops:
+        body += [f"Possible auto-responder loops, no drafts made ({len(loops)})",
+                 *[ln for loop in loops for ln in _loop_lines(policy, loop)], ""]
     body.append("Nothing is sent to a customer until an agent approves it. This message was generated "
                 "automatically by triage remind; please do not reply.")
     return f"[triage] {counts}", "\n".join(body) + "\n"
@@ -253,7 +300,7 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
     out.cancelled = [i.as_dict() for i in p.cancel]
     recipients = list(dict.fromkeys(settings.reminders.to))
     owner = settings.reminders.owner
-    if not recipients and (p.remind or p.check_ins or p.announce):
+    if not recipients and (p.remind or p.check_ins or p.announce or p.loops):
         out.warnings.append("no [reminders] to in triage.toml: nobody gets the digest")
     if not owner and (p.escalate or p.poll_alert):
         out.warnings.append("no [reminders] owner in triage.toml: escalations are not sent")
@@ -261,8 +308,9 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
     if dry_run:
         out.drafted = [{**i.as_dict(), "draft": None} for i in p.check_ins]
         out.reminded = [i.as_dict() for i in p.digest_items] if recipients else []
+        out.loops = [loop.as_dict() for loop in p.loops] if recipients else []
         out.escalated = [i.as_dict() for i in p.escalate] if owner else []
-        out.digests = recipients if out.reminded else []
+        out.digests = recipients if out.reminded or out.loops else []
         out.poll_alert = bool(p.poll_alert and owner)
         return out
 
@@ -284,8 +332,8 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
 
     digest = p.remind + drafted + p.announce
     mails: list[EmailMessage] = []
-    if digest and recipients:
-        subject, body = digest_text(policy, digest, now)
+    if (digest or p.loops) and recipients:
+        subject, body = digest_text(policy, digest, now, p.loops)
         mails += [build_mail(settings, to, subject, body, now) for to in recipients]
     escalate = p.escalate if owner else []
     if escalate:
@@ -306,6 +354,11 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
                 store.event("deadline-reminded", "remind", now, case_id=item.case, deadline=item.deadline,
                             deadline_kind=item.kind, to=recipients)
             out.reminded = [i.as_dict() for i in digest]
+            out.digests = recipients
+        if p.loops and recipients:
+            for loop in p.loops:
+                store.event(LOOP_EVENT, "remind", now, case_id=loop.case, to=recipients)
+            out.loops = [loop.as_dict() for loop in p.loops]
             out.digests = recipients
         for item in escalate:
             store.update_deadline(item.deadline, escalated_at=iso(now))
@@ -372,6 +425,7 @@ def status(store: Store, now: datetime) -> dict[str, Any]:
         "consecutive_failures": failures,
         "last_error": (newest or {}).get("summary", {}).get("error", "") if failures else "",
         **store.status_counts(),
+        "loops": len(store.loop_flags()),
         "overdue": len(overdue),
         "overdue_items": overdue,
         "last_remind": reminds[0]["finished_at"] if reminds else None,

@@ -109,6 +109,11 @@ class EventTable(StoreBase):
             flag["last"] = at
         return flags
 
+    def latest_by_case(self, kind: str) -> dict[int, str]:
+        """case id -> when the latest event of ``kind`` on it happened."""
+        return {case_id: at for case_id, at in self.conn.execute(
+            "SELECT case_id, MAX(at) FROM events WHERE kind = ? AND case_id IS NOT NULL GROUP BY case_id", (kind,))}
+
     def loop_cleared_at(self, case_id: int) -> str | None:
         row = self.conn.execute(
             "SELECT MAX(at) FROM events WHERE case_id = ? AND kind = 'loop-cleared'", (case_id,)
