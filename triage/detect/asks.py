@@ -485,6 +485,7 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
     threats = sorted(e.start for e in evidence if e.kind == "threat")
     order = {r.rule: i for i, r in enumerate(rules.asks)}
+    deadlines = tuple(r for r in rules.times if r.deadline)
     found: list[Ask] = []
     deadline = ""
     for lo, hi in sentences(doc):
@@ -501,7 +502,8 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
         if not (kept or threatened or (requested and not deadline)):
             continue  # nothing asked here: no time to attach, and no deadline of theirs
         sentence = text[a:b]
-        when, deadline_here = _times(rules.times, sentence)
+        # with nothing asked here only a deadline of theirs matters: only the deadline rules are read
+        when, deadline_here = _times(rules.times if kept else deadlines, sentence)
         if when:
             kept = [replace(k, when=when) for k in kept]
         if not deadline and deadline_here:

@@ -230,8 +230,9 @@ class Detector:
         lowered_or_none = lowered(text)  # the regexes' fast path reads it, when it can stand for text
         evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
         rows = token_array(doc)
+        ents = doc.ents  # spaCy makes its Spans again on every read
         if rules.anger.shouting is not None:
-            entity_tokens = {t for ent in doc.ents for t in range(ent.start, ent.end)}
+            entity_tokens = {t for ent in ents for t in range(ent.start, ent.end)}
             evidence += shouting(doc, text, rules.anger.shouting, entity_tokens, rows)
         anger_valence, complaint_valence = valence(
             doc, text, self._valence, covered, rules.anger.valence, rules.complaint.valence, self._modifiers, rows,
@@ -275,7 +276,7 @@ class Detector:
         # the problem sentence a draft restates is one of the customer's sentences, never the subject
         # and one a rule matched, when there is one: a graded word alone is weaker evidence of the problem
         said = [e for e in evidence if e.start >= body_at]
-        facts = extract(rules.facts, text, lowered_or_none, doc.ents, [e for e in said if "valence" not in e.rule] or said)
+        facts = extract(rules.facts, text, lowered_or_none, ents, [e for e in said if "valence" not in e.rule] or said)
         asks, deadline = find_asks(self.asks, doc, text, evidence, body_at)
         if deadline:
             facts = replace(facts, deadline=deadline)
