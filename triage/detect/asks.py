@@ -424,8 +424,8 @@ def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, 
 
 def _found(candidates: Candidates, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
     """``_find`` for an index whose candidates the doc holds (``_Doc.asking``, ``_Doc.framing``)."""
-    first = bisect.bisect_left(candidates, lo, key=lambda c: c[0])
-    last = bisect.bisect_left(candidates, hi, lo=first, key=lambda c: c[0])
+    first = bisect.bisect_left(candidates, (lo,))  # (lo,) sorts before (lo, anything)
+    last = bisect.bisect_left(candidates, (hi,), first)
     return _matches(doc, hi, candidates[first:last])
 
 
