@@ -226,6 +226,13 @@ CASES = [
      ["You'd like to know how to find out whether a shop accepts your card"], ["You asked:"]),
     ("", "Does your press office have a direct email address?", {"information"}, set(),
      ["You'd like to know whether our press office has a direct email address"], ["You asked:"]),
+    ("", "Did you drop the Denver to Tulsa flights altogether? There's nothing non-stop in May.", {"information"}, set(),
+     ["You'd like to know whether we dropped the Denver to Tulsa flights altogether"], ["You asked:"]),
+    # how long they were held up, in our words
+    ("", "Shoved too many bags on the plane then had to unload them. Awful, 80 minute delay.", set(), set(),
+     ["you've been waiting 80 minutes"], []),
+    ("", "I sat on the phone for an hour and a half and got nowhere.", set(), set(),
+     ["you've been waiting an hour and a half"], ["you wrote"]),
     # a question or a fear is not a fact: "is my card blocked?" is never "your card has been blocked"
     ("", "My payments keep failing at the till. Could my card have been blocked?", set(), set(),
      ["your payment didn't go through", "You'd like to know whether your card has been blocked"],

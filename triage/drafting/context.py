@@ -537,13 +537,32 @@ def repeat_of(text: str) -> str:
     return f"{_ORDINALS[m.group(1).lower()]} {' '.join(m.group('what').lower().split())}" if m else ""
 
 
+# held up for so long: "stuck in SFO for four hours", "on the phone for an hour and a half", "a 75 minute delay"
+_HELD = re.compile(
+    r"\b(?:delayed|stuck|stranded|held\s+up|sat|sitting|waiting|on\s+hold|on\s+the\s+(?:phone|line|tarmac|runway|plane))"
+    r"(?:\s+[\w'\u2019]+){0,3}?\s+(?:for|by)\s+(?:over\s+|nearly\s+|almost\s+|more than\s+|about\s+)?"
+    r"(?P<span>" + _NUMBER_WORDS + r"\+?\s+(?:hours?|hrs?|minutes?|mins?)(?:\s+and\s+a\s+half)?)\b"
+    r"|\b(?P<num>\d+)\s*\+?\s*-?\s*(?P<unit>hour|hr|minute|min)s?\s+(?:delay|delayed|wait|hold|late)\b", re.I)
+_UNITS = {"hr": "hours", "hrs": "hours", "min": "minutes", "mins": "minutes", "hour": "hours", "minute": "minutes"}
+
+
 def waited_for(text: str) -> str:
-    """How long they say they have waited ("three weeks"), or ""."""
+    """How long they say they have waited ("three weeks", "four hours", "75 minutes"), or ""."""
     for m in _WAITED.finditer(text or ""):
         before = text[max(0, m.start() - 40) : m.start()].lower()
         if "warranty" in before or "guarantee" in before:
             continue
         return " ".join(m.group("span").lower().split())
+    held = _HELD.search(text or "")
+    if held and held.group("span"):
+        words = held.group("span").lower().replace("+", "").split()
+        if words[-1] in _UNITS and words[-1] not in ("hour", "minute"):
+            words[-1] = _UNITS[words[-1]]
+        return " ".join(words)
+    if held:
+        n = int(held.group("num"))
+        unit = _UNITS[held.group("unit").lower()]
+        return f"{n} {unit if n != 1 else unit[:-1]}"
     return ""
 
 
@@ -603,7 +622,22 @@ _IRREGULAR_S = {"have": "has", "do": "does", "go": "goes", "be": "is"}
 _OUR_WORDS = {"my": "your", "our": "your", "me": "you", "us": "you", "mine": "yours", "myself": "yourself",
               "i": "you", "i'm": "you're", "i've": "you've", "i'd": "you'd", "i'll": "you'll", "we": "you",
               "we're": "you're", "we've": "you've", "am": "are", "your": "our", "yours": "ours", "you": "us",
-              "u": "us", "ur": "our", "yall": "you all", "y'all": "you all"}
+              "u": "us", "ur": "our", "yall": "we", "y'all": "we"}
+
+
+_PAST = {"get": "got", "have": "had", "do": "did", "make": "made", "send": "sent", "take": "took", "give": "gave",
+         "lose": "lost", "go": "went", "put": "put", "cut": "cut", "stop": "stopped", "drop": "dropped", "cancel": "cancelled",
+         "receive": "received", "see": "saw", "get rid": "got rid", "pay": "paid", "charge": "charged", "find": "found",
+         "keep": "kept", "leave": "left", "come": "came", "move": "moved", "change": "changed", "book": "booked",
+         "say": "said", "tell": "told", "hear": "heard", "know": "knew", "sell": "sold", "fly": "flew", "ship": "shipped",
+         "refund": "refunded", "block": "blocked", "close": "closed", "open": "opened", "add": "added", "remove": "removed",
+         "update": "updated", "delete": "deleted", "process": "processed", "arrive": "arrived", "work": "worked"}
+
+
+def _past(verb: str) -> str:
+    """The past of a common verb ("get" -> "got"), or "" for one this does not know."""
+    said = _PAST.get(verb.lower(), "")
+    return verb[:1] + said[1:] if said and verb[:1].isupper() else said
 
 
 def _third_person(verb: str) -> str:
@@ -659,8 +693,10 @@ def indirect_question(question: str) -> str:
     if len(words) < 2 or not re.fullmatch(_AUX, lowered[0]):
         return ""
     aux = lowered[0]
-    if aux == "did" or (aux in ("was", "were", "had") and not wh):
-        return ""  # the past is what happened: the restatement says it from what went wrong
+    if aux in ("was", "were", "had") and not wh:
+        return ""  # "Was my card blocked?": what happened is said from what went wrong, not as a question
+    if aux == "did" and wh:
+        return ""  # "Why did you cancel it?": the problem says what happened
     # the subject: a pronoun, a name, or a determiner and up to two words
     rest = words[1:]
     low = lowered[1:]
@@ -680,9 +716,10 @@ def indirect_question(question: str) -> str:
         return ""
     subject = _ours(rest[:n])
     verb_rest = rest[n:]
-    if aux in ("do", "does"):
+    if aux in ("do", "does", "did"):
         if low[0] not in _PRONOUN:  # "Does your press office have…": the subject runs to the verb
-            at = next((i for i, w in enumerate(low[1:4], 1) if w in _COMMON_VERBS), 0)
+            first = 2 if low[0] in _DETERMINERS else 1  # "my refund go through": the noun is never the verb
+            at = next((i for i, w in enumerate(low[first:4], first) if w in _COMMON_VERBS), 0)
             if not at:
                 return ""
             subject, verb_rest = _ours(rest[:at]), rest[at:]
@@ -692,7 +729,12 @@ def indirect_question(question: str) -> str:
             phrase = f"{wh} to {_ours(verb_rest)}"  # "What do I do if…" -> "what to do if…"
             return phrase
         verb = verb_rest[0]
-        verb = _third_person(verb) if aux == "does" or subject.split()[-1].lower() in ("it", "he", "she") else verb
+        if aux == "did":  # "Did you get rid of the route?" -> "whether we got rid of the route"
+            verb = _past(verb)
+            if not verb:
+                return ""
+        elif aux == "does" or subject.split()[-1].lower() in ("it", "he", "she"):
+            verb = _third_person(verb)
         clause = f"{subject} {_ours([verb, *verb_rest[1:]])}"
     else:
         said = _BE_AFTER.get((subject.lower(), aux), aux)
