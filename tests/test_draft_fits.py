@@ -228,6 +228,9 @@ CASES = [
      ["You'd like to know whether our press office has a direct email address"], ["You asked:"]),
     ("", "Did you drop the Denver to Tulsa flights altogether? There's nothing non-stop in May.", {"information"}, set(),
      ["You'd like to know whether we dropped the Denver to Tulsa flights altogether"], ["You asked:"]),
+    # a question with nothing found to have gone wrong is not promised it "put right"
+    ("", "What do I do if the cash machine at the station keeps my card?", {"information"}, set(),
+     ["what happens next"], ["with it put right"]),
     # how long they were held up, in our words
     ("", "Shoved too many bags on the plane then had to unload them. Awful, 80 minute delay.", set(), set(),
      ["you've been waiting 80 minutes"], []),
