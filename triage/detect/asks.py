@@ -348,10 +348,9 @@ class _Word(NamedTuple):
     written: str  # as the patterns' regular expressions read it: OPEN (PUNCT) lemma FORM lower CLOSE
     punct: bool
     asking: tuple[Starting, ...]  # the patterns of ``Compiled.asking`` it starts (by its lemma, then form)
-    framing: tuple[Starting, ...]  # ... and of ``Compiled.framing``
 
 
-_BLANK = _Word("", "", "=", f"{PUNCT}{FORM}{CLOSE}", True, (), ())  # a blank line: no pattern matches it
+_BLANK = _Word("", "", "=", f"{PUNCT}{FORM}{CLOSE}", True, ())  # a blank line: no pattern matches it
 _READ_KEPT = 1 << 16
 Candidates = list[tuple[int, Starting]]  # (token, patterns starting there), in token order
 
@@ -370,7 +369,6 @@ class _Doc:
     written: str  # the tokens as the patterns' regular expressions read them (OPEN ... CLOSE each)
     at: list[int]  # where each token starts in ``written``, and len(written) last
     asking: Candidates  # where patterns of ``Compiled.asking`` may start
-    framing: Candidates
 
 
 def _prepare(spacy_doc: Any, text: str, compiled: Compiled) -> _Doc:
@@ -386,17 +384,16 @@ def _prepare(spacy_doc: Any, text: str, compiled: Compiled) -> _Doc:
     rows = rows[keep]
     read = compiled.read
     words = [read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for orth in rows[:, 3].tolist()]
-    columns = zip(*words, strict=True) if words else [()] * 7
-    lowers, lemmas, forms, written, punct, asking, framing = (list(c) for c in columns)
+    columns = zip(*words, strict=True) if words else [()] * 6
+    lowers, lemmas, forms, written, punct, asking = (list(c) for c in columns)
     return _Doc(text, lowers, lemmas, forms, rows[:, 1].tolist(), (rows[:, 1] + rows[:, 2]).tolist(), punct,
                 "".join(written), [0, *itertools.accumulate(map(len, written))],
-                [(i, s) for i, found in enumerate(asking) if found for s in found],
-                [(i, s) for i, found in enumerate(framing) if found for s in found])
+                [(i, s) for i, found in enumerate(asking) if found for s in found])
 
 
 def _read(compiled: Compiled, vocab: Any, orth: int) -> _Word:
     """A word not read before: its lemma (respelt, which is slow), how the patterns' regular
-    expressions see it and the patterns it may start; kept for the texts to come."""
+    expressions see it and the terms and request frames it may start; kept for the texts to come."""
     if not orth:
         return _BLANK
     if len(compiled.read) > _READ_KEPT:
@@ -407,12 +404,8 @@ def _read(compiled: Compiled, vocab: Any, orth: int) -> _Word:
     is_punct = bool(lexeme.is_punct)
     written = f"{PUNCT if is_punct else OPEN}{lem.translate(_SEPARATORS)}{FORM}{lower.translate(_SEPARATORS)}{CLOSE}"
     form = "=" + lower
-
-    def starting(index: Index) -> tuple[Starting, ...]:
-        return tuple(index[w] for w in (lem, form) if w in index)
-
-    word = compiled.read[orth] = _Word(lower, lem, form, written, is_punct, starting(compiled.asking),
-                                       starting(compiled.framing))
+    asking = tuple(compiled.asking[w] for w in (lem, form) if w in compiled.asking)
+    word = compiled.read[orth] = _Word(lower, lem, form, written, is_punct, asking)
     return word
 
 
@@ -423,7 +416,7 @@ def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, 
 
 
 def _found(candidates: Candidates, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
-    """``_find`` for an index whose candidates the doc holds (``_Doc.asking``, ``_Doc.framing``)."""
+    """``_find`` for the index whose candidates the doc holds (``_Doc.asking``)."""
     first = bisect.bisect_left(candidates, (lo,))  # (lo,) sorts before (lo, anything)
     last = bisect.bisect_left(candidates, (hi,), first)
     return _matches(doc, hi, candidates[first:last])
@@ -612,7 +605,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     )
     if not (terms or question or inquiry):
         return [], bool(request)  # no ask's words, and not asking to know anything
-    for start, end, name in _found(doc.framing, doc, lo, hi):
+    for start, end, name in _find(compiled.framing, doc, lo, hi):
         spans[name].append((start, end))
     a, b = doc.starts[lo], doc.ends[hi - 1]
     rhetorical = question and (
