@@ -10,7 +10,6 @@ checked against ``templates``, archetypes and levels against the detector's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -20,7 +19,7 @@ from typing import Any
 from triage.detect import ARCHETYPES, LEVELS, Detection
 from triage.drafting.outgoing import clean_line
 from triage.drafting.situation import SITUATIONS
-from triage.drafting.tone import compile_patterns
+from triage.drafting.tone import Pattern, compile_patterns
 from triage.errors import Problem
 from triage.rulefile import TomlFile, did_you_mean
 
@@ -71,8 +70,8 @@ class NoReply:
     """When a customer's message is a closing "thanks, all good" that needs no reply."""
 
     max_words: int
-    closing: tuple[re.Pattern[str], ...]
-    still_open: tuple[re.Pattern[str], ...]
+    closing: tuple[Pattern, ...]
+    still_open: tuple[Pattern, ...]
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from typing import Any
 from triage.detect import Detection
 from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
-from triage.drafting.tone import Finding, _spans, compile_patterns
+from triage.drafting.phrases import spans
+from triage.drafting.tone import Finding, Pattern, compile_patterns
 from triage.errors import Problem
 from triage.message import Message
 from triage.rulefile import TomlFile, is_file
@@ -63,7 +64,7 @@ class SavedAnswer:
 
     id: str
     title: str
-    patterns: tuple[re.Pattern[str], ...]
+    patterns: tuple[Pattern, ...]
     text: str
     covers: str = ""  # an ask kind whose [asks] line, when said, makes this answer redundant
 
@@ -75,15 +76,15 @@ class SavedAnswer:
 class ProblemRule:
     """One ``[[problems]]`` entry of policy.toml: phrases that say what went wrong, and our words for it."""
 
-    phrases: tuple[re.Pattern[str], ...]
+    phrases: tuple[Pattern, ...]
     say: str  # in our words, about the customer: "{thing} arrived damaged"
     thing: str = "it"  # {thing} when the message names no product or order
-    unless: tuple[re.Pattern[str], ...] = ()  # a sentence with one of these is not this problem
+    unless: tuple[Pattern, ...] = ()  # a sentence with one of these is not this problem
     # of the entries sharing a group, only the first found is said ("arrived broken", not also "broken")
     groups: tuple[str, ...] = ()
     # (phrase, what we call it): a thing the customer named in the problem's sentence fills {thing}
     # ("contactless" -> "your contactless card") before the entry's own word for it
-    names: tuple[tuple[re.Pattern[str], str], ...] = ()
+    names: tuple[tuple[Pattern, str], ...] = ()
     # this going wrong cannot wait days for an answer (a traveller whose flight was cancelled): the
     # draft promises contact within [urgent] within_hours, unless its sentence has an [urgent] unless
     urgent: bool = False
@@ -149,20 +150,20 @@ class ReplyPolicy:
 
     topics: dict[str, str] = field(default_factory=dict)  # detection topic -> situation
     remedies: dict[str, str] = field(default_factory=dict)  # situation -> the remedy sentence, or ""
-    named: tuple[re.Pattern[str], ...] = ()  # the customer names a remedy: no menu
+    named: tuple[Pattern, ...] = ()  # the customer names a remedy: no menu
     asks: dict[str, str] = field(default_factory=dict)  # ask kind -> what the draft says
-    urgent: tuple[re.Pattern[str], ...] = ()
+    urgent: tuple[Pattern, ...] = ()
     deadline: str = ""  # the sentence acknowledging the customer's deadline
-    thanks: tuple[re.Pattern[str], ...] = ()
+    thanks: tuple[Pattern, ...] = ()
     answers: tuple[SavedAnswer, ...] = ()
     ask_situations: dict[str, frozenset[str]] = field(default_factory=dict)  # kind -> where its line fits
     # kind -> (situations, signs, sentence) variants tried in order before ``asks[kind]``
     ask_variants: dict[str, tuple[tuple[frozenset[str], frozenset[str], str], ...]] = field(default_factory=dict)
-    thanks_unless: tuple[re.Pattern[str], ...] = ()  # a contrast or a problem: not a thank-you
-    signs: dict[str, tuple[re.Pattern[str], ...]] = field(default_factory=dict)  # [signs] name -> phrases
+    thanks_unless: tuple[Pattern, ...] = ()  # a contrast or a problem: not a thank-you
+    signs: dict[str, tuple[Pattern, ...]] = field(default_factory=dict)  # [signs] name -> phrases
     urgent_hours: float = 0.0  # an urgent case promises contact within this many hours (0: the first-response time)
     problems: tuple[ProblemRule, ...] = ()  # what went wrong, in our words, for the restatement
-    urgent_unless: tuple[re.Pattern[str], ...] = ()  # a sentence with one of these is not urgent
+    urgent_unless: tuple[Pattern, ...] = ()  # a sentence with one of these is not urgent
 
     def ask_line(self, kind: str, situation: str, signs: frozenset[str] = frozenset()) -> str:
         """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit):
@@ -180,7 +181,7 @@ class ReplyPolicy:
 
 class _Signs:
     """``ReplyPolicy.sign`` for one message: each (sign, text) read once, on the lowered text
-    where that keeps the offsets (``tone._spans``, as the linter reads its phrases)."""
+    where that keeps the offsets (``phrases.spans``, as the linter reads its phrases)."""
 
     def __init__(self, policy: ReplyPolicy) -> None:
         self.policy = policy
@@ -195,7 +196,7 @@ class _Signs:
             lower = text.lower()
             self.lowered[text] = lower if len(lower) == len(text) else None
         lowered = self.lowered[text]
-        hits = [span for p in self.policy.signs.get(name, ()) if (span := next(_spans(p, text, lowered), None))]
+        hits = [span for p in self.policy.signs.get(name, ()) if (span := next(spans(p, text, lowered), None))]
         found = self.found[key] = min(hits, key=lambda span: span[0]) if hits else None
         return found
 
@@ -299,10 +300,11 @@ _TROUBLE_ASKS = frozenset({"refund", "replacement", "repair", "compensation", "e
 
 
 def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
-             kinds: tuple[str, ...], sign: _Signs) -> tuple[bool, tuple[int, int]]:
+             kinds: tuple[str, ...], sign: _Signs, urgent: bool) -> tuple[bool, tuple[int, int]]:
     """(something went wrong, where a sign of it is): detection's complaint or anger, a complaint
-    cue it found, shouting, an ask that only trouble prompts, an urgent phrase, or one of the
-    owner's ``[signs] trouble`` phrases ("has not arrived", "won't let me", "I want my bag")."""
+    cue it found, shouting, an ask that only trouble prompts, an urgent phrase in the text
+    (``urgent``), or one of the owner's ``[signs] trouble`` phrases ("has not arrived", "won't let
+    me", "I want my bag")."""
     text = message.text or ""
     found = sign("trouble", text) or sign("not_delivered", text)
     span = found or (0, 0)
@@ -319,7 +321,7 @@ def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
     if (not kinds and "?" not in text and any(p.search(text) for p in policy.thanks)
             and any(p.search(text) for p in policy.thanks_unless)):
         return True, span  # "but in the meantime I'll sleep at the station. Thanks guys!" asks nothing
-    return bool(_TROUBLE_ASKS & set(kinds)) or is_urgent(policy, text), span
+    return bool(_TROUBLE_ASKS & set(kinds)) or urgent, span
 
 
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
@@ -383,7 +385,8 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     names = set(detection.archetype_names)
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
     sign = _Signs(policy)
-    trouble, span = _trouble(policy, message, detection, kinds, sign)
+    urgent_text, urgent_body = urgency(policy, text, message.text or "")
+    trouble, span = _trouble(policy, message, detection, kinds, sign, urgent_body)
     problems, urgent_problem = problems_in(policy, message)
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
@@ -446,7 +449,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
             hit = next((a for a in policy.answers if a.matches(sentence)), None)
             if hit is not None and hit not in answers:
                 answers.append(hit)
-    urgent = situation == "security" or urgent_problem or is_urgent(policy, text)
+    urgent = situation == "security" or urgent_problem or urgent_text
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
     if not _DEADLINE.match(deadline) or _HOW_LONG.match(deadline):
         deadline = ""  # "until Wednesday", "this morning", "(delayed) by 3 hours": a time, not a deadline of theirs
@@ -484,6 +487,37 @@ def is_urgent(policy: ReplyPolicy, text: str) -> bool:
             if not any(u.search(sentence) for u in policy.urgent_unless):
                 return True
     return False
+
+
+def urgency(policy: ReplyPolicy, text: str, body: str) -> tuple[bool, bool]:
+    """``(is_urgent(policy, text), is_urgent(policy, body))`` for a ``text`` that is a subject, a
+    line break and ``body``, each phrase read over ``text`` once: its matches from the body on are
+    the body's own (the line break before the body is a word boundary and ends a sentence) unless
+    one of its matches runs from the subject into the body (then it reads the body again)."""
+    offset = len(text) - len(body)
+    if not (text.endswith(body) and text[offset - 1 : offset] == "\n"):
+        return is_urgent(policy, text), is_urgent(policy, body)
+    in_text = in_body = False
+    text_at = body_at = None
+    for pattern in policy.urgent:
+        found = [(m.start(), m.end()) for m in pattern.finditer(text)]
+        if any(start < offset < end for start, end in found):
+            own = [m.start() for m in pattern.finditer(body)]
+        else:
+            own = [start - offset for start, _ in found if start >= offset]
+        for start, _ in found if not in_text else ():
+            text_at = text_at or _sentence_at(text)
+            if not any(u.search(text_at(start)) for u in policy.urgent_unless):
+                in_text = True
+                break
+        for start in own if not in_body else ():
+            body_at = body_at or _sentence_at(body)
+            if not any(u.search(body_at(start)) for u in policy.urgent_unless):
+                in_body = True
+                break
+        if in_text and in_body:
+            break
+    return in_text, in_body
 
 
 def _opens_text(subject: str, text: str) -> bool:
@@ -620,7 +654,7 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
             f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
         say = _owner_text(f, f"{key}.say", entry.get("say"), allowed=PROBLEM_PLACEHOLDERS)
         thing = _owner_text(f, f"{key}.thing", entry.get("thing", "it"), allowed=(), empty=True)
-        names: list[tuple[re.Pattern[str], str]] = []
+        names: list[tuple[Pattern, str]] = []
         table = f.table(entry, "names", key, expected=f"a table {key}.names of phrase = \"what we call it\"")
         for phrase, label in table.items():
             pattern = compile_patterns(f, f"{key}.names", [phrase], regex=False)
