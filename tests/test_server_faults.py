@@ -230,6 +230,9 @@ def test_smtp_connection_lost_after_data_holds_the_draft_instead_of_sending_twic
 @pytest.mark.parametrize(("config_text", "code", "line"), [
     ('[mailbox]\nsource = "imap"\nhost = "127.0.0.1"\nport = 1\nsecurity = "none"\nusername = "u"\n'
      'password_env = "TRIAGE_TEST_PW"\ntimeout = 3\n', 3, "cannot reach IMAP server"),
+    # a plaintext connection builds no TLS context, but a ca_file that cannot be read is still an error
+    ('[mailbox]\nsource = "imap"\nhost = "127.0.0.1"\nport = 1\nsecurity = "none"\nusername = "u"\n'
+     'password_env = "TRIAGE_TEST_PW"\nca_file = "/nonexistent/ca.pem"\n', 2, "ca_file: cannot load"),
     ('[mailbox]\nsource = "imap"\nhots = "x"\n', 2, "unknown key"),
     ('[mailbox]\nsource = "maildir"\npath = "/nonexistent/Maildir"\n', 2, "does not exist"),
 ])
