@@ -13,6 +13,7 @@ needs, and a text without them is not searched at all. ``search``,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -43,19 +44,21 @@ class PhraseError(ValueError):
     """A phrase does not follow the phrase syntax."""
 
 
-def _split_contraction(word: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _split_contraction(word: str) -> tuple[str, ...]:
     w = re.sub(_APOS, "'", word.lower())
     if w in _CONTRACTED:
-        return list(_CONTRACTED[w])
+        return _CONTRACTED[w]
     for suffix, full in (("n't", "not"), ("'re", "are"), ("'ve", "have"), ("'ll", "will"),
                          ("'m", "am"), ("'d", "would")):
         if w.endswith(suffix) and len(w) > len(suffix):
-            return [w[: -len(suffix)], full]
+            return w[: -len(suffix)], full
     if w.endswith("'s") and w[:-2] in _IS_SUBJECTS:
-        return [w[:-2], "is"]
-    return [w]
+        return w[:-2], "is"
+    return (w,)
 
 
+@functools.lru_cache(maxsize=4096)  # the owners' phrases share most of their words
 def _spelling(word: str) -> str:
     """A regex for one literal word that accepts British and US spellings."""
     pat = re.escape(word)
@@ -109,7 +112,8 @@ def _tokens(phrase: str) -> list[str]:
     return out
 
 
-def _words_regex(words: list[str]) -> tuple[str, list[_Need]]:
+@functools.lru_cache(maxsize=4096)  # a run of words ("at the airport") recurs across phrases
+def _words_regex(words: tuple[str, ...]) -> tuple[str, tuple[_Need, ...]]:
     """Regex for a run of literal words (contractions either way, spellings loose), and its needs."""
     expanded: list[str] = []
     for w in words:
@@ -133,11 +137,11 @@ def _words_regex(words: list[str]) -> tuple[str, list[_Need]]:
             i += 1
         if "" not in heads:
             needs.append(heads)
-    return _SEP.join(parts), needs
+    return _SEP.join(parts), tuple(needs)
 
 
 # (kind, regex, needs): kind "w" (required), "opt" (optional) or "gap"; needs only for "w"
-_Item = tuple[str, str, list[_Need]]
+_Item = tuple[str, str, tuple[_Need, ...]]
 
 
 def _selectivity(need: _Need) -> tuple[int, int]:
@@ -151,7 +155,7 @@ def _seq(tokens: list[str], pos: int, stop: set[str]) -> tuple[list[_Item], int]
 
     def flush() -> None:
         if words:
-            items.append(("w", *_words_regex(words)))
+            items.append(("w", *_words_regex(tuple(words))))
             words.clear()
 
     while pos < len(tokens) and tokens[pos] not in stop:
@@ -161,13 +165,13 @@ def _seq(tokens: list[str], pos: int, stop: set[str]) -> tuple[list[_Item], int]
             n = int(tok[1:]) if len(tok) > 1 else DEFAULT_GAP
             if n > 12:
                 raise PhraseError(f"gap {tok} is too wide (at most *12)")
-            items.append(("gap", str(n), []))
+            items.append(("gap", str(n), ()))
             pos += 1
         elif tok in ("(", "["):
             flush()
             close = ")" if tok == "(" else "]"
             alts: list[str] = []
-            alt_needs: list[list[_Need]] = []
+            alt_needs: list[tuple[_Need, ...]] = []
             pos += 1
             while True:
                 sub, pos = _seq(tokens, pos, {"|", close})
@@ -184,8 +188,8 @@ def _seq(tokens: list[str], pos: int, stop: set[str]) -> tuple[list[_Item], int]
                 pos += 1  # "|"
             group = "(?:" + "|".join(alts) + ")"
             # a choice needs one of its alternatives' needs (each its most selective), if every one has some
-            either = [frozenset().union(*(max(n, key=_selectivity) for n in alt_needs))] if all(alt_needs) else []
-            items.append(("opt", group, []) if tok == "[" else ("w", group, either))
+            either = (frozenset().union(*(max(n, key=_selectivity) for n in alt_needs)),) if all(alt_needs) else ()
+            items.append(("opt", group, ()) if tok == "[" else ("w", group, either))
         elif tok in (")", "]", "|"):
             raise PhraseError(f"unexpected '{tok}'")
         else:
@@ -195,7 +199,7 @@ def _seq(tokens: list[str], pos: int, stop: set[str]) -> tuple[list[_Item], int]
     return items, pos
 
 
-def _join(items: list[_Item]) -> tuple[str, list[_Need]]:
+def _join(items: list[_Item]) -> tuple[str, tuple[_Need, ...]]:
     """Join parsed items (every item after the first is preceded by a separator); the needs of
     the required ones."""
     out = ""
@@ -212,7 +216,7 @@ def _join(items: list[_Item]) -> tuple[str, list[_Need]]:
             out += f"{_SEP}{rx}" if lead else rx
             needs += item_needs
         lead = True
-    return out, needs
+    return out, tuple(needs)
 
 
 class _Lowered:
