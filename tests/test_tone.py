@@ -280,3 +280,20 @@ def test_a_broken_token_pattern_names_its_key(tmp_path: Path) -> None:
 def test_the_customers_words_quoted_back_are_not_ours(linter: Linter) -> None:
     assert linter.lint("You wrote: \u201cnot a big deal, but the lid is missing\u201d.") == []
     assert linter.lint("It's not a big deal.")
+
+
+def test_skipping_token_patterns_that_cannot_start_finds_the_same(linter: Linter) -> None:
+    # A token pattern runs only where its first tokens occur in a row (and the sentence-start
+    # marks are set only for a pattern that reads them): the same findings as running them all.
+    texts = [text for half in ("dev", "held") for texts in PHRASINGS[half]["passive_aggressive"].values()
+             for text in texts] + [text for half in ("dev", "held") for text in PHRASINGS[half]["plain"]]
+    texts += ["To repeat, the refund has gone.", "We want to repeat the order.\nAgain, sorry.",
+              "Just read the manual. Then, simply click it.", "I just read your note: simply put, yes."]
+    unfiltered = Linter(linter.rules, linter.source)
+    unfiltered._leads = [() for _ in unfiltered._leads]
+    unfiltered._marks = [True for _ in unfiltered._marks]
+    found = [linter.lint(text) for text in texts]
+    assert found == [unfiltered.lint(text) for text in texts]
+    assert sum(map(bool, found)) >= 40
+    assert linter.lint("Thanks. To repeat, the refund has gone.") and not linter.lint("We want to repeat the order.")
+    assert linter.lint("Thanks. Simply click the link.") and not linter.lint("Thanks; simply click the link.")

@@ -106,6 +106,48 @@ _SENT_START = "tone_sentence_start"
 _QUOTED = re.compile(r'\u201c[^\u201c\u201d]*\u201d|"[^"\n]*"')
 
 
+def _words(token: dict[str, Any], attr: str) -> frozenset[str] | None:
+    """The words a pattern token's ``attr`` must be one of, or None when it does not say."""
+    value = token.get(attr)
+    if isinstance(value, str):
+        return frozenset([value])
+    if isinstance(value, dict) and set(value) == {"IN"}:
+        return frozenset(value["IN"])
+    return None
+
+
+def _lead(pattern: tuple[dict[str, Any], ...]) -> tuple[tuple[frozenset[str] | None, frozenset[str] | None,
+                                                          bool | None], ...]:
+    """(lower words, lemma words, sentence start) for each of the tokens a match of ``pattern``
+    must begin with, one token each (those before the first with an ``OP``); None: not said."""
+    lead = []
+    for token in pattern:
+        if "OP" in token:
+            break
+        ext = token.get("_")
+        start = ext.get(_SENT_START) if isinstance(ext, dict) else None
+        lead.append((_words(token, "LOWER"), _words(token, "LEMMA"),
+                     start if isinstance(start, bool) else None))
+    return tuple(lead)
+
+
+def _can_start(lead: tuple[tuple[frozenset[str] | None, frozenset[str] | None, bool | None], ...],
+               lowers: list[str], lemmas: list[str], starts: list[bool]) -> bool:
+    """Some token begins a run of tokens meeting ``lead`` (see ``_lead``): a match can start there."""
+    if not lead:
+        return True
+    count = len(lowers) - len(lead) + 1
+    for i in range(max(count, 0)):
+        for k, (lower, lem, start) in enumerate(lead):
+            j = i + k
+            if (lower is not None and lowers[j] not in lower) or (lem is not None and lemmas[j] not in lem) \
+                    or (start is not None and starts[j] != start):
+                break
+        else:
+            return True
+    return False
+
+
 def _needs(pattern: tuple[dict[str, Any], ...]) -> list[tuple[str, frozenset[str]]]:
     """(attribute, words) for each token of ``pattern`` that must match one of the words."""
     needs: list[tuple[str, frozenset[str]]] = []
@@ -178,6 +220,10 @@ class Linter:
         # every token pattern with the words it cannot match without (see ``_needs``)
         self._token_patterns = [(n, pattern, _needs(pattern)) for n, rule in enumerate(rules)
                                 for pattern in rule.token_patterns]
+        # the tokens each must start with, and whether it reads the sentence-start mark
+        self._leads = [_lead(pattern) for _, pattern, _ in self._token_patterns]
+        self._marks = [any(isinstance(t.get("_"), dict) and _SENT_START in t["_"] for t in pattern)
+                       for _, pattern, _ in self._token_patterns]
         self._matchers: dict[frozenset[int], Any] = {}
 
     def _matcher_for(self, active: frozenset[int]) -> Any:
@@ -205,16 +251,23 @@ class Linter:
         # speed: spaCy checks IN sets in Python at every token, so only the patterns whose
         # required words all occur in the text are run (and none: the tokens are not even marked)
         seen = {"LOWER": set(lowers), "LEMMA": set(lemmas)}
-        active = frozenset(i for i, (_, _, needs) in enumerate(self._token_patterns)
-                           if all(seen[attr] & words for attr, words in needs))
+        candidates = [i for i, (_, _, needs) in enumerate(self._token_patterns)
+                      if all(seen[attr] & words for attr, words in needs)]
+        if not candidates:
+            return
+        # a sentence starts after . ! ? or a line break (the blank pipeline has no parser)
+        texts = [t.text for t in doc]
+        starts = [not previous or previous in ".!?" or "\n" in previous for previous in ["", *texts[:-1]]]
+        # and of those, only the patterns whose first tokens occur in a row somewhere
+        active = frozenset(i for i in candidates if _can_start(self._leads[i], lowers, lemmas, starts))
         if not active:
             return
-        previous = ""
         for token, lem in zip(doc, lemmas, strict=True):
             token.lemma_ = lem
-            # a sentence starts after . ! ? or a line break (the blank pipeline has no parser)
-            token._.set(_SENT_START, not previous or previous in ".!?" or "\n" in previous)
-            previous = token.text
+        if any(self._marks[i] for i in active):  # the mark's default is False: set only the starts
+            for token, start in zip(doc, starts, strict=True):
+                if start:
+                    token._.set(_SENT_START, True)
         strings = _nlp().vocab.strings
         for match_id, start, end in self._matcher_for(active)(doc):
             span = doc[start:end]
