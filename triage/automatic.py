@@ -110,9 +110,13 @@ class AutoRules:
             for prefix in lang.prefixes:
                 if _starts(words, prefix, separated=True):
                     return f"auto-reply subject {prefix!r} ({lang.code})"
-        start = normalise(body[:BODY_CHARS])
+        start = None  # the body's first BODY_CHARS normalised: only read when a sign asks
         for ticket in self.tickets:
-            if ticket.subject.search(text) and (ticket.body is None or ticket.body.search(start)):
+            if not ticket.subject.search(text):
+                continue
+            if ticket.body is not None and start is None:
+                start = normalise(body[:BODY_CHARS])
+            if ticket.body is None or (start is not None and ticket.body.search(start)):
                 return f"ticket acknowledgement ({ticket.id})"
         # Without a colon, a person could have written it: only with a second sign.
         opening = next(((lang.code, o) for lang in self.languages for o in lang.openings
@@ -123,6 +127,8 @@ class AutoRules:
                                    if _starts(words, p, separated=False)), None)
         if opening is None:
             return ""
+        if start is None:
+            start = normalise(body[:BODY_CHARS])
         for lang in self.languages:
             for phrase in lang.body:
                 if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", start):
@@ -142,6 +148,8 @@ def normalise(text: str) -> str:
 
 def _plain(text: str) -> str:
     """Accents removed ("automática" -> "automatica", "ß" -> "ss"), curly apostrophes straight."""
+    if text.isascii():  # nothing to decompose, no curly apostrophe, no ß
+        return text
     decomposed = unicodedata.normalize("NFKD", text.replace("\u2019", "'").replace("\u00df", "ss"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
