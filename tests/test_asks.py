@@ -360,3 +360,20 @@ def test_labelled_emails_asks_precision_and_recall(detector: Detector) -> None:
     wrong = [(e["text"][:60], sorted(g), sorted(d.ask_kinds)) for e, g, d in zip(emails, gold, found, strict=True)
              if g != frozenset(d.ask_kinds)]
     assert scores["precision"] >= FLOOR and scores["recall"] >= FLOOR, (scores["precision"], scores["recall"], wrong)
+
+
+GAP_CASES = [
+    # "close * account": a gap of up to four words, never across punctuation, read the shortest way
+    ("Please close my old online shop account.", [("close_account", "close my old online shop account")]),
+    ("Please close my very old online shop account.", []),
+    ("Please close it, the account is useless.", []),
+    ("Please close my account and the other account too.", [("close_account", "close my account")]),
+    # "when * * arrive": two gaps in a row
+    ("When will the replacement kettle I ordered arrive?", [("status", "When will the replacement kettle I ordered arrive")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), GAP_CASES)
+def test_a_gap_reads_up_to_four_words_and_stops_at_punctuation(detector: Detector, text: str,
+                                                                expected: list[tuple[str, str]]) -> None:
+    assert [(a.kind, a.text) for a in classify_text(detector, text).asks] == expected

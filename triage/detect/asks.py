@@ -222,8 +222,8 @@ def load_asks(tf: TomlFile) -> AskRules:
 
 
 Slot = frozenset[str] | None  # None: the gap ``*``
-# first word -> the patterns starting with it: the regular expression for the words after the
-# first (None: a one-word pattern) and what a match stands for (a frame's name, an AskRule)
+# one pattern under its first word: the regular expression for the words after the first
+# (None: a one-word pattern) and what a match stands for (a frame's name, an AskRule)
 Entry = tuple[re.Pattern[str] | None, Any]
 
 
@@ -236,7 +236,7 @@ class Starting:
     any_longer: re.Pattern[str] | None
 
 
-Index = dict[str, Starting]
+Index = dict[str, Starting]  # first word (a lemma, or "=" + a form) -> the patterns starting with it
 
 
 def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
