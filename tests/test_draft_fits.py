@@ -278,6 +278,18 @@ CASES = [
      ["cancel"], ["with it put right", "never banking"]),
     ("", "I'm closing my card with you because your staff clearly don't care about customers.", set(), set(),
      [], ["with it put right"]),
+    # an insult, a verdict on us or praise says nothing of what happened: never quoted as the problem
+    ("", "Honestly you people are dreadful.", set(), set(), ["what happened", "I'm sorry"],
+     ["you wrote", "dreadful"]),
+    ("", "Your airline is a total embarrassment and so is your website.", set(), set(), ["what happened"],
+     ["you wrote", "embarrassment"]),
+    ("", "Easily the worst bank I have ever used, never again.", set(), set(), ["what happened"],
+     ["you wrote", "worst"]),
+    ("", "I usually like travelling with you but this trip was not good at all.", set(), set(), ["I'm sorry"],
+     ["you wrote", "like travelling"]),
+    ("", "We are extremely unhappy with your service.", set(), set(), ["what happened"], ["you wrote", "unhappy"]),
+    # a state it is in, or how one of our people behaved, is what happened: still said back
+    ("", "The check-in desk man was unhelpful and shouted at my mother.", set(), set(), ["treated badly by our staff"], []),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),

@@ -311,11 +311,40 @@ _LEAVING = re.compile(r"\b(?:i|we)(?:['\u2019]m|['\u2019]re|\s+am|\s+are)\s+(?:n
                       re.I)
 
 
+# a judgement of us, not what happened: "you guys are atrocious", "your company is lame", "the app is
+# the worst one", "worst airline ever", "I love flying with you" (an insult, a verdict or praise says
+# nothing of what went wrong). A clause whose subject is us (you, your company, the app) and whose
+# predicate is a quality, not a state it is in ("the app is down", "your site was broken" happened),
+# or a superlative or praise anywhere in it.
+_OF_US = (r"(?:you|u|ya|y['\u2019]?all|you\s+(?:guys|lot|people|all|two)|your\s+[\w-]+(?:\s+[\w-]+)?|ur\s+[\w-]+"
+          r"|the\s+[\w-]+|this\s+[\w-]+|that\s+[\w-]+|[A-Z][\w&-]+|it|this|that)")
+_STATE = (r"(?:down|gone|missing|late|closed|offline|unavailable|empty|stuck|wrong|out|off|frozen|locked|blocked|full"
+          r"|overbooked|dead|not\s+\w+|no\s+\w+|still\s+\w+|\w+ed|\w+en|\w+ing|on\s+\w+|in\s+\w+|at\s+\w+|\d\w*)")
+# how one of our people treated them is what happened: "the staff were unhelpful" is said back
+_PEOPLE = (r"(?!(?:the|this|that|your|ur)\s+(?:[\w-]+\s+)?(?:staff|agents?|crew|pilots?|attendants?|employees?|"
+           r"representatives?|reps?|managers?|drivers?|person|lady|man|guy|woman|cashier|teller|supervisor|"
+           r"stewardess|steward|officer|clerk|advisor|adviser)\b)")
+_VERDICT = re.compile(
+    rf"^{_PEOPLE}{_OF_US}\s+(?:is|are|was|were|['\u2019]s|['\u2019]re|has\s+been|have\s+been|seems?|looks?|sounds?|remains?)\s+"
+    r"(?:(?:\w+ly|so|such|just|truly|beyond|really|very|pretty|quite|the|a|an|one|of|ever|far|by|now)\s+)*"
+    rf"(?!{_STATE}\b)[\w-]+(?:\s+[\w-]+){{0,3}}\s*[.!]*$"
+    r"|\b(?:worst|best|greatest|poorest|most\s+\w+|least\s+\w+)\b(?:\s+[\w-]+){0,3}\s+(?:ever|in\s+the\s+world"
+    r"|on\s+earth|in\s+history|of\s+all(?:\s+time)?|i\s*(?:['\u2019]ve|\s+have)\s+(?:ever\s+)?(?:seen|used|had|flown))\b"
+    r"|^(?:the|this|that|what\s+an?|such\s+an?|an?)?\s*(?:worst|best|greatest|poorest)\b"
+    r"|\b(?:i|we)\s+(?:(?:really|do|just|absolutely|always|usually|normally|used\s+to)\s+)*(?:love|loved|like|liked|"
+    r"enjoy|enjoyed|adore|adored|appreciate|prefer)\b"
+    r"|^(?:you|u|ya|you\s+(?:guys|lot|people|all))\s+(?:suck|stink|rock|rule)\b"
+    # how they feel about us, not what happened: "I am not satisfied with your service"
+    r"|^(?:i|we)(?:\s+am|\s+are|['\u2019]m|['\u2019]re)\s+(?:(?:not|so|very|really|extremely|totally|completely|truly"
+    r"|just|absolutely|deeply|quite|beyond)\s+)*(?:satisfied|happy|pleased|impressed|disappointed|unhappy|dissatisfied"
+    r"|upset|angry|furious|annoyed|frustrated|fed\s+up|disgusted|appalled|livid)\b", re.I)
+
+
 def not_the_problem(phrase: str, text: str) -> bool:
     """True when ``phrase`` (a clause of theirs) would not restate what went wrong: a denial, what
-    they did not mean, a stance or a verdict, a fragment, or nearly all they wrote (quoting a short
-    message back whole is parroting, not understanding)."""
-    if _NOT_THE_PROBLEM.search(phrase):
+    they did not mean, a stance, a verdict, an insult or praise (``_VERDICT``), a fragment, or
+    nearly all they wrote (quoting a short message back whole is parroting, not understanding)."""
+    if _NOT_THE_PROBLEM.search(phrase) or _VERDICT.search(phrase.strip(" \"'\u201c\u201d")):
         return True
     if not text:
         return False
