@@ -67,6 +67,21 @@ def test_rules_check_names_file_and_key_and_exits_2(workspace: Workspace, tmp_pa
     assert "Traceback" not in done.stderr
 
 
+def test_a_phrase_written_as_a_regular_expression_is_refused_naming_file_and_key(workspace: Workspace,
+                                                                                 tmp_path: Path) -> None:
+    """"(the )?" reads as literal characters no text holds: the phrase would never match, silently."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    workspace.write_config(f'[mailbox]\nsource = "maildir"\npath = "{tmp_path}"\n[paths]\nrules = "{rules}"\n')
+    policy = rules / "policy.toml"
+    policy.write_text(policy.read_text() + '\n[[problems]]\nphrases = ["stuck at (the )?airport"]\n'
+                      'say = "you were stuck at the airport"\n')
+    done = workspace.run("rules", "check")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "policy.toml" in done.stderr and "phrases[0]" in done.stderr and "[word]" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_eval_csv_reports_each_label_present(workspace: Workspace, tmp_path: Path) -> None:
     csv = tmp_path / "labelled.csv"
     csv.write_text(

@@ -109,6 +109,12 @@ def _tokens(phrase: str) -> list[str]:
     out = re.findall(r"\*\d*|\(|\)|\[|\]|\||[^\s*()\[\]|]+", phrase)
     if not out:
         raise PhraseError("empty phrase")
+    for token in out:
+        # "(the )?", "(a|b)+", "(x){2}": a regular expression's habit, read here as literal characters
+        # no text holds where they stand, so the phrase would silently never match
+        if token[0] in "?+{":
+            raise PhraseError(f"{token[0]!r} after a word or group is not phrase syntax: an optional word is "
+                              "written [word], alternatives (a|b), a gap *")
     return out
 
 
