@@ -290,6 +290,22 @@ CASES = [
     ("", "We are extremely unhappy with your service.", set(), set(), ["what happened"], ["you wrote", "unhappy"]),
     # a state it is in, or how one of our people behaved, is what happened: still said back
     ("", "The check-in desk man was unhelpful and shouted at my mother.", set(), set(), ["treated badly by our staff"], []),
+    # somewhere to be today, a journey still going wrong, a card refused at the till, a payment about to
+    # go out: contact within hours, never a reply days away
+    ("", "We're about to board the replacement flight and half our group has no seats.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "Our train leaves in the morning but the hotel you booked says there is no reservation.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "Still sitting in the terminal, the delay keeps getting longer and my kids need to get home.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "I have an interview this afternoon and the flight I was moved to has been pushed back.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "My debit card got declined just now at the petrol station.", set(), set(), ["within 2 hours"], [CALM]),
+    ("", "I set up a transfer by mistake, can you stop it before it leaves my account?", set(), set(),
+     ["within 2 hours"], [CALM]),
+    # looking back is not urgent
+    ("", "My card was declined at a shop last month and nobody explained why.", set(), set(), [CALM],
+     ["within 2 hours"]),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),
