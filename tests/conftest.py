@@ -138,6 +138,28 @@ ACTING = frozenset({"approve", "edit", "reject", "redraft", "confirm", "clear-lo
 _AGENT_HASH: list[str] = []  # hashed once per test process
 
 
+def smtp_config(server: SmtpServer, timeout: int | None = 10, host: str | None = None, security: str = "none",
+                **keys: str) -> str:
+    """The ``[smtp]`` table that sends through ``server``, for a config's ``extra``; ``timeout=None``
+    leaves the default, ``keys`` add string keys (e.g. ``username=USER, password_env="SMTP_PW"``)."""
+    lines = [f'host = "{host or server.host}"', f"port = {server.port}", f'security = "{security}"']
+    lines += [f'{key} = "{value}"' for key, value in keys.items()]
+    if timeout is not None:
+        lines.append(f"timeout = {timeout}")
+    return "[smtp]\n" + "\n".join(lines) + "\n"
+
+
+#: The ``[support]`` and ``[store]`` tables every workspace config below has.
+_SUPPORT_AND_STORE = """[support]
+address = "support@example.com"
+name = "Example Shop"
+agent = "Sam"
+
+[store]
+path = "triage.db"
+"""
+
+
 @dataclass
 class Workspace:
     """A folder with a triage.toml, for running the real CLI against it.
@@ -196,14 +218,7 @@ password_env = "{password_env}"
 timeout = 10
 batch_size = 50
 
-[support]
-address = "support@example.com"
-name = "Example Shop"
-agent = "Sam"
-
-[store]
-path = "triage.db"
-{extra}
+{_SUPPORT_AND_STORE}{extra}
 """
         )
 
@@ -214,14 +229,7 @@ path = "triage.db"
 source = "maildir"
 path = "{maildir}"
 
-[support]
-address = "support@example.com"
-name = "Example Shop"
-agent = "Sam"
-
-[store]
-path = "triage.db"
-{extra}
+{_SUPPORT_AND_STORE}{extra}
 """
         )
 
@@ -232,10 +240,7 @@ path = "triage.db"
         """IMAP (and SMTP) logging in with token_cmd; ``extra`` is appended."""
         smtp_part = ""
         if smtp is not None:
-            smtp_part = (
-                f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nusername = "{USER}"\n'
-                f'token_cmd = "{(smtp_token or imap_token).command}"\ntimeout = 10\n'
-            )
+            smtp_part = smtp_config(smtp, username=USER, token_cmd=(smtp_token or imap_token).command)
         return self.write_config(
             f"""
 [mailbox]
@@ -247,23 +252,16 @@ username = "{USER}"
 token_cmd = "{imap_token.command}"
 timeout = 10
 
-[support]
-address = "support@example.com"
-name = "Example Shop"
-agent = "Sam"
-
-[store]
-path = "triage.db"
-{smtp_part}{extra}
+{_SUPPORT_AND_STORE}{smtp_part}{extra}
 """
         )
 
-    def run_json(self, *args: str, env: dict[str, str] | None = None) -> Any:
-        """Run ``ARGS... --json``, which must exit 0; its parsed output."""
+    def run_json(self, *args: str, env: dict[str, str] | None = None, code: int = 0) -> Any:
+        """Run ``ARGS... --json``, which must exit ``code``; its parsed output."""
         import json
 
         done = self.run(*args, "--json", env=env)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == code, done.stderr
         return json.loads(done.stdout)
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

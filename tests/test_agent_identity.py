@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Workspace, email_bytes
+from conftest import Workspace, email_bytes, smtp_config
 from servers import Dovecot, SmtpServer
 from test_send import draft_id, setup
 
@@ -28,7 +28,7 @@ def test_an_unknown_agent_is_refused_with_how_to_add_one(
         [line] = done.stderr.splitlines()
         assert "no agent named 'nobody' (--agent)" in line and "triage agent add nobody" in line
     assert smtp_server.messages == []
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert row["id"] == did and row["status"] == "pending"
     with Store(workspace.db) as store:
         assert not [e for e in store.events(row["case"]) if e["actor"] == "nobody"]
@@ -62,20 +62,20 @@ def test_the_approving_agent_signs_the_reply_and_the_stored_text_is_the_sent_tex
 ) -> None:
     setup(dovecot, smtp_server, workspace)
     did = draft_id(workspace)
-    before = json.loads(workspace.run("show", str(did), "--json").stdout)["body"]
+    before = workspace.run_json("show", str(did))["body"]
     assert before.endswith("Best wishes,\nSam\nExample Shop\n")  # [support] agent until someone approves
     bad = workspace.run("agent", "add", "maya", "--email", "not-an-address", "--password-env", "PW", env=PW)
     assert bad.returncode == 2 and "not an email address: 'not-an-address'" in bad.stderr
     added = workspace.run("agent", "add", "maya", "--display-name", "Maya Okafor", "--email", "maya@example.com",
                           "--password-env", "PW", env=PW)
     assert added.returncode == 0, added.stderr
-    listed = {r["name"]: r for r in json.loads(workspace.run("agent", "list", "--json").stdout)}
+    listed = {r["name"]: r for r in workspace.run_json("agent", "list")}
     assert listed["maya"]["display_name"] == "Maya Okafor" and listed["maya"]["email"] == "maya@example.com"
     done = workspace.run("approve", str(did), "--agent", "maya")
     assert done.returncode == 0, done.stderr
     [mail] = smtp_server.messages
     assert _body(mail).endswith("Best wishes,\nMaya Okafor\nExample Shop\n") and "\nSam\n" not in _body(mail)
-    after = json.loads(workspace.run("show", str(did), "--json").stdout)["body"]
+    after = workspace.run_json("show", str(did))["body"]
     assert after == _body(mail)  # what is stored is what went out
     assert after == before.replace("\nSam\n", "\nMaya Okafor\n")  # and it differs only by the sign-off
     with Store(workspace.db) as store:
@@ -106,12 +106,12 @@ def test_a_redraft_is_written_with_the_redrafting_agents_name_and_agent_set_chan
     assert changed.returncode == 0, changed.stderr
     done = workspace.run("redraft", str(did), "--scratch", "--agent", "dana")
     assert done.returncode == 0, done.stderr
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
-    body = json.loads(workspace.run("show", str(row["id"]), "--json").stdout)["body"]
+    [row] = workspace.run_json("queue")
+    body = workspace.run_json("show", str(row["id"]))["body"]
     assert body.endswith("Best wishes,\nDana Smith\nExample Shop\n")
     done = workspace.run("redraft", str(row["id"]), "--template", "meek", "--agent", "dana")
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
-    body = json.loads(workspace.run("show", str(row["id"]), "--json").stdout)["body"]
+    [row] = workspace.run_json("queue")
+    body = workspace.run_json("show", str(row["id"]))["body"]
     assert "\nDana Smith\nExample Shop" in body and "\nSam\n" not in body
 
 
@@ -130,7 +130,7 @@ BILLING = email_bytes(
 
 def _billing(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace) -> int:
     dovecot.append("INBOX", BILLING)
-    workspace.imap_config(dovecot, extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\n')
+    workspace.imap_config(dovecot, extra=smtp_config(smtp, timeout=None))
     text = workspace.config.read_text()
     workspace.write_config(text.replace('agent = "Sam"\n', 'agent = "Sam"\naliases = ["help@example.com"]\n'))
     done = workspace.run("poll", "--json")
@@ -142,7 +142,7 @@ def test_a_reply_keeps_the_originals_cc_without_our_own_addresses_and_sends_it(
     dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
 ) -> None:
     did = _billing(dovecot, smtp_server, workspace)
-    shown = json.loads(workspace.run("show", str(did), "--json").stdout)
+    shown = workspace.run_json("show", str(did))
     assert shown["to"] == "ann.lee@customer.test"  # Reply-To, else From
     # the To (support@, the mailbox's login), the alias and the support address in any case are ours
     assert shown["cc"] == ["cfo@customer.test", "ops@customer.test"]
@@ -163,11 +163,11 @@ def test_edit_cc_validates_and_replaces_the_cc(
     assert bad.returncode == 1, bad.stderr
     [line] = bad.stderr.splitlines()
     assert "not an email address: 'not an address'" in line
-    assert json.loads(workspace.run("show", str(did), "--json").stdout)["cc"] == ["cfo@customer.test",
+    assert workspace.run_json("show", str(did))["cc"] == ["cfo@customer.test",
                                                                                  "ops@customer.test"]
     done = workspace.run("edit", str(did), "--cc", "Finance@Customer.test; cfo@customer.test")
     assert done.returncode == 0 and "Cc finance@customer.test, cfo@customer.test." in done.stdout, done.stderr
-    assert json.loads(workspace.run("show", str(did), "--json").stdout)["cc"] == ["finance@customer.test",
+    assert workspace.run_json("show", str(did))["cc"] == ["finance@customer.test",
                                                                                  "cfo@customer.test"]
     assert workspace.run("approve", str(did)).returncode == 0
     [mail] = smtp_server.messages

@@ -49,7 +49,7 @@ def test_queue_age_is_how_long_the_customer_has_waited(workspace: Workspace, mai
     out = workspace.run("queue").stdout
     [line] = [ln for ln in out.splitlines() if "Kettle leaks" in ln]
     assert re.search(r"\s3d\s", line), line
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert datetime.fromisoformat(row["received_at"]) == wrote
     assert datetime.fromisoformat(row["created_at"]) > wrote  # the draft was made at the poll
 
@@ -98,10 +98,8 @@ def test_remind_labels_each_section(workspace: Workspace, maildir: Any, smtp_ser
 
 
 def _report(workspace: Workspace) -> dict[str, Any]:
-    done = workspace.run("report", "--since", "2026-11-01", "--until", "2026-12-31", "--now", "2027-01-01T00:00",
-                         "--json")
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
+    data: dict[str, Any] = workspace.run_json("report", "--since", "2026-11-01", "--until", "2026-12-31",
+                                              "--now", "2027-01-01T00:00")
     volume = data["volume"]
     assert sum(volume["by_level"].values()) == volume["cases"]  # it still adds up
     assert sum(_count(v) for v in volume["by_day"]) == volume["cases"]
@@ -140,9 +138,7 @@ def test_forget_erases_a_customer_and_leaves_an_audit_event_without_personal_dat
 
     refused = workspace.run("forget", "nobody@customer.test", "--yes")
     assert refused.returncode == 2 and "nothing stored" in refused.stderr
-    done = workspace.run("forget", "ANN@customer.test", "--yes", "--json")
-    assert done.returncode == 0, done.stderr
-    erased = json.loads(done.stdout)
+    erased = workspace.run_json("forget", "ANN@customer.test", "--yes")
     assert erased["customers"] == 1 and erased["cases"] == 2 and erased["messages"] == 2 and erased["drafts"] == 2
     assert erased["detections"] == 2 and erased["labels"] == 1
 
@@ -178,9 +174,7 @@ def test_retention_days_purges_old_resolved_cases_during_remind(
     assert workspace.run("resolve", str(cases["ann@customer.test"]), "--now", "2026-11-03T09:00").returncode == 0
     assert workspace.run("resolve", str(cases["bob@customer.test"]), "--now", "2026-11-25T09:00").returncode == 0
 
-    kept = workspace.run("remind", "--now", "2026-11-20T09:00", "--json")
-    assert kept.returncode == 0, kept.stderr
-    assert json.loads(kept.stdout)["purged"]["cases"] == 0
+    assert workspace.run_json("remind", "--now", "2026-11-20T09:00")["purged"]["cases"] == 0
     purged = workspace.run("remind", "--now", "2026-12-04T09:00")
     assert purged.returncode == 0, purged.stderr
     assert "Retention: purged 1 resolved case(s) older than 30 days" in purged.stdout

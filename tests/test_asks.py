@@ -7,7 +7,6 @@ file's validation (file, key, line) and the ``asks`` column of ``triage eval``.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -283,9 +282,7 @@ def owner(workspace: Workspace) -> Workspace:
 
 def test_classify_json_carries_asks(owner: Workspace) -> None:
     workspace = owner
-    done = workspace.run("classify", "--text", "Please call me back tomorrow morning.", "--json")
-    assert done.returncode == 0, done.stderr
-    [ask] = json.loads(done.stdout)["asks"]
+    [ask] = workspace.run_json("classify", "--text", "Please call me back tomorrow morning.")["asks"]
     assert {"kind", "text", "start", "end", "rule", "when"} <= set(ask)
     assert ask["kind"] == "callback" and ask["when"] == "tomorrow morning"
 
@@ -305,9 +302,7 @@ def test_eval_scores_an_asks_column(owner: Workspace, tmp_path: Path) -> None:
     csv.write_text('text,asks\n"I want a refund.",refund\n"Where is my order?",status\n'
                    '"Lovely kettle.",\n"Please close my account and delete my data.",close_account|delete_data\n'
                    '"Not judged.",-\n')
-    done = workspace.run("eval", str(csv), "--json")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)["asks"]
+    report = workspace.run_json("eval", str(csv))["asks"]
     assert report["n"] == 4 and report["precision"] == 1.0 and report["recall"] == 1.0
     assert set(report["per_kind"]) == {"refund", "status", "close_account", "delete_data"}
     text = workspace.run("eval", str(csv))
@@ -334,7 +329,7 @@ def test_show_lists_the_asks(workspace: Workspace, maildir) -> None:  # type: ig
     body = "The kettle leaks. Please send a prepaid return label and delete my personal data by Friday."
     workspace.maildir_config(maildir([email_bytes(body=body)]))
     assert workspace.run("poll").returncode == 0
-    data = json.loads(workspace.run("show", "1", "--json").stdout)
+    data = workspace.run_json("show", "1")
     kinds = {a["kind"] for a in data["asks"]}
     assert kinds == {"return", "delete_data"} and data["detection"]["asks"] == data["asks"]
     assert data["detection"]["facts"]["deadline"] == "by Friday"

@@ -10,7 +10,6 @@ mention the same words and must stay complaints.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -214,9 +213,7 @@ def test_polled_auto_replies_get_no_draft_and_no_deadline(workspace: Workspace, 
     raws.append(email_bytes(subject="Automaatne vastus: Re: tellimus", message_id="<et@customer.test>"))
     raws.append(email_bytes(message_id="<control@customer.test>"))
     workspace.maildir_config(maildir(raws), extra=f'\n[paths]\nrules = "{rules}"\n')
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary = workspace.run_json("poll")
     assert (summary["ignored"], summary["drafts"]) == (len(files) + 1, 1), summary
     with sqlite3.connect(workspace.db) as db:
         assert db.execute("SELECT COUNT(*) FROM deadlines").fetchone()[0] == 1

@@ -184,11 +184,10 @@ def test_quarantined_messages_are_listed_and_retried_after_a_template_fix(worksp
         b"\x00not mail at all\n",
     ])
     workspace.maildir_config(path, extra=f'[paths]\ntemplates = "{templates}"\n')
-    polled = workspace.run("poll", "--json")
-    assert polled.returncode == 0, polled.stderr
-    assert (json.loads(polled.stdout)["quarantined"], json.loads(polled.stdout)["drafts"]) == (2, 1)
+    polled = workspace.run_json("poll")
+    assert (polled["quarantined"], polled["drafts"]) == (2, 1)
 
-    listed = json.loads(workspace.run("queue", "--quarantined", "--json").stdout)
+    listed = workspace.run_json("queue", "--quarantined")
     errors = {r["message_id"]: r["error"] for r in listed}
     assert "division or modulo by zero" in errors["<kettle@customer.test>"]
     assert any(e.startswith("parse:") for e in errors.values())
@@ -197,24 +196,20 @@ def test_quarantined_messages_are_listed_and_retried_after_a_template_fix(worksp
 
     sign_off.write_text(good)  # the owner fixes the template
     kettle = next(r["id"] for r in listed if r["message_id"] == "<kettle@customer.test>")
-    retried = workspace.run("retry", str(kettle), "--json")
-    assert retried.returncode == 0, retried.stderr
-    assert (json.loads(retried.stdout)["triaged"], json.loads(retried.stdout)["drafts"]) == (1, 1)
-    left = json.loads(workspace.run("queue", "--quarantined", "--json").stdout)
+    retried = workspace.run_json("retry", str(kettle))
+    assert (retried["triaged"], retried["drafts"]) == (1, 1)
+    left = workspace.run_json("queue", "--quarantined")
     assert [r["error"][:6] for r in left] == ["parse:"]
-    again = workspace.run("retry", "--all", "--json")  # the unparseable one stays, its retries counted
-    assert again.returncode == 0 and json.loads(again.stdout)["quarantined"] == 1
-    assert json.loads(workspace.run("queue", "--quarantined", "--json").stdout)[0]["retries"] == 1
-    assert len(json.loads(workspace.run("queue", "--json").stdout)) == 2
+    assert workspace.run_json("retry", "--all")["quarantined"] == 1  # the unparseable one stays, its retries counted
+    assert workspace.run_json("queue", "--quarantined")[0]["retries"] == 1
+    assert len(workspace.run_json("queue")) == 2
 
 
 def test_the_same_message_twice_in_one_batch_is_stored_once(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
     """A To and a Cc copy of one email (or two identical unparseable blobs) arrive together."""
     copy = email_bytes(message_id="<twice@customer.test>")
     workspace.maildir_config(maildir([copy, copy, b"\x00junk\n", b"\x00junk\n"]))
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary = workspace.run_json("poll")
     assert (summary["triaged"], summary["quarantined"], summary["duplicates"], summary["drafts"]) == (1, 1, 2, 1)
 
 

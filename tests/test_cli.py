@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from pathlib import Path
@@ -26,10 +25,9 @@ def test_demo_twice_gives_the_same_queue(tmp_path: Path, workspace: Workspace) -
     assert queue(first.stdout) == queue(second.stdout)
     assert "fetched 0" in second.stdout
 
-    listed = Workspace(demo).run("queue", "--json")
-    rows = json.loads(listed.stdout)
+    rows = Workspace(demo).run_json("queue")
     assert rows and {"id", "case", "customer", "subject", "level", "archetypes"} <= set(rows[0])
-    shown = json.loads(Workspace(demo).run("show", str(rows[0]["id"]), "--json").stdout)
+    shown = Workspace(demo).run_json("show", str(rows[0]["id"]))
     assert {"body", "template", "lint"} <= set(shown)
     assert shown["message"]["sender"] == rows[0]["customer"]
 
@@ -46,8 +44,7 @@ def test_poll_with_the_lock_held_says_so_and_exits_0(workspace: Workspace, maild
     assert done.returncode == 0
     assert "another triage run holds" in done.stderr
     assert not workspace.db.exists() or sqlite3.connect(workspace.db).execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
-    after = workspace.run("poll", "--json")
-    assert json.loads(after.stdout)["fetched"] == 1
+    assert workspace.run_json("poll")["fetched"] == 1
 
 
 @pytest.mark.parametrize(

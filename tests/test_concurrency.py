@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, email_bytes, fault_numbers
+from conftest import Workspace, email_bytes, fault_numbers, smtp_config
 from servers import Dovecot, SmtpServer
 from test_crash_poll import child_env, fill, mixed_mail, poll_cmd, stored_count, wait_for_progress
 
@@ -48,8 +48,8 @@ def test_review_page_approves_200_drafts_while_a_poll_of_1000_runs(tmp_path: Pat
                             body=f"My kettle (order #{i}) arrived broken. I want a refund."))
     (tmp_path / "triage.toml").write_text(
         f'[mailbox]\nsource = "maildir"\npath = "{tmp_path / "Maildir"}"\nbatch_size = 50\n[store]\npath = "triage.db"\n'
-        f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n'
-        '[poll]\nrate_limit = 100000\n')
+        + smtp_config(smtp_server)
+        + '[poll]\nrate_limit = 100000\n')
     workspace = Workspace(tmp_path)
     assert workspace.run("poll").returncode == 0
     settings = config.load(workspace.config)

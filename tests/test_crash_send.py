@@ -28,7 +28,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Workspace, email_bytes, fault_numbers
+from conftest import Workspace, email_bytes, fault_numbers, smtp_config
 from servers import Dovecot, SmtpServer, _Handler
 from test_crash_poll import child_env, fault_seed
 
@@ -95,9 +95,8 @@ def test_sender_killed_around_smtp_never_sends_twice(dovecot: Dovecot, workspace
             sender=f"Customer {i} <send{i}@customer.test>", message_id=f"<send{i}@customer.test>"))
     with SignallingSmtp() as smtp:
         workspace.imap_config(
-            dovecot, extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n')
-        polled = workspace.run("poll", "--json")
-        assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == DRAFTS, polled.stderr
+            dovecot, extra=smtp_config(smtp))
+        assert workspace.run_json("poll")["drafts"] == DRAFTS
         ids = sorted(drafts(workspace))
         workspace.add_agents()  # the approvals below run as their own processes
 

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from typing import Any
 
-from conftest import Workspace, email_bytes
+from conftest import Workspace, email_bytes, smtp_config
 from servers import Dovecot, SmtpServer
 
 ANN = email_bytes(
@@ -31,7 +31,7 @@ MALLORY = email_bytes(
 
 def configure(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace) -> None:
     workspace.imap_config(
-        dovecot, extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n'
+        dovecot, extra=smtp_config(smtp)
     )
 
 
@@ -47,7 +47,7 @@ def rows(workspace: Workspace) -> list[tuple[str, str, int]]:
 
 
 def approve_for(workspace: Workspace, sender: str) -> None:
-    queue = json.loads(workspace.run("queue", "--json").stdout)
+    queue = workspace.run_json("queue")
     draft = next(r["id"] for r in queue if r["customer"] == sender)
     done = workspace.run("approve", str(draft), "--agent", "dana")
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,6 @@ the flag.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import PASSWORD as IMAP_PASSWORD
-from conftest import Workspace, email_bytes, fault_numbers, logged_in, review_page
+from conftest import Workspace, email_bytes, fault_numbers, logged_in, review_page, smtp_config
 from servers import Dovecot, SmtpServer
 
 from triage.automatic import LoopPolicy, is_loop, similar
@@ -66,7 +65,7 @@ def test_a_responder_loop_stops_after_three_replies(
     dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+        extra=smtp_config(smtp_server),
     )
     assert workspace.run_json("poll")["drafts"] == 1
     rounds = drafted = held = 0
@@ -109,11 +108,11 @@ def test_a_responder_loop_stops_after_three_replies(
     assert f"case {case_id:>4}  {CUSTOMER}" in listed.stdout and "2 held" in listed.stdout
     with sqlite3.connect(workspace.db) as db:
         [(last_draft,)] = db.execute("SELECT MAX(id) FROM drafts").fetchall()
-    [flagged] = json.loads(workspace.run("queue", "--loops", "--json").stdout)
+    [flagged] = workspace.run_json("queue", "--loops")
     assert (flagged["case"], flagged["customer"], flagged["held"], flagged["draft"]) == (case_id, CUSTOMER, 2, last_draft)
     shown = workspace.run("show", str(last_draft))
     assert f"Case {case_id}: possible auto-responder loop: 2 message(s) held" in shown.stdout
-    assert json.loads(workspace.run("show", str(last_draft), "--json").stdout)["loop"]["held"] == 2
+    assert workspace.run_json("show", str(last_draft))["loop"]["held"] == 2
 
     # the review page shows it too, and an agent clears it from there
     workspace.add_agents()  # dana and sam, password conftest.AGENT_PASSWORD
@@ -125,7 +124,7 @@ def test_a_responder_loop_stops_after_three_replies(
         cleared = db.execute("SELECT actor FROM events WHERE kind = 'loop-cleared'").fetchall()
     assert cleared == [("dana",)]
     assert "auto-responder" not in workspace.run("queue").stdout
-    assert json.loads(workspace.run("queue", "--loops", "--json").stdout) == []
+    assert workspace.run_json("queue", "--loops") == []
     # after the agent's check, the responder's next answer gets a draft again
     dovecot.append("INBOX", responder_answer(ours, rounds + 2))
     assert workspace.run_json("poll")["drafts"] == 1
@@ -155,7 +154,7 @@ def test_a_responder_that_pastes_our_reply_is_caught_too(
     dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+        extra=smtp_config(smtp_server),
     )
     assert workspace.run_json("poll")["drafts"] == 1
     held = 0
@@ -175,7 +174,7 @@ def test_a_person_breaking_into_a_loop_is_answered(dovecot: Dovecot, smtp_server
     dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+        extra=smtp_config(smtp_server),
     )
     assert workspace.run_json("poll")["drafts"] == 1
     for n in range(1, 4):

@@ -3,7 +3,6 @@ open, and every command a reminder prints runs; the queue filtered to mine or un
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +16,7 @@ CALM = "Hello, my kettle (order #5512) arrived with a dent. Could you send a rep
 
 
 def _queue(workspace: Workspace, *args: str) -> list[dict[str, Any]]:
-    done = workspace.run("queue", "--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return workspace.run_json("queue", *args)  # type: ignore[no-any-return]
 
 
 def test_a_rejected_draft_leaves_the_case_in_the_queue_as_needs_reply_and_the_reminder_runs(

@@ -12,7 +12,6 @@ enough that a human's mail with the same words would get a draft.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 
@@ -45,9 +44,7 @@ def test_automatic_corpus_polled_from_dovecot_yields_zero_drafts(dovecot: Doveco
     # a control: one person's complaint in the same poll is drafted, so the poll really drafts
     dovecot.append("INBOX", email_bytes(message_id="<control@customer.test>"))
     workspace.imap_config(dovecot)
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary = workspace.run_json("poll")
     with sqlite3.connect(workspace.db) as db:
         rows = db.execute("SELECT message_id, status, auto_reason FROM messages").fetchall()
         drafted = db.execute(
@@ -65,6 +62,4 @@ def test_our_own_reply_without_its_marker_header_is_not_answered(workspace: Work
     """A copy of our reply whose X-Triage-Sent header was stripped (a Cc to support, a relay)."""
     raw = (AUTO / "own_reply_headers_stripped.eml").read_bytes()
     workspace.maildir_config(maildir([raw]))
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["drafts"] == 0
+    assert workspace.run_json("poll")["drafts"] == 0

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import USER, TokenCmd, Workspace, email_bytes
+from conftest import USER, TokenCmd, Workspace, email_bytes, smtp_config
 from servers import Dovecot, SmtpServer, TokenEndpoint
 
 from triage.mailbox.oauth import oauthbearer, stderr_hint, xoauth2
@@ -76,12 +76,10 @@ def test_poll_and_send_with_a_good_token_one_fresh_token_per_connection(
     uid = oauth_dovecot.append("INBOX", COMPLAINT)
     workspace.oauth_config(oauth_dovecot, oauth_smtp, imap_token, smtp_token)
     before = len(logins(oauth_dovecot))  # append() logs in with the password
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     assert imap_token.calls == 1 and logins(oauth_dovecot)[before:] == ["OAUTHBEARER"]
 
-    did = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    did = workspace.run_json("queue")[0]["id"]
     done = workspace.run("approve", str(did), "--agent", "dana")
     assert done.returncode == 0, done.stderr
     [mail] = oauth_smtp.messages
@@ -110,7 +108,7 @@ def test_xoauth2_where_the_server_offers_nothing_else(
         done = workspace.run("poll")
         assert done.returncode == 0, done.stderr
         assert logins(imap)[before:] == ["XOAUTH2"]
-        did = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+        did = workspace.run_json("queue")[0]["id"]
         done = workspace.run("approve", str(did), "--agent", "dana")
         assert done.returncode == 0, done.stderr
         assert smtp.logins == [("XOAUTH2", USER, True)] and len(smtp.messages) == 1
@@ -127,9 +125,7 @@ def test_a_server_without_oauth2_is_one_line_and_the_helper_is_not_run(
 
 
 def status(workspace: Workspace) -> dict[str, object]:
-    done = workspace.run("status", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return workspace.run_json("status")  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("why", ["expired", "another account"])
@@ -207,16 +203,14 @@ def test_a_failing_smtp_token_cmd_leaves_the_draft_approved_with_the_reason(
     oauth_dovecot.append("INBOX", COMPLAINT)
     workspace.oauth_config(oauth_dovecot, oauth_smtp, imap_token, smtp_token)
     assert workspace.run("poll").returncode == 0
-    did = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    did = workspace.run_json("queue")[0]["id"]
     smtp_token.script("echo 'pizauth: token unavailable' >&2; exit 1")
     done = workspace.run("approve", str(did), "--agent", "dana")
     assert done.returncode == 3
     assert f"error: draft {did} approved but not sent: [smtp] token_cmd exited 1: pizauth: token unavailable" in done.stderr
     assert oauth_smtp.messages == []
     smtp_token.script(f"cat {smtp_token.dir / 'smtp.txt'}")  # the helper works again: cron's next run sends it
-    done = workspace.run("send-pending", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["sent"] == [did] and len(oauth_smtp.messages) == 1
+    assert workspace.run_json("send-pending")["sent"] == [did] and len(oauth_smtp.messages) == 1
 
 
 def test_a_refused_smtp_token_is_one_line_naming_the_account(
@@ -226,7 +220,7 @@ def test_a_refused_smtp_token_is_one_line_naming_the_account(
     oauth_dovecot.append("INBOX", COMPLAINT)
     workspace.oauth_config(oauth_dovecot, oauth_smtp, imap_token, smtp_token)
     assert workspace.run("poll").returncode == 0
-    did = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    did = workspace.run_json("queue")[0]["id"]
     token_endpoint.expire(SMTP_TOKEN)
     done = workspace.run("--debug", "approve", str(did), "--agent", "dana", "--json")
     assert done.returncode == 3
@@ -244,7 +238,7 @@ def test_the_token_never_appears_in_output_logs_json_or_the_database(
     oauth_dovecot.append("INBOX", COMPLAINT)
     workspace.oauth_config(oauth_dovecot, oauth_smtp, imap_token, smtp_token)
     runs = [workspace.run("--debug", "poll", "--json"), workspace.run("poll")]
-    did = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    did = workspace.run_json("queue")[0]["id"]
     runs += [workspace.run("--debug", "approve", str(did), "--agent", "dana", "--json")]
     assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
     assert "DEBUG" in runs[0].stderr and "AUTHENTICATE" in runs[0].stderr  # the IMAP dialogue was logged
@@ -295,8 +289,7 @@ def test_check_mailbox_with_passwords_lists_folders_and_the_sent_folder(dovecot:
     with SmtpServer(auth={USER: "smtp-pw"}) as smtp:
         workspace.imap_config(
             dovecot,
-            extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nusername = "{USER}"\n'
-            'password_env = "SMTP_PW"\ntimeout = 10\n',
+            extra=smtp_config(smtp, username=USER, password_env="SMTP_PW"),
         )
         done = workspace.run("check-mailbox", env={"SMTP_PW": "smtp-pw"})
         assert done.returncode == 0, done.stderr
@@ -306,9 +299,7 @@ def test_check_mailbox_with_passwords_lists_folders_and_the_sent_folder(dovecot:
         assert f"SMTP {smtp.host}:{smtp.port} (none): logged in as {USER} (password from password_env SMTP_PW); nothing sent" in done.stdout
         assert done.stdout.endswith("OK: triage can poll and send.\n") and smtp.messages == []
 
-        done = workspace.run("check-mailbox", "--json", env={"SMTP_PW": "wrong"})
-        assert done.returncode == 3
-        report = json.loads(done.stdout)
+        report = workspace.run_json("check-mailbox", env={"SMTP_PW": "wrong"}, code=3)
         assert report["mailbox"]["sent_folder"] == "Sent" and {"INBOX", "Sent", "Support"} <= set(report["mailbox"]["folders"])
         assert report["failures"] == [f"SMTP login failed for {USER} at {smtp.host}:{smtp.port}: 535"]
 

@@ -18,9 +18,7 @@ def workspace(workspace: Workspace) -> Workspace:
 
 
 def test_classify_text_json_has_the_contract_keys(workspace: Workspace) -> None:
-    done = workspace.run("classify", "--text", "This is the SECOND time my order broke!!! I want a refund NOW.", "--json")
-    assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+    data = workspace.run_json("classify", "--text", "This is the SECOND time my order broke!!! I want a refund NOW.")
     assert {"angry", "score", "level", "complaint", "archetypes", "evidence"} <= set(data)
     assert data["angry"] is True and data["complaint"] is True and 0 < data["score"] <= 1
     ev = data["evidence"][0]
@@ -28,7 +26,7 @@ def test_classify_text_json_has_the_contract_keys(workspace: Workspace) -> None:
 
 
 def test_classify_negation_and_quoted_anger(workspace: Workspace, tmp_path: Path) -> None:
-    calm = json.loads(workspace.run("classify", "--text", "I'm not angry, just confused about the invoice.", "--json").stdout)
+    calm = workspace.run_json("classify", "--text", "I'm not angry, just confused about the invoice.")
     assert calm["angry"] is False
     raw = email_bytes(
         subject="Re: my question",
@@ -36,7 +34,7 @@ def test_classify_negation_and_quoted_anger(workspace: Workspace, tmp_path: Path
         "> THIS IS UNACCEPTABLE!!! You are useless idiots and I want a refund NOW!!!\n"
     )
     (tmp_path / "m.eml").write_bytes(raw)
-    quoted = json.loads(workspace.run("classify", str(tmp_path / "m.eml"), "--json").stdout)
+    quoted = workspace.run_json("classify", str(tmp_path / "m.eml"))
     assert quoted["angry"] is False
     assert all(ev["text"] in "Thanks, that answers my question." for ev in quoted["evidence"])  # none from the quote
 
@@ -91,9 +89,7 @@ def test_eval_csv_reports_each_label_present(workspace: Workspace, tmp_path: Pat
         '"Not happy at all, the kettle leaks.",1,1,0.6\n'
         '"Thanks, love the blender!",0,0,0.0\n'
     )
-    done = workspace.run("eval", str(csv), "--json")
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = workspace.run_json("eval", str(csv))
     assert {"precision", "recall", "f1", "n"} <= set(report["angry"]) and report["angry"]["n"] == 4
     assert {"pearson", "spearman", "n"} <= set(report["intensity"])
     assert {"precision", "recall", "f1", "macro_f1", "n"} <= set(report["complaint"])
@@ -105,16 +101,14 @@ def test_label_then_eval_labels(workspace: Workspace, maildir) -> None:  # type:
     workspace.run("poll")
     assert workspace.run("label", "1", "--angry", "yes", "--archetype", "meek", "--agent", "sam").returncode == 0
     assert workspace.run("label", "99", "--angry", "no").returncode == 2
-    report = json.loads(workspace.run("eval", "--labels", "--json").stdout)
+    report = workspace.run_json("eval", "--labels")
     assert report["angry"]["n"] == 1 and report["archetype"]["n"] == 1
 
 
 def test_lint_json_and_exit_status(workspace: Workspace, tmp_path: Path) -> None:
     text = tmp_path / "reply.txt"
     text.write_text("Hi Ann,\nWe apologize for any inconvenience. Please calm down.\n")
-    done = workspace.run("lint", str(text), "--json")
-    assert done.returncode == 1
-    findings = json.loads(done.stdout)["findings"]
+    findings = workspace.run_json("lint", str(text), code=1)["findings"]
     assert [f["text"] for f in findings] == ["We apologize for any inconvenience", "calm down"]
     assert all({"start", "end", "text", "reason", "suggestion"} <= set(f) for f in findings)
     text.write_text("Hi Ann,\nI'm sorry this happened. How else can I help you today?\n")
@@ -136,8 +130,8 @@ def test_eval_several_files_one_table_and_worst_errors(workspace: Workspace, tmp
     assert any(line.startswith("first.csv") for line in lines) and any(line.startswith("second.csv") for line in lines)
     assert "angry false positives:" in done.stdout and "outrageous" in done.stdout
     assert "rules: anger.condemn" in done.stdout
-    report = json.loads(workspace.run("eval", str(first), str(second), "--errors", "1", "--json").stdout)
+    report = workspace.run_json("eval", str(first), str(second), "--errors", "1")
     assert [Path(r["file"]).name for r in report["files"]] == ["first.csv", "second.csv"]
     fp = report["files"][0]["errors"]["angry"]["false_positives"]
     assert len(fp) == 1 and fp[0]["gold"] is False and fp[0]["predicted"] is True and "anger.rage" in fp[0]["rules"]
-    assert "errors" not in json.loads(workspace.run("eval", str(second), "--json").stdout)
+    assert "errors" not in workspace.run_json("eval", str(second))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 from conftest import USER, Workspace, email_bytes
@@ -17,9 +16,7 @@ def stored(workspace: Workspace) -> list[tuple[str, str]]:
 
 
 def poll_json(workspace: Workspace, *args: str) -> dict[str, int]:
-    done = workspace.run("poll", "--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return workspace.run_json("poll", *args)
 
 
 def test_messages_are_fetched_once_left_unseen_and_picked_up_incrementally(dovecot: Dovecot, workspace: Workspace) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from conftest import Workspace, email_bytes
+from conftest import Workspace, email_bytes, smtp_config
 from servers import SmtpServer
 from test_followups import FURIOUS, poll_at
 
@@ -23,16 +22,14 @@ def setup(workspace: Workspace, maildir: Any, smtp: SmtpServer, messages: list[b
     path = maildir(messages)
     workspace.maildir_config(
         path,
-        extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n'
-        f'[reminders]\nto = ["{AGENTS[0]}"]\nowner = "{OWNER}"\n{extra}',
+        extra=smtp_config(smtp)
+        + f'[reminders]\nto = ["{AGENTS[0]}"]\nowner = "{OWNER}"\n{extra}',
     )
     return path
 
 
 def remind(workspace: Workspace, now: str, *args: str) -> dict[str, Any]:
-    done = workspace.run("remind", "--now", now, "--json", *args)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return workspace.run_json("remind", "--now", now, *args)  # type: ignore[no-any-return]
 
 
 def to_whom(smtp: SmtpServer) -> list[tuple[str, ...]]:
@@ -79,7 +76,7 @@ def test_furious_complaint_is_reminded_once_then_after_the_cadence_then_escalate
 def test_a_reply_sent_before_the_deadline_means_no_reminder(workspace: Workspace, maildir: Any, smtp_server: SmtpServer) -> None:
     setup(workspace, maildir, smtp_server, [email_bytes(body=FURIOUS)])
     poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
-    draft = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    draft = workspace.run_json("queue")[0]["id"]
     assert workspace.run("approve", str(draft), "--agent", "dana").returncode == 0
     out = remind(workspace, "2026-11-20T10:01")
     assert out["reminded"] == [] and out["escalated"] == []
@@ -104,8 +101,8 @@ def test_every_agent_gets_one_digest_and_dry_run_sends_nothing(workspace: Worksp
     path = maildir([email_bytes(body=FURIOUS)])
     workspace.maildir_config(
         path,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\n'
-        f'[reminders]\nto = ["{AGENTS[0]}", "{AGENTS[1]}"]\nowner = "{OWNER}"\n',
+        extra=smtp_config(smtp_server, timeout=None)
+        + f'[reminders]\nto = ["{AGENTS[0]}", "{AGENTS[1]}"]\nowner = "{OWNER}"\n',
     )
     poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
     dry = remind(workspace, "2026-11-20T10:01", "--dry-run")
@@ -136,10 +133,10 @@ def test_resolve_then_a_week_later_the_check_in_is_drafted_not_sent_and_only_onc
 ) -> None:
     setup(workspace, maildir, smtp_server, [email_bytes(body="My blender (order #48213) arrived broken.")])
     poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
-    draft = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    draft = workspace.run_json("queue")[0]["id"]
     assert workspace.run("approve", str(draft)).returncode == 0
-    done = workspace.run("resolve", "1", "--root-cause", "courier damage", "--now", "2026-11-20T12:00", "--json")
-    assert json.loads(done.stdout)["check_in_due"] == "2026-11-27T12:00:00+00:00"
+    resolved = workspace.run_json("resolve", "1", "--root-cause", "courier damage", "--now", "2026-11-20T12:00")
+    assert resolved["check_in_due"] == "2026-11-27T12:00:00+00:00"
     smtp_server.clear()
 
     assert remind(workspace, "2026-11-27T11:59")["drafted"] == []
@@ -149,9 +146,9 @@ def test_resolve_then_a_week_later_the_check_in_is_drafted_not_sent_and_only_onc
     assert drafted["case"] == 1 and drafted["command"] == f"triage show {drafted['draft']}"
     assert [m.rcpt_tos for m in smtp_server.messages] == [(AGENTS[0],)]  # the digest; nothing to the customer
     assert "Check-ins to approve (1)" in smtp_server.messages[0].message.get_content()
-    queue = json.loads(workspace.run("queue", "--json").stdout)
+    queue = workspace.run_json("queue")
     assert [(q["case"], q["status"]) for q in queue] == [(1, "pending")]
-    shown = json.loads(workspace.run("show", str(drafted["draft"]), "--json").stdout)
+    shown = workspace.run_json("show", str(drafted["draft"]))
     assert "did this" in shown["body"].lower() or "check that everything" in shown["body"]
     assert "could have done better" in shown["body"]  # the feedback request
     assert remind(workspace, "2026-11-29T08:05")["drafted"] == []
@@ -177,7 +174,7 @@ def test_a_customer_who_writes_after_resolution_gets_no_check_in(
 def test_promises_due_today_are_listed_with_what_was_promised(workspace: Workspace, maildir: Any, smtp_server: SmtpServer) -> None:
     setup(workspace, maildir, smtp_server, [email_bytes()])
     poll_at(workspace, datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
-    draft = json.loads(workspace.run("queue", "--json").stdout)[0]["id"]
+    draft = workspace.run_json("queue")[0]["id"]
     assert workspace.run("approve", str(draft)).returncode == 0
     smtp_server.clear()
     made = workspace.run("promise", "1", "--by", "2026-11-24", "--what", "a replacement blender", "--now", "2026-11-20T10:00")
@@ -221,7 +218,7 @@ def test_failing_polls_alert_the_owner_once_a_day_until_one_succeeds(
     _failed_polls(workspace, 2)
     assert remind(workspace, "2026-11-20T09:00")["poll_alert"] is False
     _failed_polls(workspace, 1)
-    status = json.loads(workspace.run("status", "--json", "--now", "2026-11-20T09:00").stdout)
+    status = workspace.run_json("status", "--now", "2026-11-20T09:00")
     assert status["consecutive_failures"] == 3 and status["last_error"] == "cannot reach IMAP server"
     assert status["last_poll"] == "2026-11-20T07:00:01+00:00" and status["last_poll_age_minutes"] == 119
     assert remind(workspace, "2026-11-20T09:05")["poll_alert"] is True
@@ -248,11 +245,11 @@ def test_remind_holds_the_poll_lock(workspace: Workspace, maildir: Any, smtp_ser
 def test_status_text_and_json(workspace: Workspace, maildir: Any, smtp_server: SmtpServer) -> None:
     setup(workspace, maildir, smtp_server, [email_bytes(body=FURIOUS), b"not an email at all"])
     assert workspace.run("poll").returncode == 0
-    st = json.loads(workspace.run("status", "--json").stdout)
+    st = workspace.run_json("status")
     assert {"last_poll", "last_poll_age_minutes", "consecutive_failures", "quarantined", "pending_drafts",
             "overdue", "overdue_items", "waiting_cases", "last_remind"} <= set(st)
     assert (st["quarantined"], st["pending_drafts"], st["consecutive_failures"]) == (1, 1, 0)
-    later = json.loads(workspace.run("status", "--json", "--now", "2099-01-01T00:00").stdout)
+    later = workspace.run_json("status", "--now", "2099-01-01T00:00")
     assert later["overdue"] == 1 and later["overdue_items"][0]["command"] == "triage show 1"
     text = workspace.run("status").stdout
     assert "last successful poll" in text and "quarantined messages: 1" in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -84,9 +83,7 @@ def fixture_db(workspace: Workspace, maildir: Any) -> Workspace:
 
 
 def test_report_json_matches_hand_computed_figures(fixture_db: Workspace) -> None:
-    done = fixture_db.run("report", "--since", "2026-11-01", "--until", "2026-11-30", "--now", "2026-11-30T12:00", "--json")
-    assert done.returncode == 0, done.stderr
-    r = json.loads(done.stdout)
+    r = fixture_db.run_json("report", "--since", "2026-11-01", "--until", "2026-11-30", "--now", "2026-11-30T12:00")
     assert r["period"] == {"since": "2026-11-01", "until": "2026-11-30", "timezone": "UTC",
                            "generated_at": "2026-11-30T12:00:00+00:00"}
     assert r["volume"]["cases"] == 4

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from conftest import Workspace, email_bytes
 from servers import Dovecot, SmtpServer
 from test_send import COMPLAINT, draft_id, setup
@@ -21,8 +19,7 @@ def test_approve_refuses_when_the_customer_wrote_again_after_the_draft(
         subject="Re: Order #48213: blender arrived broken", body="Where is my blender? Cancel it.",
         sender="Ann Lee <ann@customer.test>", message_id="<complaint-2@customer.test>",
         headers={"In-Reply-To": "<complaint-1@customer.test>"}))
-    polled = workspace.run("poll", "--json")
-    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == 0, polled.stdout
+    assert workspace.run_json("poll")["drafts"] == 0
     with Store(workspace.db) as store:
         case_id = store.draft(did).case_id  # type: ignore[union-attr]
         assert len(store.case_messages(case_id)) == 2
@@ -45,7 +42,7 @@ def test_approve_without_smtp_refuses_and_leaves_the_draft_pending(
     did = draft_id(workspace)
     done = workspace.run("approve", str(did), "--agent", "dana")
     assert done.returncode == 1 and "no [smtp] host is configured" in done.stderr, done.stderr
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert row["status"] == "pending" and row["id"] == did
 
 
@@ -62,14 +59,14 @@ def test_redraft_after_reject_makes_a_fresh_draft_that_can_be_sent(
     assert unknown.returncode == 1 and "no template 'nonesuch'" in unknown.stderr and "meek" in unknown.stderr
     done = workspace.run("redraft", str(did), "--template", "meek", "--agent", "dana")
     assert done.returncode == 0, done.stderr
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert row["id"] != did and row["template"] == "meek" and row["status"] == "pending"
     assert f"triage show {row['id']}" in done.stdout
     again = workspace.run("redraft", str(row["id"]), "--scratch")  # supersedes the pending one
     assert again.returncode == 0, again.stderr
-    [scratch] = json.loads(workspace.run("queue", "--json").stdout)
+    [scratch] = workspace.run_json("queue")
     assert scratch["template"] == "(from scratch)"
-    shown = json.loads(workspace.run("show", str(scratch["id"]), "--json").stdout)
+    shown = workspace.run_json("show", str(scratch["id"]))
     assert shown["body"].startswith("Hi Ann,\n\n") and "Best wishes," in shown["body"]
     sent = workspace.run("approve", str(scratch["id"]), "--agent", "dana")
     assert sent.returncode == 0, sent.stderr

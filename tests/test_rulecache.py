@@ -172,8 +172,7 @@ def test_a_poll_records_the_checks_beside_the_store_and_reuses_them(workspace: W
     first = recorded(record)
     assert first["parts"] == PARTS
     maildir([email_bytes(subject="Still broken", body="Nobody answered me. Where is my refund?")], path=box)
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["drafts"] == 1, done.stdout + done.stderr
+    assert workspace.run_json("poll")["drafts"] == 1
     assert recorded(record) == first
 
 
@@ -181,8 +180,7 @@ def test_a_poll_still_runs_when_the_record_cannot_be_written(workspace: Workspac
     box = maildir([email_bytes()])
     workspace.maildir_config(box)
     workspace.db.with_name("triage.db.rules-checked").mkdir()  # cannot be read, nor replaced
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["drafts"] == 1, done.stdout + done.stderr
+    assert workspace.run_json("poll")["drafts"] == 1
 
 
 def test_demo_drafts_are_byte_identical_when_the_checks_are_skipped(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

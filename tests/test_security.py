@@ -5,13 +5,12 @@ no silent plaintext.
 
 from __future__ import annotations
 
-import json
 import re
 from email.header import Header
 from pathlib import Path
 
 import pytest
-from conftest import USER, Workspace, email_bytes
+from conftest import USER, Workspace, email_bytes, smtp_config
 from servers import Dovecot, SmtpServer
 
 from triage import config
@@ -48,10 +47,9 @@ def test_template_and_header_injection_through_every_customer_field(
 ) -> None:
     dovecot.append("INBOX", hostile_message())
     workspace.imap_config(
-        dovecot, extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n')
-    polled = workspace.run("poll", "--json")
-    assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == 1, polled.stderr
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+        dovecot, extra=smtp_config(smtp_server))
+    assert workspace.run_json("poll")["drafts"] == 1
+    [row] = workspace.run_json("queue")
     done = workspace.run("approve", str(row["id"]), "--override-tone", "security test")
     assert done.returncode == 0, done.stderr
 
@@ -122,12 +120,10 @@ SMTP_SECRET = "smtp-Pw-91abXy"
 def test_passwords_never_appear_in_output_logs_or_the_database(workspace: Workspace) -> None:
     with Dovecot({USER: IMAP_SECRET}) as server, SmtpServer(auth={USER: SMTP_SECRET}) as smtp:
         server.append("INBOX", email_bytes())
-        workspace.imap_config(server, extra=(
-            f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\nusername = "{USER}"\n'
-            'password_env = "SMTP_PW"\ntimeout = 10\n'))
+        workspace.imap_config(server, extra=smtp_config(smtp, username=USER, password_env="SMTP_PW"))
         env = {"TRIAGE_TEST_PW": IMAP_SECRET, "SMTP_PW": SMTP_SECRET}
         outputs = [workspace.run("--debug", "poll", "--json", env=env)]
-        [row] = json.loads(workspace.run("queue", "--json", env=env).stdout)
+        [row] = workspace.run_json("queue", env=env)
         outputs.append(workspace.run("--debug", "approve", str(row["id"]), "--json", "--override-tone", "t", env=env))
         outputs.append(workspace.run("--debug", "poll", env={"TRIAGE_TEST_PW": "wrong-" + IMAP_SECRET}))
         outputs.append(workspace.run("--debug", "status", "--json", env=env))
@@ -149,17 +145,15 @@ def test_passwords_never_appear_in_output_logs_or_the_database(workspace: Worksp
 def test_smtp_starttls_with_a_self_signed_certificate(dovecot: Dovecot, workspace: Workspace) -> None:
     with SmtpServer(starttls=True) as smtp:
         dovecot.append("INBOX", email_bytes())
-        base = f'[smtp]\nhost = "localhost"\nport = {smtp.port}\nsecurity = "starttls"\ntimeout = 10\n'
+        base = smtp_config(smtp, host="localhost", security="starttls")
         workspace.imap_config(dovecot, extra=base)
         assert workspace.run("poll").returncode == 0
-        [row] = json.loads(workspace.run("queue", "--json").stdout)
+        [row] = workspace.run_json("queue")
         refused = workspace.run("approve", str(row["id"]), "--override-tone", "t")
         assert refused.returncode == 3 and "TLS certificate not trusted" in refused.stderr, refused.stderr
         assert smtp.messages == []
         workspace.imap_config(dovecot, extra=base + f'ca_file = "{smtp.ca_file}"\n')
-        accepted = workspace.run("send-pending", "--json")
-        assert accepted.returncode == 0, accepted.stderr
-        assert json.loads(accepted.stdout)["sent"] == [row["id"]]
+        assert workspace.run_json("send-pending")["sent"] == [row["id"]]
         [mail] = smtp.messages
         assert mail.tls
 

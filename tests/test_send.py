@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import sqlite3
 
-from conftest import Workspace, email_bytes
+from conftest import Workspace, email_bytes, smtp_config
 from servers import Dovecot, SmtpServer
 
 COMPLAINT = email_bytes(
@@ -22,16 +21,14 @@ def setup(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace, extra: str =
     uid = dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n{extra}',
+        extra=smtp_config(smtp) + extra,
     )
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["drafts"] == 1
+    assert workspace.run_json("poll")["drafts"] == 1
     return uid
 
 
 def draft_id(workspace: Workspace) -> int:
-    return int(json.loads(workspace.run("queue", "--json").stdout)[0]["id"])
+    return int(workspace.run_json("queue")[0]["id"])
 
 
 def test_approve_sends_once_threaded_and_files_it(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
@@ -59,7 +56,7 @@ def test_approve_sends_once_threaded_and_files_it(dovecot: Dovecot, smtp_server:
         threads = c.thread(algorithm="REFERENCES")
     assert any(len(_flatten(t)) == 2 for t in threads), threads
 
-    assert json.loads(workspace.run("queue", "--json").stdout) == []
+    assert workspace.run_json("queue") == []
     again = workspace.run("approve", str(did))
     assert again.returncode == 1 and "is sent" in again.stderr
     assert len(smtp_server.messages) == 1
@@ -87,9 +84,7 @@ def test_crash_after_acceptance_is_recovered_from_sent_without_resending(
     # As if the process died after SMTP acceptance and the Sent append, before recording it:
     with sqlite3.connect(workspace.db) as db:
         db.execute("UPDATE drafts SET status = 'sending', sent_at = NULL WHERE id = ?", (did,))
-    done = workspace.run("send-pending", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["recovered"] == [did]
+    assert workspace.run_json("send-pending")["recovered"] == [did]
     assert len(smtp_server.messages) == 1 and len(dovecot.messages("Sent")) == 1
 
 
@@ -101,11 +96,10 @@ def test_smtp_refusal_leaves_it_approved_with_the_error_then_send_pending_delive
     smtp_server.refuse_all = "451 4.3.0 try later"
     failed = workspace.run("approve", str(did))
     assert failed.returncode == 3 and "451" in failed.stderr
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert row["status"] == "approved" and "451" in row["error"]
     smtp_server.refuse_all = None
-    done = workspace.run("send-pending", "--json")
-    assert json.loads(done.stdout)["sent"] == [did]
+    assert workspace.run_json("send-pending")["sent"] == [did]
     assert len(smtp_server.messages) == 1
     assert workspace.run("send-pending", "--json").stdout.count("[]") == 2  # nothing left to send
 
@@ -148,7 +142,7 @@ def test_reject_needs_a_reason_and_is_audited(dovecot: Dovecot, smtp_server: Smt
     did = draft_id(workspace)
     assert workspace.run("reject", str(did), "--reason", "answered by phone", "--agent", "sam").returncode == 0
     # no draft waits, but the case still needs its reply until someone redrafts or resolves it
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert (row["id"], row["status"], row["last_draft"]) == (None, "needs-reply", did)
     with sqlite3.connect(workspace.db) as db:
         detail = db.execute("SELECT actor, detail FROM events WHERE kind = 'draft-rejected'").fetchone()
@@ -163,11 +157,10 @@ def test_imap_down_at_approval_leaves_the_draft_approved_not_stuck_sending(
     dovecot.stop(keep_dir=True)
     failed = workspace.run("approve", str(did))
     assert failed.returncode == 3 and "cannot reach IMAP server" in failed.stderr
-    [row] = json.loads(workspace.run("queue", "--json").stdout)
+    [row] = workspace.run_json("queue")
     assert row["status"] == "approved" and smtp_server.messages == []
     dovecot.start()
-    done = workspace.run("send-pending", "--json")
-    assert json.loads(done.stdout)["sent"] == [did], done.stderr
+    assert workspace.run_json("send-pending")["sent"] == [did]
     assert len(smtp_server.messages) == 1
 
 
@@ -213,7 +206,7 @@ def test_show_highlights_open_items_and_lists_them_in_json_and_confirm_refuses_a
             "[[confirm: I've sent a prepaid return label.]]\n\nBest wishes,\nMaya\n")
     with sqlite3.connect(workspace.db) as db:
         db.execute("UPDATE drafts SET body = ? WHERE id = ?", (body, did))
-    shown = json.loads(workspace.run("show", str(did), "--json").stdout)
+    shown = workspace.run_json("show", str(did))
     assert shown["checklist"] == [
         {"number": 1, "kind": "answer", "text": "Do you ship to Canada?", "start": 9, "end": 43},
         {"number": 2, "kind": "confirm", "text": "I've sent a prepaid return label.", "start": 45, "end": 91},
@@ -235,6 +228,6 @@ def test_show_highlights_open_items_and_lists_them_in_json_and_confirm_refuses_a
     assert refused.returncode == 1, refused.stderr
     assert "1 checklist item(s) not confirmed and 1 question(s) with no answer yet" in refused.stderr
     assert workspace.run("confirm", str(did)).returncode == 0  # the only item to confirm
-    after = json.loads(workspace.run("show", str(did), "--json").stdout)["checklist"]
+    after = workspace.run_json("show", str(did))["checklist"]
     assert [i["kind"] for i in after] == ["answer"]
     assert smtp_server.messages == []

@@ -13,7 +13,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from conftest import Workspace, email_bytes
+from conftest import Workspace, email_bytes, smtp_config
 from servers import Dovecot, SmtpServer
 
 from triage import agents, config
@@ -44,7 +44,7 @@ def stranger(refs: str, sender: str = "Mallory <mallory@evil.test>", mid: str = 
 def configure(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace, extra: str = "") -> None:
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n{extra}',
+        extra=smtp_config(smtp) + extra,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import PASSWORD, Workspace, email_bytes, fault_numbers
+from conftest import PASSWORD, Workspace, email_bytes, fault_numbers, smtp_config
 from servers import Dovecot, SmtpServer, _Handler
 from test_crash_poll import child_env, fill, mixed_mail, poll_cmd, server_state, store_rows, wait_for_progress
 
@@ -57,9 +57,7 @@ def test_dovecot_stopped_mid_poll_then_restarted(dovecot: Dovecot, workspace: Wo
     assert 0 < stopped_at < 300
 
     dovecot.start()
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["fetched"] == 300 - stopped_at
+    assert workspace.run_json("poll")["fetched"] == 300 - stopped_at
     checked = assert_each_once(dovecot, workspace)
     with Store(workspace.db) as store:
         runs = store.runs_of("poll")
@@ -130,9 +128,7 @@ def test_connection_cut_during_a_large_fetch(dovecot: Dovecot, workspace: Worksp
         assert len(store_rows(workspace.db)["messages"]) == 10  # the first batch, committed with its checkpoint
         assert store.checkpoint(settings.mailbox.name, "INBOX")[1] == 10  # type: ignore[index]
     source.close()
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["fetched"] == 12
+    assert workspace.run_json("poll")["fetched"] == 12
     fault_numbers("server_faults", fetch_cut_messages=assert_each_once(dovecot, workspace))
 
 
@@ -177,9 +173,9 @@ def _smtp_setup(dovecot: Dovecot, smtp: SmtpServer, workspace: Workspace, n: int
     for i in range(n):
         dovecot.append("INBOX", email_bytes(message_id=f"<s{i}@customer.test>", sender=f"C{i} <c{i}@customer.test>"))
     workspace.imap_config(
-        dovecot, extra=f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 5\n')
+        dovecot, extra=smtp_config(smtp, timeout=5))
     assert workspace.run("poll").returncode == 0
-    return [int(r["id"]) for r in json.loads(workspace.run("queue", "--json").stdout)]
+    return [int(r["id"]) for r in workspace.run_json("queue")]
 
 
 def test_smtp_refusing_unreachable_then_accepting(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
@@ -196,9 +192,7 @@ def test_smtp_refusing_unreachable_then_accepting(dovecot: Dovecot, smtp_server:
     assert down.returncode == 3 and "cannot reach SMTP server" in down.stderr and "connection refused" in down.stderr
     assert smtp_server.messages == []
     smtp_server.start()
-    done = workspace.run("send-pending", "--json")
-    assert done.returncode == 0, done.stderr
-    assert sorted(json.loads(done.stdout)["sent"]) == [first, second, third]
+    assert sorted(workspace.run_json("send-pending")["sent"]) == [first, second, third]
     ids = [str(m.message["Message-ID"]) for m in smtp_server.messages]
     assert len(ids) == 3 == len(set(ids)) and len(dovecot.messages("Sent")) == 3
     assert workspace.run("send-pending", "--json").returncode == 0 and len(smtp_server.messages) == 3
@@ -219,7 +213,7 @@ def test_smtp_connection_lost_after_data_holds_the_draft_instead_of_sending_twic
         assert again.returncode == 0 and str(did) in json.loads(again.stdout)["held"]
         assert "is held for an agent" in again.stderr
         assert len(smtp.messages) == 1
-        [row] = json.loads(workspace.run("queue", "--json").stdout)
+        [row] = workspace.run_json("queue")
         assert row["status"] == "approved" and "held" in row["error"]
         smtp.hang_up = False  # type: ignore[attr-defined]
         resent = workspace.run("approve", str(did), "--agent", "dana")  # an agent checked: send it

@@ -256,7 +256,6 @@ def test_a_rules_folder_without_policy_or_answers_uses_the_shipped_policy(tmp_pa
 
 
 def test_show_names_the_saved_answers_used(workspace: Any) -> None:
-    import json
     import sqlite3
 
     workspace.write_config(
@@ -267,7 +266,7 @@ def test_show_names_the_saved_answers_used(workspace: Any) -> None:
     with sqlite3.connect(workspace.db) as db:
         [(did,)] = db.execute("SELECT d.id FROM drafts d JOIN messages m ON m.id = d.message_id "
                               "WHERE m.source_key LIKE '%how_to_descale%'").fetchall()
-    shown = json.loads(workspace.run("show", str(did), "--json").stdout)
+    shown = workspace.run_json("show", str(did))
     assert shown["answers"] == [{"id": "descaling", "title": "Descaling a kettle"}]
     assert "Saved answers used: Descaling a kettle (descaling)" in workspace.run("show", str(did)).stdout
 

@@ -77,9 +77,7 @@ def one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
 
 
 def status(workspace: Workspace) -> dict[str, object]:
-    done = workspace.run("status", "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return workspace.run_json("status")
 
 
 def snapshot(db: Path) -> list[tuple[object, ...]]:
@@ -136,9 +134,7 @@ def test_disk_full_is_one_line_exit_3_counted_and_nothing_committed_is_damaged(
     health = status(workspace)
     assert health["consecutive_failures"] == 1 and "disk full" in str(health["last_error"])
 
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["fetched"] == 40
+    assert workspace.run_json("poll")["fetched"] == 40
     assert snapshot(db)[: len(before)] == before and len(snapshot(db)) == 43  # each message once
     recorded = runs(db)
     assert [(k, ok) for k, ok, _ in recorded] == [("poll", 1), ("poll", 0), ("remind", 0), ("send-pending", 0), ("poll", 1)]
@@ -165,8 +161,7 @@ def test_a_read_only_database_file_is_one_line_exit_3_and_counted(
     finally:
         chattr("-i", db)
     assert snapshot(db) == before
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["fetched"] == 2, done.stderr
+    assert workspace.run_json("poll")["fetched"] == 2
     assert [(k, ok) for k, ok, _ in runs(db)] == [("poll", 1), ("poll", 0), ("remind", 0), ("send-pending", 0), ("poll", 1)]
 
 
@@ -200,8 +195,7 @@ def test_a_read_only_folder_is_one_line_exit_3_noted_beside_the_database(
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(store_dir)], check=True)
     assert snapshot(db) == before
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["fetched"] == 2, done.stderr
+    assert workspace.run_json("poll")["fetched"] == 2
     assert [(k, ok) for k, ok, _ in runs(db)] == [("poll", 1), ("poll", 0), ("poll", 1)]
 
 
@@ -224,8 +218,7 @@ def test_a_lock_held_past_the_busy_timeout_is_one_line_exit_3_and_counted(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0 and json.loads(done.stdout)["fetched"] == 2, done.stderr
+    assert workspace.run_json("poll")["fetched"] == 2
     assert [(k, ok) for k, ok, _ in runs(db)] == [("poll", 1), ("poll", 0), ("remind", 0), ("send-pending", 0), ("poll", 1)]
     assert status(workspace)["unrecorded_failures"] == []
 

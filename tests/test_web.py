@@ -28,7 +28,7 @@ from typing import Any
 import psutil
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, email_bytes
+from conftest import ROOT, email_bytes, smtp_config
 from flask import Flask
 from servers import SmtpServer, free_port
 from werkzeug.test import TestResponse
@@ -91,7 +91,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _settings(directory: Path, smtp: SmtpServer | None = None, extra: str = "") -> config.Settings:
     text = f'[mailbox]\nsource = "maildir"\npath = "{directory / "Maildir"}"\n[store]\npath = "triage.db"\n' + extra
     if smtp is not None:
-        text += f'[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n'
+        text += smtp_config(smtp)
     (directory / "triage.toml").write_text(text, encoding="utf-8")
     return config.load(directory / "triage.toml")
 

@@ -10,7 +10,6 @@ chromium fails the test.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSWORD as IMAP_PASSWORD
-from conftest import USER, Workspace, logged_in, review_page
+from conftest import USER, Workspace, logged_in, review_page, smtp_config
 from servers import Dovecot, SmtpServer
 from test_web import CLEAN, MESSAGES, PASSWORD, _copy_store
 
@@ -37,8 +36,7 @@ def polled_template(messages: list[bytes], directory: Path) -> Path:
         for raw in messages:
             server.append("INBOX", raw)
         template.imap_config(server)
-        polled = template.run("poll", "--json")
-        assert polled.returncode == 0 and json.loads(polled.stdout)["drafts"] == len(messages), polled.stderr
+        assert template.run_json("poll")["drafts"] == len(messages)
         # Dovecot rebuilds its index files from the Maildir and its uidlist
         shutil.copytree(server.mail_dir / USER, directory / "mail", ignore=shutil.ignore_patterns("dovecot.*index*"))
     template.add_agents()  # password conftest.AGENT_PASSWORD
@@ -57,7 +55,7 @@ def polled_and_served(template: Path, dovecot: Dovecot, smtp_server: SmtpServer,
     _copy_store(template, workspace.dir)
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n',
+        extra=smtp_config(smtp_server),
     )
     monkeypatch.setenv("TRIAGE_TEST_PW", IMAP_PASSWORD)  # the app sends and files in Sent over IMAP
     monkeypatch.delenv("TRIAGE_WEB_SECRET", raising=False)
@@ -224,8 +222,7 @@ def test_in_chromium_logout_ends_the_session_and_guessing_is_refused(
         page.fill("input[name=password]", PASSWORD)
         page.click("button:has-text('Log in')")
         assert "/login" in page.url and "Too many failed logins" in page.locator("p.flash.error").inner_text()
-        listed = workspace.run("agent", "list", "--json")
-        assert listed.returncode == 0 and json.loads(listed.stdout)[0]["failed_logins"] == 3
+        assert workspace.run_json("agent", "list")[0]["failed_logins"] == 3
         context.close()
 
 
