@@ -171,6 +171,7 @@ class Workspace:
 
     dir: Path
     agents_added: bool = False
+    rule_checks: RuleChecks | None = None  # placed beside the store before the first command (see RuleChecks)
 
     def add_agents(self, *names: str) -> None:
         """Add ``names`` (default ``AGENTS``) to the configured store as agents, skipping existing ones."""
@@ -266,6 +267,9 @@ timeout = 10
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run `python -m triage --config CONFIG ARGS...` as cron would (as agent dana, see the class)."""
+        if self.rule_checks is not None and self.config.exists():
+            self.rule_checks.place(self)
+            self.rule_checks = None
         if not self.agents_added and ACTING.intersection(args[:2]) and self.config.exists():
             self.add_agents()
         full_env = {**os.environ, "TRIAGE_TEST_PW": PASSWORD, "TRIAGE_AGENT": "dana", **(env or {})}
@@ -279,9 +283,71 @@ timeout = 10
         )
 
 
+class RuleChecks:
+    """The record of the shipped rules' passed checks (``triage.rulecache``), made once per test session.
+
+    Every workspace's first poll would otherwise run the same checks on the same files again
+    (a few seconds each). The record is made by a real poll with the shipped rules and the
+    workspaces' ``[support]`` table; ``place`` copies it beside a workspace's store before its
+    first command, unless a record (or anything by that name) is there already. A workspace
+    whose rules, templates or ``[support]`` differ has another fingerprint: its first run checks
+    them as before. Tests about the record itself are marked ``cold_rule_checks`` and get none.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._record: bytes | None = None
+        self._made = False
+
+    def record(self) -> bytes | None:
+        if not self._made:
+            self._made = True
+            import mailbox
+
+            from triage import config
+            from triage.ruleset import checked_file
+
+            box = mailbox.Maildir(str(self.folder / "Maildir"), create=True)
+            box.add(email_bytes())
+            box.close()
+            seed = Workspace(self.folder)
+            seed.maildir_config(self.folder / "Maildir")
+            done = seed.run("poll")
+            assert done.returncode == 0, done.stderr
+            path = checked_file(config.load(seed.config))
+            self._record = path.read_bytes() if path.is_file() else None  # none written: nothing to place
+        return self._record
+
+    def place(self, workspace: Workspace) -> None:
+        from triage import config
+        from triage.errors import ConfigError
+        from triage.ruleset import checked_file
+
+        try:
+            settings = config.load(workspace.config)
+        except ConfigError:  # the command will say what is wrong with the file
+            return
+        path = checked_file(settings)
+        if settings.store_path.exists() or path.exists() or path.is_symlink() or not path.parent.is_dir():
+            return
+        record = self.record()
+        if record is not None:
+            path.write_bytes(record)
+
+
+@pytest.fixture(scope="session")
+def rule_checks(tmp_path_factory: pytest.TempPathFactory) -> RuleChecks:
+    return RuleChecks(tmp_path_factory.mktemp("rule-checks"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cold_rule_checks: the workspace gets no record of passed rule checks")
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path)
+def workspace(tmp_path: Path, rule_checks: RuleChecks, request: pytest.FixtureRequest) -> Workspace:
+    cold = request.node.get_closest_marker("cold_rule_checks") is not None
+    return Workspace(tmp_path, rule_checks=None if cold else rule_checks)
 
 
 # -- the review page, served and driven in Chromium ---------------------------------------

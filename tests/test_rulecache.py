@@ -22,6 +22,8 @@ from triage.config import SupportSettings
 from triage.errors import RulesError
 from triage.rulecache import fingerprint
 
+pytestmark = pytest.mark.cold_rule_checks  # these tests are about the record: no workspace starts with one
+
 PARTS = ["detector", "drafter", "linter"]
 
 
