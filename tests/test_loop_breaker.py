@@ -59,15 +59,17 @@ def responder_answer(ours: EmailMessage, n: int, text: str | None = None, paste:
     return msg.as_bytes()
 
 
+def _complaint_polled(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
+    """The wholesale customer's complaint, polled from Dovecot: one draft, replies sent over ``smtp_server``."""
+    dovecot.append("INBOX", COMPLAINT)
+    workspace.imap_config(dovecot, extra=smtp_config(smtp_server))
+    assert workspace.run_json("poll")["drafts"] == 1
+
+
 def test_a_responder_loop_stops_after_three_replies(
     dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace, monkeypatch: pytest.MonkeyPatch, browser: Any
 ) -> None:
-    dovecot.append("INBOX", COMPLAINT)
-    workspace.imap_config(
-        dovecot,
-        extra=smtp_config(smtp_server),
-    )
-    assert workspace.run_json("poll")["drafts"] == 1
+    _complaint_polled(dovecot, smtp_server, workspace)
     rounds = drafted = held = 0
     while rounds < 6:
         queue = workspace.run_json("queue")
@@ -147,16 +149,12 @@ def _page_shows_and_clears(workspace: Workspace, browser: Any, case_id: int, dra
         context.close()
 
 
-def test_a_responder_that_pastes_our_reply_is_caught_too(
+def test_a_responder_that_pastes_our_reply_is_caught_too_and_a_person_breaking_in_is_answered(
     dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
 ) -> None:
-    """Each answer carries our (different) reply in full; the responder's own words are the same."""
-    dovecot.append("INBOX", COMPLAINT)
-    workspace.imap_config(
-        dovecot,
-        extra=smtp_config(smtp_server),
-    )
-    assert workspace.run_json("poll")["drafts"] == 1
+    """Each answer carries our (different) reply in full; the responder's own words are the same.
+    Then a person at the customer writes with new words into the held loop: they get a draft."""
+    _complaint_polled(dovecot, smtp_server, workspace)
     held = 0
     for n in range(1, 5):
         queue = workspace.run_json("queue")
@@ -168,21 +166,6 @@ def test_a_responder_that_pastes_our_reply_is_caught_too(
         held += int(workspace.run_json("poll")["loops"])  # type: ignore[call-overload]
     fault_numbers("responder_loop_pasting", replies_sent=len(smtp_server.messages), held=held)
     assert len(smtp_server.messages) == 3 and held == 1
-
-
-def test_a_person_breaking_into_a_loop_is_answered(dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace) -> None:
-    dovecot.append("INBOX", COMPLAINT)
-    workspace.imap_config(
-        dovecot,
-        extra=smtp_config(smtp_server),
-    )
-    assert workspace.run_json("poll")["drafts"] == 1
-    for n in range(1, 4):
-        [draft] = workspace.run_json("queue")
-        assert workspace.run("approve", str(draft["id"])).returncode == 0
-        ours = smtp_server.wait_for(n)[-1].message
-        dovecot.append("INBOX", responder_answer(ours, n))
-        workspace.run_json("poll")
     assert workspace.run_json("queue") == []
     person = "Hello, this is Maria from the order desk, back early. Please ignore our helpdesk's\n" \
              "replies. We still need 40 replacement kettles; can you ship them on Monday?\n"
