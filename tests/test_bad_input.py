@@ -251,12 +251,10 @@ def test_a_batch_where_every_message_fails_the_same_way_fails_the_run_and_is_kep
     with Store(workspace.db) as store:
         assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
         assert store.quarantined() == []
-    status = json.loads(workspace.run("status", "--json").stdout)
+    status = workspace.run_json("status")
     assert status["consecutive_failures"] == 1 and "all 20 messages" in status["last_error"], status
     (templates / "_sign_off.j2").write_text(good, encoding="utf-8")  # the owner fixes the template
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout)
+    summary = workspace.run_json("poll")
     assert (summary["fetched"], summary["triaged"], summary["quarantined"], summary["drafts"]) == (20, 20, 0, 20)
 
 
@@ -267,11 +265,8 @@ def test_messages_failing_the_same_way_beside_one_that_does_not_are_quarantined(
     junk = [f"\x00junk number {i}, not mail\n".encode() for i in range(6)]
     ok = email_bytes(message_id="<blender@customer.test>", sender="B <b@customer.test>")
     workspace.maildir_config(maildir([*kettles(6), ok]), extra=f'[paths]\ntemplates = "{templates}"\n')
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert (json.loads(done.stdout)["quarantined"], json.loads(done.stdout)["drafts"]) == (6, 1)
+    polled = workspace.run_json("poll")
+    assert (polled["quarantined"], polled["drafts"]) == (6, 1)
     box = maildir(junk, path=workspace.dir / "Junk")
     workspace.maildir_config(box)
-    done = workspace.run("poll", "--json")
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["quarantined"] == 6
+    assert workspace.run_json("poll")["quarantined"] == 6

@@ -183,8 +183,7 @@ def test_status_counts_a_held_loop_and_remind_lists_it_for_the_agents(
     dovecot.append("INBOX", COMPLAINT)
     workspace.imap_config(
         dovecot,
-        extra=f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\ntimeout = 10\n'
-        f'[reminders]\nto = ["{agent}"]\n',
+        extra=smtp_config(smtp_server) + f'[reminders]\nto = ["{agent}"]\n',
     )
     assert workspace.run_json("status")["loops"] == 0
     assert workspace.run_json("poll")["drafts"] == 1
