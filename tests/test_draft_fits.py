@@ -306,6 +306,16 @@ CASES = [
     # looking back is not urgent
     ("", "My card was declined at a shop last month and nobody explained why.", set(), set(), [CALM],
      ["within 2 hours"]),
+    # it happened to someone they name: said of them, not of the customer
+    ("", "My parents are stuck in Lisbon after you cancelled their flight home.", set(), set(),
+     ["your parents'"], ["you're stranded", "your journey"]),
+    ("", "My colleague's card got declined at the hotel checkout.", set(), set(), ["your colleague's"], []),
+    ("", "We are stuck in Lisbon after you cancelled our flight home.", set(), set(), ["your journey has been held up"], []),
+    # a death or a hospital stay: a plain line of sympathy first, never asked what happened
+    ("", "My grandmother passed away on Sunday and I have to get to the funeral, can I move my flight?", set(), set(),
+     ["I'm so sorry: that's a hard time"], ["what happened"]),
+    ("", "I've been in hospital for three weeks and missed two payments, please don't charge me the late fees.",
+     set(), set(), ["I'm so sorry: that's a hard time"], ["what happened"]),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),
@@ -355,3 +365,13 @@ def test_a_problems_urgent_flag_is_true_or_false(tmp_path: Path) -> None:
                                           'urgent = "yes"\n', encoding="utf-8")
     policy, problems = load_policy(tmp_path)
     assert policy is None and any(p.key.endswith(".urgent") and "true or false" in p.message for p in problems)
+
+
+def test_a_complaint_answered_as_a_question_is_still_owned(tools: tuple[Detector, Drafter]) -> None:
+    # the question reply, given a message where something went wrong, opens with an acknowledgement
+    detector, drafter = tools
+    text = "My transfer to my landlord has bounced back twice. Is there something wrong with my details?"
+    message = Message(message_id="<m.2@customer.test>", sender_name="Ann Lee", sender_address="ann@customer.test",
+                      subject="", date=NOW, text=text, full_text=text)
+    body = drafter.render(message, classify_text(detector, text), 1, NOW, template="question").body
+    assert "I'm sorry this hasn't gone as it should" in body and "Thanks for getting in touch" not in body, body

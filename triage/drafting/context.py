@@ -142,7 +142,7 @@ CONTEXT_KEYS = (
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
     "deadline", "deadline_line", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
     "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", "wondered", "leaving",
-    *EXTRA_KEYS,
+    "hardship", *EXTRA_KEYS,
 )
 
 
@@ -958,6 +958,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "problems": problems,
         "understood": understood,
         "wondered": wondered,
+        "hardship": bool(reply and reply.hardship),
         "leaving": bool(_LEAVING.search(message.text or "")) or bool(
             {"cancel", "close_account"} & {a.kind for a in detection.asks}) or "cancelling" in detection.archetype_names,
         **values,

@@ -51,7 +51,7 @@ ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_accou
              "suggestion")
 REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
 # the owner's [signs] in policy.toml: phrase lists decide() reads the message with
-SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge")
+SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge", "hardship")
 PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
 # the placeholder of a [[problems]] sentence: what it happened to
 PROBLEM_PLACEHOLDERS = ("{thing}", "{flight}", "{where}")
@@ -221,6 +221,7 @@ class Reply:
     # what went wrong in our words ([[problems]] sentences, placeholders unfilled), in the order they say it
     # (sentence, the default {thing}: what they named, else the entry's word, "" when it needs a named thing)
     problems: tuple[tuple[str, str], ...] = ()
+    hardship: bool = False  # a bereavement, an illness, a hospital stay ([signs] hardship): sympathy first
 
 
 _QUESTION_START = re.compile(
@@ -459,7 +460,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     said = {k for k, _ in lines}
     answers = [a for a in answers if a.covers not in said]
     return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
-                 tuple(open_questions), upset, trouble, span, about_order, problems)
+                 tuple(open_questions), upset, trouble, span, about_order, problems, "hardship" in signs)
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
@@ -520,6 +521,62 @@ def urgency(policy: ReplyPolicy, text: str, body: str) -> tuple[bool, bool]:
     return in_text, in_body
 
 
+# someone else it happened to, named as the subject before the problem: "my friends are stranded",
+# "my colleague's card was declined" (I, we and my family are the customer); (what we call them, plural,
+# their possessive)
+_OTHERS = {
+    "friend": ("your friend", False, "their"), "friends": ("your friends", True, "their"),
+    "colleague": ("your colleague", False, "their"), "colleagues": ("your colleagues", True, "their"),
+    "coworker": ("your colleague", False, "their"), "coworkers": ("your colleagues", True, "their"),
+    "partner": ("your partner", False, "their"), "wife": ("your wife", False, "her"),
+    "husband": ("your husband", False, "his"), "mother": ("your mother", False, "her"), "mum": ("your mum", False, "her"),
+    "mom": ("your mom", False, "her"), "father": ("your father", False, "his"), "dad": ("your dad", False, "his"),
+    "parents": ("your parents", True, "their"), "son": ("your son", False, "his"),
+    "daughter": ("your daughter", False, "her"), "brother": ("your brother", False, "his"),
+    "sister": ("your sister", False, "her"), "boss": ("your boss", False, "their"), "client": ("your client", False, "their"),
+    "clients": ("your clients", True, "their"), "guests": ("your guests", True, "their"),
+    "grandmother": ("your grandmother", False, "her"), "grandfather": ("your grandfather", False, "his"),
+    "grandparents": ("your grandparents", True, "their"), "girlfriend": ("your girlfriend", False, "her"),
+    "boyfriend": ("your boyfriend", False, "his"), "uncle": ("your uncle", False, "his"), "aunt": ("your aunt", False, "her"),
+}
+_OTHER = re.compile(r"\b(?:my|our)\s+(?:\w+\s+)?(" + "|".join(_OTHERS) + r")(?:['\u2019]s)?\b", re.I)
+_SELF = re.compile(r"\b(?:i|i['\u2019]m|i['\u2019]ve|me|we|we['\u2019]re|us|myself)\b", re.I)
+
+
+def third_party(sentence: str, at: int) -> tuple[str, bool, str] | None:
+    """(what we call them, plural, their possessive) when the problem at ``sentence[at:]`` happened
+    to someone the customer names ("my friends are stranded"), not to them; None otherwise. The
+    last person named before the problem in its clause decides; "I" or "we" after them takes it back."""
+    starts = [m.end() for m in _CLAUSE_STOP.finditer(sentence, 0, at)]
+    lo = starts[-1] if starts else 0
+    found = list(_OTHER.finditer(sentence, lo, max(at, lo) + 40))
+    found = [f for f in found if f.start() <= at + 1] or found[:1]
+    if not found or found[-1].start() > at + 40:
+        return None
+    other = found[-1]
+    if _SELF.search(sentence, other.end(), max(at, other.end())):
+        return None
+    return _OTHERS[other.group(1).lower()]
+
+
+def about_them(said: str, who: tuple[str, bool, str]) -> str:
+    """Our words about the customer (``[[problems]] say``) turned onto someone else: "you're
+    stranded" -> "your friends are stranded", "your flight was cancelled" -> "their flight was cancelled"."""
+    name, plural, their = who
+    be, were, have = ("are", "were", "have") if plural else ("is", "was", "has")
+    out = re.sub(r"\byou['\u2019]re\b", f"{name} {be}", said, count=1)
+    if out == said:
+        out = re.sub(r"\byou were\b", f"{name} {were}", said, count=1)
+    if out == said:
+        out = re.sub(r"\byou(?:['\u2019]ve| have)\b", f"{name} {have}", said, count=1)
+    if out == said:
+        out = re.sub(r"\byou\b", name, said, count=1)
+    if out == said:
+        return re.sub(r"\byour\b", name + "'s" if not plural else name + "'", said, count=1)
+    return re.sub(r"\byour\b(?!\s+(?:friend|colleague|partner|wife|husband|mother|mum|mom|father|dad|parents|son|"
+                  r"daughter|brother|sister|boss|client|guests|grand\w+|girlfriend|boyfriend|uncle|aunt))", their, out)
+
+
 def _opens_text(subject: str, text: str) -> bool:
     """True when ``subject`` is only the first words of ``text`` ("My card was just denied…")."""
     said = re.findall(r"[^\W_]+", re.sub(r"^\s*(?:(?:re|fwd?|fw)\s*:\s*)+", "", subject, flags=re.I).lower())
@@ -570,6 +627,11 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str,
                         place = where_in(sentence)
                         said = said.replace("{where}", place) if place else said.replace(" {where}", "").replace(
                             "{where}", "")
+                    who = third_party(sentence, m.start() - at)
+                    if who:  # what it happened to is theirs too: "your friends' flight", "your wife's card"
+                        said = about_them(said, who).replace("{flight}", about_them("your flight", who))
+                        if named or rule.thing:
+                            said = said.replace("{thing}", about_them(named or rule.thing, who))
                     urgent = urgent or (rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless))
                     found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said)
                                   if said != rule.say else rule, named or rule.thing))
