@@ -103,23 +103,29 @@ def _ok(checks: tuple[Check, ...], row: list[int]) -> bool:
     return True
 
 
-def _ends(steps: tuple[Step, ...], k: int, pos: int, hi: int, rows: list[list[int]], out: set[int]) -> None:
-    """Every end position of a match of ``steps[k:]`` starting at token ``pos`` (before ``hi``)."""
-    if k == len(steps):
-        out.add(pos)
-        return
-    checks, least, most = steps[k]
-    count = 0
-    while count < least:
-        if pos >= hi or not _ok(checks, rows[pos]):
-            return
-        pos += 1
-        count += 1
-    _ends(steps, k + 1, pos, hi, rows, out)
-    while count < most and pos < hi and _ok(checks, rows[pos]):
-        pos += 1
-        count += 1
-        _ends(steps, k + 1, pos, hi, rows, out)
+def _ends(steps: tuple[Step, ...], start: int, hi: int, rows: list[list[int]]) -> set[int]:
+    """Every end position (before ``hi``) of a match of ``steps`` starting at token ``start``:
+    step by step, the positions each step can reach from where the steps before it ended."""
+    frontier = {start}
+    for checks, least, most in steps:
+        reached: set[int] = set()
+        for pos in frontier:
+            count = 0
+            while count < least:
+                if pos >= hi or not _ok(checks, rows[pos]):
+                    break
+                pos += 1
+                count += 1
+            else:
+                reached.add(pos)
+                while count < most and pos < hi and _ok(checks, rows[pos]):
+                    pos += 1
+                    count += 1
+                    reached.add(pos)
+        if not reached:
+            return reached
+        frontier = reached
+    return frontier
 
 
 def match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: int) -> list[tuple[int, int]]:
@@ -129,12 +135,14 @@ def match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: int
     """
     found: list[tuple[int, int]] = []
     first, least, _ = steps[0]
-    for start in range(lo, hi):
-        if least and not _ok(first, rows[start]):
-            continue  # the common case, checked without a call
-        ends: set[int] = set()
-        _ends(steps, 0, start, hi, rows, ends)
-        found.extend((start, end) for end in sorted(ends) if end > start)
+    starts: Any = range(lo, hi)
+    if least and first:  # the first token must be there: only where it is can a match start
+        column, values, wanted = first[0]
+        starts = [s for s in starts if (rows[s][column] in values) is wanted]
+        if len(first) > 1:
+            starts = [s for s in starts if _ok(first, rows[s])]
+    for start in starts:
+        found.extend((start, end) for end in sorted(_ends(steps, start, hi, rows)) if end > start)
     return found
 
 
