@@ -453,3 +453,21 @@ def test_a_reply_and_a_check_in_are_stored_as_the_same_pending_row(drafter: Draf
     assert re.fullmatch(r"<triage\.c7\.m3\.[A-Za-z0-9_-]{22}@bramble\.test>", reply.outgoing_message_id)
     assert dataclasses.replace(check_in, kind=reply.kind, outgoing_message_id=reply.outgoing_message_id) == reply
     assert (check_in.kind, parse_our_id(check_in.outgoing_message_id)) == ("check-in", (7, "bramble.test"))
+
+
+def test_findings_kept_by_body_are_still_filtered_by_each_contexts_customer_words() -> None:
+    from triage.drafting.drafter import lint_body
+    from triage.drafting.tone import Linter
+
+    linter = Linter.load(RULES)
+    body = "Hi, you wrote that it is no big deal. Thank you in advance for your patience."
+    empty: dict[str, Any] = {k: "" for k in ("their_words", "subject", "about", "details", "problem_phrase",
+                                             "their_question", "wondered")}
+    empty.update({k: [] for k in ("orders", "products", "dates", "amounts")})
+    theirs = {**empty, "their_words": "it is no big deal"}
+    linted: dict[str, Any] = {}
+    ours = lint_body(linter, body, empty, linted)
+    assert {f.rule for f in ours} >= {"condescending", "thanks-in-advance"} and body in linted
+    quoted = lint_body(linter, body, theirs, linted)  # the same body from the cache, other words theirs
+    assert quoted == lint_body(linter, body, theirs) == [f for f in ours if f.rule != "condescending"]
+    assert lint_body(linter, body, empty, linted) == ours

@@ -282,9 +282,10 @@ class Drafter:
         except RulesError:
             followup = DEFAULT_FOLLOWUP  # reported by the RuleSet's own load of followup.toml
         samples = [] if checked else _sample_contexts(support, rules)
+        linted: dict[str, list[Finding]] = {}  # most samples render a template to a body another did
         for name, template in compiled.items() if samples else ():
             problems += _check_template(templates_dir / f"{name}{SUFFIX}", name, template,
-                                        samples, linter)
+                                        samples, linter, linted)
         if problems or rules is None or linter is None or policy is None:
             raise RulesError(problems)
         return cls(support, rules, linter, compiled, policy, followup)
@@ -365,16 +366,26 @@ def within_hours(hours: float) -> str:
     return f"within {hours:g} hours"
 
 
-def lint_body(linter: Linter, body: str, ctx: Mapping[str, Any]) -> list[Finding]:
-    """Lint findings in a rendered body, ignoring spans inside the customer's own words."""
+def lint_body(linter: Linter, body: str, ctx: Mapping[str, Any],
+              linted: dict[str, list[Finding]] | None = None) -> list[Finding]:
+    """Lint findings in a rendered body, ignoring spans inside the customer's own words.
+
+    ``linted``: the linter's findings by body, kept across calls (``lint`` is pure)."""
     spans = _customer_spans(body, ctx)
-    return [f for f in linter.lint(body)
-            if not any(s <= f.start and f.end <= e for s, e in spans)]
+    found = linted.get(body) if linted is not None else None
+    if found is None:
+        found = linter.lint(body)
+        if linted is not None:
+            linted[body] = found
+    return [f for f in found if not any(s <= f.start and f.end <= e for s, e in spans)]
 
 
 def _check_template(path: Path, name: str, template: jinja2.Template,
-                    samples: list[tuple[str, dict[str, Any]]], linter: Linter | None) -> list[Problem]:
-    """Render one template with every sample; report the first failure of each kind."""
+                    samples: list[tuple[str, dict[str, Any]]], linter: Linter | None,
+                    linted: dict[str, list[Finding]] | None = None) -> list[Problem]:
+    """Render one template with every sample; report the first failure of each kind.
+
+    ``linted``: the linter's findings by body, shared by the templates checked together."""
     found: dict[str, Problem] = {}
     for label, ctx in samples:
         try:
@@ -391,7 +402,7 @@ def _check_template(path: Path, name: str, template: jinja2.Template,
             if hit:
                 snippet = body[max(0, hit.start() - 25): hit.end() + 5].replace("\n", " ")
                 found.setdefault(why, Problem(str(path), name, f"{why}: {snippet!r} ({label})"))
-        for f in lint_body(linter, body, ctx) if linter else []:
+        for f in lint_body(linter, body, ctx, linted) if linter else []:
             found.setdefault(f"lint:{f.rule}", Problem(
                 str(path), name, f"banned phrase {f.text!r} ({label}): {f.reason} "
                 f"Say instead: {f.suggestion}"))
