@@ -195,3 +195,14 @@ def test_the_demo_inboxs_forward_and_follow_up_pairs_end_in_one_case_each(worksp
         assert len(martin) == 3
         # the payment processor's notice about Derek's order #48213 is not Derek's
         assert case_of["angry_broken_blender_second_time"] != case_of.get("auto_noreply_payment_dispute")
+
+
+def test_a_cases_facts_in_one_query_are_those_of_its_customer_messages(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    rows = _two(workspace, maildir, email_bytes(subject="Broken blender", body=ANGRY),
+                email_bytes(subject="STILL WAITING", body="Nobody answered about order 48213!!! Invoice INV-2026-0883."))
+    with Store(workspace.db) as store:
+        case = rows[0][0]
+        one_by_one = [found["facts"] for m in store.customer_messages(case)
+                      if (found := store.detection_for(m.id)) is not None]
+        assert store.customer_facts(case) == one_by_one and len(one_by_one) == 2
+        assert "INV-2026-0883" in json.dumps(one_by_one[1])

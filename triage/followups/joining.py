@@ -84,12 +84,10 @@ def joined_case(store: Store, customer_id: int, subject: str, facts: Facts, rece
     for case in cases:
         case_ids: set[str] = set()
         case_amounts: set[str] = set()
-        for message in store.customer_messages(case.id):
-            found = store.detection_for(message.id)
-            if found:
-                more_ids, more_amounts = references(found.get("facts") or {})
-                case_ids |= more_ids
-                case_amounts |= more_amounts
+        for found in store.customer_facts(case.id):
+            more_ids, more_amounts = references(found or {})
+            case_ids |= more_ids
+            case_amounts |= more_amounts
         if ids & case_ids:
             return Join(case.id, "reference", sorted(ids & case_ids)[0])
         if not ids and amounts & case_amounts:
