@@ -316,6 +316,16 @@ CASES = [
      ["I'm so sorry: that's a hard time"], ["what happened"]),
     ("", "I've been in hospital for three weeks and missed two payments, please don't charge me the late fees.",
      set(), set(), ["I'm so sorry: that's a hard time"], ["what happened"]),
+    # the returns policy is for goods delivered: not a payment they never agreed to, an order stopped
+    # before it left, or a cancelled trip
+    ("", "Someone set up a standing order on my account that I never agreed to. Refund it please.", {"refund"},
+     set(), ["You asked for"], ["30 days after delivery"]),
+    ("", "I called off my order the same evening, well before it had been shipped. I want my money back.",
+     {"refund"}, set(), ["hasn't reached you"], ["30 days after delivery"]),
+    ("", "The train you sold me a seat on never ran. I would like a refund.", {"refund"}, set(), ["You asked for"],
+     ["30 days after delivery"]),
+    ("", "The lamp I ordered flickers and then dies. I want a refund.", {"refund"}, set(),
+     ["30 days after delivery"], []),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),
