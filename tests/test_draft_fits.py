@@ -326,6 +326,16 @@ CASES = [
      ["30 days after delivery"]),
     ("", "The lamp I ordered flickers and then dies. I want a refund.", {"refund"}, set(),
      ["30 days after delivery"], []),
+    # a question that only says how bad it is is not read back or left for the agent to answer
+    ("", "Why should anyone trust your airline after a week like this?", set(), set(), [],
+     ["You'd like to know", "[[answer"]),
+    ("", "Does your team actually read complaints? My last three went unanswered.", set(), set(), [],
+     ["You'd like to know", "[[answer"]),
+    # a demand gets a next step: an apology asked for, an email to send again
+    ("", "The steward mocked my accent in front of everyone. I expect a written apology.", set(), set(),
+     ["You asked for an apology", "[[confirm:"], []),
+    ("", "Could you send my booking confirmation again? It went to an old address.", set(), set(),
+     ["[[confirm: I've sent it again"], ["replaced free of charge"]),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),

@@ -27,6 +27,7 @@ from triage.drafting.situation import (
     fill,
     order_noun,
     order_value,
+    rhetorical,
 )
 from triage.errors import DraftError
 from triage.message import Message
@@ -855,12 +856,13 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     waited = waited_for(message.text)
     # "You asked" only for a real question: "So you lost my bag?" is a complaint, not a question
     questions = [a.text for a in detection.asks if a.kind == "information" and a.where == "text"
-                 and asks_like_a_question(a.text) and len(_WORD.findall(a.text)) >= 3]
+                 and asks_like_a_question(a.text) and not rhetorical(a.text) and len(_WORD.findall(a.text)) >= 3]
     wanted = asked_for(message.text, detection)
     asked = list(questions)  # what detection read as questions: only those are said as what they'd like to know
     if not questions and not detection.asks:  # detection read no ask: their first real question, to restate
         questions = [q for q in _sentence_list(message.text) if not _REQUEST.search(q)
-                     and q.endswith("?") and asks_like_a_question(q) and len(_WORD.findall(q)) >= 3][:1]
+                     and q.endswith("?") and asks_like_a_question(q) and not rhetorical(q)
+                     and len(_WORD.findall(q)) >= 3][:1]
     subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
     echo = subject_repeats_text(subject, message.text)
     named = bool(subject.strip()) and not echo  # a subject of its own says what it is about

@@ -51,7 +51,7 @@ ASK_KINDS = ("refund", "replacement", "repair", "return", "cancel", "close_accou
              "suggestion")
 REMEDY_KINDS = frozenset({"refund", "replacement", "repair", "return", "compensation"})
 # the owner's [signs] in policy.toml: phrase lists decide() reads the message with
-SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge", "hardship")
+SIGNS = ("trouble", "not_delivered", "order", "security", "third_party", "charge", "hardship", "resend")
 PLACEHOLDERS = ("{when}", "{order}", "{deadline}", "{specialist}")
 # the placeholder of a [[problems]] sentence: what it happened to
 PROBLEM_PLACEHOLDERS = ("{thing}", "{flight}", "{where}")
@@ -282,6 +282,28 @@ def _asked_by(text: str, deadline: str) -> bool:
     return bool(_WANTS.search(sentence) or _REQUEST.search(sentence))
 
 
+# a question that asks nothing of us, only says how bad it is: "why would I bother flying with you
+# again?", "do you even read these?", "how hard can it be?", "what is the point?"
+_RHETORICAL = re.compile(
+    r"^(?:(?:and|so|but|honestly|seriously|really)[,\s]+)*(?:"
+    r"why\s+(?:would|should|do|does|did|will)\s+(?:i|we|anyone|anybody|someone|people)\s+(?:\w+\s+)?(?:bother|ever|"
+    r"trust|believe|pay|choose|book|fly|use|stay|come\s+back|recommend|want)"
+    r"|why\s+(?:even\s+)?bother|(?:do|does|did|can|could|will)\s+(?:you|anyone|anybody|nobody|no\s+one|your\s+\w+)"
+    r"\s+(?:even|actually|ever|really|honestly)\s+(?:read|care|listen|know|bother|try|think|check|look|train|work)"
+    r"|(?:is|are)\s+(?:anyone|anybody|there\s+anyone|there\s+anybody)\s+(?:even|actually|ever|really)\b"
+    r"|how\s+(?:hard|difficult)\s+(?:can|could|is|was)\s+it|what(?:['\u2019]s|\s+is|\s+was)\s+the\s+point"
+    r"|who\s+(?:does|would|runs|treats|thinks)\b.*\b(?:like\s+that|this\s+way|that\s+way|customers)"
+    r"|(?:are|r)\s+(?:you|u)\s+(?:kidding|joking|serious|for\s+real|insane|crazy)"
+    r"|how\s+(?:is|was)\s+(?:this|that)\s+(?:ok|okay|acceptable|fair|legal|allowed|possible)"
+    r"|(?:is|was)\s+(?:this|that)\s+(?:a\s+joke|how\s+you\s+treat|really\s+how|some\s+kind\s+of))", re.I)
+
+
+def rhetorical(question: str) -> bool:
+    """True for a question that only says how bad it is ("Why would I bother flying with you
+    again?", "Do you even read these?"): never read back as what they'd like to know."""
+    return bool(_RHETORICAL.search(_QUESTION_LEAD.sub("", clean_line(question)).lstrip("\"'\u201c(")))
+
+
 def asks_like_a_question(text: str) -> bool:
     """True when ``text`` (or its last clause: "Please help, the machine kept my card, what do I
     do?") opens like a question ("How long do transfers take?"), after a lead-in ("And", "So",
@@ -433,7 +455,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
              if a.kind == "information" and a.where == "text"}
     for question in questions:
         # in a complaint, a statement with a question mark ("So you lost my bag?") asks us nothing
-        if trouble and question.rstrip().endswith("?") and not asks_like_a_question(question):
+        if trouble and question.rstrip().endswith("?") and not asks_like_a_question(question) or rhetorical(question):
             continue
         # "How can I get my money back?" is answered by the refund line
         q0, q1 = spans.get(question, (0, 0))
