@@ -371,10 +371,12 @@ class _Doc:
     asking: Candidates  # where patterns of ``Compiled.asking`` may start
 
 
-def _prepare(spacy_doc: Any, text: str, compiled: Compiled) -> _Doc:
-    import spacy.attrs  # spaCy is loaded whenever there is a doc
+def _prepare(spacy_doc: Any, text: str, compiled: Compiled, rows: Any = None) -> _Doc:
+    """``rows``: the doc's IS_SPACE, IDX, LENGTH, ORTH as one array the caller has made (it is changed here)."""
+    if rows is None:
+        import spacy.attrs  # spaCy is loaded whenever there is a doc
 
-    rows = spacy_doc.to_array([spacy.attrs.IS_SPACE, spacy.attrs.IDX, spacy.attrs.LENGTH, spacy.attrs.ORTH])
+        rows = spacy_doc.to_array([spacy.attrs.IS_SPACE, spacy.attrs.IDX, spacy.attrs.LENGTH, spacy.attrs.ORTH])
     space = rows[:, 0].nonzero()[0]  # whitespace is left out, but a blank line ends a sentence
     blank = [k for k, (idx, length) in zip(space.tolist(), rows[space, 1:3].tolist(), strict=True)
              if text.count("\n", idx, idx + length) >= 2]  # the doc's text has the same blank lines
@@ -466,15 +468,15 @@ def sentences(doc: _Doc) -> list[tuple[int, int]]:
 
 
 def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evidence],
-              body_at: int = 0) -> tuple[tuple[Ask, ...], str]:
+              body_at: int = 0, rows: Any = None) -> tuple[tuple[Ask, ...], str]:
     """The asks of one text, in text order, and the customer's deadline ("" when none).
 
     ``body_at``: where the message body starts in ``text`` (the subject line comes first); an
-    ask in the body has offsets into the body, one in the subject ``where="subject"``."""
+    ask in the body has offsets into the body, one in the subject ``where="subject"``. ``rows``: see ``_prepare``."""
     rules = compiled.rules
     if not rules.asks:
         return (), ""
-    doc = _prepare(spacy_doc, text, compiled)
+    doc = _prepare(spacy_doc, text, compiled, rows)
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
     threats = sorted(e.start for e in evidence if e.kind == "threat")
     order = {r.rule: i for i, r in enumerate(rules.asks)}

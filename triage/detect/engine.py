@@ -24,7 +24,15 @@ from triage.detect.archetype import ArchetypeRules, decide, load_archetypes
 from triage.detect.asks import AskRules, compile_asks, find_asks, load_asks
 from triage.detect.facts import choose_topic, extract
 from triage.detect.fastregex import lowered
-from triage.detect.judged import sarcastic_praise, shouting, strongest_stretch, token_array, valence, valence_keys
+from triage.detect.judged import (
+    ASKS_COLUMNS,
+    sarcastic_praise,
+    shouting,
+    strongest_stretch,
+    token_array,
+    valence,
+    valence_keys,
+)
 from triage.detect.lexicon import read_valence
 from triage.detect.nlp import Compiled, build
 from triage.detect.rulefiles import (
@@ -204,7 +212,8 @@ class Detector:
         """Everything one text says, whoever sent it: all but the archetypes."""
         compiled, rules = self.compiled, self.rules
         entries = compiled.entries
-        matches = compiled.match(doc)
+        rows = token_array(doc)  # the token attributes every part below reads, in one array
+        matches = compiled.match(doc, rows)
         groups: dict[str, list[tuple[int, int, PhraseRule | PatternRule]]] = {}
         mods: dict[int, list[Modifier]] = {}
         topics: Counter[str] = Counter()
@@ -229,7 +238,6 @@ class Detector:
         evidence = phrase_evidence(doc, text, anger_hits, mods)
         lowered_or_none = lowered(text)  # the regexes' fast path reads it, when it can stand for text
         evidence += regex_evidence(text, lowered_or_none, rules.anger.signals.regexes)
-        rows = token_array(doc)
         ents = doc.ents  # spaCy makes its Spans again on every read
         if rules.anger.shouting is not None:
             entity_tokens = {t for ent in ents for t in range(ent.start, ent.end)}
@@ -277,7 +285,7 @@ class Detector:
         # and one a rule matched, when there is one: a graded word alone is weaker evidence of the problem
         said = [e for e in evidence if e.start >= body_at]
         facts = extract(rules.facts, text, lowered_or_none, ents, [e for e in said if "valence" not in e.rule] or said)
-        asks, deadline = find_asks(self.asks, doc, text, evidence, body_at)
+        asks, deadline = find_asks(self.asks, doc, text, evidence, body_at, rows[:, ASKS_COLUMNS])
         if deadline:
             facts = replace(facts, deadline=deadline)
         evidence = [e for e in evidence if e.weight]  # negated and zero-weight matches explain nothing

@@ -29,6 +29,7 @@ from typing import Any
 
 from triage.detect import Evidence
 from triage.detect.lexicon import is_ordinary_word
+from triage.detect.matcher import COLUMNS as MATCHER_COLUMNS
 from triage.detect.rulefiles import Shouting, Valence
 
 NEGATORS = frozenset(
@@ -46,13 +47,15 @@ SARCASM_FAILURE = 0.5  # a problem this strong beside praise makes the praise sa
 MIN_SHARE = 0.05  # capitalised ordinary words under this share of a text's words, with no run of 3, are emphasis
 
 
-# Columns of the token array ``token_array`` returns, shared by shouting and valence.
-COLUMNS = ("LOWER", "IS_UPPER", "IS_ALPHA", "LENGTH", "IS_PUNCT")
-_LOWER, _UPPER, _ALPHA, _LENGTH, _PUNCT = range(len(COLUMNS))
+# Columns of the token array ``token_array`` returns, shared by shouting, valence, the anchored
+# matcher (its COLUMNS come first, in its order) and the asks (ASKS_COLUMNS).
+COLUMNS = (*MATCHER_COLUMNS, "IS_UPPER", "LENGTH", "IDX")
+_LOWER, _UPPER, _ALPHA, _LENGTH, _PUNCT = (COLUMNS.index(n) for n in ("LOWER", "IS_UPPER", "IS_ALPHA", "LENGTH", "IS_PUNCT"))
+ASKS_COLUMNS = [COLUMNS.index(n) for n in ("IS_SPACE", "IDX", "LENGTH", "ORTH")]  # the order asks._prepare reads
 
 
 def token_array(doc: Any) -> Any:
-    """One numpy array of the token attributes in COLUMNS (one C call per text)."""
+    """One numpy array of the token attributes in COLUMNS (one C call per text, read by every part)."""
     import spacy.attrs  # spaCy is loaded whenever there is a doc
 
     return doc.to_array([getattr(spacy.attrs, n) for n in COLUMNS])

@@ -146,15 +146,17 @@ def match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: int
     return found
 
 
-def run_anchored(doc: Any, windows: dict[Anchored, list[tuple[int, int]]]) -> list[tuple[int, int, int]]:
-    """(match id, start, end) of each anchored pattern inside its windows (token spans of ``doc``)."""
+def run_anchored(doc: Any, windows: dict[Anchored, list[tuple[int, int]]], table: Any = None) -> list[tuple[int, int, int]]:
+    """(match id, start, end) of each anchored pattern inside its windows (token spans of ``doc``).
+
+    ``table``: the doc's ``to_array`` of COLUMNS and possibly more columns after them, when the caller has one."""
     found: list[tuple[int, int, int]] = []
     rows: list[list[int]] | None = None
     for anchored, spans in windows.items():
         for lo, hi in _merge(spans):
             if anchored.steps is not None:
                 if rows is None:  # one C call for the token attributes, only when needed
-                    rows = doc.to_array(list(COLUMNS)).tolist()
+                    rows = (doc.to_array(list(COLUMNS)) if table is None else table[:, : len(COLUMNS)]).tolist()
                 for s, e in match_steps(anchored.steps, rows, lo, hi):
                     found.append((anchored.key, s, e))
             else:

@@ -56,8 +56,9 @@ class Compiled:
     entries: dict[int, Entry] = field(default_factory=dict)
     has_patterns: bool = False
 
-    def match(self, doc: Any) -> list[tuple[int, int, int]]:
-        """All phrase and pattern matches of ``doc``; anchor hits replaced by their pattern's matches."""
+    def match(self, doc: Any, table: Any = None) -> list[tuple[int, int, int]]:
+        """All phrase and pattern matches of ``doc``; anchor hits replaced by their pattern's matches.
+        ``table``: the doc's token array for the anchored matcher (see ``run_anchored``), when there is one."""
         matches = self.phrases(doc)
         if self.has_patterns:
             matches += self.matcher(doc)
@@ -73,7 +74,7 @@ class Compiled:
                     (max(0, start - anchored.before), min(len(doc), end + anchored.after))
                 )
         if windows:
-            found += run_anchored(doc, windows)
+            found += run_anchored(doc, windows, table)
         return found
 
 
