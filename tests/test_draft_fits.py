@@ -365,6 +365,10 @@ def test_the_draft_fits_the_message(tools: tuple[Detector, Drafter], subject: st
     ("Could you rebook me on the next flight?", {"change"}),
     ("I need it cancelled now, I sent it to the wrong account.", {"cancel"}),  # "it cancelled" is theirs to ask
     ("They cancelled my order without telling me.", set()),
+    # what comes free with a ticket is not compensation asked for; having the right one is not asking for it
+    ("My fare should come with free checked luggage and I need that sorted out.", {"fix"}),
+    ("I wanted to make sure I had picked the correct one before paying.", set()),
+    ("The shoes are the wrong size, I need the right one.", {"replacement"}),
 ])
 def test_asks_read_as_meant(tools: tuple[Detector, Drafter], text: str, kinds: set[str]) -> None:
     assert {a.kind for a in classify_text(tools[0], text).asks} == kinds
