@@ -399,3 +399,28 @@ def test_a_complaint_answered_as_a_question_is_still_owned(tools: tuple[Detector
                       subject="", date=NOW, text=text, full_text=text)
     body = drafter.render(message, classify_text(detector, text), 1, NOW, template="question").body
     assert "I'm sorry this hasn't gone as it should" in body and "Thanks for getting in touch" not in body, body
+
+
+# (text, the draft holds, the draft must not hold): a time that dates what happened is no deadline
+# of theirs; one that falls before our usual answer (today, a day already here) is met within the
+# first-response time, never "I'll tell you by Monday whether we can make it"
+@pytest.mark.parametrize(("text", "must", "must_not"), [
+    ("The payment got refused today at the checkout, can you tell me why?", [], ["You asked for this"]),
+    ("I got billed twice this morning and I want the second charge back.", [], ["You asked for this"]),
+    ("The blender stopped working today, so could you send a new one?", [], ["You asked for this"]),
+    ("Please get this fixed today, I run a cafe from home.", ["You asked for this today"],
+     ["whether we can make it" + " " + CALM, f"tell you {CALM}"]),
+    ("I need the refund by Friday, I'm going away.", ["You asked for this by Friday"], [f"tell you {CALM}"]),
+    ("Please refund me by 19th November, that's when the bill was due.", ["You asked for this by 19th November"],
+     [f"tell you {CALM}"]),
+    # a deadline after our usual answer is still acknowledged at the calm pace
+    ("Could I have the refund by Christmas please? It was a present.", ["You asked for this by Christmas", CALM], []),
+])
+def test_a_deadline_is_theirs_and_met_in_time(tools: tuple[Detector, Drafter], text: str, must: list[str],
+                                              must_not: list[str]) -> None:
+    _, text_out = draft(tools, "", text)
+    body = " ".join(text_out.body.split())
+    for phrase in must:
+        assert phrase in body, (phrase, body)
+    for phrase in must_not:
+        assert phrase not in body, (phrase, body)

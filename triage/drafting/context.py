@@ -823,6 +823,45 @@ def our_problems(reply: Reply | None, products: list[str], orders: list[str], fl
     return out
 
 
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SOON = re.compile(r"\b(?:today|tonight|this (?:morning|afternoon|evening)|noon|midday|end of (?:the )?day|eod|asap"
+                   r"|as soon as possible|immediately|right away|straight away|urgently|right now"
+                   r"|within\s+(?:the\s+next\s+)?\S+\s+(?:working\s+|business\s+)?hours?"
+                   r"|\d{1,2}(?::\d{2})?\s*(?:am|pm))\b", re.I)
+
+
+def due_by(deadline: str, day: date, answer_day: date) -> bool:
+    """True when the customer's ``deadline`` ("today", "by Friday", "by 3rd December") falls on or
+    before ``answer_day``, the day we would otherwise answer by, or has already passed on ``day``."""
+    text = deadline.lower()
+    if _SOON.search(text):
+        return True
+    if "tomorrow" in text:
+        return day + timedelta(days=1) <= answer_day
+    wanted: date | None = None
+    if m := re.search(r"\b(" + "|".join(_WEEKDAYS) + r")\b", text):
+        wanted = day + timedelta(days=(_WEEKDAYS.index(m.group(1)) - day.weekday()) % 7)
+    elif "weekend" in text or re.search(r"end of (?:the )?week", text):
+        wanted = day + timedelta(days=(4 - day.weekday()) % 7)
+    elif m := re.search(r"within\s+(\d+)\s+(?:working\s+|business\s+)?days?", text):
+        wanted = day + timedelta(days=int(m.group(1)))
+    else:
+        m = re.search(r"(\d{1,2})(?:st|nd|rd|th)?(?:\s+of)?\s+([a-z]{3,9})|([a-z]{3,9})\s+(\d{1,2})(?:st|nd|rd|th)?\b",
+                      text)
+        if m:
+            num, name = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+            month = next((i + 1 for i, n in enumerate(x.lower() for x in _MONTHS)
+                          if n.startswith(name[:3]) and name in n), 0)
+            if month:
+                try:
+                    wanted = date(day.year, month, int(num))
+                except ValueError:
+                    wanted = None
+                if wanted and (day - wanted).days > 180:  # "by 3rd January", written in December
+                    wanted = date(day.year + 1, month, int(num))
+    return wanted is not None and wanted <= answer_day
+
+
 def build_context(message: Message, detection: Detection, case_id: int, now: datetime,
                   support: SupportSettings, *, working_days: int = 1,
                   holidays: frozenset[date] = frozenset(), specialist: Specialist | None = None,
@@ -889,9 +928,14 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         text = format_day(value) if isinstance(value, date) else clean_line(str(value), 300)
         values[key] = text.rstrip(" .")
     next_day = format_day(add_working_days(day, working_days, holidays))
-    urgent = bool(reply and reply.urgent and within)
-    next_step = within if urgent else f"by {next_day}"
     deadline = reply.deadline if reply else ""
+    # a deadline of theirs that falls before our usual answer (today, tonight, by a day already
+    # passed) is met within the first-response time, never "I'll tell you by Wednesday"
+    soon = bool(deadline) and due_by(deadline, day, add_working_days(day, working_days, holidays))
+    urgent = bool(reply and (reply.urgent or soon) and within)
+    next_step = within if urgent else f"by {next_day}"
+    if soon and not urgent:
+        deadline = ""  # no first-response time to promise: better unsaid than a promise after it
     problems = our_problems(reply, products, ordered, tuple(o for o in orders if nouns[o] == "flight"))
     # what they only asked about or feared ("is my card blocked?") is said as what they'd like to know
     wonders = [p[len(WONDERED):] for p in problems if p.startswith(WONDERED)]

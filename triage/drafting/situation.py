@@ -270,6 +270,11 @@ _WANTS = re.compile(r"\b(?:can|could|would|will)\s+(?:you|u|someone|somebody)\b|
                     r"|\beither\b|\bor\s+else\b|\botherwise\b|\bor\s+(?:i|we)(?:['\u2019]ll|\s+will)\b", re.I)
 
 
+# where one clause of a sentence ends and another begins: "declined today, can you…", "charged
+# twice today and I want…", "it broke this morning so please…"
+_CLAUSE = re.compile(r"[,;:\u2013\u2014]\s*|\s-\s|\s(?=(?:and|but|so|because|as|since|then|yet)\s)", re.I)
+
+
 def _asked_by(text: str, deadline: str) -> bool:
     """True when the sentence that holds ``deadline`` asks for something (a request frame: "please",
     "could you", "I need it"): only then is the time the customer's own deadline."""
@@ -279,7 +284,19 @@ def _asked_by(text: str, deadline: str) -> bool:
     starts = [m.end() for m in re.finditer(r"[.!?]+(?=\s|$)|\n\s*\n", text[:at])]
     stop = re.search(r"[.!?]+(?=\s|$)|\n\s*\n", text[at:])
     sentence = text[starts[-1] if starts else 0 : at + (stop.start() if stop else len(text) - at)]
-    return bool(_WANTS.search(sentence) or _REQUEST.search(sentence))
+    if not (_WANTS.search(sentence) or _REQUEST.search(sentence)):
+        return False
+    # the ask must hold the time: in "my card was declined today, can you tell me why?" the time
+    # dates what happened, and the ask is another clause; a clause that is only the time ("fix it,
+    # today!") belongs to the clause before it
+    clauses = _CLAUSE.split(sentence)
+    held = next((i for i, c in enumerate(clauses) if deadline.lower() in c.lower()), -1)
+    if held < 0:
+        return True  # the time spans a clause break: keep the sentence's reading
+    clause = clauses[held]
+    if held and len(re.findall(r"\w+", clause)) - len(re.findall(r"\w+", deadline)) < 2:
+        clause = clauses[held - 1] + " " + clause
+    return bool(_WANTS.search(clause) or _REQUEST.search(clause))
 
 
 # a question that asks nothing of us, only says how bad it is: "why would I bother flying with you
