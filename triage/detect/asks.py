@@ -227,13 +227,29 @@ Slot = frozenset[str] | None  # None: the gap ``*``
 Entry = tuple[re.Pattern[str] | None, Any]
 
 
-@dataclass(frozen=True)
 class Starting:
     """The patterns that start with one word, in the rules' order, and one regular expression
-    that matches where any of the longer ones does (most tries fail: one try, not one each)."""
+    that matches where any of the longer ones does (most tries fail: one try, not one each).
 
-    patterns: list[Entry]
-    any_longer: re.Pattern[str] | None
+    Compiled the first time a text holds the word: the rules hold about a thousand of these
+    expressions and a poll with one new message reads a few of them."""
+
+    __slots__ = ("sources", "compiled", "patterns", "any_longer")
+
+    def __init__(self, sources: list[tuple[str | None, Any]]) -> None:
+        self.sources = sources  # (the regular expression for the words after the first, what)
+        self.compiled = False
+        self.patterns: list[Entry] = []
+        self.any_longer: re.Pattern[str] | None = None
+
+    def compile(self) -> None:
+        self.patterns = [(_compile(rest) if rest else None, what) for rest, what in self.sources]
+        longer = list(dict.fromkeys(rest for rest, _ in self.sources if rest))
+        self.any_longer = _compile("|".join(f"(?:{r})" for r in longer)) if longer else None
+        self.compiled = True
+
+
+_compile = functools.lru_cache(maxsize=None)(re.compile)  # one pattern starts with several words
 
 
 Index = dict[str, Starting]  # first word (a lemma, or "=" + a form) -> the patterns starting with it
@@ -322,18 +338,14 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
 
 def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
     """Patterns by the words they can start with: a token is tried only against those."""
-    lists: dict[str, list[Entry]] = {}
+    lists: dict[str, list[tuple[str | None, Any]]] = {}
     for slots, what in patterns:
         if not slots or slots[0] is None:
             continue
-        rest = re.compile("".join(map(_slot_re, slots[1:]))) if len(slots) > 1 else None
+        rest = "".join(map(_slot_re, slots[1:])) if len(slots) > 1 else None
         for word in slots[0]:
             lists.setdefault(word, []).append((rest, what))
-    index: Index = {}
-    for word, found in lists.items():
-        longer = list(dict.fromkeys(rest.pattern for rest, _ in found if rest is not None))
-        index[word] = Starting(found, re.compile("|".join(f"(?:{r})" for r in longer)) if longer else None)
-    return index
+    return {word: Starting(found) for word, found in lists.items()}
 
 
 # ---------------------------------------------------------------- matching
@@ -431,6 +443,8 @@ def _matches(doc: _Doc, hi: int, candidates: Candidates) -> list[tuple[int, int,
     written, at = doc.written, doc.at
     limit = at[hi]
     for i, starting in candidates:
+        if not starting.compiled:
+            starting.compile()
         longer = starting.any_longer is not None and starting.any_longer.match(written, at[i + 1], limit)
         for rest, what in starting.patterns:
             if rest is None:
