@@ -424,3 +424,21 @@ def test_a_deadline_is_theirs_and_met_in_time(tools: tuple[Detector, Drafter], t
         assert phrase in body, (phrase, body)
     for phrase in must_not:
         assert phrase not in body, (phrase, body)
+
+
+STAFF_STEP = "[[confirm: I've passed what happened with our colleague to their team lead"
+
+
+# a complaint about how one of our people treated them gets its own next step, as an agent's checklist item
+@pytest.mark.parametrize(("text", "step"), [
+    ("The woman at the check-in desk was dismissive and unprofessional from start to finish.", True),
+    ("Your cashier refused to help me and just laughed when I asked why.", True),
+    ("I phoned about my bill and the advisor hung up on me halfway through.", True),
+    ("The rep was extremely rude when I asked about my missing parcel.", True),
+    # a line that dropped, or a long hold, is no complaint about a person
+    ("I was on hold for forty minutes and then the call got cut off.", False),
+])
+def test_a_complaint_about_our_staff_is_taken_to_their_lead(tools: tuple[Detector, Drafter], text: str,
+                                                            step: bool) -> None:
+    _, text_out = draft(tools, "", text)
+    assert (STAFF_STEP in text_out.body) is step, text_out.body

@@ -141,7 +141,7 @@ CONTEXT_KEYS = (
     "products", "date", "dates", "amount", "amounts", "topic", "level", "angry", "complaint",
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
-    "deadline", "deadline_line", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
+    "deadline", "deadline_line", "problem_steps", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
     "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", "wondered", "leaving",
     "hardship", *EXTRA_KEYS,
 )
@@ -987,6 +987,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "asks": list(reply.asks) if reply else [],
         "ask_replies": [{"kind": k, "text": fill(t, placeholders)} for k, t in
                         (reply.ask_lines if reply else ())],
+        "problem_steps": list(reply.steps) if reply else [],
         "urgent": urgent,
         "deadline": deadline,
         "deadline_line": fill(reply.deadline_say, placeholders) if reply and deadline else "",

@@ -92,6 +92,9 @@ class ProblemRule:
     # the machine keeps my card?"): "whether your card has been blocked", said after "You'd like to
     # know"; "" says nothing then (a question or a hypothetical is never restated as a fact)
     asked: str = ""
+    # the next step this problem gets, said after the asks' lines: an agent checklist item for what
+    # only an agent can do ("[[confirm: I've passed what happened to their team lead]]"); "" for none
+    step: str = ""
 
 
 # marks an ``asked`` sentence among the problems found: what they'd like to know, not what happened
@@ -222,6 +225,7 @@ class Reply:
     # (sentence, the default {thing}: what they named, else the entry's word, "" when it needs a named thing)
     problems: tuple[tuple[str, str], ...] = ()
     hardship: bool = False  # a bereavement, an illness, a hospital stay ([signs] hardship): sympathy first
+    steps: tuple[str, ...] = ()  # the ``step`` of each problem said, each once, in the order they say them
 
 
 _QUESTION_START = re.compile(
@@ -427,7 +431,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     sign = _Signs(policy)
     urgent_text, urgent_body = urgency(policy, text, message.text or "")
     trouble, span = _trouble(policy, message, detection, kinds, sign, urgent_body)
-    problems, urgent_problem = problems_in(policy, message)
+    problems, urgent_problem, steps = problems_in(policy, message)
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
     trouble = trouble or bool(problems)
@@ -499,7 +503,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     said = {k for k, _ in lines}
     answers = [a for a in answers if a.covers not in said]
     return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
-                 tuple(open_questions), upset, trouble, span, about_order, problems, "hardship" in signs)
+                 tuple(open_questions), upset, trouble, span, about_order, problems, "hardship" in signs, steps)
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
@@ -625,14 +629,15 @@ def _opens_text(subject: str, text: str) -> bool:
     return len(said) >= 2 and words[: len(said)] == said
 
 
-def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str, str], ...], bool]:
+def problems_in(policy: ReplyPolicy,
+                message: Message) -> tuple[tuple[tuple[str, str], ...], bool, tuple[str, ...]]:
     """What went wrong, in our words, and whether it is urgent.
 
     The words: the ``[[problems]]`` sentences whose phrases the subject or the text holds (not in a
     sentence with one of the entry's ``unless`` phrases), each once, in the order the customer says
     them, at most PROBLEMS_SAID; a span already read as one problem is not read again, and of the
     entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
-    found is said. Urgent: one of the problems found is ``urgent`` in a sentence without an
+    found is said; with them the ``step`` of each problem said, each once. Urgent: one of the problems found is ``urgent`` in a sentence without an
     ``[urgent] unless`` phrase ("my flight was cancelled", not "my flight last month was cancelled")."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     urgent = False
@@ -683,7 +688,9 @@ def problems_in(policy: ReplyPolicy, message: Message) -> tuple[tuple[tuple[str,
         taken.append((start, end))
         chosen.append((start, rule, thing))
     chosen.sort(key=lambda c: c[0])
-    return tuple((r.say, thing) for _, r, thing in chosen[:PROBLEMS_SAID]), urgent
+    kept = chosen[:PROBLEMS_SAID]
+    steps = tuple(dict.fromkeys(r.step for _, r, _ in kept if r.step))
+    return tuple((r.say, thing) for _, r, thing in kept), urgent, steps
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -745,11 +752,11 @@ def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False,
 
 def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
     """``[[problems]]``: phrases (the syntax of tone.toml), ``say`` (our words), optional ``thing``,
-    ``unless``, ``group``, ``names`` and ``urgent``."""
+    ``unless``, ``group``, ``names``, ``urgent``, ``asked`` and ``step``."""
     out: list[ProblemRule] = []
     for n, entry in enumerate(f.tables(f.data, "problems")):
         key = f"problems[{n}]"
-        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent", "asked"}, key)
+        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent", "asked", "step"}, key)
         phrases = compile_patterns(f, f"{key}.phrases", entry.get("phrases"), regex=False)
         if not phrases:
             f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
@@ -773,7 +780,8 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
         if asked and not WONDER_START.match(asked):
             f.problem(f"{key}.asked", "expected words that follow \"You'd like to know\": "
                       "starting with whether, what, how, why, when, where, which or who")
-        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent, asked))
+        step = _owner_text(f, f"{key}.step", entry.get("step", ""), allowed=(), empty=True)
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent, asked, step))
     return tuple(out)
 
 
