@@ -336,6 +336,10 @@ CASES = [
      ["You asked for an apology", "[[confirm:"], []),
     ("", "Could you send my booking confirmation again? It went to an old address.", set(), set(),
      ["[[confirm: I've sent it again"], ["replaced free of charge"]),
+    # someone named after the problem is not whom it happened to
+    ("", "My flight was cancelled and my wife had to wait for hours. I want a refund.", set(), set(),
+     ["your flight was cancelled"], ["your wife's flight"]),
+    ("", "Our flight sat on the tarmac for 1 hr before anyone told us anything.", set(), set(), [], ["1 hours"]),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),
@@ -442,3 +446,15 @@ def test_a_complaint_about_our_staff_is_taken_to_their_lead(tools: tuple[Detecto
                                                             step: bool) -> None:
     _, text_out = draft(tools, "", text)
     assert (STAFF_STEP in text_out.body) is step, text_out.body
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("Hello, could my card 4111 1111 1111 1111 be blocked?", "4111"),
+    ("Is my account 12345678 closed? I can't log in.", "12345678"),
+])
+def test_a_number_in_their_question_is_never_said_back(tools: tuple[Detector, Drafter], text: str,
+                                                       number: str) -> None:
+    """Card and account numbers stay out of what the customer reads (the agent's [[answer]] marker,
+    replaced before sending, may hold the question as they wrote it)."""
+    _, result = draft(tools, "", text)
+    assert number not in re.sub(r"\[\[.*?\]\]", " ", result.body, flags=re.S), result.body

@@ -586,8 +586,9 @@ def waited_for(text: str) -> str:
     held = _HELD.search(text or "")
     if held and held.group("span"):
         words = held.group("span").lower().replace("+", "").split()
-        if words[-1] in _UNITS and words[-1] not in ("hour", "minute"):
-            words[-1] = _UNITS[words[-1]]
+        if words[-1] in _UNITS:
+            unit = _UNITS[words[-1]]
+            words[-1] = unit[:-1] if words[0] in ("1", "one", "a", "an") else unit  # "1 hr": one hour
         return " ".join(words)
     if held:
         n = int(held.group("num"))
@@ -703,8 +704,8 @@ def indirect_question(question: str) -> str:
     # a question of two parts is said by its first: "How long is the warranty, and does it cover…"
     q = re.split(r"\s*(?:,|;|\s-\s|\u2013|\u2014)\s*(?:and|or|also|plus)?\s*(?=(?:what|where|when|how|why|which|who|"
                  r"is|are|do|does|can|could|will|would|should)\b)", q, maxsplit=1, flags=re.I)[0]
-    if not q or "?" in q or len(_COUNTED.findall(q)) > 16:
-        return ""
+    if not q or "?" in q or len(_COUNTED.findall(q)) > 16 or _NUMBERISH.search(q):
+        return ""  # card, account and order numbers are never said back; the facts say which order
     told = _TELL_ME.match(q)
     if told:  # "Can you tell me why this happened" -> "why this happened"
         inner = told.group("inner").split()

@@ -593,8 +593,8 @@ def third_party(sentence: str, at: int) -> tuple[str, bool, str] | None:
     starts = [m.end() for m in _CLAUSE_STOP.finditer(sentence, 0, at)]
     lo = starts[-1] if starts else 0
     found = list(_OTHER.finditer(sentence, lo, max(at, lo) + 40))
-    found = [f for f in found if f.start() <= at + 1] or found[:1]
-    if not found or found[-1].start() > at + 40:
+    found = [f for f in found if f.start() <= at + 1]  # named after the problem: not whom it happened to
+    if not found:
         return None
     other = found[-1]
     if _SELF.search(sentence, other.end(), max(at, other.end())):
