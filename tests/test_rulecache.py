@@ -88,7 +88,7 @@ def test_a_changed_rule_file_is_checked_again_and_a_broken_one_reported(folders,
     assert ruleset.check(rules, templates)  # and `rules check`, which never reads the record, says so too
 
 
-def test_a_file_changed_while_a_part_is_built_is_not_recorded_as_checked(folders, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_changed_while_a_part_is_built_is_recorded_only_for_the_bytes_read_before(folders, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rules, templates = folders
     record = tmp_path / "triage.db.rules-checked"
     rs = ruleset.RuleSet(rules, templates, SupportSettings(), checked_file=record)
