@@ -458,3 +458,14 @@ def test_a_number_in_their_question_is_never_said_back(tools: tuple[Detector, Dr
     replaced before sending, may hold the question as they wrote it)."""
     _, result = draft(tools, "", text)
     assert number not in re.sub(r"\[\[.*?\]\]", " ", result.body, flags=re.S), result.body
+
+
+# it happened to the customer, to something of someone they named: the thing is said as theirs
+@pytest.mark.parametrize(("text", "said"), [
+    ("My dad had a stroke last week and now I'm locked out of his account.", "your dad's account"),
+    ("My wife is overseas, and I cannot sign in to her account to pay the bills.", "your wife's account"),
+    ("My wife set it up for me but I can't log in to my account.", "you can't get into your account"),
+])
+def test_a_thing_of_someone_they_named_is_theirs(tools: tuple[Detector, Drafter], text: str, said: str) -> None:
+    _, text_out = draft(tools, "", text)
+    assert said in " ".join(text_out.body.split()), text_out.body

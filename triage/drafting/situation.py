@@ -602,6 +602,22 @@ def third_party(sentence: str, at: int) -> tuple[str, bool, str] | None:
     return _OTHERS[other.group(1).lower()]
 
 
+_THEIRS = re.compile(r"\b(her|his|their)\b", re.I)
+
+
+def whose_thing(sentence: str, start: int, end: int) -> tuple[str, bool, str] | None:
+    """The person the customer named whose thing the problem at ``sentence[start:end]`` is about, when
+    it happened to the customer but the thing is someone else's ("my mother is in hospital and I
+    can't get into her account"): the last person named before it whose "her", "his" or "their" it
+    is; None when the problem's words say no "her", "his" or "their"."""
+    pronoun = _THEIRS.search(sentence, start, min(len(sentence), end + 12))
+    if pronoun is None:
+        return None
+    said = pronoun.group(1).lower()
+    named = [_OTHERS[o.group(1).lower()] for o in _OTHER.finditer(sentence, 0, start)]
+    return next((who for who in reversed(named) if who[2] == said or said == "their"), None)
+
+
 def about_them(said: str, who: tuple[str, bool, str]) -> str:
     """Our words about the customer (``[[problems]] say``) turned onto someone else: "you're
     stranded" -> "your friends are stranded", "your flight was cancelled" -> "their flight was cancelled"."""
@@ -676,6 +692,11 @@ def problems_in(policy: ReplyPolicy,
                         said = about_them(said, who).replace("{flight}", about_them("your flight", who))
                         if named or rule.thing:
                             said = said.replace("{thing}", about_them(named or rule.thing, who))
+                    elif owner := whose_thing(sentence, m.start() - at, m.end() - at):
+                        # it happened to them, to something of someone else's: "your mother's account"
+                        name, plural, _ = owner
+                        said = re.sub(r"\byour\b(?=\s+(?!" + re.escape(name.split()[-1]) + r"\b))",
+                                      name + ("'" if plural else "'s"), said, count=1)
                     urgent = urgent or (rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless))
                     found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said)
                                   if said != rule.say else rule, named or rule.thing))
