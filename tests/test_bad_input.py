@@ -270,3 +270,41 @@ def test_messages_failing_the_same_way_beside_one_that_does_not_are_quarantined(
     box = maildir(junk, path=workspace.dir / "Junk")
     workspace.maildir_config(box)
     assert workspace.run_json("poll")["quarantined"] == 6
+
+
+def test_a_batch_failing_the_same_way_run_after_run_is_quarantined_at_last(workspace: Workspace, maildir) -> None:  # type: ignore[no-untyped-def]
+    """One identical error does not prove the fault is not in the mail (a blast of one kind of
+    message that one bug trips on): held back SYSTEMIC_HOLDS runs in a row, the batch is then
+    quarantined, each with its error, so the checkpoint moves and later mail is triaged; after
+    the fix ``retry --all`` triages them."""
+    templates, good = buggy_templates(workspace)
+    workspace.maildir_config(maildir(kettles(20)), extra=f'[paths]\ntemplates = "{templates}"\n')
+    for _ in range(pipeline.SYSTEMIC_HOLDS):
+        failed = workspace.run("poll", "--json")
+        assert failed.returncode == 3, failed.stdout + failed.stderr
+        assert "next poll tries them again" in failed.stderr
+        with Store(workspace.db) as store:
+            assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    done = workspace.run("poll", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["fetched"], summary["triaged"], summary["quarantined"], summary["drafts"]) == (20, 0, 20, 0)
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1, done.stderr
+    assert "all 20 messages of a batch" in said[0] and f"{pipeline.SYSTEMIC_HOLDS} failed runs in a row" in said[0], said
+    assert "quarantined now" in said[0] and "triage retry --all" in said[0], said
+    with Store(workspace.db) as store:
+        held = store.quarantined()
+        assert len(held) == 20 and all("division or modulo by zero" in row["error"] for row in held), held
+    status = json.loads(workspace.run("status", "--json").stdout)
+    assert status["consecutive_failures"] == 0, status
+    again = workspace.run("poll", "--json")  # the checkpoint moved: the same mail is not taken again
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["fetched"] == 0
+    (templates / "_sign_off.j2").write_text(good, encoding="utf-8")  # the owner fixes the template
+    retried = workspace.run("retry", "--all", "--json")
+    assert retried.returncode == 0, retried.stderr
+    summary = json.loads(retried.stdout)
+    assert (summary["triaged"], summary["quarantined"], summary["drafts"]) == (20, 0, 20), summary
+    with Store(workspace.db) as store:
+        assert store.quarantined() == []

@@ -9,10 +9,14 @@ on. But when every message of a batch (at least SYSTEMIC_MIN) fails with one
 and the same error, the fault is not in the messages (a bug, a broken
 environment): the batch is rolled back, nothing quarantined, its checkpoint
 not advanced, and the run fails (``BatchFailed``, exit 3) so the next run
-tries the same mail again. A message over ``[mailbox] max_message_mb`` arrives with its headers
-only: it is stored with them and its size, quarantined as too large, and
-``retry`` fetches it again from the source once the limit allows it. spaCy
-and Jinja are loaded only when a batch has mail to classify.
+tries the same mail again. Only SYSTEMIC_HOLDS runs in a row, though: an
+identical error may still be the messages' own (a blast of one kind of mail
+that one bug trips on), so the run after them quarantines the batch as any
+other and goes on, lest no later mail is ever triaged. A message over
+``[mailbox] max_message_mb`` arrives with its headers only: it is stored
+with them and its size, quarantined as too large, and ``retry`` fetches it
+again from the source once the limit allows it. spaCy and Jinja are loaded
+only when a batch has mail to classify.
 
 With a worker pool (``[poll] workers`` above 1, ``triage.workers``) parsing,
 detection and the drafter's decision and text run in worker processes, a
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 
 TOO_LARGE = "too large:"  # how a quarantined message held by its headers only starts its error
 SYSTEMIC_MIN = 5  # a batch of at least this many, every one failing the same way: not the messages' fault
+SYSTEMIC_HOLDS = 3  # failed runs in a row such a batch is held back for; the next run quarantines it
 
 
 class BatchFailed(TriageError):
@@ -211,9 +216,13 @@ def process_batch(
             _prepare_drafts(pool, b, fresh)
         for item in fresh:
             _apply(b, item)
-        _refuse_systemic(b, fresh)  # raises inside the transaction: nothing of the batch is kept
+        released = _refuse_systemic(b, fresh)  # raises inside the transaction: nothing of the batch is kept
         if batch.checkpoint:
             store.set_checkpoint(mailbox, batch.folder, *batch.checkpoint)
+    if released:  # one line for the batch, not one traceback per message
+        log.warning("%s", released)
+        log.debug("the first message's traceback:\n%s", fresh[0].trace or "(none)")
+        return
     for item in fresh:
         if item.trace:
             log.error("quarantined %s: %s\n%s", item.fetched.source_key, item.fault, item.trace.rstrip())
@@ -221,15 +230,28 @@ def process_batch(
             log.warning("quarantined %s: %s", item.fetched.source_key, item.error)
 
 
-def _refuse_systemic(b: BatchRun, items: list[Item]) -> None:
-    """Raise BatchFailed when every one of at least SYSTEMIC_MIN messages failed with one error."""
+def _refuse_systemic(b: BatchRun, items: list[Item]) -> str:
+    """Raise BatchFailed when every one of at least SYSTEMIC_MIN messages failed with one error,
+    unless the SYSTEMIC_HOLDS poll runs before this one failed so for the same folder and error:
+    then the batch is quarantined as it is, and what to tell the owner is returned ("" otherwise)."""
     faults = {i.fault for i in items}
     if len(items) < SYSTEMIC_MIN or len(faults) != 1 or "" in faults:
-        return
+        return ""
+    fault = faults.pop()
+    # without the count, which grows while new mail joins a batch that is not full
+    same = f"messages of a batch from {b.batch.folder} failed the same way, so the fault is not in them ({fault})"
+    held = 0
+    for run in b.run.store.runs_of("poll", limit=SYSTEMIC_HOLDS):
+        if run["ok"] or same not in str(run["summary"].get("error", "")):
+            break
+        held += 1
+    if held >= SYSTEMIC_HOLDS:
+        return (f"all {len(items)} {same}, but {held} failed runs in a row have held them back: they are "
+                "quarantined now, each with its error, and the poll goes on; once the fault is fixed, "
+                "`triage retry --all` takes them again")
     log.debug("the first message's traceback:\n%s", items[0].trace or "(none)")
     raise BatchFailed(
-        f"all {len(items)} messages of a batch from {b.batch.folder} failed the same way, so the fault is "
-        f"not in them ({faults.pop()}): none was quarantined and the folder's checkpoint stays before "
+        f"all {len(items)} {same}: none was quarantined and the folder's checkpoint stays before "
         "them; the next poll tries them again")
 
 
