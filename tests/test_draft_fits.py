@@ -336,6 +336,11 @@ CASES = [
      ["You asked for an apology", "[[confirm:"], []),
     ("", "Could you send my booking confirmation again? It went to an old address.", set(), set(),
      ["[[confirm: I've sent it again"], ["replaced free of charge"]),
+    # a time of day is not how long they waited; a one-statement message is said back, not asked again
+    ("", "Train 4 is 1:45 hrs delayed so far because of a signal fault.", set(), set(), [], ["45 hours"]),
+    ("", "The interest on my savings account was calculated incorrectly.", set(), set(), ["you wrote"],
+     ["what happened"]),
+    ("", "My statement shows a fee I was never told about.", set(), set(), ["you wrote"], ["what happened"]),
     # someone named after the problem is not whom it happened to
     ("", "My flight was cancelled and my wife had to wait for hours. I want a refund.", set(), set(),
      ["your flight was cancelled"], ["your wife's flight"]),

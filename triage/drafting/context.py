@@ -341,15 +341,22 @@ _VERDICT = re.compile(
     r"|upset|angry|furious|annoyed|frustrated|fed\s+up|disgusted|appalled|livid)\b", re.I)
 
 
+_SENTENCE_ADVERB = re.compile(r"^(?:(?:\w+ly|seriously|tbh|well|look|so|to\s+be\s+honest|quite\s+simply)[,\s]+)+", re.I)
+
+
 def not_the_problem(phrase: str, text: str) -> bool:
     """True when ``phrase`` (a clause of theirs) would not restate what went wrong: a denial, what
     they did not mean, a stance, a verdict, an insult or praise (``_VERDICT``), a fragment, or
     nearly all they wrote (quoting a short message back whole is parroting, not understanding)."""
-    if _NOT_THE_PROBLEM.search(phrase) or _VERDICT.search(phrase.strip(" \"'\u201c\u201d")):
+    bare = _SENTENCE_ADVERB.sub("", phrase.strip(" \"'\u201c\u201d"))  # "Honestly, you people are dreadful"
+    if _NOT_THE_PROBLEM.search(phrase) or _VERDICT.search(bare):
         return True
     if not text:
         return False
-    said = _COUNTED.findall(re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", text or ""))
+    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", text or "")
+    if len(_sentence_list(plain)) < 2:
+        return False  # a message of one statement: quoting it says we read it, asking would not
+    said = _COUNTED.findall(plain)
     return 5 <= len(said) <= 16 and len(_COUNTED.findall(phrase)) >= 0.7 * len(said)
 
 
@@ -572,7 +579,7 @@ _HELD = re.compile(
     r"\b(?:delayed|stuck|stranded|held\s+up|sat|sitting|waiting|on\s+hold|on\s+the\s+(?:phone|line|tarmac|runway|plane))"
     r"(?:\s+[\w'\u2019]+){0,3}?\s+(?:for|by)\s+(?:over\s+|nearly\s+|almost\s+|more than\s+|about\s+)?"
     r"(?P<span>" + _NUMBER_WORDS + r"\+?\s+(?:hours?|hrs?|minutes?|mins?)(?:\s+and\s+a\s+half)?)\b"
-    r"|\b(?P<num>\d+)\s*\+?\s*-?\s*(?P<unit>hour|hr|minute|min)s?\s+(?:delay|delayed|wait|hold|late)\b", re.I)
+    r"|(?<![\d:.,])\b(?P<num>\d+)\s*\+?\s*-?\s*(?P<unit>hour|hr|minute|min)s?\s+(?:delay|delayed|wait|hold|late)\b", re.I)
 _UNITS = {"hr": "hours", "hrs": "hours", "min": "minutes", "mins": "minutes", "hour": "hours", "minute": "minutes"}
 
 
