@@ -114,9 +114,11 @@ class AutoRules:
         for ticket in self.tickets:
             if not ticket.subject.search(text):
                 continue
-            if ticket.body is not None and start is None:
+            if ticket.body is None:
+                return f"ticket acknowledgement ({ticket.id})"
+            if start is None:
                 start = normalise(body[:BODY_CHARS])
-            if ticket.body is None or (start is not None and ticket.body.search(start)):
+            if ticket.body.search(start):
                 return f"ticket acknowledgement ({ticket.id})"
         # Without a colon, a person could have written it: only with a second sign.
         opening = next(((lang.code, o) for lang in self.languages for o in lang.openings

@@ -309,6 +309,7 @@ class Compiled:
     openers: Index  # question_openers
     excludes: dict[str, Index]  # rule id -> its exclude terms
     vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
+    deadlines: tuple[TimeRule, ...] = ()  # the [[times]] marked deadline: all a sentence asking nothing is read for
     read: dict[int, _Word] = field(default_factory=dict)  # a word (its ORTH) as read before (see ``_read``)
 
 
@@ -333,7 +334,8 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
     words |= {w for patterns in frames.values() for slots in patterns for slot in slots for w in slot or ()}
     vocabulary = frozenset(w for w in words if w.isalpha() and len(w) >= 4)
     openers = _index([(slots, None) for slots in frames["question_openers"]])
-    return Compiled(rules, asking, framing, openers, excludes, vocabulary)
+    deadlines = tuple(r for r in rules.times if r.deadline)
+    return Compiled(rules, asking, framing, openers, excludes, vocabulary, deadlines)
 
 
 def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
@@ -383,12 +385,8 @@ class _Doc:
     asking: Candidates  # where patterns of ``Compiled.asking`` may start
 
 
-def _prepare(spacy_doc: Any, text: str, compiled: Compiled, rows: Any = None) -> _Doc:
+def _prepare(spacy_doc: Any, text: str, compiled: Compiled, rows: Any) -> _Doc:
     """``rows``: the doc's IS_SPACE, IDX, LENGTH, ORTH as one array the caller has made (it is changed here)."""
-    if rows is None:
-        import spacy.attrs  # spaCy is loaded whenever there is a doc
-
-        rows = spacy_doc.to_array([spacy.attrs.IS_SPACE, spacy.attrs.IDX, spacy.attrs.LENGTH, spacy.attrs.ORTH])
     space = rows[:, 0].nonzero()[0]  # whitespace is left out, but a blank line ends a sentence
     blank = [k for k, (idx, length) in zip(space.tolist(), rows[space, 1:3].tolist(), strict=True)
              if text.count("\n", idx, idx + length) >= 2]  # the doc's text has the same blank lines
@@ -482,7 +480,7 @@ def sentences(doc: _Doc) -> list[tuple[int, int]]:
 
 
 def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evidence],
-              body_at: int = 0, rows: Any = None) -> tuple[tuple[Ask, ...], str]:
+              rows: Any, body_at: int = 0) -> tuple[tuple[Ask, ...], str]:
     """The asks of one text, in text order, and the customer's deadline ("" when none).
 
     ``body_at``: where the message body starts in ``text`` (the subject line comes first); an
@@ -494,7 +492,6 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
     threats = sorted(e.start for e in evidence if e.kind == "threat")
     order = {r.rule: i for i, r in enumerate(rules.asks)}
-    deadlines = tuple(r for r in rules.times if r.deadline)
     found: list[Ask] = []
     deadline = ""
     for lo, hi in sentences(doc):
@@ -512,7 +509,7 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
             continue  # nothing asked here: no time to attach, and no deadline of theirs
         sentence = text[a:b]
         # with nothing asked here only a deadline of theirs matters: only the deadline rules are read
-        when, deadline_here = _times(rules.times if kept else deadlines, sentence)
+        when, deadline_here = _times(rules.times if kept else compiled.deadlines, sentence)
         if when:
             kept = [replace(k, when=when) for k in kept]
         if not deadline and deadline_here:

@@ -285,7 +285,7 @@ class Detector:
         # and one a rule matched, when there is one: a graded word alone is weaker evidence of the problem
         said = [e for e in evidence if e.start >= body_at]
         facts = extract(rules.facts, text, lowered_or_none, ents, [e for e in said if "valence" not in e.rule] or said)
-        asks, deadline = find_asks(self.asks, doc, text, evidence, body_at, rows[:, ASKS_COLUMNS])
+        asks, deadline = find_asks(self.asks, doc, text, evidence, rows[:, ASKS_COLUMNS], body_at)
         if deadline:
             facts = replace(facts, deadline=deadline)
         evidence = [e for e in evidence if e.weight]  # negated and zero-weight matches explain nothing
