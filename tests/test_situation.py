@@ -402,9 +402,12 @@ def test_the_sentence_at_a_position_is_the_one_scanned_for() -> None:
     airport" is): the sentences are found once per text, with the same answer a scan gives."""
     from triage.drafting.situation import _SENTENCE, _sentence_at
 
-    text = "Stuck at the airport!  My transfer is stuck in pending.\nWhy?\n\nno end"
-    at = _sentence_at(text)
-    for pos in range(len(text)):
-        scanned = next((s.group(0) for s in _SENTENCE.finditer(text) if s.start() <= pos < s.end()), text)
-        assert at(pos) == scanned, pos
-    assert _sentence_at("")(0) == ""
+    # the same sentence twice: each position is in its own copy, with that copy's start
+    for text in ("Stuck at the airport!  My transfer is stuck in pending.\nWhy?\n\nno end",
+                 "Flight cancelled\nFlight cancelled\n"):
+        at = _sentence_at(text)
+        for pos in range(len(text)):
+            scanned = next(((s.start(), s.group(0)) for s in _SENTENCE.finditer(text) if s.start() <= pos < s.end()),
+                           (0, text))
+            assert at(pos) == scanned, pos
+    assert _sentence_at("")(0) == (0, "")

@@ -134,12 +134,17 @@ def where_in(sentence: str) -> str:
     return ""
 
 
+def _clause_start(sentence: str, at: int) -> int:
+    """Where the clause holding ``sentence[at]`` starts: after the last ``_CLAUSE_STOP`` before it."""
+    starts = [m.end() for m in _CLAUSE_STOP.finditer(sentence, 0, at)]
+    return starts[-1] if starts else 0
+
+
 def only_wondered(sentence: str, at: int, end: int) -> bool:
     """True when the phrase at sentence[at:end] is only asked about or feared, not said to have
     happened: its clause asks yes or no in a sentence ending "?" ("Could my card be locked?"), or a
     condition or a worry comes before it in its clause ("What do I do if I can't get my card out?")."""
-    starts = [m.end() for m in _CLAUSE_STOP.finditer(sentence, 0, at)]
-    clause_start = starts[-1] if starts else 0
+    clause_start = _clause_start(sentence, at)
     stop = _CLAUSE_STOP.search(sentence, end)
     clause = sentence[clause_start:stop.start() if stop else len(sentence)].strip(" \"'\u201c(")
     if sentence.rstrip().endswith("?") and _YES_NO.match(clause):
@@ -509,15 +514,16 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
-def _sentence_at(text: str) -> Callable[[int], str]:
-    """The sentence of ``text`` (``_SENTENCE``) that holds a position, else the whole text; the
-    sentences are found once, so a long message costs one pass, not one per phrase found."""
+def _sentence_at(text: str) -> Callable[[int], tuple[int, str]]:
+    """Where the sentence of ``text`` (``_SENTENCE``) that holds a position starts, and the sentence
+    (else 0 and the whole text); the sentences are found once, so a long message costs one pass,
+    not one per phrase found."""
     spans = [(s.start(), s.end()) for s in _SENTENCE.finditer(text)]
     starts = [a for a, _ in spans]
 
-    def at(pos: int) -> str:
+    def at(pos: int) -> tuple[int, str]:
         i = bisect.bisect_right(starts, pos) - 1
-        return text[spans[i][0]:spans[i][1]] if i >= 0 and pos < spans[i][1] else text
+        return (spans[i][0], text[spans[i][0]:spans[i][1]]) if i >= 0 and pos < spans[i][1] else (0, text)
     return at
 
 
@@ -527,7 +533,7 @@ def is_urgent(policy: ReplyPolicy, text: str) -> bool:
     for pattern in policy.urgent:
         for m in pattern.finditer(text):
             sentence_at = sentence_at or _sentence_at(text)
-            sentence = sentence_at(m.start())
+            _, sentence = sentence_at(m.start())
             if not any(u.search(sentence) for u in policy.urgent_unless):
                 return True
     return False
@@ -551,12 +557,12 @@ def urgency(policy: ReplyPolicy, text: str, body: str) -> tuple[bool, bool]:
             own = [start - offset for start, _ in found if start >= offset]
         for start, _ in found if not in_text else ():
             text_at = text_at or _sentence_at(text)
-            if not any(u.search(text_at(start)) for u in policy.urgent_unless):
+            if not any(u.search(text_at(start)[1]) for u in policy.urgent_unless):
                 in_text = True
                 break
         for start in own if not in_body else ():
             body_at = body_at or _sentence_at(body)
-            if not any(u.search(body_at(start)) for u in policy.urgent_unless):
+            if not any(u.search(body_at(start)[1]) for u in policy.urgent_unless):
                 in_body = True
                 break
         if in_text and in_body:
@@ -590,8 +596,7 @@ def third_party(sentence: str, at: int) -> tuple[str, bool, str] | None:
     """(what we call them, plural, their possessive) when the problem at ``sentence[at:]`` happened
     to someone the customer names ("my friends are stranded"), not to them; None otherwise. The
     last person named before the problem in its clause decides; "I" or "we" after them takes it back."""
-    starts = [m.end() for m in _CLAUSE_STOP.finditer(sentence, 0, at)]
-    lo = starts[-1] if starts else 0
+    lo = _clause_start(sentence, at)
     found = list(_OTHER.finditer(sentence, lo, max(at, lo) + 40))
     found = [f for f in found if f.start() <= at + 1]  # named after the problem: not whom it happened to
     if not found:
@@ -665,12 +670,9 @@ def problems_in(policy: ReplyPolicy,
             for pattern in rule.phrases:
                 for m in pattern.finditer(text):
                     sentence_at = sentence_at or _sentence_at(text)
-                    sentence = sentence_at(m.start())
+                    at, sentence = sentence_at(m.start())
                     if any(u.search(sentence) for u in rule.unless):
                         continue
-                    at = text.find(sentence, max(0, m.start() - len(sentence))) if sentence is not text else 0
-                    if at < 0:
-                        at = 0
                     if only_wondered(sentence, m.start() - at, m.end() - at):
                         if rule.asked:  # asked about, not happened: said as what they'd like to know
                             found.append((offset + m.start(), offset + m.end(), n,
