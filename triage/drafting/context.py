@@ -657,10 +657,8 @@ _COMMON_VERBS = frozenset({
     "expire", "run", "deliver", "arrive", "stay", "keep", "last", "fit", "use", "contain", "require", "let", "exist",
     "happen", "change", "send", "pay", "refund", "fly", "stop", "leave", "depart", "land", "carry", "do", "know"})
 _IRREGULAR_S = {"have": "has", "do": "does", "go": "goes", "be": "is"}
-_OUR_WORDS = {"my": "your", "our": "your", "me": "you", "us": "you", "mine": "yours", "myself": "yourself",
-              "i": "you", "i'm": "you're", "i've": "you've", "i'd": "you'd", "i'll": "you'll", "we": "you",
-              "we're": "you're", "we've": "you've", "am": "are", "your": "our", "yours": "ours", "you": "us",
-              "u": "us", "ur": "our", "yall": "we", "y'all": "we"}
+_OUR_WORDS = {**_FLIP, "i'd": "you'd", "i'll": "you'll", "we've": "you've", "am": "are", "your": "our",
+              "yours": "ours", "you": "us", "u": "us", "ur": "our", "yall": "we", "y'all": "we"}
 
 
 _PAST = {"get": "got", "have": "had", "do": "did", "make": "made", "send": "sent", "take": "took", "give": "gave",
@@ -935,11 +933,12 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     for key, value in (extra or {}).items():
         text = format_day(value) if isinstance(value, date) else clean_line(str(value), 300)
         values[key] = text.rstrip(" .")
-    next_day = format_day(add_working_days(day, working_days, holidays))
+    answer_day = add_working_days(day, working_days, holidays)
+    next_day = format_day(answer_day)
     deadline = reply.deadline if reply else ""
     # a deadline of theirs that falls before our usual answer (today, tonight, by a day already
     # passed) is met within the first-response time, never "I'll tell you by Wednesday"
-    soon = bool(deadline) and due_by(deadline, day, add_working_days(day, working_days, holidays))
+    soon = bool(deadline) and due_by(deadline, day, answer_day)
     urgent = bool(reply and (reply.urgent or soon) and within)
     next_step = within if urgent else f"by {next_day}"
     if soon and not urgent:
