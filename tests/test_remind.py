@@ -253,3 +253,80 @@ def test_status_text_and_json(workspace: Workspace, maildir: Any, smtp_server: S
     assert later["overdue"] == 1 and later["overdue_items"][0]["command"] == "triage show 1"
     text = workspace.run("status").stdout
     assert "last successful poll" in text and "quarantined messages: 1" in text
+
+
+# -- a whole poll batch failing the same way (triage.pipeline's guard) -----------------
+
+
+def _buggy_setup(workspace: Workspace, maildir: Any, smtp: SmtpServer, count: int = 6) -> tuple[Path, str]:
+    from test_bad_input import buggy_templates, kettles
+
+    templates, good = buggy_templates(workspace)
+    workspace.maildir_config(maildir(kettles(count)), extra=f'[paths]\ntemplates = "{templates}"\n\n' + smtp_config(smtp)
+                             + f'[reminders]\nto = ["{AGENTS[0]}"]\nowner = "{OWNER}"\n')
+    return templates, good
+
+
+def _owner_mail(smtp: SmtpServer) -> list[Any]:
+    return [m.message for m in smtp.messages if m.rcpt_tos == (OWNER,)]
+
+
+def test_a_batch_failure_released_between_two_daily_reminds_is_told_to_the_owner_once(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    """Polls every 5 minutes, remind once a day: the batch is held back three polls, quarantined
+    by the fourth, and the polls after it succeed, so no streak of failures is left when remind
+    runs. The owner still hears of it, once, with what to run."""
+    from triage import pipeline
+
+    _buggy_setup(workspace, maildir, smtp_server)
+    assert remind(workspace, "2026-11-20T09:00")["batch_failures"] == []
+    for _ in range(pipeline.SYSTEMIC_HOLDS):
+        assert workspace.run("poll").returncode == 3
+    assert workspace.run("poll").returncode == 0  # quarantines the batch
+    assert workspace.run("poll").returncode == 0  # nothing new
+    out = remind(workspace, "2026-11-21T09:00")
+    assert out["poll_alert"] is False  # no failure streak is left for that alert
+    [told] = out["batch_failures"]
+    assert (told["folder"], told["failed_runs"], told["quarantined"], told["still_failing"]) == (
+        "INBOX", pipeline.SYSTEMIC_HOLDS, 6, False), told
+    assert "division or modulo by zero" in told["fault"] and told["command"] == "triage retry --all"
+    [mail] = _owner_mail(smtp_server)
+    body = mail.get_content()
+    assert "failed the same way" in mail["Subject"] and mail["Auto-Submitted"] == "auto-generated"
+    assert "INBOX" in body and "division or modulo by zero" in body and "triage retry --all" in body, body
+    assert f"held back by {pipeline.SYSTEMIC_HOLDS} failed polls" in body and "6 messages quarantined" in body, body
+    again = remind(workspace, "2026-11-22T09:00")
+    assert again["batch_failures"] == [] and len(_owner_mail(smtp_server)) == 1
+
+
+def test_a_batch_failure_fixed_before_remind_is_told_once_and_one_still_failing_says_so(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    """A batch held back once, then taken by the next poll after the fix: told once as over. One
+    failing when remind runs is told as still failing, and its later release told next time."""
+    templates, good = _buggy_setup(workspace, maildir, smtp_server)
+    assert workspace.run("poll").returncode == 3
+    out = remind(workspace, "2026-11-20T09:00")  # below failure_threshold: no poll alert
+    [told] = out["batch_failures"]
+    assert (told["failed_runs"], told["quarantined"], told["still_failing"]) == (1, 0, True), told
+    assert "still held back" in _owner_mail(smtp_server)[0].get_content()
+    (templates / "_sign_off.j2").write_text(good, encoding="utf-8")
+    assert workspace.run_json("poll")["drafts"] == 6
+    assert remind(workspace, "2026-11-20T10:00")["batch_failures"] == []
+    assert len(_owner_mail(smtp_server)) == 1
+
+
+def test_a_batch_failure_told_with_a_poll_alert_goes_in_the_same_mail(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    _buggy_setup(workspace, maildir, smtp_server)
+    workspace.config.write_text(workspace.config.read_text(encoding="utf-8") + "failure_threshold = 1\n",
+                                encoding="utf-8")
+    assert workspace.run("poll").returncode == 3
+    done = workspace.run("remind", "--now", "2026-11-20T09:00")
+    assert done.returncode == 0, done.stderr
+    assert "poll failure alert" in done.stdout and "1 whole-batch poll failure(s)" in done.stdout, done.stdout
+    [mail] = _owner_mail(smtp_server)
+    body = mail.get_content()
+    assert "1 times in a row" in mail["Subject"] and "still held back" in body and "division or modulo" in body, body

@@ -57,9 +57,14 @@ SYSTEMIC_HOLDS = 3  # failed runs in a row such a batch is held back for; the ne
 
 class BatchFailed(TriageError):
     """Every message of a batch failed with the same error: nothing of it is stored, the next poll
-    tries it again. A temporary failure as far as cron is concerned (exit 3), counted as a failed run."""
+    tries it again. A temporary failure as far as cron is concerned (exit 3), counted as a failed run;
+    ``record`` goes into the run's record, for ``remind`` to tell the owner."""
 
     exit_code = 3
+
+    def __init__(self, text: str, folder: str, messages: int, fault: str):
+        super().__init__(text)
+        self.record = {"batch_failure": {"folder": folder, "messages": messages, "fault": fault}}
 
 
 def too_large_error(size: int, limit_mb: int) -> str:
@@ -87,6 +92,8 @@ class Summary:
     too_large: int = 0  # of the quarantined: over max_message_mb, stored by their headers and size
     clashes: int = 0  # different messages reusing a stored Message-ID, each stored as its own
     folders: list[str] = field(default_factory=list)
+    #: batches quarantined whole after SYSTEMIC_HOLDS failed runs held them back: folder, messages, fault, held
+    released: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -246,13 +253,14 @@ def _refuse_systemic(b: BatchRun, items: list[Item]) -> str:
             break
         held += 1
     if held >= SYSTEMIC_HOLDS:
+        b.run.summary.released.append({"folder": b.batch.folder, "messages": len(items), "fault": fault, "held": held})
         return (f"all {len(items)} {same}, but {held} failed runs in a row have held them back: they are "
                 "quarantined now, each with its error, and the poll goes on; once the fault is fixed, "
                 "`triage retry --all` takes them again")
     log.debug("the first message's traceback:\n%s", items[0].trace or "(none)")
     raise BatchFailed(
         f"all {len(items)} {same}: none was quarantined and the folder's checkpoint stays before "
-        "them; the next poll tries them again")
+        "them; the next poll tries them again", b.batch.folder, len(items), fault)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def recorded_run(store: Store, kind: str, failure: Mapping[str, Any] | None = No
 
     Failures noted in the failures file by earlier runs are folded in first.
     A triage error is recorded and raised again, for the caller to turn into
-    an exit code; when even that cannot be written, it goes to the failures
+    an exit code (with its ``record`` mapping, if it has one: ``pipeline.BatchFailed``); when even that cannot be written, it goes to the failures
     file. A storage failure (sqlite3.Error) is left to ``storage_failures``;
     anything else (a bug, Ctrl-C) is not recorded as a run.
     """
@@ -60,7 +60,7 @@ def recorded_run(store: Store, kind: str, failure: Mapping[str, Any] | None = No
     try:
         yield record
     except TriageError as exc:
-        details = {"error": str(exc), **(failure or {})}
+        details = {"error": str(exc), **getattr(exc, "record", {}), **(failure or {})}
         try:
             store.record_run(kind, record.started, False, details)
         except sqlite3.Error as cause:

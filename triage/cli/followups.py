@@ -138,7 +138,9 @@ def remind(ctx: click.Context, now_text: str | None, dry_run: bool, as_json: boo
     loops = f" and {len(out.loops)} possible auto-responder loop(s)" if out.loops else ""
     click.echo(f"{prefix}remind {len(out.reminded)} item(s){loops} to {len(out.digests)} agent(s), "
                f"{prefix}draft {len(out.drafted)} check-in(s), {prefix}escalate {len(out.escalated)}, "
-               f"cancel {len(out.cancelled)} check-in(s){'; poll failure alert to the owner' if out.poll_alert else ''}")
+               f"cancel {len(out.cancelled)} check-in(s){'; poll failure alert to the owner' if out.poll_alert else ''}"
+               + (f"; {len(out.batch_failures)} whole-batch poll failure(s) {prefix}told to the owner"
+                  if out.batch_failures else ""))
     tz = _policy(settings).tz
     for title, items in (("Reminded", out.reminded), ("Check-ins drafted", out.drafted),
                          ("Escalated to the owner", out.escalated), ("Check-ins cancelled", out.cancelled)):

@@ -11,7 +11,11 @@ Decide, then apply. ``plan`` reads the store at ``now`` and decides:
 - which cases are held as a possible auto-responder loop (no draft is made for
   them, and a held message opens no deadline, so nothing else chases them) and
   were not in a digest since they were flagged, or not for ``every_hours``;
-- whether the owner must hear that polls keep failing (once a day).
+- whether the owner must hear that polls keep failing (once a day);
+- which whole-batch poll failures the owner has not heard of (``batch_failures``):
+  a batch whose every message failed the same way, held back by failed polls
+  and perhaps quarantined later, is told once, however seldom remind runs and
+  however soon the polls after it succeeded.
 
 ``run`` applies the plan: check-in drafts first (their own transaction:
 drafting does not depend on mail), then every digest and escalation over
@@ -24,6 +28,7 @@ catches up once: a due check-in is closed when drafted, an item's
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -42,6 +47,32 @@ log = logging.getLogger(__name__)
 
 ALERT_EVENT = "poll-failure-alert"
 LOOP_EVENT = "loop-reminded"  # a flagged case was in an agents' digest
+BATCH_EVENT = "batch-failures-told"  # the owner was told of whole-batch poll failures, up to run ``through_run``
+
+
+@dataclass(frozen=True)
+class BatchFailure:
+    """Poll runs since the owner last heard where a whole batch of one folder failed with one error
+    (``triage.pipeline``'s guard): the failed polls that held it back and the batches quarantined."""
+
+    folder: str
+    fault: str
+    failed_runs: int  # polls that failed, holding such a batch back
+    first: str  # the first of those runs started
+    last: str  # the latest finished
+    messages: int  # the largest such batch
+    quarantined: int  # messages quarantined when such batches were let through at last
+    held: int  # failed polls in a row before a batch was quarantined
+    still_failing: bool  # the latest poll failed so
+
+    @property
+    def command(self) -> str:
+        if self.quarantined:
+            return "triage retry --all"
+        return "triage poll" if self.still_failing else ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "command": self.command}
 
 
 @dataclass(frozen=True)
@@ -103,6 +134,8 @@ class Plan:
     escalate: list[Item] = field(default_factory=list)
     loops: list[Loop] = field(default_factory=list)  # flagged cases to put in the digest
     poll_alert: dict[str, Any] | None = None
+    batch: list[BatchFailure] = field(default_factory=list)  # whole-batch poll failures to tell the owner
+    batch_through: int = 0  # the latest poll run they cover
 
     @property
     def digest_items(self) -> list[Item]:
@@ -122,6 +155,7 @@ class Outcome:
     loops: list[dict[str, Any]] = field(default_factory=list)  # possible auto-responder loops in the digest
     digests: list[str] = field(default_factory=list)
     poll_alert: bool = False
+    batch_failures: list[dict[str, Any]] = field(default_factory=list)  # told to the owner
     warnings: list[str] = field(default_factory=list)
     #: ``[store] retention_days``: what the purge of old resolved cases erased (None: no purge configured).
     purged: dict[str, int] | None = None
@@ -156,6 +190,36 @@ def consecutive_poll_failures(store: Store) -> tuple[int, dict[str, Any] | None,
         failures += 1
         newest = newest or run
     return failures, newest, success
+
+
+def batch_failures(store: Store) -> tuple[list[BatchFailure], int]:
+    """Whole-batch poll failures the owner was not told of: those in poll runs after the last
+    successful remind run and after the last run told of, by folder and fault; and the latest
+    poll run looked at. A failed remind run (SMTP down) moves neither, so the next run tells them."""
+    told = store.last_event_of(BATCH_EVENT)
+    after = max(store.last_ok_run_id("remind"), int(json.loads(told["detail"]).get("through_run", 0)) if told else 0)
+    runs = store.runs_after("poll", after)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        summary = run["summary"] if isinstance(run["summary"], dict) else {}
+        if run["ok"]:
+            found = [r for r in summary.get("released", []) if isinstance(r, dict)]
+        else:
+            found = [summary["batch_failure"]] if isinstance(summary.get("batch_failure"), dict) else []
+        for f in found:
+            g = groups.setdefault((str(f.get("folder", "")), str(f.get("fault", ""))), {
+                "failed_runs": 0, "first": run["started_at"], "messages": 0, "quarantined": 0, "held": 0})
+            g["last"] = run["finished_at"]
+            g["messages"] = max(g["messages"], int(f.get("messages", 0)))
+            if run["ok"]:
+                g["quarantined"] += int(f.get("messages", 0))
+                g["held"] = max(g["held"], int(f.get("held", 0)))
+            else:
+                g["failed_runs"] += 1
+    latest = runs[-1]["summary"].get("batch_failure") if runs and not runs[-1]["ok"] else None
+    failing = (str(latest.get("folder", "")), str(latest.get("fault", ""))) if isinstance(latest, dict) else None
+    return ([BatchFailure(folder, fault, still_failing=(folder, fault) == failing, **g)
+             for (folder, fault), g in groups.items()], runs[-1]["id"] if runs else after)
 
 
 def plan(settings: Settings, store: Store, policy: Policy, now: datetime) -> Plan:
@@ -203,6 +267,7 @@ def plan(settings: Settings, store: Store, policy: Policy, now: datetime) -> Pla
                 "last_error": (newest or {}).get("summary", {}).get("error", ""),
                 "last_success": success["finished_at"] if success else None,
             }
+    p.batch, p.batch_through = batch_failures(store)
     return p
 
 
@@ -282,6 +347,35 @@ def alert_text(alert: dict[str, Any]) -> tuple[str, str]:
     return f"[triage] polling has failed {alert['failures']} times in a row", "\n".join(body) + "\n"
 
 
+def batch_lines(policy: Policy, failures: list[BatchFailure]) -> list[str]:
+    """What the owner is told of whole-batch poll failures (its own mail, or after a poll alert)."""
+    body = ["Every message of a poll batch failed with one and the same error, so the fault is most likely "
+            "not in the mail but in the code, a template or the environment. Since the last remind:", ""]
+    for f in failures:
+        body.append(f"  - {f.folder}: {f.fault}")
+        if f.failed_runs:
+            polls = "1 failed poll" if f.failed_runs == 1 else f"{f.failed_runs} failed polls"
+            body.append(f"    held back by {polls}, {_when(policy, f.first)} to {_when(policy, f.last)} "
+                        f"(batches of up to {f.messages} messages)")
+        if f.quarantined:
+            body.append(f"    {f.quarantined} messages quarantined after {f.held} failed polls in a row "
+                        "(triage queue --quarantined lists them); once the fault is fixed: triage retry --all")
+        if f.still_failing:
+            body.append("    still held back: the next poll tries them again, and after enough failed polls in a "
+                        "row quarantines them; once the fault is fixed: triage poll")
+        elif not f.quarantined:
+            body.append("    a later poll took the batch: nothing is left to do")
+    body += ["", "Each failure is told once; later ones come with a later remind."]
+    return body
+
+
+def batch_text(policy: Policy, failures: list[BatchFailure]) -> tuple[str, str]:
+    body = [*batch_lines(policy, failures), "",
+            "This message was generated automatically by triage remind; please do not reply."]
+    return (f"[triage] {len(failures)} poll batch failure(s): every message failed the same way",
+            "\n".join(body) + "\n")
+
+
 def build_mail(settings: Settings, to: str, subject: str, body: str, now: datetime) -> EmailMessage:
     """An internal notice from the support address (see ``triage.drafting.outgoing.build_notice``)."""
     return build_notice(to=to, subject=subject, body=body, from_address=settings.support.address,
@@ -302,7 +396,7 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
     owner = settings.reminders.owner
     if not recipients and (p.remind or p.check_ins or p.announce or p.loops):
         out.warnings.append("no [reminders] to in triage.toml: nobody gets the digest")
-    if not owner and (p.escalate or p.poll_alert):
+    if not owner and (p.escalate or p.poll_alert or p.batch):
         out.warnings.append("no [reminders] owner in triage.toml: escalations are not sent")
 
     if dry_run:
@@ -312,6 +406,7 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
         out.escalated = [i.as_dict() for i in p.escalate] if owner else []
         out.digests = recipients if out.reminded or out.loops else []
         out.poll_alert = bool(p.poll_alert and owner)
+        out.batch_failures = [f.as_dict() for f in p.batch] if owner else []
         return out
 
     drafted: list[Item] = []
@@ -339,8 +434,13 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
     if escalate:
         mails.append(build_mail(settings, owner, *escalation_text(policy, escalate, now), now))
     alert = p.poll_alert if owner else None
-    if alert:
-        mails.append(build_mail(settings, owner, *alert_text(alert), now))
+    batch = p.batch if owner else []
+    if alert:  # whole-batch failures go in the same mail
+        subject, body = alert_text(alert)
+        body += "\n" + "\n".join(batch_lines(policy, batch)) + "\n" if batch else ""
+        mails.append(build_mail(settings, owner, subject, body, now))
+    elif batch:
+        mails.append(build_mail(settings, owner, *batch_text(policy, batch), now))
     if mails:  # a database that cannot be written fails here, before anyone is mailed, not after
         with store.write():
             pass
@@ -368,6 +468,9 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
         if alert:
             store.event(ALERT_EVENT, "remind", now, to=owner, **alert)
             out.poll_alert = True
+        if batch:
+            out.batch_failures = [f.as_dict() for f in batch]
+            store.event(BATCH_EVENT, "remind", now, to=owner, through_run=p.batch_through, failures=out.batch_failures)
     return out
 
 

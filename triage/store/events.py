@@ -84,6 +84,18 @@ class EventTable(StoreBase):
             row["summary"] = json.loads(row["summary"])
         return rows
 
+    def runs_after(self, kind: str, after_id: int) -> list[dict[str, Any]]:
+        """The runs of ``kind`` recorded after the run with id ``after_id``, oldest first, summaries decoded."""
+        rows = self._all("SELECT * FROM runs WHERE kind = ? AND id > ? ORDER BY id", (kind, after_id))
+        for row in rows:
+            row["summary"] = json.loads(row["summary"])
+        return rows
+
+    def last_ok_run_id(self, kind: str) -> int:
+        """The id of the latest run of ``kind`` that succeeded (0: none)."""
+        row = self.conn.execute("SELECT MAX(id) FROM runs WHERE kind = ? AND ok = 1", (kind,)).fetchone()
+        return int(row[0] or 0)
+
     # -- auto-responder loops (triage.automatic.is_loop; flagged by events) ----------
 
     def loop_flags(self, case_ids: Iterable[int] | None = None) -> dict[int, dict[str, Any]]:
