@@ -348,6 +348,41 @@ CASES = [
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),
      ["arrived damaged"], ["this is the second one"]),
+    # what they say did not happen is never said back as what did
+    ("", "It wasn't a delay at all, they cancelled the whole thing and told nobody.", set(), set(), [],
+     ["held up by a delay", "wasn't a delay"]),
+    # asks nobody made: a cancelled thing named as what went wrong, a support ticket, a refund we gave
+    ("", "Now I have to pay for a taxi because of a last minute cancelled connecting flight. Not impressed.",
+     set(), {"cancel"}, ["costing you money"], ["like to cancel"]),
+    ("", "Could I get some help with my support ticket please? It has been open for two weeks.", set(), {"change"},
+     [], ["change to your booking"]),
+    ("", "You cancelled my trip and then gave me a refund of $4 for it. Seriously?", set(), {"status"}, [],
+     ["where things stand", "$4 charge"]),
+    ("", "Please return my money, the payment went to the wrong person.", {"refund"}, {"return"}, [],
+     ["send it back"]),
+    # a journey held up now, a bag they want back, a home purchase's payment, a payment they never made:
+    # contact within the first-response time
+    ("", "Delayed 3 hours trying to get to Denver, can someone give us an update please", {"status"}, set(),
+     ["within 2 hours"], [CALM]),
+    ("", "The other airline says you have it. I want my suitcase back!", set(), set(),
+     ["your luggage hasn't reached you", "[[confirm: I've asked our baggage team to trace your luggage", "within 2 hours"],
+     [CALM]),
+    ("", "I'm in the middle of buying a house and the deposit transfer keeps failing. Please help.", set(), set(),
+     ["within 2 hours"], [CALM]),
+    ("", "There's a charge on my card from last night that I haven't made myself.", set(), set(),
+     ["you don't recognise", "within 2 hours"], ["billing specialist"]),
+    # a late parcel whose subject says "delay" is no journey held up
+    ("Awful delay", "My toaster from order 55120 arrived three days late.", set(), set(), [CALM], ["within 2 hours"]),
+    # in a hurry is not gone wrong: an urgent question gets the question reply
+    ("", "I need to send money to my sister abroad urgently, how long does an international transfer take?",
+     set(), set(), ["within 2 hours"], ["not how it should have gone", "I'm sorry"]),
+    # a cancellation asked for with a complaint gets its own next step
+    ("", "The kettle I ordered is the wrong colour. Please cancel the order and refund me.", {"cancel", "refund"},
+     set(), ["You asked me to cancel it"], []),
+    # restated whole or not quoted: "so slow" goes on, and no clause is cut before what its verb needs
+    ("", "The inflight internet was so slow I gave up.", set(), set(), ["equipment of ours"], ["you wrote"]),
+    ("", "I have been charged a pound for something that appears on my statement", set(), set(),
+     ["you don't recognise"], ["\u201cI have been charged\u201d"]),
 ]
 
 

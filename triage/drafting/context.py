@@ -238,8 +238,13 @@ def cancel_what(message: Message, facts: Facts) -> str:
 RESTATE_WORDS = 12  # the most consecutive words of theirs a restatement quotes (a test holds drafts to 12)
 _QUOTED_KINDS = frozenset({"complaint"})  # anger is how they feel, not what went wrong: never quoted back
 _NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
-_CLAUSE_BREAK = re.compile(r"[,;:()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\s-\s|\b(?:but|and|so|because|although|though|"
-                           r"while|which|whereas|then|or|if|unless|since|as|why|when)\b", re.I)
+# "so" starts a clause only before its subject ("…, so I missed it"); before an adjective or "much" it
+# only says how much ("the wifi is so slow"), and the clause goes on
+_CLAUSE_BREAK = re.compile(r"[,;:()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\s-\s|\b(?:but|and|because|although|though|"
+                           r"while|which|whereas|then|or|if|unless|since|as|why|when)\b"
+                           r"|\bso\b(?=\s+(?:i|we|you|u|they|he|she|it|its|it['\u2019]s|the|my|our|your|their|this|that"
+                           r"|there|now|please|can|could|would|will|what|why|how|i['\u2019]\w+|we['\u2019]\w+|no|nobody"
+                           r"|nothing|now|then)\b)", re.I)
 _SENTENCE_STOP = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
 # "I am writing in English", "I'm writing regarding…", "to whom it may concern": about the message, not the problem
 _META = re.compile(r"\b(?:writ(?:e|ing)\s+(?:to|in|regarding|about|again|because)|i\s+hope\s+(?:it|this|that)\s+is\s+ok"
@@ -294,6 +299,9 @@ _ASKED = {
 _NOT_THE_PROBLEM = re.compile(
     r"^(?:that|this|it)(?:['\u2019]s|\s+is|\s+was)\s+(?:just\s+|simply\s+)?(?:incorrect|wrong|not\s+(?:true|right|correct|"
     r"what)|untrue|false|a\s+lie|rubbish|nonsense)\b"
+    # what it was not: "it wasn't a delay (so much as a cancellation)", "this isn't an error"
+    r"|^(?:that|this|it|which)\s+(?:(?:is|was|were|are)\s+not|isn['\u2019]t|wasn['\u2019]t|['\u2019]s\s+not)\s+"
+    r"(?:really\s+|just\s+|even\s+|actually\s+)?an?\s"
     r"|\b(?:i|we)\s+(?:was|were|am|are|'m|\u2019m)?\s*(?:not|n['\u2019]t|never)\s+(?:asking|saying|expecting|wanting|"
     r"looking\s+for|trying\s+to\s+get)\b|\b(?:i|we)\s+(?:wasn['\u2019]t|weren['\u2019]t|didn['\u2019]t|don['\u2019]t|"
     r"did\s+not|do\s+not)\s+(?:ask|say|want|mean|expect)\b"
@@ -544,18 +552,32 @@ _SUBJECT_START = frozenset({"i", "we", "my", "our", "it", "they", "the", "this",
                             "he", "she", "his", "her", "their", "nobody", "no", "nothing", "someone"})
 
 
+_RELATIVE = frozenset({"that", "which", "who", "whom", "whose"})
+# words that open what may be left off the end of a quote: a time, a place, a reason, a manner
+_ADJUNCT_START = frozenset({"for", "in", "on", "at", "since", "after", "before", "during", "every", "each", "when",
+                            "while", "because", "from", "with", "without", "again", "today", "yesterday", "tonight",
+                            "now", "until", "till", "despite", "by", "over", "this", "last", "all", "even"})
+
+
 def _core(words: list[re.Match[str]], start: int, end: int) -> list[re.Match[str]]:
-    """The words of a long clause from its subject to the end of the evidence at [start, end):
-    "yesterday we were delayed for six hours with no explanation we paid lots" -> "we were delayed
-    for six hours with no explanation". [] when no subject starts it close enough."""
+    """The words of a long clause from its subject, before the evidence at [start, end), to the
+    clause's end: "yesterday afternoon we were delayed for six hours" -> "we were delayed for six
+    hours". [] when that is still more than RESTATE_WORDS words: a clause is never cut before its end."""
     inside = [i for i, w in enumerate(words) if w.start() < end and start < w.end()]
     if not inside:
         return []
     first, last = inside[0], inside[-1]
     for s in range(max(0, last - RESTATE_WORDS + 1), first + 1):  # the earliest start that fits
         if words[s].group(0).lower() in _SUBJECT_START or s == 0:
+            if any(w.group(0).lower() in _RELATIVE for w in words[s + 1 : first]):
+                return []  # "my app that I haven't made": the subject of another clause, not of the evidence
             stop = min(len(words), s + RESTATE_WORDS)  # as far as the clause goes, at most RESTATE_WORDS
-            return words[s:stop] if stop == len(words) else words[s : last + 1]
+            if stop == len(words):
+                return words[s:stop]
+            # cut after the evidence only where what follows adds to it ("makes a squeaking noise | for
+            # the first few seconds"), never before what the verb needs ("I have been charged | a pound")
+            after = words[last + 1].group(0).lower() if last + 1 < len(words) else ""
+            return words[s : last + 1] if after in _ADJUNCT_START else []
     return []
 
 
@@ -992,8 +1014,9 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "situation": reply.situation if reply else ("general" if detection.complaint else "information"),
         "remedy": fill(reply.remedy, placeholders) if reply else "",
         "asks": list(reply.asks) if reply else [],
-        "ask_replies": [{"kind": k, "text": fill(t, placeholders)} for k, t in
-                        (reply.ask_lines if reply else ())],
+        # the cancelling reply confirms the cancellation itself: no line of the policy's for it
+        "ask_replies": [{"kind": k, "text": fill(t, placeholders)} for k, t in (reply.ask_lines if reply else ())
+                        if k != "cancel" or "cancelling" not in detection.archetype_names],
         "problem_steps": list(reply.steps) if reply else [],
         "urgent": urgent,
         "deadline": deadline,

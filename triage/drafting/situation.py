@@ -152,6 +152,16 @@ def only_wondered(sentence: str, at: int, end: int) -> bool:
     return bool(_SUPPOSED.search(sentence, clause_start, end))
 
 
+# a problem word they deny right before it: "it wasn't a delay so much as a cancellation", "not delayed"
+_DENIED = re.compile(r"(?:\bnot|n['\u2019]t|\bnever)\s+(?:(?:a|an|just|really|even|actually|technically)\s+)?$", re.I)
+
+
+def denied(sentence: str, at: int) -> bool:
+    """True when the customer denies the problem phrase at ``sentence[at]`` ("it wasn't a delay",
+    "we were never delayed"): what they say did not happen is never said back as what did."""
+    return bool(_DENIED.search(sentence, max(0, at - 40), at))
+
+
 @dataclass(frozen=True)
 class ReplyPolicy:
     """rules/policy.toml and rules/answers.toml, validated."""
@@ -370,7 +380,9 @@ def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
     if (not kinds and "?" not in text and any(p.search(text) for p in policy.thanks)
             and any(p.search(text) for p in policy.thanks_unless)):
         return True, span  # "but in the meantime I'll sleep at the station. Thanks guys!" asks nothing
-    return bool(_TROUBLE_ASKS & set(kinds)) or urgent, span
+    # an urgent phrase says how soon, not that anything went wrong: "I need it to go through ASAP, is that
+    # possible?" is a question
+    return bool(_TROUBLE_ASKS & set(kinds)), span
 
 
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
@@ -658,10 +670,11 @@ def problems_in(policy: ReplyPolicy,
     sentence with one of the entry's ``unless`` phrases), each once, in the order the customer says
     them, at most PROBLEMS_SAID; a span already read as one problem is not read again, and of the
     entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
-    found is said; with them the ``step`` of each problem said, each once. Urgent: one of the problems found is ``urgent`` in a sentence without an
-    ``[urgent] unless`` phrase ("my flight was cancelled", not "my flight last month was cancelled")."""
+    found is said; with them the ``step`` of each problem said, each once. Urgent: one of the problems chosen (not one
+    another entry said instead) is ``urgent`` in a sentence without an ``[urgent] unless`` phrase ("my flight was
+    cancelled", not "my flight last month was cancelled"). A phrase the customer denies ("it wasn't a delay") is
+    no problem."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
-    urgent = False
     # a subject that is only the first words of the text is read in the text, where its sentence is whole
     subject = "" if _opens_text(message.subject or "", message.text or "") else message.subject or ""
     for offset, text in ((0, subject), (len(message.subject or "") + 1, message.text or "")):
@@ -671,12 +684,13 @@ def problems_in(policy: ReplyPolicy,
                 for m in pattern.finditer(text):
                     sentence_at = sentence_at or _sentence_at(text)
                     at, sentence = sentence_at(m.start())
-                    if any(u.search(sentence) for u in rule.unless):
+                    if any(u.search(sentence) for u in rule.unless) or denied(sentence, m.start() - at):
                         continue
                     if only_wondered(sentence, m.start() - at, m.end() - at):
                         if rule.asked:  # asked about, not happened: said as what they'd like to know
                             found.append((offset + m.start(), offset + m.end(), n,
-                                          dataclasses.replace(rule, say=WONDERED + rule.asked, groups=()), rule.thing))
+                                          dataclasses.replace(rule, say=WONDERED + rule.asked, groups=(), urgent=False),
+                                          rule.thing))
                         continue
                     named = next((label if label.split()[0] in ("the", "your", "what", "a", "an") else f"your {label}"
                                   for p, label in rule.names if p.search(sentence)), "")
@@ -699,9 +713,10 @@ def problems_in(policy: ReplyPolicy,
                         name, plural, _ = owner
                         said = re.sub(r"\byour\b(?=\s+(?!" + re.escape(name.split()[-1]) + r"\b))",
                                       name + ("'" if plural else "'s"), said, count=1)
-                    urgent = urgent or (rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless))
-                    found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said)
-                                  if said != rule.say else rule, named or rule.thing))
+                    # urgent only where its sentence says it is going on now ("last month" says it is over)
+                    urgent = rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless)
+                    found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said, urgent=urgent)
+                                  if said != rule.say or urgent != rule.urgent else rule, named or rule.thing))
     taken: list[tuple[int, int]] = []
     chosen: list[tuple[int, ProblemRule, str]] = []
     for start, end, _, rule, thing in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which wins
@@ -713,7 +728,9 @@ def problems_in(policy: ReplyPolicy,
     chosen.sort(key=lambda c: c[0])
     kept = chosen[:PROBLEMS_SAID]
     steps = tuple(dict.fromkeys(r.step for _, r, _ in kept if r.step))
-    return tuple((r.say, thing) for _, r, thing in kept), urgent, steps
+    # the urgency of a problem another entry said for it is not theirs: a subject's "delay" over
+    # "my blender arrived two days late" is a late parcel, not a journey held up
+    return tuple((r.say, thing) for _, r, thing in kept), any(r.urgent for _, r, _ in chosen), steps
 
 
 def fill(text: str, values: dict[str, str]) -> str:
