@@ -61,8 +61,8 @@ def test_the_small_matcher_finds_what_spacy_finds(pattern: tuple[dict[str, Any],
     steps = steps_of(pattern, NLP.vocab.strings.add)
     assert steps is not None, pattern  # every generated pattern is one it runs itself
     doc = NLP.make_doc(text)
-    rows = doc.to_array(list(COLUMNS)).tolist()
-    assert sorted(match_steps(steps, rows, 0, len(doc))) == _spacy(pattern, doc)
+    columns = doc.to_array(list(COLUMNS)).T.tolist()
+    assert sorted(match_steps(steps, columns, 0, len(doc))) == _spacy(pattern, doc)
 
 
 def test_what_the_small_matcher_cannot_read_is_left_to_spacy() -> None:

@@ -6,7 +6,8 @@ spaCy's ``Matcher`` tries every pattern at every token, and in Python for
 or ``IN`` list, that every match contains, ``find_anchor``) to the ``PhraseMatcher``
 as phrases; ``run_anchored`` then matches the pattern only in the token windows around
 the anchor hits (``reach`` tokens either side; ``*`` and ``+`` reach at most
-``MAX_REPEAT`` tokens there). Inside a window the pattern runs on the small
+``MAX_REPEAT`` tokens there); a window without a word of each token the pattern
+cannot skip (``needs_of``) is passed over. Inside a window the pattern runs on the small
 matcher below (``steps_of``, ``match_steps``) when it uses only ORTH/TEXT/LOWER
 (a string, ``IN``, ``NOT_IN``), IS_ALPHA/IS_PUNCT/IS_SPACE/LIKE_NUM and the
 ``?``, ``*``, ``+``, ``{n}``, ``{n,m}``, ``{n,}``, ``{,m}`` operators, and on a
@@ -52,6 +53,8 @@ class Anchored:
     before: int  # tokens the pattern can reach before the anchor
     after: int  # ... and after it
     steps: tuple[Step, ...] | None = None  # the pattern for the small matcher, when it can run it
+    # (column, words) of every token a match cannot do without, the anchor's last (see ``needs_of``)
+    needs: tuple[tuple[int, frozenset[int]], ...] = ()
 
 
 def steps_of(pattern: tuple[dict[str, Any], ...], string_id: Any) -> tuple[Step, ...] | None:
@@ -96,29 +99,46 @@ def steps_of(pattern: tuple[dict[str, Any], ...], string_id: Any) -> tuple[Step,
     return tuple(steps)
 
 
-def _ok(checks: tuple[Check, ...], row: list[int]) -> bool:
+def needs_of(steps: tuple[Step, ...], anchor: int) -> tuple[tuple[int, frozenset[int]], ...]:
+    """(column, words) of each step a match cannot skip that must be one of its words (LOWER/ORTH):
+    a window holding none of one step's words holds no match. The anchor step comes last (the
+    window was made around one of its words, so it rarely rules anything out)."""
+    order = [k for k in range(len(steps)) if k != anchor] + [anchor]
+    return tuple(
+        (column, values)
+        for k in order
+        if steps[k][1]
+        for column, values, wanted in steps[k][0]
+        if wanted and column in _TEXT_KEYS.values()
+    )
+
+
+def _ok(checks: tuple[Check, ...], columns: list[list[int]], pos: int) -> bool:
     for column, values, wanted in checks:
-        if (row[column] in values) is not wanted:
+        if (columns[column][pos] in values) is not wanted:
             return False
     return True
 
 
-def _ends(steps: tuple[Step, ...], start: int, hi: int, rows: list[list[int]]) -> set[int]:
+def _ends(steps: tuple[Step, ...], start: int, hi: int, columns: list[list[int]]) -> set[int]:
     """Every end position (before ``hi``) of a match of ``steps`` starting at token ``start``:
     step by step, the positions each step can reach from where the steps before it ended."""
     frontier = {start}
     for checks, least, most in steps:
         reached: set[int] = set()
+        single = len(checks) == 1  # speed: a step of one check (most are) reads it inline
+        column, values, wanted = checks[0] if single else (0, frozenset(), True)
+        col = columns[column]
         for pos in frontier:
             count = 0
             while count < least:
-                if pos >= hi or not _ok(checks, rows[pos]):
+                if pos >= hi or not ((col[pos] in values) is wanted if single else _ok(checks, columns, pos)):
                     break
                 pos += 1
                 count += 1
             else:
                 reached.add(pos)
-                while count < most and pos < hi and _ok(checks, rows[pos]):
+                while count < most and pos < hi and ((col[pos] in values) is wanted if single else _ok(checks, columns, pos)):
                     pos += 1
                     count += 1
                     reached.add(pos)
@@ -128,21 +148,21 @@ def _ends(steps: tuple[Step, ...], start: int, hi: int, rows: list[list[int]]) -
     return frontier
 
 
-def match_steps(steps: tuple[Step, ...], rows: list[list[int]], lo: int, hi: int) -> list[tuple[int, int]]:
+def match_steps(steps: tuple[Step, ...], columns: list[list[int]], lo: int, hi: int) -> list[tuple[int, int]]:
     """All (start, end) token spans in [lo, hi) that match, as spaCy's Matcher reports them.
 
-    ``rows`` is ``doc.to_array(list(COLUMNS)).tolist()``.
+    ``columns`` is ``doc.to_array(list(COLUMNS)).T.tolist()``: one list per column, indexed by token.
     """
     found: list[tuple[int, int]] = []
     first, least, _ = steps[0]
     starts: Any = range(lo, hi)
     if least and first:  # the first token must be there: only where it is can a match start
         column, values, wanted = first[0]
-        starts = [s for s in starts if (rows[s][column] in values) is wanted]
+        starts = [lo + i for i, value in enumerate(columns[column][lo:hi]) if (value in values) is wanted]
         if len(first) > 1:
-            starts = [s for s in starts if _ok(first, rows[s])]
+            starts = [s for s in starts if _ok(first, columns, s)]
     for start in starts:
-        found.extend((start, end) for end in sorted(_ends(steps, start, hi, rows)) if end > start)
+        found.extend((start, end) for end in sorted(_ends(steps, start, hi, columns)) if end > start)
     return found
 
 
@@ -151,14 +171,18 @@ def run_anchored(doc: Any, windows: dict[Anchored, list[tuple[int, int]]], table
 
     ``table``: the doc's ``to_array`` of COLUMNS and possibly more columns after them, when the caller has one."""
     found: list[tuple[int, int, int]] = []
-    rows: list[list[int]] | None = None
+    columns: list[list[int]] | None = None
     for anchored, spans in windows.items():
-        for lo, hi in _merge(spans):
+        for lo, hi in _merge(spans) if len(spans) > 1 else spans:
             if anchored.steps is not None:
-                if rows is None:  # one C call for the token attributes, only when needed
-                    rows = (doc.to_array(list(COLUMNS)) if table is None else table[:, : len(COLUMNS)]).tolist()
-                for s, e in match_steps(anchored.steps, rows, lo, hi):
-                    found.append((anchored.key, s, e))
+                if columns is None:  # one C call for the token attributes, only when needed
+                    array = doc.to_array(list(COLUMNS)) if table is None else table[:, : len(COLUMNS)]
+                    columns = array.T.tolist()
+                for column, values in anchored.needs:  # speed: most windows lack a word the pattern needs
+                    if values.isdisjoint(columns[column][lo:hi]):
+                        break
+                else:
+                    found.extend((anchored.key, s, e) for s, e in match_steps(anchored.steps, columns, lo, hi))
             else:
                 for _, s, e in anchored.matcher(doc[lo:hi]):
                     found.append((anchored.key, lo + s, lo + e))
@@ -218,4 +242,6 @@ def find_anchor(pattern: tuple[dict[str, Any], ...]) -> tuple[int, tuple[str, ..
 def make_anchored(key: int, single: Any, pattern: tuple[dict[str, Any], ...], index: int, string_id: Any) -> Anchored:
     """The Anchored for ``pattern`` whose anchor is token ``index``; ``single`` a Matcher holding only it."""
     reaches = [reach(t) for t in pattern]
-    return Anchored(key, single, sum(reaches[:index]), sum(reaches[index + 1 :]), steps_of(pattern, string_id))
+    steps = steps_of(pattern, string_id)
+    needs = needs_of(steps, index) if steps is not None else ()
+    return Anchored(key, single, sum(reaches[:index]), sum(reaches[index + 1 :]), steps, needs)
