@@ -383,6 +383,16 @@ CASES = [
     ("", "The inflight internet was so slow I gave up.", set(), set(), ["equipment of ours"], ["you wrote"]),
     ("", "I have been charged a pound for something that appears on my statement", set(), set(),
      ["you don't recognise"], ["\u201cI have been charged\u201d"]),
+    # the problem says which team: a journey gone wrong is never the billing specialist's, whatever
+    # "in charge" made of the topic
+    ("", "Who is in charge over there? My husband missed his connection and his bag went to another city.",
+     set(), set(), ["your husband missed his connection", "your husband's luggage hasn't reached him"],
+     ["billing specialist", "[[confirm: I've passed this to"]),
+    # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
+    ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
+     ["You asked for an apology", "their team lead"], ["our support lead"]),
+    ("", "The handle of my suitcase was destroyed on the flight from Oslo.", set(), set(), ["your luggage was damaged"],
+     ["you wrote"]),
 ]
 
 
@@ -433,6 +443,14 @@ def test_a_problems_urgent_flag_is_true_or_false(tmp_path: Path) -> None:
                                           'urgent = "yes"\n', encoding="utf-8")
     policy, problems = load_policy(tmp_path)
     assert policy is None and any(p.key.endswith(".urgent") and "true or false" in p.message for p in problems)
+
+
+def test_a_problems_situation_is_a_known_one(tmp_path: Path) -> None:
+    shipped = (ROOT / "rules" / "policy.toml").read_text(encoding="utf-8")
+    (tmp_path / "policy.toml").write_text(shipped + '\n[[problems]]\nphrases = ["it broke"]\nsay = "it broke"\n'
+                                          'situation = "travel"\n', encoding="utf-8")
+    policy, problems = load_policy(tmp_path)
+    assert policy is None and any(p.key.endswith(".situation") and "service" in p.message for p in problems)
 
 
 def test_a_complaint_answered_as_a_question_is_still_owned(tools: tuple[Detector, Drafter]) -> None:

@@ -890,6 +890,19 @@ def due_by(deadline: str, day: date, answer_day: date) -> bool:
     return wanted is not None and wanted <= answer_day
 
 
+# a checklist item that passes the case to someone: "[[confirm: I've passed your message to our support lead…]]"
+_HAND_OFF = re.compile(r"\s*\[\[confirm:\s*I(?:['\u2019]ve| have) (?:passed|handed|sent|forwarded)\b[^\]]*\]\]")
+
+
+def one_hand_off(line: str, steps: tuple[str, ...]) -> str:
+    """An ask's line without its hand-off item when a problem's step already passes the case on
+    (an apology asked for over how our colleague behaved goes to their team lead once, not also to
+    the support lead): one person takes it up, and the agent confirms one hand-off."""
+    if not any(_HAND_OFF.match(step) for step in steps):
+        return line
+    return _HAND_OFF.sub("", line).strip() or line
+
+
 def build_context(message: Message, detection: Detection, case_id: int, now: datetime,
                   support: SupportSettings, *, working_days: int = 1,
                   holidays: frozenset[date] = frozenset(), specialist: Specialist | None = None,
@@ -1015,7 +1028,8 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "remedy": fill(reply.remedy, placeholders) if reply else "",
         "asks": list(reply.asks) if reply else [],
         # the cancelling reply confirms the cancellation itself: no line of the policy's for it
-        "ask_replies": [{"kind": k, "text": fill(t, placeholders)} for k, t in (reply.ask_lines if reply else ())
+        "ask_replies": [{"kind": k, "text": one_hand_off(fill(t, placeholders), reply.steps if reply else ())}
+                        for k, t in (reply.ask_lines if reply else ())
                         if k != "cancel" or "cancelling" not in detection.archetype_names],
         "problem_steps": list(reply.steps) if reply else [],
         "urgent": urgent,

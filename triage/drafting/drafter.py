@@ -332,6 +332,11 @@ class Drafter:
         # a [[choose]] rule's `complaint` is true when something went wrong, even if detection's
         # score stayed below the line ("it has not gone through", "I want my bag")
         chosen = dataclasses.replace(detection, complaint=True) if reply and reply.trouble else detection
+        # a topic's specialist takes only a case of that topic's situation: a missed connection (whose
+        # problem says it is a journey gone wrong) is not the billing specialist's for "who's in charge?"
+        specialist = self.rules.specialists.get(detection.topic)
+        if reply and reply.problem_situation and self.policy.topics.get(detection.topic) != reply.situation:
+            chosen, specialist = dataclasses.replace(chosen, topic=""), None
         name, days = self.choose(chosen, purpose, reply.situation if reply else "")
         if template is not None:  # an agent's choice (triage redraft --template)
             if template not in self.templates or template.startswith("_"):
@@ -344,7 +349,7 @@ class Drafter:
         support = replace(self.support, agent=signer) if signer else self.support
         ctx = build_context(message, detection, case_id, now, support, working_days=days,
                             holidays=self.rules.holidays,
-                            specialist=self.rules.specialists.get(detection.topic), extra=extra,
+                            specialist=specialist, extra=extra,
                             reply=reply, within=within_hours(hours))
         try:
             body = normalise_body(self.templates[name].render(ctx))

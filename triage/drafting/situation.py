@@ -95,6 +95,9 @@ class ProblemRule:
     # the next step this problem gets, said after the asks' lines: an agent checklist item for what
     # only an agent can do ("[[confirm: I've passed what happened to their team lead]]"); "" for none
     step: str = ""
+    # what kind of case this problem makes (one of SITUATIONS), whatever detection's topic: a missed
+    # connection is a journey gone wrong ("service"), never a billing case for "who's in charge?"
+    situation: str = ""
 
 
 # marks an ``asked`` sentence among the problems found: what they'd like to know, not what happened
@@ -241,6 +244,9 @@ class Reply:
     problems: tuple[tuple[str, str], ...] = ()
     hardship: bool = False  # a bereavement, an illness, a hospital stay ([signs] hardship): sympathy first
     steps: tuple[str, ...] = ()  # the ``step`` of each problem said, each once, in the order they say them
+    # the situation the first problem said names ([[problems]] situation), "" when none does: it
+    # outranks detection's topic, and a topic's specialist is no hand-off for it
+    problem_situation: str = ""
 
 
 _QUESTION_START = re.compile(
@@ -448,7 +454,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     sign = _Signs(policy)
     urgent_text, urgent_body = urgency(policy, text, message.text or "")
     trouble, span = _trouble(policy, message, detection, kinds, sign, urgent_body)
-    problems, urgent_problem, steps = problems_in(policy, message)
+    problems, urgent_problem, steps, problem_situation = problems_in(policy, message)
     # what went wrong, named by the owner's [[problems]] ("my connection was cancelled"), is trouble
     # however calmly it is put: never the plain question reply
     trouble = trouble or bool(problems)
@@ -463,7 +469,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
         if inner and span == (0, 0):
             span = inner
     elif trouble:
-        situation = policy.topics.get(detection.topic, "general")
+        situation = problem_situation or policy.topics.get(detection.topic, "general")
         if sign("not_delivered", text) and situation in ("billing", "general", "product_fault"):
             situation = "delivery"  # "the goods never arrived, I want a refund": a delivery, not a charge
     elif (not questions and not kinds and "cancelling" not in names and "?" not in message.text
@@ -520,7 +526,8 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     said = {k for k, _ in lines}
     answers = [a for a in answers if a.covers not in said]
     return Reply(situation, remedy, kinds, lines, urgent, deadline, policy.deadline, tuple(answers),
-                 tuple(open_questions), upset, trouble, span, about_order, problems, "hardship" in signs, steps)
+                 tuple(open_questions), upset, trouble, span, about_order, problems, "hardship" in signs, steps,
+                 problem_situation if situation == problem_situation else "")
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
@@ -640,6 +647,12 @@ def about_them(said: str, who: tuple[str, bool, str]) -> str:
     stranded" -> "your friends are stranded", "your flight was cancelled" -> "their flight was cancelled"."""
     name, plural, their = who
     be, were, have = ("are", "were", "have") if plural else ("is", "was", "has")
+    first_your, first_you = re.search(r"\byour\b", said), re.search(r"\byou\b", said)
+    if first_your and first_you and first_your.start() < first_you.start():
+        # "your luggage hasn't reached you" -> "your wife's luggage hasn't reached her": the owner first
+        them = {"her": "her", "his": "him"}.get(their, "them")
+        out = said[:first_your.start()] + (name + "'" if plural else name + "'s") + said[first_your.end():]
+        return re.sub(r"\byou\b", them, out)
     out = re.sub(r"\byou['\u2019]re\b", f"{name} {be}", said, count=1)
     if out == said:
         out = re.sub(r"\byou were\b", f"{name} {were}", said, count=1)
@@ -663,7 +676,7 @@ def _opens_text(subject: str, text: str) -> bool:
 
 
 def problems_in(policy: ReplyPolicy,
-                message: Message) -> tuple[tuple[tuple[str, str], ...], bool, tuple[str, ...]]:
+                message: Message) -> tuple[tuple[tuple[str, str], ...], bool, tuple[str, ...], str]:
     """What went wrong, in our words, and whether it is urgent.
 
     The words: the ``[[problems]]`` sentences whose phrases the subject or the text holds (not in a
@@ -673,7 +686,7 @@ def problems_in(policy: ReplyPolicy,
     found is said; with them the ``step`` of each problem said, each once. Urgent: one of the problems chosen (not one
     another entry said instead) is ``urgent`` in a sentence without an ``[urgent] unless`` phrase ("my flight was
     cancelled", not "my flight last month was cancelled"). A phrase the customer denies ("it wasn't a delay") is
-    no problem."""
+    no problem. Last, the ``situation`` of the first problem said that names one ("" when none does)."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     # a subject that is only the first words of the text is read in the text, where its sentence is whole
     subject = "" if _opens_text(message.subject or "", message.text or "") else message.subject or ""
@@ -730,7 +743,8 @@ def problems_in(policy: ReplyPolicy,
     steps = tuple(dict.fromkeys(r.step for _, r, _ in kept if r.step))
     # the urgency of a problem another entry said for it is not theirs: a subject's "delay" over
     # "my blender arrived two days late" is a late parcel, not a journey held up
-    return tuple((r.say, thing) for _, r, thing in kept), any(r.urgent for _, r, _ in chosen), steps
+    situation = next((r.situation for _, r, _ in kept if r.situation and not r.say.startswith(WONDERED)), "")
+    return tuple((r.say, thing) for _, r, thing in kept), any(r.urgent for _, r, _ in chosen), steps, situation
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -792,11 +806,12 @@ def _owner_text(f: TomlFile, key: str, value: Any, *, empty: bool = False,
 
 def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
     """``[[problems]]``: phrases (the syntax of tone.toml), ``say`` (our words), optional ``thing``,
-    ``unless``, ``group``, ``names``, ``urgent``, ``asked`` and ``step``."""
+    ``unless``, ``group``, ``names``, ``urgent``, ``asked``, ``step`` and ``situation``."""
     out: list[ProblemRule] = []
     for n, entry in enumerate(f.tables(f.data, "problems")):
         key = f"problems[{n}]"
-        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent", "asked", "step"}, key)
+        f.unknown_keys(entry, {"phrases", "say", "thing", "unless", "group", "names", "urgent", "asked", "step",
+                               "situation"}, key)
         phrases = compile_patterns(f, f"{key}.phrases", entry.get("phrases"), regex=False)
         if not phrases:
             f.problem(f"{key}.phrases", "expected a non-empty list of phrases")
@@ -821,7 +836,9 @@ def _load_problems(f: TomlFile) -> tuple[ProblemRule, ...]:
             f.problem(f"{key}.asked", "expected words that follow \"You'd like to know\": "
                       "starting with whether, what, how, why, when, where, which or who")
         step = _owner_text(f, f"{key}.step", entry.get("step", ""), allowed=(), empty=True)
-        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent, asked, step))
+        situation = f.choice(entry, "situation", key, SITUATIONS, "") if "situation" in entry else ""
+        out.append(ProblemRule(tuple(phrases), say, thing, tuple(unless), groups, tuple(names), urgent, asked, step,
+                               situation or ""))
     return tuple(out)
 
 
