@@ -25,7 +25,9 @@ what was read then, whatever the owner edits meanwhile (the next ``load``
 sees the change and builds a new RuleSet). A RuleSet given a ``checked``
 file (``load`` gives the one beside the store) builds them without the
 checks they passed before on the same bytes (``triage.rulecache``), and
-records each part that passes. ``check`` never uses one.
+records each part that passes. The regular expressions compiled while a part
+loads come from the regex cache beside that file (``triage.regexcache``): the
+same patterns, without parsing them again. ``check`` never uses either.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from triage.drafting.drafter import Drafter
     from triage.drafting.tone import Linter
     from triage.followups.policy import Policy
+    from triage.regexcache import RegexCache
     from triage.rulecache import Checked
     from triage.rulefile import Snapshot
 
@@ -95,6 +98,13 @@ class RuleSet:
 
         return Checked(self.checked_file, self.files, self.support)
 
+    @cached_property
+    def regexes(self) -> RegexCache:
+        """The regular expressions compiled while parts load, kept beside the checks' record."""
+        from triage.regexcache import RegexCache
+
+        return RegexCache(regex_file(self.checked_file) if self.checked_file is not None else None)
+
     def _build(self, part: str, load: Callable[[bool], T]) -> T:
         """``load(checked)`` from the snapshot; recorded as passed when it was checked, and read
         nothing the snapshot does not cover (so nothing the fingerprint left out)."""
@@ -107,38 +117,43 @@ class RuleSet:
 
     @cached_property
     def policy(self) -> Policy:
-        from triage.followups.policy import load_policy
+        with self.regexes.active():  # the modules' own patterns too, compiled as they are imported
+            from triage.followups.policy import load_policy
 
-        return load_policy(self.rules_dir)
+            return load_policy(self.rules_dir)
 
     @cached_property
     def linter(self) -> Linter:
-        from triage.drafting.tone import Linter
+        with self.regexes.active():
+            from triage.drafting.tone import Linter
 
-        return self._build("linter", lambda checked: Linter.load(self.rules_dir, checked=checked))
+            return self._build("linter", lambda checked: Linter.load(self.rules_dir, checked=checked))
 
     @cached_property
     def drafter(self) -> Drafter:
-        from triage.drafting.drafter import Drafter
+        with self.regexes.active():
+            from triage.drafting.drafter import Drafter
 
-        try:
-            linter: Linter | None = self.linter
-        except RulesError:
-            linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
-        return self._build("drafter", lambda checked: Drafter.load(
-            self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked))
+            try:
+                linter: Linter | None = self.linter
+            except RulesError:
+                linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
+            return self._build("drafter", lambda checked: Drafter.load(
+                self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked))
 
     @cached_property
     def detector(self) -> Detector:
-        from triage.detect.engine import Detector
+        with self.regexes.active():
+            from triage.detect.engine import Detector
 
-        return self._build("detector", lambda checked: Detector.load(self.rules_dir, checked=checked))
+            return self._build("detector", lambda checked: Detector.load(self.rules_dir, checked=checked))
 
     @cached_property
     def automatic(self) -> AutoRules:
-        from triage.automatic import AutoRules
+        with self.regexes.active():
+            from triage.automatic import AutoRules
 
-        return AutoRules.load(self.rules_dir)
+            return AutoRules.load(self.rules_dir)
 
     def problems(self) -> list[Problem]:
         """Build every part; every problem found, each once (empty when all is well)."""
@@ -173,6 +188,12 @@ def for_dirs(rules_dir: Path, templates_dir: Path, support: SupportSettings | No
 def checked_file(settings: Settings) -> Path:
     """Where the parts of ``settings``' rules that passed their checks are recorded: beside the store."""
     return settings.store_path.with_name(settings.store_path.name + ".rules-checked")
+
+
+def regex_file(checked: Path) -> Path:
+    """Where the regular expressions compiled while the rules load are kept (``triage.regexcache``):
+    beside the record of passed checks, ``triage.db.regexes`` beside ``triage.db.rules-checked``."""
+    return checked.with_suffix(".regexes")
 
 
 def load(settings: Settings) -> RuleSet:
