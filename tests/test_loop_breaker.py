@@ -25,7 +25,7 @@ from conftest import PASSWORD as IMAP_PASSWORD
 from conftest import Workspace, email_bytes, fault_numbers, logged_in, review_page, smtp_config
 from servers import Dovecot, SmtpServer
 
-from triage.automatic import LoopPolicy, is_loop, similar
+from triage.automatic import LoopPolicy, is_loop, loop_address, similar
 
 CUSTOMER = "orders@wholesale.example"
 COMPLAINT = email_bytes(
@@ -36,10 +36,11 @@ COMPLAINT = email_bytes(
 )
 
 
-def responder_answer(ours: EmailMessage, n: int, text: str | None = None, paste: bool = False) -> bytes:
+def responder_answer(ours: EmailMessage, n: int, text: str | None = None, paste: bool = False,
+                     sender: str = CUSTOMER) -> bytes:
     """What a helpdesk with no RFC 3834 headers sends back to each of our replies."""
     msg = EmailMessage()
-    msg["From"] = f"Wholesale Orders <{CUSTOMER}>"
+    msg["From"] = f"Wholesale Orders <{sender}>"
     msg["To"] = str(ours["From"])
     msg["Subject"] = f"Re: {ours['Subject']}"
     msg["Date"] = format_datetime(datetime.now(timezone.utc))
@@ -130,6 +131,36 @@ def test_a_responder_loop_stops_after_three_replies(
     # after the agent's check, the responder's next answer gets a draft again
     dovecot.append("INBOX", responder_answer(ours, rounds + 2))
     assert workspace.run_json("poll")["drafts"] == 1
+
+
+@pytest.mark.parametrize("address", ["orders+wh{n}x@wholesale.example", "orders-{n}f3a9c2e81@wholesale.example"])
+def test_a_responder_whose_address_changes_each_time_is_caught_too(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace, address: str
+) -> None:
+    """The helpdesk answers from a new address each time (a +tag or a token of its own): each
+    answer is another sender, so it opens a case of its own linked to the last; the loop is still
+    seen across those cases, and held after our third reply. A colleague at the same company
+    who answers the same way from her own address is not part of it."""
+    _complaint_polled(dovecot, smtp_server, workspace)
+    rounds = held = 0
+    while rounds < 6:
+        queue = workspace.run_json("queue")
+        if not queue:
+            break
+        [draft] = queue
+        assert workspace.run("approve", str(draft["id"]), "--agent", "dana").returncode == 0
+        rounds += 1
+        ours = smtp_server.wait_for(rounds)[-1].message
+        dovecot.append("INBOX", responder_answer(ours, rounds, sender=address.format(n=rounds)))
+        summary = workspace.run_json("poll")
+        assert summary["ignored"] == 0
+        held += int(summary["loops"])  # type: ignore[call-overload]
+    assert (rounds, held, len(smtp_server.messages)) == (3, 1, 3)
+    [flagged] = workspace.run_json("queue", "--loops")
+    assert flagged["customer"] == address.format(n=3)
+    # a person at the same company, from her own address, answering our reply the same way: answered
+    dovecot.append("INBOX", responder_answer(ours, 9, sender="maria@wholesale.example"))
+    assert (summary := workspace.run_json("poll"))["loops"] == 0 and summary["drafts"] == 1, summary
 
 
 def _page_shows_and_clears(workspace: Workspace, browser: Any, case_id: int, draft_id: int) -> None:
@@ -294,3 +325,21 @@ def test_a_loop_policy_from_the_rules_file(tmp_path: Path) -> None:
     policy = AutoRules.load(rules).loop
     assert policy == LoopPolicy(replies=2, within_minutes=10, similarity=0.9)
     assert is_loop(policy, SENT[:2], _answers([1, 2]), SAME.format(n=2))
+
+
+@pytest.mark.parametrize(("addresses", "one"), [
+    (["noreply+7f3a@vendor.example", "noreply+x9@vendor.example", "NoReply@Vendor.example"], True),
+    (["noreply-5f3a9c2e81@vendor.example", "noreply-0b7d1e4a63@vendor.example", "noreply.20261201093011@vendor.example"],
+     True),
+    (["bounce-support=example.com@vendor.example", "bounce-support=example.com-12345678@vendor.example"], True),
+    (["prvs=0123456789=noreply@vendor.example", "noreply@vendor.example"], True),
+    # people: never one, however alike
+    (["john.smith@acme.example", "jane.smith@acme.example"], False),
+    (["m.mueller1@acme.example", "m.mueller2@acme.example"], False),
+    (["sales-uk@acme.example", "sales-de@acme.example"], False),
+    (["anna.2019@acme.example", "anna.2020@acme.example"], False),
+    (["noreply@vendor.example", "noreply@other.example"], False),
+    (["a1b2c3d4e5@vendor.example", "f6a7b8c9d0@vendor.example"], False),  # nothing left to keep: as they are
+])
+def test_a_responders_changing_addresses_are_one_and_people_never_are(addresses: list[str], one: bool) -> None:
+    assert (len({loop_address(a) for a in addresses}) == 1) is one, [loop_address(a) for a in addresses]

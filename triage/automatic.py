@@ -8,7 +8,8 @@ whatever the file says (RFC 3834, bounces, our own reply), stay in
 tune: extra headers, out-of-office subjects per language and ticket-system
 acknowledgements. ``is_loop`` is the loop breaker's test: a counterpart that
 answered each of our last replies within minutes with near-identical text
-(``similar``).
+(``similar``); ``loop_address`` is who that counterpart is when a responder
+writes from a new address each time (a +tag, a token of its own).
 
 Pure: no store, no network. Imports nothing of triage but ``rulefile``,
 ``errors`` and ``config`` (for where the shipped file is).
@@ -199,6 +200,31 @@ def is_loop(policy: LoopPolicy, sent: Sequence[datetime], answers: Sequence[tupl
     own = _lines(ours)
     found = [_without(text, own) for text in found]
     return all(similar(found[-1], text, policy.similarity) for text in (*found[:-1], _without(current, own)))
+
+
+_BATV = re.compile(r"^(?:prvs|msprvs\d?|btv1)=[^=]+=")  # prvs=0123456789=noreply: a signed bounce address
+# a VERP tail that spells out the recipient: bounce-support=example.com
+_VERP = re.compile(r"[-.=_][a-z0-9._%-]+=[a-z0-9-]+(?:\.[a-z0-9-]+)+$")
+# a machine token at the end: six digits or more, or eight hex digits or more with two digits among them
+_TOKEN = re.compile(r"[-.=_](?:\d{6,}|(?=[a-f]*\d[a-f]*\d)[0-9a-f]{8,})$")
+
+
+def loop_address(address: str) -> str:
+    """``address`` as a responder that changes it each time keeps it: without a +tag (RFC 5233
+    subaddress), a BATV prefix, a VERP tail or trailing machine tokens, lower-cased:
+    ``noreply+7f3a@vendor``, ``noreply-5f3a9c2e81@vendor`` and ``noreply@vendor`` are one.
+    A person's address is left as it is (``john.smith``, ``sales-uk``, ``m.mueller1``,
+    ``anna.2019``), so two people at one domain never become one."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    if not at or not local:
+        return address.strip().lower()
+    local = _BATV.sub("", local).split("+", 1)[0]
+    while local:
+        shorter = _TOKEN.sub("", _VERP.sub("", local))
+        if shorter == local or not shorter:
+            break
+        local = shorter
+    return f"{local}@{domain}" if local else address.strip().lower()
 
 
 def _lines(texts: Sequence[str]) -> set[str]:

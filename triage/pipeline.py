@@ -611,15 +611,26 @@ def _open_first_response(b: BatchRun, case_id: int, detection: Detection, receiv
 
 def _responder_loop(b: BatchRun, case_id: int, message: Message, message_row: int) -> bool:
     """The counterpart answered each of our last replies at once with the same text: flag the
-    case for an agent (an audit event the queue and review page show) and draft nothing."""
-    from triage.automatic import is_loop
+    case for an agent (an audit event the queue and review page show) and draft nothing.
+
+    A responder that writes from a new address each time (``noreply+<token>@``, a VERP tail)
+    is another sender each time, so each answer opens a case of its own: the replies and
+    answers of every case of the addresses it keeps (``loop_address``) count then."""
+    from triage.automatic import is_loop, loop_address
 
     store, policy = b.run.store, b.run.rules.automatic.loop
-    replies = store.sent_replies(case_id, since=store.loop_cleared_at(case_id))[-policy.replies:]
+    sender = message.sender_address
+    threads = {(case_id, sender)}
+    key = loop_address(sender)
+    if key != sender:
+        threads |= {(c, s) for c, s in store.senders_from(key.rpartition("@")[0]) if loop_address(s) == key}
+    cases = sorted({c for c, _ in threads})
+    cleared = max(filter(None, (store.loop_cleared_at(c) for c in cases)), default=None)
+    replies = sorted(r for c in cases for r in store.sent_replies(c, since=cleared))[-policy.replies:]
     if len(replies) < policy.replies:
         return False
     sent, bodies = [when for when, _ in replies], [body for _, body in replies]
-    answers = store.answers_from(case_id, message.sender_address, sent[0])
+    answers = [a for c, s in sorted(threads) for a in store.answers_from(c, s, sent[0])]
     if not is_loop(policy, sent, answers, message.text or message.full_text, ours=bodies):
         return False
     b.run.summary.loops += 1
