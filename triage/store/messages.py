@@ -250,22 +250,21 @@ class MessageTable(StoreBase):
         rows = self._all("SELECT * FROM messages WHERE case_id = ? ORDER BY date, id", (case_id,))
         return [StoredMessage.from_row(r) for r in rows]
 
+    # "The customer's own messages on a case", for both of the next two: triaged (not automatic, not
+    # quarantined), received after a time ("": all), oldest first. ``m`` is the messages table.
+    _CUSTOMER_OWN = (f"m.case_id = ? AND m.status = '{MessageStatus.TRIAGED}' AND m.received_at > ? "
+                     "ORDER BY m.received_at, m.id")
+
     def customer_messages(self, case_id: int, since: str | None = None) -> list[StoredMessage]:
         """The customer's own (triaged, not automatic) messages on a case, oldest first."""
-        rows = self._all(
-            f"SELECT * FROM messages WHERE case_id = ? AND status = '{MessageStatus.TRIAGED}' AND received_at > ? "
-            "ORDER BY received_at, id",
-            (case_id, since or ""),
-        )
+        rows = self._all(f"SELECT m.* FROM messages m WHERE {self._CUSTOMER_OWN}", (case_id, since or ""))
         return [StoredMessage.from_row(r) for r in rows]
 
     def customer_facts(self, case_id: int) -> list[dict[str, Any]]:
         """The detected facts of each of ``customer_messages(case_id)`` that has a detection, in one query."""
         rows = self.conn.execute(
-            "SELECT d.facts FROM messages m JOIN detections d ON d.message_id = m.id "
-            f"WHERE m.case_id = ? AND m.status = '{MessageStatus.TRIAGED}' AND m.received_at > '' "
-            "ORDER BY m.received_at, m.id",
-            (case_id,),
+            f"SELECT d.facts FROM messages m JOIN detections d ON d.message_id = m.id WHERE {self._CUSTOMER_OWN}",
+            (case_id, ""),
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
