@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from triage.detect.fastregex import CASE_TRAPS, FastRegex, lowered, may_match, parser_works, requirements
+from triage.detect.fastregex import CASE_TRAPS, FastRegex, locate, lowered, may_match, parser_works, requirements
 
 ATOMS = ["a", "b", "s", "i", "ab", "-", "1", "_", "[ab]", "[a-]", "[^s]", r"\d", r"\w", r"\s", ".", "A", "[A-Z]", "é", "€"]
 # beyond what the prefilter test needs: escapes naming a character by code, scoped flags
@@ -41,6 +42,8 @@ def test_the_private_parser_still_gives_the_known_answers() -> None:
     assert parser_works()
     date = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
     assert requirements(date) == (frozenset({"-"}), frozenset({"\\d"}))
+    assert locate(re.compile(r"\d{4}-\d{2}-\d{2}\b")) == (frozenset({"-"}), 4, 4)
+    assert FastRegex.of(date).locator is not None  # the shipped date rules run located
 
 
 @settings(max_examples=300, deadline=None)
@@ -69,6 +72,24 @@ def test_fastregex_finds_what_re_finds(pattern: str, text: str, ignore_case: boo
     want = _spans(regex.finditer(text))
     assert _spans(fast.finditer(text, lowered(text))) == want, (pattern, text)
     assert _spans(fast.finditer(text, None)) == want
+
+
+@settings(max_examples=400, deadline=None)
+@given(_patterns(ATOMS), TEXTS, st.booleans())
+@example(r"\b(?:a-)?ab", "a-ab ab", False)  # a match may start before the string found
+@example(r"(?:[ab]|\d)+a", "1ba", False)
+def test_a_located_search_finds_what_re_finds(pattern: str, text: str, ignore_case: bool) -> None:
+    # the locator whatever it costs, where the pattern has one (FastRegex.of keeps only cheap ones)
+    regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+    want = _spans(regex.finditer(text))
+    fast = FastRegex.of(regex)
+    located = locate(fast.fast)
+    if located is not None and not fast.fast.flags & re.IGNORECASE:  # as FastRegex.of prepares it
+        assert _spans(replace(fast, locator=located).finditer(text, lowered(text))) == want, (pattern, located, text)
+    as_written = locate(regex)  # the pattern as written, its \b and all
+    if as_written is not None and not ignore_case:
+        plain = FastRegex(regex, regex, False, False, None, as_written)
+        assert _spans(plain.finditer(text, None)) == want, (pattern, as_written, text)
 
 
 def test_case_traps_are_every_letter_re_and_lower_read_differently() -> None:

@@ -10,21 +10,27 @@ per rule:
   lowered text (offsets stay the same: ``lowered`` gives the lowered text only
   when it is as long as the original and re would read its letters alike);
 * a prefilter, as RE2 has one: strings of which every match must contain one
-  (per requirement), so a text without them is skipped without running ``re``.
+  (per requirement), so a text without them is skipped without running ``re``;
+* a locator, for a pattern ``re`` would try at every position (it starts with
+  neither a literal nor a class ``re`` scans for): strings of which every match
+  holds one at a known range of offsets from its start (``inv`` 0-5 characters
+  in, a digit first), so ``match`` runs only at the few starts near where they
+  occur (one search for the next of them), in order, as ``finditer`` would find them.
 
-Private API: the prefilter reads the parse tree of CPython's ``re._parser``
-(``parse``) and the opcode names of ``re._constants`` (``LITERAL``,
+Private API: the prefilter and the locator read the parse tree of CPython's
+``re._parser`` (``parse``, ``SubPattern.getwidth``) and the opcode names of ``re._constants`` (``LITERAL``,
 ``SUBPATTERN``, ``BRANCH``, ``MAX_REPEAT``, ``MIN_REPEAT``,
 ``POSSESSIVE_REPEAT``, ``IN``, ``CATEGORY``, ``CATEGORY_DIGIT``), since the
 public ``re`` API does not say what a pattern requires. They are private and
 have changed before (``sre_parse`` became ``re._parser`` in 3.11). If they are
-missing, raise, or no longer give the known answers of ``_SELF_CHECK`` (run
-once, see ``parser_works``), there is no prefilter: every regex then runs on
-every text, slower and with the same matches.
+missing, raise, or no longer give the known answers of ``_SELF_CHECK`` and
+``_LOCATOR_CHECK`` (run once, see ``parser_works``), there is neither: every
+regex then runs on every text with ``re.finditer``, slower and with the same matches.
 
 State: ``_DigitCache`` remembers whether the last text asked about has a digit
 (every fact regex asks about the same text in turn); ``parser_works`` caches
-its one answer. Both are deliberate caches, safe across threads.
+its one answer; ``_finder`` one compiled search per locator. All are deliberate
+caches, safe across threads.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ class FastRegex:
     on_lower: bool  # run on the lowered text
     boundary: bool  # leading \b dropped from ``fast``, checked by hand
     needs: Needs | None  # prefilter, most selective first; None: no prefilter
+    locator: Locator | None = None  # where matches can start; None: ``fast.finditer`` finds them
 
     @classmethod
     def of(cls, regex: re.Pattern[str]) -> FastRegex:
@@ -61,9 +68,13 @@ class FastRegex:
         # the prefilter's strings are searched for case-sensitively: only on text the regex sees as is
         needs = requirements(regex) if not flags & re.IGNORECASE else None
         try:
-            return cls(regex, re.compile(source, flags), on_lower, boundary, needs)
+            fast = re.compile(source, flags)
         except re.error:
             return cls(regex, regex, False, False, None)
+        locator = locate(fast) if not flags & re.IGNORECASE else None
+        if locator is not None and locator_cost(locator) > MAX_LOCATOR_COST:
+            locator = None  # starts near so many places that re's own scan is faster
+        return cls(regex, fast, on_lower, boundary, needs, locator)
 
     def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
         """Matches of ``regex`` in ``text``; ``lowered`` is ``lowered(text)``.
@@ -80,6 +91,9 @@ class FastRegex:
             else:
                 haystack = lowered
         if needs is not None and not may_match(haystack, needs):
+            return
+        if self.locator is not None and fast is self.fast:
+            yield from _located(fast, haystack, text, boundary, self.locator)
             return
         if not boundary:
             yield from fast.finditer(haystack)
@@ -256,8 +270,10 @@ _SELF_CHECK: tuple[tuple[str, Needs | None], ...] = (
 
 @functools.cache
 def parser_works() -> bool:
-    """Whether ``re._parser`` still gives the prefilter the answers it was written for."""
-    return all(_requirements(p, 0) == want for p, want in _SELF_CHECK)
+    """Whether ``re._parser`` still gives the prefilter and the locator the answers they were written for."""
+    return all(_requirements(p, 0) == want for p, want in _SELF_CHECK) and all(
+        _locator(p, 0) == want for p, want in _LOCATOR_CHECK
+    )
 
 
 def requirements(regex: re.Pattern[str]) -> Needs | None:
@@ -265,3 +281,135 @@ def requirements(regex: re.Pattern[str]) -> Needs | None:
     if not parser_works():
         return None
     return _requirements(regex.pattern, regex.flags)
+
+
+# A locator: strings (DIGIT: any digit) of which every match holds one, and the least and
+# most characters between the match's start and that string's start.
+Locator = tuple[frozenset[str], int, int]
+MAX_LOCATOR_COST = 0.8  # above this (see locator_cost), re's own scan of every position wins
+
+
+def locator_cost(locator: Locator) -> float:
+    """About how many starts per character of text the locator leaves to try: each string's
+    guessed frequency (a letter 1, each more letter a quarter of that, a digit 0.3, another
+    character 0.1) times the number of starts it leaves."""
+    parts, least, most = locator
+    freq = sum(0.3 if p == DIGIT else 0.25 ** (len(p) - 1) if p[0].isalnum() else 0.1 for p in parts)
+    return freq * (most - least + 1)
+
+
+def _located(
+    fast: re.Pattern[str], haystack: str, text: str, boundary: bool, locator: Locator
+) -> Iterator[re.Match[str]]:
+    """What ``finditer`` finds, trying ``match`` only at starts the locator leaves: a match at
+    ``start`` holds one of the strings at ``start + least`` to ``start + most``, so when the
+    first string from ``pos + least`` is at ``i``, no match starts from ``pos`` to before
+    ``i - most``; every match is non-empty (it holds a string), so the next starts at its end."""
+    parts, least, most = locator
+    finder = _finder(parts)
+    pos = 0
+    while True:
+        found = finder.search(haystack, pos + least)
+        if found is None:
+            return
+        i = found.start()
+        for start in range(max(pos, i - most), i - least + 1):
+            if boundary and not _at_boundary(text, start):
+                continue
+            match = fast.match(haystack, start)
+            if match is not None:
+                yield match
+                pos = match.end()
+                break
+        else:
+            pos = i - least + 1
+
+
+@functools.lru_cache(maxsize=256)
+def _finder(parts: frozenset[str]) -> re.Pattern[str]:
+    """A regex finding where the next of ``parts`` (DIGIT: any digit) starts."""
+    return re.compile("|".join(DIGIT if p == DIGIT else re.escape(p) for p in sorted(parts, key=len, reverse=True)))
+
+
+def _cheapest(locators: list[Locator]) -> Locator | None:
+    return min(locators, key=locator_cost, default=None)
+
+
+def _locators(items: Any, sre: Any) -> list[Locator]:
+    """Every locator of the parsed sequence ``items`` found before a part of unbounded width:
+    a literal run, a small class of literals or ``\\d``, inside a group or the first turn of a
+    repeat of at least one, and of an alternation whose every branch has one (their union).
+    Scoped flags raise ValueError. ``sre`` is ``re._constants``."""
+    found: list[Locator] = []
+    repeats = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+    for k, (op, av) in enumerate(items):
+        lo, hi = items[:k].getwidth()  # how far into a match this item starts
+        if hi >= sre.MAXREPEAT:
+            break
+        inner: list[Locator] = []
+        if op is sre.LITERAL and (k == 0 or items[k - 1][0] is not sre.LITERAL):
+            run = ""
+            for next_op, next_av in items[k:]:
+                if next_op is not sre.LITERAL:
+                    break
+                run += chr(next_av)
+            inner = [(frozenset([run]), 0, 0)]
+        elif op is sre.IN:
+            if all(o is sre.LITERAL for o, _ in av) and len(av) <= 6:
+                inner = [(frozenset(chr(v) for _, v in av), 0, 0)]
+            elif av == [(sre.CATEGORY, sre.CATEGORY_DIGIT)]:
+                inner = [(frozenset([DIGIT]), 0, 0)]
+        elif op is sre.SUBPATTERN:
+            if av[1] or av[2]:
+                raise ValueError("scoped flags")
+            inner = _locators(av[3], sre)
+        elif op in repeats and av[0] >= 1:
+            inner = _locators(av[2], sre)
+        elif op is sre.BRANCH:
+            best = [_cheapest(_locators(alt, sre)) for alt in av[1]]
+            if all(b is not None for b in best):
+                chosen = [b for b in best if b is not None]
+                inner = [(frozenset().union(*(b[0] for b in chosen)), min(b[1] for b in chosen), max(b[2] for b in chosen))]
+        found.extend((parts, lo + a, hi + b) for parts, a, b in inner)
+    return found
+
+
+def _scanned(items: Any, sre: Any) -> bool:
+    """Whether ``re`` finds where matches of ``items`` can start by itself, in C: the pattern
+    (inside its groups) starts with a literal, a class, or an alternation of branches that
+    each start with a literal (how ``re._compiler`` finds a prefix or a first-character set)."""
+    while items and items[0][0] is sre.SUBPATTERN:
+        items = items[0][1][3]
+    if not items:
+        return False
+    op, av = items[0]
+    if op is sre.BRANCH:
+        return all(alt and alt[0][0] is sre.LITERAL for alt in av[1])
+    return op is sre.LITERAL or op is sre.IN
+
+
+def _locator(pattern: str, flags: int) -> Locator | None:
+    try:
+        from re import _constants, _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern, flags)
+        return None if _scanned(parsed, _constants) else _cheapest(_locators(parsed, _constants))
+    except Exception:  # private API gone or changed, or scoped flags: no locator
+        return None
+
+
+# Known answers: if re._parser no longer gives them, the locator is off (see parser_works).
+_LOCATOR_CHECK: tuple[tuple[str, Locator | None], ...] = (
+    (r"(?:[a-z]{1,4}-)?inv-?\d", (frozenset({"inv"}), 0, 5)),
+    (r"\d{1,2}[/.]\d", (frozenset({DIGIT}), 0, 0)),
+    (r"x?(?:ab|c(?:de)?)+y", (frozenset({"ab", "c"}), 0, 1)),
+    (r"a*b", None),
+    (r"(?:ab|cd)e", None),  # re scans for its first characters itself
+)
+
+
+def locate(regex: re.Pattern[str]) -> Locator | None:
+    """The cheapest locator of ``regex`` (run case-sensitively, as written), or None."""
+    if not parser_works():
+        return None
+    return _locator(regex.pattern, regex.flags)
