@@ -388,6 +388,22 @@ CASES = [
     ("", "Who is in charge over there? My husband missed his connection and his bag went to another city.",
      set(), set(), ["your husband missed his connection", "your husband's luggage hasn't reached him"],
      ["billing specialist", "[[confirm: I've passed this to"]),
+    # a message that says what happened is never asked what happened, even when nothing says it back
+    ("", "my dad is standing here with his phone zero announcements zero info #fedup", set(), set(),
+     ["I've read your message."], ["what happened"]),
+    # banking problems said in our words: a wrong exchange rate, a top-up that did not work, a payment
+    # they never made (a security case)
+    ("", "When I paid for my hotel abroad the conversion rate was way off.", set(), set(),
+     ["the exchange rate on your payment looks wrong"], ["you wrote", "what happened"]),
+    ("", "I wanted to top up my card this morning and it just did not work.", set(), set(),
+     ["your top-up didn't go through"], ["your card isn't working"]),
+    ("", "There is a purchase on my statement that was never made by me.", set(), set(),
+     ["you don't recognise", "within 2 hours"], ["billing specialist"]),
+    # a traveller sat on the plane, or waiting at the belt for a bag, is answered within hours
+    ("", "Why are we still sitting on this plane an hour after we were due to leave?", set(), set(),
+     ["you were kept waiting on the plane", "within 2 hours"], [CALM]),
+    ("", "I have been standing at the baggage belt for forty minutes and my case has not come out.", set(), set(),
+     ["within 2 hours"], [CALM]),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),

@@ -143,7 +143,7 @@ CONTEXT_KEYS = (
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
     "deadline", "deadline_line", "problem_steps", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
     "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", "wondered", "leaving",
-    "hardship", *EXTRA_KEYS,
+    "hardship", "told_us", *EXTRA_KEYS,
 )
 
 
@@ -366,6 +366,26 @@ def not_the_problem(phrase: str, text: str) -> bool:
         return False  # a message of one statement: quoting it says we read it, asking would not
     said = _COUNTED.findall(plain)
     return 5 <= len(said) <= 16 and len(_COUNTED.findall(phrase)) >= 0.7 * len(said)
+
+
+_ELLIPTICAL = re.compile(r"^(?:so|neither|nor)\s+(?:is|are|was|were|do|does|did|has|have)\b", re.I)
+
+
+def told_us(text: str) -> bool:
+    """True when some clause of theirs says something happened: not only a verdict on us, an insult,
+    a feeling or praise ("Honestly you people are dreadful.", "Worst bank ever, never again."). A
+    message that says what happened is never asked what happened, even when no rule could say it back."""
+    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", text or "")
+    for sentence in _sentence_list(plain):
+        at = 0
+        for stop in [*_CLAUSE_BREAK.finditer(sentence), None]:
+            clause = sentence[at:stop.start() if stop else len(sentence)].strip(" .!?\"'\u201c\u201d")
+            at = stop.end() if stop else len(sentence)
+            if len(_COUNTED.findall(clause)) < 3 or _ELLIPTICAL.match(clause) or _THANKS.search(clause):
+                continue
+            if not not_the_problem(clause, ""):
+                return True
+    return False
 
 
 def _flip(text: str) -> str:
@@ -1050,6 +1070,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "understood": understood,
         "wondered": wondered,
         "hardship": bool(reply and reply.hardship),
+        "told_us": told_us(message.text),
         "leaving": bool(_LEAVING.search(message.text or "")) or bool(
             {"cancel", "close_account"} & {a.kind for a in detection.asks}) or "cancelling" in detection.archetype_names,
         **values,
