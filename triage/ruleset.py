@@ -25,9 +25,10 @@ what was read then, whatever the owner edits meanwhile (the next ``load``
 sees the change and builds a new RuleSet). A RuleSet given a ``checked``
 file (``load`` gives the one beside the store) builds them without the
 checks they passed before on the same bytes (``triage.rulecache``), and
-records each part that passes. The regular expressions compiled while a part
-loads come from the regex cache beside that file (``triage.regexcache``): the
-same patterns, without parsing them again. ``check`` never uses either.
+records each part that passes. The regular expressions and dataclass methods
+compiled while a part loads come from the compile cache beside that file
+(``triage.compilecache``): the same objects, without compiling them again.
+``check`` never uses either.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ from triage.errors import Problem, RulesError
 
 if TYPE_CHECKING:
     from triage.automatic import AutoRules
+    from triage.compilecache import CompileCache
     from triage.detect.engine import Detector
     from triage.drafting.drafter import Drafter
     from triage.drafting.tone import Linter
     from triage.followups.policy import Policy
-    from triage.regexcache import RegexCache
     from triage.rulecache import Checked
     from triage.rulefile import Snapshot
 
@@ -99,11 +100,11 @@ class RuleSet:
         return Checked(self.checked_file, self.files, self.support)
 
     @cached_property
-    def regexes(self) -> RegexCache:
-        """The regular expressions compiled while parts load, kept beside the checks' record."""
-        from triage.regexcache import RegexCache
+    def compiled(self) -> CompileCache:
+        """What Python compiles while parts load (regexes, dataclass methods), kept beside the checks' record."""
+        from triage.compilecache import CompileCache
 
-        return RegexCache(regex_file(self.checked_file) if self.checked_file is not None else None)
+        return CompileCache(compiled_file(self.checked_file) if self.checked_file is not None else None)
 
     def _build(self, part: str, load: Callable[[bool], T]) -> T:
         """``load(checked)`` from the snapshot; recorded as passed when it was checked, and read
@@ -117,21 +118,21 @@ class RuleSet:
 
     @cached_property
     def policy(self) -> Policy:
-        with self.regexes.active():  # the modules' own patterns too, compiled as they are imported
+        with self.compiled.active():  # what the modules compile as they are imported too
             from triage.followups.policy import load_policy
 
             return load_policy(self.rules_dir)
 
     @cached_property
     def linter(self) -> Linter:
-        with self.regexes.active():
+        with self.compiled.active():
             from triage.drafting.tone import Linter
 
             return self._build("linter", lambda checked: Linter.load(self.rules_dir, checked=checked))
 
     @cached_property
     def drafter(self) -> Drafter:
-        with self.regexes.active():
+        with self.compiled.active():
             from triage.drafting.drafter import Drafter
 
             try:
@@ -143,14 +144,14 @@ class RuleSet:
 
     @cached_property
     def detector(self) -> Detector:
-        with self.regexes.active():
+        with self.compiled.active():
             from triage.detect.engine import Detector
 
             return self._build("detector", lambda checked: Detector.load(self.rules_dir, checked=checked))
 
     @cached_property
     def automatic(self) -> AutoRules:
-        with self.regexes.active():
+        with self.compiled.active():
             from triage.automatic import AutoRules
 
             return AutoRules.load(self.rules_dir)
@@ -190,10 +191,10 @@ def checked_file(settings: Settings) -> Path:
     return settings.store_path.with_name(settings.store_path.name + ".rules-checked")
 
 
-def regex_file(checked: Path) -> Path:
-    """Where the regular expressions compiled while the rules load are kept (``triage.regexcache``):
-    beside the record of passed checks, ``triage.db.regexes`` beside ``triage.db.rules-checked``."""
-    return checked.with_suffix(".regexes")
+def compiled_file(checked: Path) -> Path:
+    """Where what Python compiles while the rules load is kept (``triage.compilecache``): beside
+    the record of passed checks, ``triage.db.compiled`` beside ``triage.db.rules-checked``."""
+    return checked.with_suffix(".compiled")
 
 
 def load(settings: Settings) -> RuleSet:
