@@ -198,7 +198,11 @@ def valence_keys(lexicon: dict[str, float], string_id: Any) -> tuple[tuple[dict[
     return (keyed, numpy.array(sorted(keyed), dtype=numpy.uint64)), modifiers
 
 
-_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|\n")
+# A sentence ends after a run of . ! ? followed by a space or the end, and at a line break:
+# SENTENCE_END_PLAIN, written to start with a class, which re scans for in C (the plain
+# form it tries at every character); tests/test_sentence_patterns.py pins that they match alike.
+SENTENCE_END_PLAIN = r"[.!?]+(?=\s|$)|\n"
+_SENTENCE_END = re.compile(r"[.!?\n](?:(?<=\n)|[.!?]*(?=\s|$))")
 
 
 def _graded_praise(e: Evidence) -> bool:
