@@ -404,6 +404,21 @@ CASES = [
      ["you were kept waiting on the plane", "within 2 hours"], [CALM]),
     ("", "I have been standing at the baggage belt for forty minutes and my case has not come out.", set(), set(),
      ["within 2 hours"], [CALM]),
+    # stopping something we do is a complaint, not a cancellation
+    ("", "Please stop serving cold food on these long flights.", set(), {"cancel"}, [],
+     ["like to cancel", "You asked me to cancel"]),
+    # a question about a case they only suppose is a question: no apology for it
+    ("", "What can I do to check why my card might not be working?", set(), set(), ["[[answer:"],
+     ["not how it should have gone", "I'm sorry"]),
+    # asked why, in two words or as a statement, and asked what they should do: marked for the agent
+    ("", "You cancelled every evening flight and told nobody. What gives?", set(), set(), ["[[answer: What gives?]]"],
+     []),
+    ("", "I paid for the seat upgrade. I don't understand why I was charged again at the gate.", set(), set(),
+     ["[[answer: I don't understand why I was charged again at the gate.]]"], []),
+    ("", "My parcel never came and I want my money back, but should I cancel the card payment first?", {"refund"},
+     set(), ["[[answer: Should I cancel the card payment first?]]"], []),
+    ("", "I have not received a product I ordered two weeks ago and I want a refund.", {"refund"}, set(),
+     ["you don't need to wait for it"], ["30 days after delivery"]),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),

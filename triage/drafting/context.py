@@ -951,7 +951,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     dates = list(dict.fromkeys(d for d in (clean_line(d, 40) for d in facts.dates) if d))
     amounts = list(dict.fromkeys(a for a in (clean_line(a, 30) for a in facts.amounts) if a))
     words, source = their_words(message, facts)
-    trouble = detection.complaint or bool(reply and reply.trouble)
+    trouble = reply.trouble if reply else detection.complaint
     phrase = key_phrase(message.text, detection)
     waited = waited_for(message.text)
     # "You asked" only for a real question: "So you lost my bag?" is a complaint, not a question

@@ -331,7 +331,8 @@ class Drafter:
         reply = decide(self.policy, message, detection) if purpose == "reply" else None
         # a [[choose]] rule's `complaint` is true when something went wrong, even if detection's
         # score stayed below the line ("it has not gone through", "I want my bag")
-        chosen = dataclasses.replace(detection, complaint=True) if reply and reply.trouble else detection
+        # and false when the only complaint detection read is inside a question about a case they suppose
+        chosen = dataclasses.replace(detection, complaint=reply.trouble) if reply else detection
         # a topic's specialist takes only a case of that topic's situation: a missed connection (whose
         # problem says it is a journey gone wrong) is not the billing specialist's for "who's in charge?"
         specialist = self.rules.specialists.get(detection.topic)

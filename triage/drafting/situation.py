@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from triage.detect import Detection
+from triage.detect import Detection, Evidence
 from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
 from triage.drafting.phrases import spans
@@ -110,7 +110,9 @@ _YES_NO = re.compile(
     r"|has|have|had|isn't|aren't|wasn't|doesn't|don't|didn't|hasn't|haven't|won't|can't|couldn't)\b", re.I)
 # what they suppose or fear has not happened: "if the machine keeps my card", "I'm worried you'll cancel"
 _SUPPOSED = re.compile(r"\b(?:if|whether|in\s+case|suppose|supposing|worried|worry|afraid|scared|concerned|fear|"
-                       r"might|may\s+be|could\s+be|would\s+be|going\s+to\s+be|will\s+be)\b", re.I)
+                       r"might|may\s+be|could\s+be|would\s+be|going\s+to\s+be|will\s+be"
+                       # "what happens when I have no seat at check-in?": a case they ask about
+                       r"|what\s+(?:happens|should\s+(?:i|we)\s+do|do\s+(?:i|we)\s+do)\s+when)\b", re.I)
 _CLAUSE_STOP = re.compile(r"[,;:\u2013\u2014]|\s-\s")
 
 
@@ -372,13 +374,23 @@ def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
     me", "I want my bag")."""
     text = message.text or ""
     found = sign("trouble", text) or sign("not_delivered", text)
+    if found and not _stated(text, found):
+        found = None  # "What are ways to test why my card might not be working?" says nothing went wrong
     span = found or (0, 0)
-    if detection.complaint or detection.angry or found:
+
+    def supposed(e: Evidence) -> bool:  # a cue inside what they only ask about or suppose
+        return e.where == "text" and e.end <= len(text) and not _stated(text, (e.start, e.end))
+
+    # a complaint read only from a question about a case they suppose ("What are ways to test why my
+    # card might not be working?", "what happens when I have no seat?") is a question, not trouble
+    cues_of_complaint = [e for e in detection.evidence if e.kind == "complaint" and e.weight > 0]
+    asked_only = bool(cues_of_complaint) and all(supposed(e) for e in cues_of_complaint)
+    if (detection.complaint and not asked_only) or detection.angry or found:
         return True, span
     # a strong cue detection found but outweighed ("it has not gone through"), never one beside praise
     # ("the packaging was lovely, with no plastic")
     praised = any(e.kind == "not_complaint" and e.weight <= -0.3 for e in detection.evidence)
-    cues = [e for e in detection.evidence if e.where == "text" and not praised
+    cues = [e for e in detection.evidence if e.where == "text" and not praised and not supposed(e)
             and (e.kind == "shout" and e.weight >= 0.3
                  or e.kind == "complaint" and e.weight >= 0.5 and not e.rule.endswith(".valence"))]
     if cues:
@@ -389,6 +401,23 @@ def _trouble(policy: ReplyPolicy, message: Message, detection: Detection,
     # an urgent phrase says how soon, not that anything went wrong: "I need it to go through ASAP, is that
     # possible?" is a question
     return bool(_TROUBLE_ASKS & set(kinds)), span
+
+
+def _stated(text: str, span: tuple[int, int]) -> bool:
+    """True when the phrase at ``text[span]`` is said to have happened, not only asked about or
+    supposed (``only_wondered``)."""
+    at, sentence = _sentence_at(text)(span[0])
+    return not only_wondered(sentence, span[0] - at, span[1] - at)
+
+
+# a question that asks us why, too short for detection to read as one: "What gives?", "How come?"
+_WHY_ASKED = re.compile(r"^(?:so|and|but|ok)?[,\s]*(?:what\s+gives|why(?:\s+not)?|how\s+come|what\s+happened|"
+                        r"what\s+now)\s*\?+$", re.I)
+# a question put as a statement: "I don't understand why an extra fee was needed"
+_WHY_SAID = re.compile(r"(?:\b(?:i|we)\s+|^)(?:do\s+not|don['\u2019]t|dont|can['\u2019]t|cannot|can\s+not|still\s+don['\u2019]t)\s+"
+                       r"(?:understand|see|work\s+out|figure\s+out|get)\s+(?:why|how)\b", re.I)
+# a question asking what they should do: an ask's line says what we will do, not whether they should
+_ADVICE = re.compile(r"^(?:(?:and|but|so|or)\s+)?(?:\w+\s+){0,2}?(?:should|shall|must|do)\s+(?:i|we)\b", re.I)
 
 
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"\n]*\"")
@@ -497,13 +526,21 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
                 if a.kind != "information" and a.where == "text" and any(k == a.kind for k, _ in lines)]
     spans = {clean_line(a.text, 240): (a.start, a.end) for a in getattr(detection, "asks", ()) or ()
              if a.kind == "information" and a.where == "text"}
+    # "What gives?" and "I don't understand why the fee was needed" ask us why: marked like any question
+    for sentence in _sentences(message):
+        # "I want a refund, but should I just cancel the payment?": the clause that asks what to do
+        last = _QUESTION_LEAD.sub("", re.split(r"[,;:]\s*", sentence)[-1])
+        asked = last if sentence.endswith("?") and _ADVICE.match(last) else ""
+        asked = asked or (sentence if _WHY_ASKED.match(sentence) or _WHY_SAID.search(sentence) else "")
+        if asked and not any(asked in q for q in questions):
+            questions.append(asked[:1].upper() + asked[1:])
     for question in questions:
         # in a complaint, a statement with a question mark ("So you lost my bag?") asks us nothing
         if trouble and question.rstrip().endswith("?") and not asks_like_a_question(question) or rhetorical(question):
             continue
         # "How can I get my money back?" is answered by the refund line
         q0, q1 = spans.get(question, (0, 0))
-        if any(x < q1 and q0 < y for x, y in answered):
+        if any(x < q1 and q0 < y for x, y in answered) and not _ADVICE.match(_QUESTION_LEAD.sub("", question)):
             continue
         hit = next((a for a in policy.answers if a.matches(question)), None)
         if hit is None:
