@@ -30,6 +30,7 @@ from triage.detect.judged import (
     shouting,
     strongest_stretch,
     token_array,
+    token_spans,
     valence,
     valence_keys,
 )
@@ -213,6 +214,7 @@ class Detector:
         compiled, rules = self.compiled, self.rules
         entries = compiled.entries
         rows = token_array(doc)  # the token attributes every part below reads, in one array
+        starts, ends = token_spans(rows)  # (a Token made by doc[i] costs more than the whole list)
         matches = compiled.match(doc, rows)
         groups: dict[str, list[tuple[int, int, PhraseRule | PatternRule]]] = {}
         mods: dict[int, list[Modifier]] = {}
@@ -256,11 +258,11 @@ class Detector:
                 negatable = r.negatable and (group == "complaint" or isinstance(r, PatternRule))
                 if negatable and mods and find_modifier(doc, mods, s, negator) is not None:
                     weight, kind = 0.0, "negation"
-                other.append(Evidence(*_span(doc, s, e), "", r.rule, weight, kind))
+                a, b = starts[s], ends[e - 1]
+                other.append(Evidence(a, b, text[a:b], r.rule, weight, kind))
         other += regex_evidence(
             text, lowered_or_none, rules.complaint.signals.regexes + rules.archetypes.signals.regexes
         )
-        other = [Evidence(e.start, e.end, text[e.start : e.end], e.rule, e.weight, e.kind) for e in other]
         other = sarcastic_praise(text, other + complaint_valence)
         # swearing is how loud, not what went wrong: "holy shit, this is amazing" reports no problem
         swearing = {(e.start, e.end) for e in evidence if e.kind == "profanity"}
@@ -359,11 +361,6 @@ def _shifted(ev: Evidence, body_at: int) -> Evidence:
     if ev.start >= body_at:
         return Evidence(ev.start - body_at, ev.end - body_at, ev.text, ev.rule, ev.weight, ev.kind)
     return Evidence(ev.start, ev.end, ev.text, ev.rule, ev.weight, ev.kind, where="subject")
-
-
-def _span(doc: Any, start: int, end: int) -> tuple[int, int]:
-    last = doc[end - 1]
-    return doc[start].idx, last.idx + len(last)
 
 
 def _longest(hits: list[tuple[int, int, Any]], zero_holds_only_its_own: bool = False) -> list[tuple[int, int, Any]]:

@@ -50,7 +50,9 @@ MIN_SHARE = 0.05  # capitalised ordinary words under this share of a text's word
 # Columns of the token array ``token_array`` returns, shared by shouting, valence, the anchored
 # matcher (its COLUMNS come first, in its order) and the asks (ASKS_COLUMNS).
 COLUMNS = (*MATCHER_COLUMNS, "IS_UPPER", "LENGTH", "IDX")
-_LOWER, _UPPER, _ALPHA, _LENGTH, _PUNCT = (COLUMNS.index(n) for n in ("LOWER", "IS_UPPER", "IS_ALPHA", "LENGTH", "IS_PUNCT"))
+_LOWER, _UPPER, _ALPHA, _LENGTH, _PUNCT, _SPACE, _IDX = (
+    COLUMNS.index(n) for n in ("LOWER", "IS_UPPER", "IS_ALPHA", "LENGTH", "IS_PUNCT", "IS_SPACE", "IDX")
+)
 ASKS_COLUMNS = [COLUMNS.index(n) for n in ("IS_SPACE", "IDX", "LENGTH", "ORTH")]  # the order asks._prepare reads
 
 
@@ -59,6 +61,12 @@ def token_array(doc: Any) -> Any:
     import spacy.attrs  # spaCy is loaded whenever there is a doc
 
     return doc.to_array([getattr(spacy.attrs, n) for n in COLUMNS])
+
+
+def token_spans(rows: Any) -> tuple[list[int], list[int]]:
+    """Each token's start and end character offsets, from ``token_array``'s rows."""
+    idx = rows[:, _IDX]
+    return idx.tolist(), (idx + rows[:, _LENGTH]).tolist()
 
 
 def shouting(doc: Any, text: str, rules: Shouting, skip: set[int], rows: Any) -> list[Evidence]:
@@ -75,10 +83,10 @@ def shouting(doc: Any, text: str, rules: Shouting, skip: set[int], rows: Any) ->
     shouted = set(candidates)
     alpha = rows[:, _ALPHA].tolist()
     length = rows[:, _LENGTH].tolist()
+    space = rows[:, _SPACE].tolist()
     for i in range(candidates[0], candidates[-1] + 1):
         if not alpha[i]:
-            token = doc[i]
-            if token.is_space and "\n" in token.text and current:  # a line ends a run
+            if space[i] and current and "\n" in doc[i].text:  # a line ends a run
                 runs.append(current)
                 current = []
             continue
@@ -139,19 +147,25 @@ def valence(
     ``modifiers`` maps a LOWER hash to the factor of a negator (``NEGATION_SCALE``)
     or an intensifier (``INTENSIFIER_SCALE``).
     """
+    import numpy
+
     angry: list[Evidence] = []
     other: list[Evidence] = []
-    graded, _ = lexicon
+    graded, keys = lexicon
     if not graded:
         return angry, other
-    column = rows[:, _LOWER].tolist()
-    hits = [i for i, key in enumerate(column) if key in graded]
+    lowers = rows[:, _LOWER]
+    # the lexicon's words among the tokens, looked up in its sorted keys at C speed
+    at = numpy.minimum(numpy.searchsorted(keys, lowers), len(keys) - 1)
+    hits = numpy.flatnonzero(keys[at] == lowers).tolist()
     if not hits:
         return angry, other
+    column = lowers.tolist()
     punct = rows[:, _PUNCT].tolist()
+    starts, lengths = rows[hits, _IDX].tolist(), rows[hits, _LENGTH].tolist()
     if covered_complaint is None:
         covered_complaint = covered
-    for i in hits:
+    for i, a, length in zip(hits, starts, lengths, strict=True):
         if i in covered and i in covered_complaint:
             continue
         value = graded[column[i]]
@@ -165,8 +179,7 @@ def valence(
             value *= INTENSIFIER_SCALE
         if abs(value) < MIN_VALENCE:  # "hard", "pay": mild words describe more often than they judge
             continue
-        token = doc[i]
-        a, b = token.idx, token.idx + len(token)
+        b = a + length
         if value < 0:
             # "or does vinegar damage it?" asks about a problem; it does not report one
             end = _CLAUSE_END.search(text, b)
