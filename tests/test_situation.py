@@ -15,7 +15,7 @@ from triage.config import SupportSettings
 from triage.detect import ArchetypeHit, Ask, Context, Detection, Facts
 from triage.detect.engine import Detector
 from triage.drafting.drafter import Drafter, DraftText
-from triage.drafting.situation import decide, load_policy
+from triage.drafting.situation import decide, load_policy, subject_opens_text
 from triage.errors import RulesError
 from triage.message import Message
 
@@ -411,3 +411,17 @@ def test_the_sentence_at_a_position_is_the_one_scanned_for() -> None:
                            (0, text))
             assert at(pos) == scanned, pos
     assert _sentence_at("")(0) == (0, "")
+
+
+@pytest.mark.parametrize(("subject", "text", "opens"), [
+    ("My card was just denied\u2026", "My card was just denied at the shop this morning.", True),
+    ("Re: Fwd: my parcel never came", "My parcel never came, and it's been two weeks.", True),
+    ("Hello my parcel", "Hi, my parcel never came.", True),  # a greeting on either side is not counted
+    ("It's broken again...", "It's broken again and nobody cares.", True),  # the last word may be cut
+    ("My flight was cancelled", "@SouthAir https://t.test/x my flight was cancelled again", True),
+    ("Broken kettle", "My kettle is broken.", False),
+    ("Hello", "Hello there, my card is blocked.", False),  # one word says nothing either way
+])
+def test_a_subject_that_only_opens_the_text_is_found_by_one_rule(subject: str, text: str, opens: bool) -> None:
+    # the restatement (which subject to quote) and the problems (which sentences to read) use the same rule
+    assert subject_opens_text(subject, text) is opens

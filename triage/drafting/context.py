@@ -21,6 +21,7 @@ from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.rules import Specialist
 from triage.drafting.situation import (
     _REQUEST,
+    FORWARDED,
     WONDERED,
     Reply,
     asks_like_a_question,
@@ -28,6 +29,7 @@ from triage.drafting.situation import (
     order_noun,
     order_value,
     rhetorical,
+    subject_opens_text,
 )
 from triage.errors import DraftError
 from triage.message import Message
@@ -277,7 +279,6 @@ _WAITED = re.compile(r"\b(?:wait(?:ed|ing)?(?:\s+for)?|(?:it's|it\u2019s|it\s+is
 # "Wednesday it won't switch on" -> "it won't switch on": when it happened is not what happened
 _LEADING_WHEN = re.compile(r"^(?:(?:on|since|by|last|this)\s+)?(?:monday|tuesday|wednesday|thursday|friday|saturday|"
                            r"sunday|today|yesterday|tonight|now|then|recently|lately|suddenly)\b,?\s*", re.I)
-_FORWARDED = re.compile(r"^\s*(?:(?:fwd?|fw|re|aw|wg|tr)\s*:\s*)+", re.I)
 _LOWER_FIRST = frozenset({"the", "a", "an", "it", "its", "it's", "my", "our", "this", "that", "there", "they",
                           "one", "some", "both", "all", "only", "still", "now", "then", "is", "was", "has", "had"})
 _FLIP = {"my": "your", "our": "your", "me": "you", "us": "you", "i": "you", "mine": "yours", "myself": "yourself",
@@ -431,20 +432,6 @@ def key_phrase(text: str, detection: Detection) -> str:
 def _sentence_list(text: str) -> list[str]:
     return [clean_line(s, 240) for s in re.split(r"(?<=[.!?])\s+", clean_line(_SIGNATURE.sub("", text or ""), 4000))
             if s.strip()]
-
-
-def subject_repeats_text(subject: str, text: str) -> bool:
-    """True when the subject is only the first words of the message ("My wallet got stolen a…"
-    over "My wallet got stolen a couple of hours ago…"): quoting it says nothing of its own."""
-    def words(value: str) -> list[str]:
-        found = [w.lower() for w in _WORD.findall(value)]
-        while found and found[0] in ("hi", "hello", "hey", "dear", "hiya"):  # "Hello. How do I…"
-            found = found[1:]
-        return found
-
-    said = words(_FORWARDED.sub("", subject or ""))
-    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", clean_line(text or "", 2000))  # handles are left out of subjects
-    return len(said) >= 2 and words(plain)[: len(said)] == said
 
 
 def problem_clause(text: str, span: tuple[int, int], problem: str,
@@ -964,7 +951,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
                      and q.endswith("?") and asks_like_a_question(q) and not rhetorical(q)
                      and len(_WORD.findall(q)) >= 3][:1]
     subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
-    echo = subject_repeats_text(subject, message.text)
+    echo = subject_opens_text(subject, message.text)
     named = bool(subject.strip()) and not echo  # a subject of its own says what it is about
     if not phrase and trouble and not orders and not products and (not named or not (wanted or questions)):
         # nothing detected to restate and nothing else names the case: the clause that shows it
@@ -979,7 +966,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         about = f"your {products[0]}"
     else:
         # a subject that is only their first words says nothing the restatement does not
-        quoted = "" if echo else _quote(" ".join(_FORWARDED.sub("", subject).split()[:RESTATE_WORDS]), end=False)
+        quoted = "" if echo else _quote(" ".join(FORWARDED.sub("", subject).split()[:RESTATE_WORDS]), end=False)
         about = f"\u201c{quoted}\u201d" if quoted else "what you wrote to us about"
     details = ", ".join(refs[:2] + products[:2] + dates[:2] + amounts[:2])
     name = first_name(message.sender_name)

@@ -703,13 +703,28 @@ def about_them(said: str, who: tuple[str, bool, str]) -> str:
                   r"daughter|brother|sister|boss|client|guests|grand\w+|girlfriend|boyfriend|uncle|aunt))", their, out)
 
 
-def _opens_text(subject: str, text: str) -> bool:
-    """True when ``subject`` is only the first words of ``text`` ("My card was just denied…")."""
-    said = re.findall(r"[^\W_]+", re.sub(r"^\s*(?:(?:re|fwd?|fw)\s*:\s*)+", "", subject, flags=re.I).lower())
-    words = re.findall(r"[^\W_]+", re.sub(r"(?<!\w)[@#]\w+", " ", text[:1000]).lower())
-    if said and subject.rstrip().endswith(("\u2026", "...")):
+# "Re:", "Fwd:" and their kin in other languages before a subject
+FORWARDED = re.compile(r"^\s*(?:(?:fwd?|fw|re|aw|wg|tr)\s*:\s*)+", re.I)
+_GREETING_WORDS = frozenset({"hi", "hello", "hey", "dear", "hiya"})
+
+
+def subject_opens_text(subject: str, text: str) -> bool:
+    """True when ``subject`` is only the first words of ``text`` ("My wallet got stolen a…" over "My
+    wallet got stolen a couple of hours ago…"): it says nothing of its own, so it is neither quoted
+    back nor read as a sentence apart from the text's. Reply and forward prefixes, a greeting on
+    either side ("Hello. How do I…"), links and handles (left out of subjects) are not counted, and
+    the last word of a subject cut with "…" may be cut."""
+    def words(value: str) -> list[str]:
+        found = re.findall(r"[^\W_]+", value.lower())
+        while found and found[0] in _GREETING_WORDS:
+            found = found[1:]
+        return found
+
+    said = words(FORWARDED.sub("", subject or ""))
+    if said and (subject or "").rstrip().endswith(("\u2026", "...")):
         said = said[:-1]  # the last word may be cut
-    return len(said) >= 2 and words[: len(said)] == said
+    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", (text or "")[:2000])
+    return len(said) >= 2 and words(plain)[: len(said)] == said
 
 
 def problems_in(policy: ReplyPolicy,
@@ -726,7 +741,7 @@ def problems_in(policy: ReplyPolicy,
     no problem. Last, the ``situation`` of the first problem said that names one ("" when none does)."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     # a subject that is only the first words of the text is read in the text, where its sentence is whole
-    subject = "" if _opens_text(message.subject or "", message.text or "") else message.subject or ""
+    subject = "" if subject_opens_text(message.subject or "", message.text or "") else message.subject or ""
     for offset, text in ((0, subject), (len(message.subject or "") + 1, message.text or "")):
         sentence_at = None
         for n, rule in enumerate(policy.problems):
