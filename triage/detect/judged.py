@@ -147,8 +147,6 @@ def valence(
     ``modifiers`` maps a LOWER hash to the factor of a negator (``NEGATION_SCALE``)
     or an intensifier (``INTENSIFIER_SCALE``).
     """
-    import numpy
-
     angry: list[Evidence] = []
     other: list[Evidence] = []
     graded, keys = lexicon
@@ -156,8 +154,8 @@ def valence(
         return angry, other
     lowers = rows[:, _LOWER]
     # the lexicon's words among the tokens, looked up in its sorted keys at C speed
-    at = numpy.minimum(numpy.searchsorted(keys, lowers), len(keys) - 1)
-    hits = numpy.flatnonzero(keys[at] == lowers).tolist()
+    at = keys.searchsorted(lowers).clip(0, len(keys) - 1)
+    hits = (keys[at] == lowers).nonzero()[0].tolist()
     if not hits:
         return angry, other
     column = lowers.tolist()
