@@ -419,6 +419,21 @@ CASES = [
      set(), ["[[answer: Should I cancel the card payment first?]]"], []),
     ("", "I have not received a product I ordered two weeks ago and I want a refund.", {"refund"}, set(),
      ["you don't need to wait for it"], ["30 days after delivery"]),
+    # money refused is not money on its way, money sent is not an order, and a payment they didn't do
+    # or a fraud they fear is a security case
+    ("", "Transfer was declined, could not complete request.", set(), set(), ["your transfer didn't go through"],
+     ["hasn't arrived"]),
+    ("", "Why hasn't arrived yet the transaction I sent last week?", set(), set(),
+     ["the money you sent hasn't arrived where it should"], ["what you ordered"]),
+    ("", "I think I am a victim of fraud, there is a charge on my account I didn't do.", set(), set(),
+     ["you don't recognise", "within 2 hours"], ["billing specialist"]),
+    ("", "I tried to take out $60 and it only gave me $40.", set(), set(),
+     ["the cash machine didn't give you the right amount"], []),
+    # a plane that has not left is a journey held up now; a colleague stuck is said of them
+    ("", "Still haven't taken off and we boarded an hour ago.", set(), set(), ["your flight was delayed", "within 2 hours"],
+     [CALM]),
+    ("", "Now a colleague is stuck overnight in Denver because of you.", set(), set(),
+     ["your colleague is stranded in Denver"], ["you're stranded"]),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),

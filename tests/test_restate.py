@@ -102,6 +102,8 @@ PHRASES = [
     # an insult's sentence is never quoted, nor a meta sentence, nor what they will do
     ("You are useless idiots, the jug is cracked.", ""),
     ("I'll keep the scratched one too.", ""),
+    # a time of day is one word of theirs, never where a clause breaks ("30 coach never showed up")
+    ("Our 10:30 coach never showed up at the stop.", "our 10:30 coach never showed up at the stop"),
 ]
 
 

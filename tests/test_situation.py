@@ -425,3 +425,13 @@ def test_the_sentence_at_a_position_is_the_one_scanned_for() -> None:
 def test_a_subject_that_only_opens_the_text_is_found_by_one_rule(subject: str, text: str, opens: bool) -> None:
     # the restatement (which subject to quote) and the problems (which sentences to read) use the same rule
     assert subject_opens_text(subject, text) is opens
+
+
+def test_a_question_read_twice_once_cut_short_is_marked_once() -> None:
+    policy, _ = load_policy(RULES)
+    assert policy is not None
+    full = "How long do I need to wait to see an update after I make a bank transfer?"
+    asks = (Ask("information", "How long do I need to", 0, 21, "asks.question"),
+            Ask("information", full, 0, len(full), "asks.question"))
+    reply = decide(policy, msg(full), det(level="calm", complaint=False, asks=asks))
+    assert reply.open_questions == (full,)

@@ -242,7 +242,7 @@ _QUOTED_KINDS = frozenset({"complaint"})  # anger is how they feel, not what wen
 _NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
 # "so" starts a clause only before its subject ("…, so I missed it"); before an adjective or "much" it
 # only says how much ("the wifi is so slow"), and the clause goes on
-_CLAUSE_BREAK = re.compile(r"[,;:()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\s-\s|\b(?:but|and|because|although|though|"
+_CLAUSE_BREAK = re.compile(r"[,;()\[\]\u2013\u2014\u2026\"\u201c\u201d]|(?<!\d):(?!\d)|\s-\s|\b(?:but|and|because|although|though|"
                            r"while|which|whereas|then|or|if|unless|since|as|why|when)\b"
                            r"|\bso\b(?=\s+(?:i|we|you|u|they|he|she|it|its|it['\u2019]s|the|my|our|your|their|this|that"
                            r"|there|now|please|can|could|would|will|what|why|how|i['\u2019]\w+|we['\u2019]\w+|no|nobody"

@@ -534,6 +534,8 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
         asked = asked or (sentence if _WHY_ASKED.match(sentence) or _WHY_SAID.search(sentence) else "")
         if asked and not any(asked in q for q in questions):
             questions.append(asked[:1].upper() + asked[1:])
+    # a question detection read twice, once cut short ("How long do I need to"), is marked once
+    questions = [q for q in questions if not any(q != o and o.startswith(q.rstrip("?.\u2026 ")) for o in questions)]
     for question in questions:
         # in a complaint, a statement with a question mark ("So you lost my bag?") asks us nothing
         if trouble and question.rstrip().endswith("?") and not asks_like_a_question(question) or rhetorical(question):
@@ -644,7 +646,7 @@ _OTHERS = {
     "grandparents": ("your grandparents", True, "their"), "girlfriend": ("your girlfriend", False, "her"),
     "boyfriend": ("your boyfriend", False, "his"), "uncle": ("your uncle", False, "his"), "aunt": ("your aunt", False, "her"),
 }
-_OTHER = re.compile(r"\b(?:my|our)\s+(?:\w+\s+)?(" + "|".join(_OTHERS) + r")(?:['\u2019]s)?\b", re.I)
+_OTHER = re.compile(r"\b(?:my|our|a)\s+(?:\w+\s+)?(" + "|".join(_OTHERS) + r")(?:['\u2019]s)?\b", re.I)
 _SELF = re.compile(r"\b(?:i|i['\u2019]m|i['\u2019]ve|me|we|we['\u2019]re|us|myself)\b", re.I)
 
 
