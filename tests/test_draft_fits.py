@@ -434,6 +434,13 @@ CASES = [
      [CALM]),
     ("", "Now a colleague is stuck overnight in Denver because of you.", set(), set(),
      ["your colleague is stranded in Denver"], ["you're stranded"]),
+    # good news told us gets thanks, not an apology; a question after "but" is still a question
+    ("", "fortunately the middle seat stayed empty. Could stretch out the whole way.", set(), set(), ["Thank you"],
+     ["I'm sorry", "put right"]),
+    ("", "Fortunately I had my own food, because you served nothing for six hours.", set(), set(), ["I'm sorry"],
+     ["Thank you for taking the time"]),
+    ("", "I know it has been a while but can I please dispute this charge from March?", set(), set(),
+     ["[[answer: I know it has been a while but can I please dispute this charge from March?]]"], []),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),

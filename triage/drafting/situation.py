@@ -353,7 +353,8 @@ def asks_like_a_question(text: str) -> bool:
     do?") opens like a question ("How long do transfers take?"), after a lead-in ("And", "So",
     "If not,"); False for a statement that ends in "?" ("So you lost my bag?")."""
     text = clean_line(text)
-    last = re.split(r"[,;:\u2013\u2014]\s*|\s-\s", text)[-1]
+    # the last clause, after a comma or a "but" ("I know it's late, but can I still dispute it?")
+    last = re.split(r"[,;:\u2013\u2014]\s*|\s-\s|\s(?=(?:but|so)\s)", text)[-1]
     return any(_ASKING.match(_QUESTION_LEAD.sub("", part).lstrip("\"'\u201c(")) for part in (text, last))
 
 
