@@ -441,6 +441,11 @@ CASES = [
      ["Thank you for taking the time"]),
     ("", "I know it has been a while but can I please dispute this charge from March?", set(), set(),
      ["[[answer: I know it has been a while but can I please dispute this charge from March?]]"], []),
+    # a payment they doubt they made is one they don't recognise; charged extra is a fee they don't owe
+    ("", "I don't think I made this payment that is on my account.", set(), set(),
+     ["you don't recognise", "within 2 hours"], ["billing specialist"]),
+    ("", "How come you charge me extra for paying by card?", set(), set(), ["you were charged a fee you don't think you owe"],
+     []),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),
