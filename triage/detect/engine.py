@@ -377,7 +377,7 @@ def _longest(hits: list[tuple[int, int, Any]], zero_holds_only_its_own: bool = F
     zero: list[tuple[int, int]] = []
     for hit in sorted(hits, key=lambda h: (h[0] - h[1], h[0])):
         tokens = range(hit[0], hit[1])
-        if any(t in taken for t in tokens) or any(s <= hit[0] and hit[1] <= e for s, e in zero):
+        if not taken.isdisjoint(tokens) or (zero and any(s <= hit[0] and hit[1] <= e for s, e in zero)):
             continue
         if zero_holds_only_its_own and not hit[2].weight:
             zero.append((hit[0], hit[1]))
