@@ -45,6 +45,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import operator
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -76,6 +77,8 @@ _IRREGULAR_PAST = frozenset(
 _BACK_REFERENCE = re.compile(r"^\W*(?:how|can|could|what)\b[^?]{0,20}\b(?:do|does)\s+(?:that|this|it)\s*\?", re.I)
 _PHONE = re.compile(r"(?<![\w#])\+?\d[\d ().-]{6,}\d(?!\w)")
 _SENTENCE_END = frozenset({".", "!", "?", "…", ";"})
+_STOPS = _SENTENCE_END | {""}  # "" marks a blank line
+_CLOSING = _SENTENCE_END | {'"', ")", "'", "”"}  # what a sentence's end takes in after it
 _COORDINATING = frozenset({"and", "then", "also", "or"})
 _GENERAL = frozenset({"usually", "normally", "typically", "generally", "average", "standard"})
 _WH = frozenset({"what", "where", "when", "how", "why", "which", "who"})
@@ -234,18 +237,27 @@ class Starting:
     Compiled the first time a text holds the word: the rules hold about a thousand of these
     expressions and a poll with one new message reads a few of them."""
 
-    __slots__ = ("sources", "compiled", "patterns", "any_longer")
+    __slots__ = ("sources", "compiled", "patterns", "single", "any_longer", "going_on")
 
-    def __init__(self, sources: list[tuple[str | None, Any]]) -> None:
-        self.sources = sources  # (the regular expression for the words after the first, what)
+    def __init__(self, sources: list[tuple[str | None, Slot, Any]]) -> None:
+        self.sources = sources  # (the regular expression for the words after the first, the second word, what)
         self.compiled = False
         self.patterns: list[Entry] = []
+        self.single: tuple[Any, ...] = ()  # what the one-word patterns stand for, in order
         self.any_longer: re.Pattern[str] | None = None
+        # the lemmas and "=forms" the longer patterns go on with: the next token is looked up here
+        # before ``any_longer`` is tried; None when one goes on with a gap (or a word holding the
+        # character a written token shows for a separator)
+        self.going_on: frozenset[str] | None = frozenset()
 
     def compile(self) -> None:
-        self.patterns = [(_compile(rest) if rest else None, what) for rest, what in self.sources]
-        longer = list(dict.fromkeys(rest for rest, _ in self.sources if rest))
+        self.patterns = [(_compile(rest) if rest else None, what) for rest, _, what in self.sources]
+        self.single = tuple(what for rest, _, what in self.sources if not rest)
+        longer = list(dict.fromkeys(rest for rest, _, _ in self.sources if rest))
         self.any_longer = _compile("|".join(f"(?:{r})" for r in longer)) if longer else None
+        seconds = [second for rest, second, _ in self.sources if rest]
+        words = [w for second in seconds if second is not None for w in second]
+        self.going_on = None if None in seconds or any("\ufffd" in w for w in words) else frozenset(words)
         self.compiled = True
 
 
@@ -340,13 +352,14 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
 
 def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
     """Patterns by the words they can start with: a token is tried only against those."""
-    lists: dict[str, list[tuple[str | None, Any]]] = {}
+    lists: dict[str, list[tuple[str | None, Slot, Any]]] = {}
     for slots, what in patterns:
         if not slots or slots[0] is None:
             continue
         rest = "".join(map(_slot_re, slots[1:])) if len(slots) > 1 else None
+        second = slots[1] if len(slots) > 1 else None
         for word in slots[0]:
-            lists.setdefault(word, []).append((rest, what))
+            lists.setdefault(word, []).append((rest, second, what))
     return {word: Starting(found) for word, found in lists.items()}
 
 
@@ -374,42 +387,51 @@ class _Doc:
     """The tokens of one text as the matcher reads them (whitespace left out; a blank line is "")."""
 
     text: str
-    lowers: list[str]
-    lemmas: list[str]
-    forms: list[str]  # "=" + the word as written, for "=sent" slots
+    lowers: tuple[str, ...]
+    lemmas: tuple[str, ...]
+    forms: tuple[str, ...]  # "=" + the word as written, for "=sent" slots
     starts: list[int]
     ends: list[int]
-    punct: list[bool]
+    punct: tuple[bool, ...]
     written: str  # the tokens as the patterns' regular expressions read them (OPEN ... CLOSE each)
     at: list[int]  # where each token starts in ``written``, and len(written) last
     asking: Candidates  # where patterns of ``Compiled.asking`` may start
+    words: list[int]  # the tokens that are not punctuation
 
 
 def _prepare(spacy_doc: Any, text: str, compiled: Compiled, rows: Any) -> _Doc:
     """``rows``: the doc's IS_SPACE, IDX, LENGTH, ORTH as one array the caller has made (it is changed here)."""
     space = rows[:, 0].nonzero()[0]  # whitespace is left out, but a blank line ends a sentence
+    space = space[rows[space, 2] >= 2]  # (a blank line is two characters at least)
     blank = [k for k, (idx, length) in zip(space.tolist(), rows[space, 1:3].tolist(), strict=True)
              if text.count("\n", idx, idx + length) >= 2]  # the doc's text has the same blank lines
     rows[blank, 2:4] = 0  # a blank line ends where it starts; orth 0 reads as one
     keep = rows[:, 0] == 0
     keep[blank] = True
     rows = rows[keep]
+    orths = rows[:, 3].tolist()
     read = compiled.read
-    words = [read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for orth in rows[:, 3].tolist()]
-    columns = zip(*words, strict=True) if words else [()] * 6
-    lowers, lemmas, forms, written, punct, asking = (list(c) for c in columns)
+    words = list(map(read.get, orths))
+    if None in words:  # words not read before
+        words = [w or read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for w, orth in zip(words, orths, strict=True)]
+    if not words:
+        return _Doc(text, (), (), (), [], [], (), "", [0], [], [])
+    lowers, lemmas, forms, written, punct, asking = zip(*words, strict=True)
+    tokens = range(len(words))
     return _Doc(text, lowers, lemmas, forms, rows[:, 1].tolist(), (rows[:, 1] + rows[:, 2]).tolist(), punct,
                 "".join(written), [0, *itertools.accumulate(map(len, written))],
-                [(i, s) for i, found in enumerate(asking) if found for s in found])
+                [(i, s) for i in itertools.compress(tokens, asking) for s in asking[i]],
+                list(itertools.compress(tokens, map(operator.not_, punct))))
 
 
 def _read(compiled: Compiled, vocab: Any, orth: int) -> _Word:
     """A word not read before: its lemma (respelt, which is slow), how the patterns' regular
     expressions see it and the terms and request frames it may start; kept for the texts to come."""
-    if not orth:
-        return _BLANK
     if len(compiled.read) > _READ_KEPT:
         compiled.read.clear()
+    if not orth:
+        compiled.read[orth] = _BLANK
+        return _BLANK
     lexeme = vocab[orth]
     lower = lexeme.lower_.replace("’", "'")
     lem = lemma(respell(lower, compiled.vocabulary))
@@ -424,7 +446,8 @@ def _read(compiled: Compiled, vocab: Any, orth: int) -> _Word:
 def _find(patterns: Index, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
     """(start, end, what) of every match of ``patterns`` in the tokens [lo, hi)."""
     lemmas, forms = doc.lemmas, doc.forms
-    return _matches(doc, hi, [(i, patterns[w]) for i in range(lo, hi) for w in (lemmas[i], forms[i]) if w in patterns])
+    candidates = [(i, patterns[w]) for i in range(lo, hi) for w in (lemmas[i], forms[i]) if w in patterns]
+    return _matches(doc, hi, candidates) if candidates else []
 
 
 def _found(candidates: Candidates, doc: _Doc, lo: int, hi: int) -> list[tuple[int, int, Any]]:
@@ -438,16 +461,21 @@ def _matches(doc: _Doc, hi: int, candidates: Candidates) -> list[tuple[int, int,
     """(start, end, what) of every match starting at a candidate and ending by token ``hi``, in the
     order of their starts (then of the index): the shortest way a gap can be read, as the words come."""
     found: list[tuple[int, int, Any]] = []
-    written, at = doc.written, doc.at
+    written, at, lemmas, forms = doc.written, doc.at, doc.lemmas, doc.forms
     limit = at[hi]
     for i, starting in candidates:
         if not starting.compiled:
             starting.compile()
-        longer = starting.any_longer is not None and starting.any_longer.match(written, at[i + 1], limit)
+        going_on = starting.going_on
+        if (going_on is not None and (i + 1 == hi or (lemmas[i + 1] not in going_on and forms[i + 1] not in going_on))
+                or not starting.any_longer.match(written, at[i + 1], limit)):  # type: ignore[union-attr]
+            for what in starting.single:  # mostly: no longer pattern goes on from here
+                found.append((i, i + 1, what))
+            continue
         for rest, what in starting.patterns:
             if rest is None:
                 found.append((i, i + 1, what))
-            elif longer and (match := rest.match(written, at[i + 1], limit)) is not None:
+            elif (match := rest.match(written, at[i + 1], limit)) is not None:
                 found.append((i, bisect.bisect_left(at, match.end(), i + 1), what))
     return found
 
@@ -462,21 +490,20 @@ def _is_past(lower: str, lem: str) -> bool:
 def sentences(doc: _Doc) -> list[tuple[int, int]]:
     """Token spans of sentences: they end after . ! ? … ; or at a blank line."""
     out: list[tuple[int, int]] = []
-    start = i = 0
-    n = len(doc.lowers)
-    while i < n:
-        low = doc.lowers[i]
-        if low in _SENTENCE_END or low == "":  # "" marks a blank line
-            j = i + 1
-            while j < n and (doc.lowers[j] in _SENTENCE_END or doc.lowers[j] in ('"', ")", "'", "”")):
-                j += 1
-            out.append((start, i if low == "" else j))
-            start = i = j
-            continue
-        i += 1
+    lowers = doc.lowers
+    start = 0
+    n = len(lowers)
+    for i in itertools.compress(range(n), map(_STOPS.__contains__, lowers)):
+        if i < start:
+            continue  # a stop taken in by the sentence before ("?!")
+        j = i + 1
+        while j < n and lowers[j] in _CLOSING:
+            j += 1
+        out.append((start, i if lowers[i] == "" else j))  # a blank line is in neither sentence
+        start = j
     if start < n:
         out.append((start, n))
-    return [(a, b) for a, b in out if any(not doc.punct[k] for k in range(a, b))]
+    return [(a, b) for a, b in out if not all(doc.punct[a:b])]
 
 
 def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evidence],
@@ -496,6 +523,10 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     deadline = ""
     for lo, hi in sentences(doc):
         asks, requested = _sentence_asks(compiled, doc, lo, hi, heated)
+        a, b = doc.starts[lo], doc.ends[hi - 1]
+        threatened = bisect.bisect_left(threats, a) < bisect.bisect_left(threats, b)
+        if not (asks or threatened or (requested and not deadline)):
+            continue  # nothing asked here: no time to attach, and no deadline of theirs
         asks.sort(key=lambda a: (order.get(a.rule, len(order)), a.start))
         kept: list[Ask] = []
         for ask in asks:  # one ask per kind and sentence; overlapping words: the rule listed first
@@ -503,10 +534,6 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
                 continue
             kept.append(ask)
         kept.sort(key=lambda a: a.start)
-        a, b = doc.starts[lo], doc.ends[hi - 1]
-        threatened = bisect.bisect_left(threats, a) < bisect.bisect_left(threats, b)
-        if not (kept or threatened or (requested and not deadline)):
-            continue  # nothing asked here: no time to attach, and no deadline of theirs
         sentence = text[a:b]
         # with nothing asked here only a deadline of theirs matters: only the deadline rules are read
         when, deadline_here = _times(rules.times if kept else compiled.deadlines, sentence)
@@ -596,21 +623,25 @@ _LEAD_IN = re.compile(r"^(?:(?:hi|hello|hey|dear|good\s+(?:morning|afternoon|eve
 def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list[int]) -> tuple[list[Ask], bool]:
     """Every ask found in the sentence [lo, hi) (overlaps are settled by the caller), and whether
     it has a request frame."""
-    spans: dict[str, list[tuple[int, int]]] = {name: [] for name in _FRAME_KEYS}
+    request: list[tuple[int, int]] = []
+    inquiry: list[tuple[int, int]] = []
     terms: list[tuple[int, int, AskRule]] = []
     for start, end, what in _found(doc.asking, doc, lo, hi):
-        if isinstance(what, str):
-            spans[what].append((start, end))
+        if what == "request":
+            request.append((start, end))
+        elif what == "inquiry":
+            if doc.lowers[start] == doc.lemmas[start]:  # "tell me" asks, "telling me" and "told me" tell what happened
+                inquiry.append((start, end))
         else:
             terms.append((start, end, what))
-    request = spans["request"]
-    # "tell me" asks, "telling me" and "told me" tell what happened
-    inquiry = [f for f in spans["inquiry"] if doc.lowers[f[0]] == doc.lemmas[f[0]]]
-    words = [k for k in range(lo, hi) if not doc.punct[k]]
-    marks = [doc.lowers[k] for k in range(lo, hi) if doc.punct[k]]
-    opener = len(words) > 2 and bool(_find(compiled.openers, doc, words[0], words[0] + 1))
+    first = bisect.bisect_left(doc.words, lo)
+    n_words = bisect.bisect_left(doc.words, hi, first) - first
+    words = doc.words[first:first + 3]  # the sentence's first words
+    # ? . and ! are always punctuation: looked for among all the sentence's tokens
+    marks = doc.lowers[lo:hi]
+    opener = n_words > 2 and bool(_find(compiled.openers, doc, words[0], words[0] + 1))
     question = "?" in marks or (
-        opener and not ({".", "!"} & set(marks))
+        opener and "." not in marks and "!" not in marks
         and (doc.lowers[words[1]] in _PRONOUNS or doc.lowers[words[0]] in _WH)
     ) or (  # "How do I formally complain about it." -- the question's form, whatever the stop
         opener and doc.lowers[words[0]] in _WH and doc.lemmas[words[1]] in _AUXILIARY
@@ -618,6 +649,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     )
     if not (terms or question or inquiry):
         return [], bool(request)  # no ask's words, and not asking to know anything
+    spans: dict[str, list[tuple[int, int]]] = {name: [] for name in _FRAME_KEYS}
     for start, end, name in _find(compiled.framing, doc, lo, hi):
         spans[name].append((start, end))
     a, b = doc.starts[lo], doc.ends[hi - 1]
@@ -691,7 +723,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         asks = [x for x in asks if x.kind != "status"]
     if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
         asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
-    if not asks and not rhetorical and (question or inquiry) and len(words) >= 3:
+    if not asks and not rhetorical and (question or inquiry) and n_words >= 3:
         text = " ".join(doc.text[a:b].split())
         next_step = bool(spans["next_step"])  # "What should I do?": about the problem
         asks.append(Ask("information", text, a, b,
