@@ -51,6 +51,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from triage.detect import Ask, Evidence
+from triage.detect.fastregex import FastRegex, lowered
 from triage.rulefile import TomlFile
 
 ASK_KINDS = (
@@ -102,6 +103,10 @@ class TimeRule:
     rule: str  # asks.times.<id>
     regex: re.Pattern[str]
     deadline: bool
+    fast: FastRegex = field(init=False, repr=False, compare=False)  # how it is searched for (fastregex.py)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fast", FastRegex.of(self.regex))
 
 
 @dataclass(frozen=True)
@@ -582,11 +587,12 @@ def _times(rules: tuple[TimeRule, ...], sentence: str) -> tuple[str, str]:
     """The first time expression of the sentence, and the first deadline one."""
     first: tuple[int, str] | None = None
     dead: tuple[int, str] | None = None
+    lower = lowered(sentence)
     for rule in rules:
-        match = rule.regex.search(sentence)
+        match = next(rule.fast.finditer(sentence, lower), None)  # the first match, as regex.search finds it
         if match is None:
             continue
-        got = (match.start(), " ".join(match.group(0).split()))
+        got = (match.start(), " ".join(sentence[match.start():match.end()].split()))  # (it may be on ``lower``)
         if first is None or got[0] < first[0]:
             first = got
         if rule.deadline and (dead is None or got[0] < dead[0]):
