@@ -446,6 +446,17 @@ CASES = [
      ["you don't recognise", "within 2 hours"], ["billing specialist"]),
     ("", "How come you charge me extra for paying by card?", set(), set(), ["you were charged a fee you don't think you owe"],
      []),
+    # what they did not want, and someone else mending what held them up, are no asks
+    ("", "The least you could do is give me a later flight instead of just cancelling my booking!", set(), {"cancel"},
+     [], ["You asked me to cancel", "like to cancel"]),
+    ("", "How long do we have to sit in this plane while they repair the door?", set(), {"repair"},
+     ["you were kept waiting on the plane", "within 2 hours"], ["You'd like a repair"]),
+    # a balance that did not move after money went in is the deposit not arriving
+    ("", "I paid in a cheque on Monday but my balance has not changed.", set(), set(),
+     ["your deposit hasn't arrived where it should"], ["you wrote"]),
+    # a quote never stops on a word waiting for what comes next ("I am seeing")
+    ("", "I am seeing and extra 2$ charged to my card and wanted to know about it.", set(), set(), [],
+     ["\u201cI am seeing\u201d"]),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),

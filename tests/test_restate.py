@@ -104,6 +104,8 @@ PHRASES = [
     ("I'll keep the scratched one too.", ""),
     # a time of day is one word of theirs, never where a clause breaks ("30 coach never showed up")
     ("Our 10:30 coach never showed up at the stop.", "our 10:30 coach never showed up at the stop"),
+    # "a while" is a time, not "while" starting a clause
+    ("I reported a broken card reader a while ago and nothing happened.", "I reported a broken card reader a while ago"),
 ]
 
 

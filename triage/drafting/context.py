@@ -243,7 +243,7 @@ _NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
 # "so" starts a clause only before its subject ("…, so I missed it"); before an adjective or "much" it
 # only says how much ("the wifi is so slow"), and the clause goes on
 _CLAUSE_BREAK = re.compile(r"[,;()\[\]\u2013\u2014\u2026\"\u201c\u201d]|(?<!\d):(?!\d)|\s-\s|\b(?:but|and|because|although|though|"
-                           r"while|which|whereas|then|or|if|unless|since|as|why|when)\b"
+                           r"(?<!\ba\s)while|which|whereas|then|or|if|unless|since|as|why|when)\b"
                            r"|\bso\b(?=\s+(?:i|we|you|u|they|he|she|it|its|it['\u2019]s|the|my|our|your|their|this|that"
                            r"|there|now|please|can|could|would|will|what|why|how|i['\u2019]\w+|we['\u2019]\w+|no|nobody"
                            r"|nothing|now|then)\b)", re.I)
@@ -544,6 +544,8 @@ def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, 
     original = re.sub(r"\bi\b", "I", original)  # "the goods i ordered": quoted as they meant it
     if not 2 <= len(_COUNTED.findall(original)) <= RESTATE_WORDS:
         return "", lo, hi
+    if _COUNTED.findall(original)[-1].lower() in _DANGLING:
+        return "", lo, hi  # "I am seeing", "I was told", "wifi is": what they go on to say is the point
     phrase = _quote(original, end=False)
     first = phrase.split(" ", 1)[0]
     if first.lower() in _LOWER_FIRST or original[:1].islower():
@@ -560,6 +562,12 @@ _SUBJECT_START = frozenset({"i", "we", "my", "our", "it", "they", "the", "this",
 
 
 _RELATIVE = frozenset({"that", "which", "who", "whom", "whose"})
+# a clause that ends on one of these stops short of what it says: a verb waiting for its object, a
+# determiner, a preposition
+_DANGLING = frozenset({"seeing", "told", "said", "saying", "asked", "getting", "having", "doing", "making", "trying",
+                       "wondering", "thinking", "hoping", "wanting", "is", "are", "was", "were", "be", "been", "am",
+                       "have", "has", "had", "get", "got", "the", "a", "an", "my", "your", "our", "their", "to", "of",
+                       "for", "with", "at", "in", "on", "from", "by", "very", "really", "so", "too"})
 # words that open what may be left off the end of a quote: a time, a place, a reason, a manner
 _ADJUNCT_START = frozenset({"for", "in", "on", "at", "since", "after", "before", "during", "every", "each", "when",
                             "while", "because", "from", "with", "without", "again", "today", "yesterday", "tonight",
