@@ -457,6 +457,11 @@ CASES = [
     # a quote never stops on a word waiting for what comes next ("I am seeing")
     ("", "I am seeing and extra 2$ charged to my card and wanted to know about it.", set(), set(), [],
      ["\u201cI am seeing\u201d"]),
+    # a cancellation reported or wondered about is no cancel ask
+    ("", "I had to take a taxi to another airport when my flight out of Boise was cancelled twice.", set(), {"cancel"},
+     [], ["You asked me to cancel"]),
+    ("", "Are you now cancelling my flight again??", set(), {"cancel"}, [], ["You asked me to cancel"]),
+    ("", "Do you expect any cancellations tomorrow with the storm?", set(), {"cancel"}, [], ["You asked me to cancel"]),
     # one hand-off: an apology asked for over how a colleague behaved goes to their team lead only
     ("", "The gate agent was extremely rude to my mother and I want an apology from your company.", {"apology"}, set(),
      ["You asked for an apology", "their team lead"], ["our support lead"]),
