@@ -328,6 +328,7 @@ class Compiled:
     vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
     deadlines: tuple[TimeRule, ...] = ()  # the [[times]] marked deadline: all a sentence asking nothing is read for
     read: dict[int, _Word] = field(default_factory=dict)  # a word (its ORTH) as read before (see ``_read``)
+    order: dict[str, int] = field(default_factory=dict)  # rule id -> its place in the file (the first listed wins)
 
 
 def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
@@ -352,7 +353,8 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
     vocabulary = frozenset(w for w in words if w.isalpha() and len(w) >= 4)
     openers = _index([(slots, None) for slots in frames["question_openers"]])
     deadlines = tuple(r for r in rules.times if r.deadline)
-    return Compiled(rules, asking, framing, openers, excludes, vocabulary, deadlines)
+    order = {r.rule: i for i, r in enumerate(rules.asks)}
+    return Compiled(rules, asking, framing, openers, excludes, vocabulary, deadlines, order=order)
 
 
 def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
@@ -523,7 +525,7 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     doc = _prepare(spacy_doc, text, compiled, rows)
     heated = sorted(e.start for e in evidence if e.kind in ("insult", "profanity", "blame") and e.weight > 0)
     threats = sorted(e.start for e in evidence if e.kind == "threat")
-    order = {r.rule: i for i, r in enumerate(rules.asks)}
+    order = compiled.order
     found: list[Ask] = []
     deadline = ""
     for lo, hi in sentences(doc):
@@ -725,7 +727,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         ):
             kind, rule_id = "status", rule.rule + ".chased"
         asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
-    if question and any(doc.lemmas[k] in _GENERAL for k in range(lo, hi)):  # "how long does delivery usually take"
+    if question and not _GENERAL.isdisjoint(doc.lemmas[lo:hi]):  # "how long does delivery usually take"
         asks = [x for x in asks if x.kind != "status"]
     if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
         asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
@@ -747,5 +749,5 @@ def _excluded(compiled: Compiled, rule: AskRule, doc: _Doc, start: int, end: int
 
 def _owned(doc: _Doc, ask: Ask, lo: int, owned: set[int]) -> bool:
     """The ask's term follows "my", "the"... (``[frames] owned``) within two words."""
-    i = next((k for k in range(lo, len(doc.starts)) if doc.starts[k] == ask.start), None)
-    return i is not None and any(k in owned for k in range(max(lo, i - 2), i))
+    i = bisect.bisect_left(doc.starts, ask.start, lo)  # the tokens' starts rise
+    return i < len(doc.starts) and doc.starts[i] == ask.start and any(k in owned for k in range(max(lo, i - 2), i))
