@@ -123,6 +123,27 @@ def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter:
     assert not WEEKDAY.search(draft.body), draft.body
 
 
+# a journey going wrong now, told in words no [urgent] phrase lists ([urgent.journey]), and trips that are over
+@pytest.mark.parametrize(("subject", "text", "urgent"), [
+    ("Flight 402", "It is 10pm and we are still being held on the ground with no word from the cockpit.", True),
+    ("Rebooking", "Why are your staff so slow rebooking the passengers from flight ZX88? We have lost a day here.", True),
+    ("Connection", "Been sitting in a packed transfer bus for 40 minutes for our connection, help!", True),
+    ("Flight ZX901", "Could you give me the status of flight ZX901? I doubt it will leave on time.", True),
+    ("Boarding", "We are currently queuing for boarding and nobody from your airline is here.", True),
+    ("Delayed flight", "My flight last month was delayed and I am still waiting for my refund.", False),
+    ("Lost bag", "I flew with you in May and lost my bag, still no answer.", False),
+    ("Compensation", "Our flight was cancelled two weeks ago and we are still waiting for the compensation.", False),
+    ("Refund", "I am still waiting for my refund for the flight I never took.", False),
+    ("Card", "My card is still blocked and I cannot pay for anything now.", False),  # banking: no journey
+    ("Kettle", "The kettle I ordered is still not here and it is 9pm.", False),
+])
+def test_a_journey_going_wrong_now_is_urgent_and_a_trip_that_is_over_is_not(subject: str, text: str,
+                                                                          urgent: bool) -> None:
+    policy, _ = load_policy(RULES)
+    assert policy is not None
+    assert decide(policy, msg(text, subject), det("annoyed", "service")).urgent is urgent, text
+
+
 def test_a_calm_case_keeps_its_dated_next_step(drafter: Drafter) -> None:
     draft = drafter.render(msg("The kettle lid is loose."), det("annoyed", "quality"), 7, NOW)
     assert "by Monday 23 November" in draft.body and "within" not in draft.body
@@ -381,6 +402,17 @@ def test_ask_variants_are_checked(tmp_path: Path) -> None:
         Drafter.load(rules, TEMPLATES, SUPPORT)
     found = {(Path(p.file).name, p.key) for p in exc.value.problems}
     assert {("policy.toml", "asks.refund[0].signs"), ("policy.toml", "urgent.within_hours")} <= found
+
+
+def test_the_journey_rule_is_checked(tmp_path: Path) -> None:
+    rules = _copy(tmp_path)
+    policy = (rules / "policy.toml").read_text(encoding="utf-8")
+    policy = policy.replace("[urgent.journey]\ntravel = [", '[urgent.journey]\nwhen = "now"\ntravel = [\n  "(flight",')
+    (rules / "policy.toml").write_text(policy, encoding="utf-8")
+    with pytest.raises(RulesError) as exc:
+        Drafter.load(rules, TEMPLATES, SUPPORT)
+    found = {(Path(p.file).name, p.key) for p in exc.value.problems}
+    assert {("policy.toml", "urgent.journey.travel[0]"), ("policy.toml", "urgent.journey.when")} <= found, found
 
 
 def test_the_drafter_reads_what_detection_reads_of_a_very_long_message(detector: Detector, drafter: Drafter) -> None:

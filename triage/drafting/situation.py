@@ -168,6 +168,42 @@ def denied(sentence: str, at: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Journey:
+    """``[urgent.journey]``: a sentence naming the journey (``travel``) told as going on now (``ongoing``, or a
+    time of day, or "for 40 minutes"), or asking a flight's status (``status``), is urgent, unless it has one
+    of ``unless`` (money after the trip) or of ``[urgent] unless`` (a trip that is over)."""
+
+    travel: tuple[Pattern, ...] = ()
+    ongoing: tuple[Pattern, ...] = ()
+    status: tuple[Pattern, ...] = ()
+    unless: tuple[Pattern, ...] = ()
+
+
+# a time of day ("11pm", "10:30", "at 9 am"), a wait still running ("for 40 minutes", "for 2 hours") or a
+# plea ("help!"): told as it happens
+_NOW_TIME = re.compile(r"\b(?:\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm)|\d{1,2}:\d{2}|for (?:over |more than |about )?"
+                       r"\d+\+? ?(?:minutes|mins|min|hours|hrs|h)\b|\bhelp\s*!)", re.I)
+
+
+def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
+    """Whether a sentence of ``text`` tells a journey going wrong now, or asks a flight's status
+    (``[urgent.journey]``), without an ``unless`` of its own or of ``[urgent]``."""
+    journey = policy.journey
+    if not journey.travel and not journey.status:
+        return False
+    for s in _SENTENCE.finditer(_unquoted(text)):
+        sentence = s.group(0)
+        if any(u.search(sentence) for u in journey.unless) or any(u.search(sentence) for u in policy.urgent_unless):
+            continue
+        if any(p.search(sentence) for p in journey.status):
+            return True
+        if any(p.search(sentence) for p in journey.travel) and (
+                _NOW_TIME.search(sentence) or any(p.search(sentence) for p in journey.ongoing)):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
 class ReplyPolicy:
     """rules/policy.toml and rules/answers.toml, validated."""
 
@@ -187,6 +223,7 @@ class ReplyPolicy:
     urgent_hours: float = 0.0  # an urgent case promises contact within this many hours (0: the first-response time)
     problems: tuple[ProblemRule, ...] = ()  # what went wrong, in our words, for the restatement
     urgent_unless: tuple[Pattern, ...] = ()  # a sentence with one of these is not urgent
+    journey: Journey = field(default_factory=Journey)  # [urgent.journey]: a journey going wrong now
 
     def ask_line(self, kind: str, situation: str, signs: frozenset[str] = frozenset()) -> str:
         """The owner's sentence for an ask of ``kind`` in ``situation`` ("" where none, or it does not fit):
@@ -556,7 +593,7 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
             hit = next((a for a in policy.answers if a.matches(sentence)), None)
             if hit is not None and hit not in answers:
                 answers.append(hit)
-    urgent = situation == "security" or urgent_problem or urgent_text
+    urgent = situation == "security" or urgent_problem or urgent_text or journey_urgent(policy, text)
     deadline = clean_line(getattr(detection.facts, "deadline", "") or "", 60)
     if not _DEADLINE.match(deadline) or _HOW_LONG.match(deadline):
         deadline = ""  # "until Wednesday", "this morning", "(delayed) by 3 hours": a time, not a deadline of theirs
@@ -785,6 +822,12 @@ def problems_in(policy: ReplyPolicy,
                     urgent = rule.urgent and not any(u.search(sentence) for u in policy.urgent_unless)
                     found.append((offset + m.start(), offset + m.end(), n, dataclasses.replace(rule, say=said, urgent=urgent)
                                   if said != rule.say or urgent != rule.urgent else rule, named or rule.thing))
+    # a subject's "Delayed flight" over a text that tells it as over ("my flight last month was delayed")
+    # is not urgent: the text's sentence says when
+    body_at = len(message.subject or "") + 1 if subject else 0
+    over = {n for start, _, n, rule, _ in found if start >= body_at and not rule.urgent and policy.problems[n].urgent}
+    found = [(a, b, n, dataclasses.replace(rule, urgent=False) if a < body_at and n in over else rule, thing)
+             for a, b, n, rule, thing in found]
     taken: list[tuple[int, int]] = []
     chosen: list[tuple[int, ProblemRule, str]] = []
     for start, end, _, rule, thing in sorted(found, key=lambda f: (f[2], f[0])):  # the owner's order says which wins
@@ -952,9 +995,12 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
                                                         allowed=SITUATIONS, what="situation"))
         else:
             asks[kind] = _owner_text(f, f"asks.{kind}", value, empty=True)
-    urgent_t = f.table(d, "urgent", allowed={"phrases", "within_hours", "unless"})
+    urgent_t = f.table(d, "urgent", allowed={"phrases", "within_hours", "unless", "journey"})
     urgent = compile_patterns(f, "urgent.phrases", urgent_t.get("phrases"), regex=False)
     urgent_unless = compile_patterns(f, "urgent.unless", urgent_t.get("unless"), regex=False)
+    journey_t = f.table(urgent_t, "journey", "urgent", allowed={"travel", "ongoing", "status", "unless"})
+    journey = Journey(*(tuple(compile_patterns(f, f"urgent.journey.{key}", journey_t.get(key), regex=False))
+                        for key in ("travel", "ongoing", "status", "unless")))
     urgent_hours = urgent_t.get("within_hours", 0)
     if isinstance(urgent_hours, bool) or not isinstance(urgent_hours, (int, float)) or urgent_hours < 0:
         f.problem("urgent.within_hours", "expected a number of hours (0 = the first-response time)")
@@ -974,7 +1020,7 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
         return None, problems
     return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
                        answers, ask_situations, ask_variants, tuple(thanks_unless), signs, float(urgent_hours),
-                       problem_rules, tuple(urgent_unless)), []
+                       problem_rules, tuple(urgent_unless), journey), []
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
