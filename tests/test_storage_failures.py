@@ -177,7 +177,7 @@ def test_a_read_only_folder_is_one_line_exit_3_noted_beside_the_database(
     last.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     last.close()
     assert sorted(p.name for p in store_dir.iterdir()) == [
-        "triage.db", "triage.db.compiled", "triage.db.failures.json", "triage.db.lock", "triage.db.rules-checked"]
+        "triage.db", "triage.db.failures.json", "triage.db.lock", "triage.db.rules-checked"]
     chattr("+i", store_dir)  # no file can be made there: not the -wal/-shm files a writer needs
     try:
         one_line(workspace.run("poll"), str(db))

@@ -25,10 +25,7 @@ what was read then, whatever the owner edits meanwhile (the next ``load``
 sees the change and builds a new RuleSet). A RuleSet given a ``checked``
 file (``load`` gives the one beside the store) builds them without the
 checks they passed before on the same bytes (``triage.rulecache``), and
-records each part that passes. The regular expressions and dataclass methods
-compiled while a part loads come from the compile cache beside that file
-(``triage.compilecache``): the same objects, without compiling them again.
-``check`` never uses either.
+records each part that passes. ``check`` never uses one.
 """
 
 from __future__ import annotations
@@ -46,7 +43,6 @@ from triage.errors import Problem, RulesError
 
 if TYPE_CHECKING:
     from triage.automatic import AutoRules
-    from triage.compilecache import CompileCache
     from triage.detect.engine import Detector
     from triage.drafting.drafter import Drafter
     from triage.drafting.tone import Linter
@@ -99,13 +95,6 @@ class RuleSet:
 
         return Checked(self.checked_file, self.files, self.support)
 
-    @cached_property
-    def compiled(self) -> CompileCache:
-        """What Python compiles while parts load (regexes, dataclass methods), kept beside the checks' record."""
-        from triage.compilecache import CompileCache
-
-        return CompileCache(compiled_file(self.checked_file) if self.checked_file is not None else None)
-
     def _build(self, part: str, load: Callable[[bool], T]) -> T:
         """``load(checked)`` from the snapshot; recorded as passed when it was checked, and read
         nothing the snapshot does not cover (so nothing the fingerprint left out)."""
@@ -118,43 +107,38 @@ class RuleSet:
 
     @cached_property
     def policy(self) -> Policy:
-        with self.compiled.active():  # what the modules compile as they are imported too
-            from triage.followups.policy import load_policy
+        from triage.followups.policy import load_policy
 
-            return load_policy(self.rules_dir)
+        return load_policy(self.rules_dir)
 
     @cached_property
     def linter(self) -> Linter:
-        with self.compiled.active():
-            from triage.drafting.tone import Linter
+        from triage.drafting.tone import Linter
 
-            return self._build("linter", lambda checked: Linter.load(self.rules_dir, checked=checked))
+        return self._build("linter", lambda checked: Linter.load(self.rules_dir, checked=checked))
 
     @cached_property
     def drafter(self) -> Drafter:
-        with self.compiled.active():
-            from triage.drafting.drafter import Drafter
+        from triage.drafting.drafter import Drafter
 
-            try:
-                linter: Linter | None = self.linter
-            except RulesError:
-                linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
-            return self._build("drafter", lambda checked: Drafter.load(
-                self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked))
+        try:
+            linter: Linter | None = self.linter
+        except RulesError:
+            linter = None  # the drafter loads tone.toml itself, to report it with the templates' problems
+        return self._build("drafter", lambda checked: Drafter.load(
+            self.rules_dir, self.templates_dir, self.support, linter=linter, checked=checked))
 
     @cached_property
     def detector(self) -> Detector:
-        with self.compiled.active():
-            from triage.detect.engine import Detector
+        from triage.detect.engine import Detector
 
-            return self._build("detector", lambda checked: Detector.load(self.rules_dir, checked=checked))
+        return self._build("detector", lambda checked: Detector.load(self.rules_dir, checked=checked))
 
     @cached_property
     def automatic(self) -> AutoRules:
-        with self.compiled.active():
-            from triage.automatic import AutoRules
+        from triage.automatic import AutoRules
 
-            return AutoRules.load(self.rules_dir)
+        return AutoRules.load(self.rules_dir)
 
     def problems(self) -> list[Problem]:
         """Build every part; every problem found, each once (empty when all is well)."""
@@ -189,12 +173,6 @@ def for_dirs(rules_dir: Path, templates_dir: Path, support: SupportSettings | No
 def checked_file(settings: Settings) -> Path:
     """Where the parts of ``settings``' rules that passed their checks are recorded: beside the store."""
     return settings.store_path.with_name(settings.store_path.name + ".rules-checked")
-
-
-def compiled_file(checked: Path) -> Path:
-    """Where what Python compiles while the rules load is kept (``triage.compilecache``): beside
-    the record of passed checks, ``triage.db.compiled`` beside ``triage.db.rules-checked``."""
-    return checked.with_suffix(".compiled")
 
 
 def load(settings: Settings) -> RuleSet:
