@@ -344,6 +344,8 @@ CASES = [
     # someone named after the problem is not whom it happened to
     ("", "My flight was cancelled and my wife had to wait for hours. I want a refund.", set(), set(),
      ["your flight was cancelled"], ["your wife's flight"]),
+    ("", "I bought a ticket for a friend but my flight was cancelled and nobody told me.", set(), set(),
+     ["your flight was cancelled"], ["your friend"]),
     ("", "Our flight sat on the tarmac for 1 hr before anyone told us anything.", set(), set(), [], ["1 hours"]),
     # "the second one" is only which of two: not a repeat
     ("", "I ordered two mugs and the second one arrived with a crack in the handle.", set(), set(),

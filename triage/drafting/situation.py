@@ -685,13 +685,14 @@ _OTHERS = {
     "boyfriend": ("your boyfriend", False, "his"), "uncle": ("your uncle", False, "his"), "aunt": ("your aunt", False, "her"),
 }
 _OTHER = re.compile(r"\b(?:my|our|a)\s+(?:\w+\s+)?(" + "|".join(_OTHERS) + r")(?:['\u2019]s)?\b", re.I)
-_SELF = re.compile(r"\b(?:i|i['\u2019]m|i['\u2019]ve|me|we|we['\u2019]re|us|myself)\b", re.I)
+_SELF = re.compile(r"\b(?:i|i['\u2019]m|i['\u2019]ve|me|my|we|we['\u2019]re|us|our|myself)\b", re.I)
 
 
 def third_party(sentence: str, at: int) -> tuple[str, bool, str] | None:
     """(what we call them, plural, their possessive) when the problem at ``sentence[at:]`` happened
     to someone the customer names ("my friends are stranded"), not to them; None otherwise. The
-    last person named before the problem in its clause decides; "I" or "we" after them takes it back."""
+    last person named before the problem in its clause decides; "I", "we" or "my" after them takes it
+    back ("I booked a friend but my flight was cancelled")."""
     lo = _clause_start(sentence, at)
     found = list(_OTHER.finditer(sentence, lo, max(at, lo) + 40))
     found = [f for f in found if f.start() <= at + 1]  # named after the problem: not whom it happened to
