@@ -209,22 +209,37 @@ _VERP = re.compile(r"[-.=_][a-z0-9._%-]+=[a-z0-9-]+(?:\.[a-z0-9-]+)+$")
 _TOKEN = re.compile(r"[-.=_](?:\d{6,}|(?=[a-f]*\d[a-f]*\d)[0-9a-f]{8,})$")
 
 
+# what a machine, not a person, answers from: only such a local part drops a VERP tail or token
+_ROLES = frozenset({
+    "noreply", "donotreply", "dontreply", "noreplies", "reply", "replies", "bounce", "bounces",
+    "mailerdaemon", "postmaster", "mailer", "notification", "notifications", "notify", "notifier", "alert",
+    "alerts", "auto", "autoreply", "autoresponder", "autoresponse", "support", "helpdesk", "help", "service",
+    "customerservice", "info", "contact", "feedback", "orders", "order", "sales", "billing", "invoice",
+    "invoices", "ticket", "tickets", "system", "news", "newsletter",
+})
+
+
 def loop_address(address: str) -> str:
-    """``address`` as a responder that changes it each time keeps it: without a +tag (RFC 5233
-    subaddress), a BATV prefix, a VERP tail or trailing machine tokens, lower-cased:
-    ``noreply+7f3a@vendor``, ``noreply-5f3a9c2e81@vendor`` and ``noreply@vendor`` are one.
-    A person's address is left as it is (``john.smith``, ``sales-uk``, ``m.mueller1``,
-    ``anna.2019``), so two people at one domain never become one."""
-    local, at, domain = address.strip().lower().rpartition("@")
+    """``address`` as a responder that changes it each time keeps it, lower-cased: without a
+    +tag (RFC 5233 subaddress: the same mailbox) or a BATV prefix, and, when what is left is a
+    role (``noreply``, ``bounce``, ``support``, ``orders``…, see ``_ROLES``), without a VERP tail
+    or trailing machine tokens: ``noreply+7f3a@vendor``, ``noreply-5f3a9c2e81@vendor`` and
+    ``noreply@vendor`` are one. A person's address keeps its digits (``maria-0612345678``,
+    ``john.smith.19850412``, ``anna.bead2012``), so two people never become one."""
+    whole = address.strip().lower()
+    local, at, domain = whole.rpartition("@")
     if not at or not local:
-        return address.strip().lower()
-    local = _BATV.sub("", local).split("+", 1)[0]
-    while local:
-        shorter = _TOKEN.sub("", _VERP.sub("", local))
-        if shorter == local or not shorter:
+        return whole
+    local = _BATV.sub("", local).split("+", 1)[0] or local
+    stem = local
+    while stem:
+        shorter = _TOKEN.sub("", _VERP.sub("", stem))
+        if shorter == stem or not shorter:
             break
-        local = shorter
-    return f"{local}@{domain}" if local else address.strip().lower()
+        stem = shorter
+    if re.sub(r"[-._]", "", stem) in _ROLES:
+        local = stem
+    return f"{local}@{domain}"
 
 
 def _lines(texts: Sequence[str]) -> set[str]:

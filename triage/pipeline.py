@@ -609,21 +609,31 @@ def _open_first_response(b: BatchRun, case_id: int, detection: Detection, receiv
         store.add_deadline(case_id, DeadlineKind.FIRST_RESPONSE, due, "", b.when)
 
 
+_LOOP_CHAIN = 50  # linked cases a responder's changing addresses are followed back through
+
+
 def _responder_loop(b: BatchRun, case_id: int, message: Message, message_row: int) -> bool:
     """The counterpart answered each of our last replies at once with the same text: flag the
     case for an agent (an audit event the queue and review page show) and draft nothing.
 
     A responder that writes from a new address each time (``noreply+<token>@``, a VERP tail)
-    is another sender each time, so each answer opens a case of its own: the replies and
-    answers of every case of the addresses it keeps (``loop_address``) count then."""
+    is another sender each time, so each answer opens a case of its own, linked to the case
+    whose reply it answered (``linked_case``, set from its In-Reply-To/References). The replies
+    and answers of that chain of linked cases count then, as far back as each case's customer
+    keeps the same address (``loop_address``): cases are grouped only where the threading says
+    they are one correspondence, never from alike addresses alone."""
     from triage.automatic import is_loop, loop_address
 
     store, policy = b.run.store, b.run.rules.automatic.loop
     sender = message.sender_address
     threads = {(case_id, sender)}
-    key = loop_address(sender)
-    if key != sender:
-        threads |= {(c, s) for c, s in store.senders_from(key.rpartition("@")[0]) if loop_address(s) == key}
+    key, case = loop_address(sender), store.case(case_id)
+    while case is not None and case.linked_case is not None and len(threads) < _LOOP_CHAIN:
+        owner = store.case_customer(case.linked_case)
+        if owner is None or loop_address(owner[1]) != key or case.linked_case in {c for c, _ in threads}:
+            break
+        threads.add((case.linked_case, owner[1]))
+        case = store.case(case.linked_case)
     cases = sorted({c for c, _ in threads})
     cleared = max(filter(None, (store.loop_cleared_at(c) for c in cases)), default=None)
     replies = sorted(r for c in cases for r in store.sent_replies(c, since=cleared))[-policy.replies:]

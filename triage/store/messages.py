@@ -318,16 +318,6 @@ class MessageTable(StoreBase):
                 row[key] = json.loads(row[key])
         return rows
 
-    def senders_from(self, local: str, limit: int = 50) -> list[tuple[int, str]]:
-        """(case, sender) of the latest ``limit`` stored messages on a case whose sender address
-        starts with ``local``: the loop breaker's candidates for a responder's changing addresses."""
-        rows = self.conn.execute(
-            "SELECT case_id, sender FROM messages WHERE sender >= ? AND sender < ? AND case_id IS NOT NULL "
-            f"AND status != '{MessageStatus.QUARANTINED}' ORDER BY received_at DESC, id DESC LIMIT ?",
-            (local, local + "\uffff", limit),
-        ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
-
     def answers_from(self, case_id: int, sender: str, since: datetime) -> list[tuple[datetime, str]]:
         """(received, text) of the case's messages from ``sender`` received from ``since`` on."""
         rows = self.conn.execute(
