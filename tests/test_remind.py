@@ -283,8 +283,10 @@ def test_a_batch_failure_released_between_two_daily_reminds_is_told_to_the_owner
     assert remind(workspace, "2026-11-20T09:00")["batch_failures"] == []
     for _ in range(pipeline.SYSTEMIC_HOLDS):
         assert workspace.run("poll").returncode == 3
-    assert workspace.run("poll").returncode == 0  # quarantines the batch
-    assert workspace.run("poll").returncode == 0  # nothing new
+    [released] = workspace.run_json("poll")["released"]  # quarantines the batch
+    assert (released["folder"], released["messages"], released["held"]) == ("INBOX", 6, pipeline.SYSTEMIC_HOLDS)
+    assert "division or modulo by zero" in released["fault"], released
+    assert workspace.run_json("poll")["released"] == []  # nothing new
     out = remind(workspace, "2026-11-21T09:00")
     assert out["poll_alert"] is False  # no failure streak is left for that alert
     [told] = out["batch_failures"]
@@ -330,3 +332,42 @@ def test_a_batch_failure_told_with_a_poll_alert_goes_in_the_same_mail(
     [mail] = _owner_mail(smtp_server)
     body = mail.get_content()
     assert "1 times in a row" in mail["Subject"] and "still held back" in body and "division or modulo" in body, body
+
+
+def test_a_batch_quarantined_by_a_poll_that_then_fails_is_still_told(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    """The poll that quarantines a held-back batch of INBOX fails on the next folder (it cannot be
+    read): the batch stays quarantined, so the failed run's record keeps it, and remind tells it."""
+    from triage import pipeline
+
+    _buggy_setup(workspace, maildir, smtp_server)
+    for _ in range(pipeline.SYSTEMIC_HOLDS):
+        assert workspace.run("poll").returncode == 3
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(text.replace('source = "maildir"\n', 'source = "maildir"\nfolders = ["INBOX", "Gone"]\n'),
+                                encoding="utf-8")
+    done = workspace.run("poll")
+    assert done.returncode == 2 and "Gone" in done.stderr, done.stderr  # INBOX's batch quarantined first
+    out = remind(workspace, "2026-11-21T09:00")
+    [told] = out["batch_failures"]
+    assert (told["failed_runs"], told["quarantined"], told["still_failing"], told["command"]) == (
+        pipeline.SYSTEMIC_HOLDS, 6, False, "triage retry --all"), told
+    assert "6 messages quarantined" in _owner_mail(smtp_server)[0].get_content()
+
+
+def test_a_batch_still_held_back_when_the_next_poll_fails_otherwise_is_not_told_as_taken(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    """The batch is held back once, then the next poll fails for another reason (a folder it
+    cannot read): nothing took the batch, so the owner is not told "nothing is left to do"."""
+    _buggy_setup(workspace, maildir, smtp_server)
+    assert workspace.run("poll").returncode == 3
+    text = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(text.replace('source = "maildir"\n', 'source = "maildir"\nfolders = ["Gone"]\n'),
+                                encoding="utf-8")
+    assert workspace.run("poll").returncode == 2
+    [told] = remind(workspace, "2026-11-20T09:00")["batch_failures"]
+    assert (told["failed_runs"], told["still_failing"], told["command"]) == (1, True, "triage poll"), told
+    body = _owner_mail(smtp_server)[0].get_content()
+    assert "still held back" in body and "nothing is left to do" not in body, body

@@ -154,13 +154,16 @@ def poll(
     now: Callable[[], datetime] = utcnow,
     progress: Callable[[int, int], None] | None = None,
     pool: Pool | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
     """Fetch everything new from every configured folder and triage it.
 
     ``pool``: worker processes to use for a folder with at least MIN_MESSAGES
-    new messages (or any folder, once they are started).
+    new messages (or any folder, once they are started). ``summary``: the one to add to, which the
+    caller still holds when a later folder fails (what was stored before stays stored).
     """
-    run = Run(settings, store, rules or ruleset.load(settings), clock=now)
+    run = Run(settings, store, rules or ruleset.load(settings), clock=now,
+              summary=summary if summary is not None else Summary())
     for folder in source.folders:
         pending = source.pending(folder, store.checkpoint(source.name, folder), store.known_keys_for(source.name))
         run.summary.folders.append(folder)

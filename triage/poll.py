@@ -36,8 +36,10 @@ def run(
     ):
         source = open_source(settings.mailbox, since=since)
         pool = workers.Pool.for_settings(settings)  # started only for a folder with enough new mail
+        summary = pipeline.Summary()
+        record.kept["released"] = summary.released  # batches quarantined stay so if a later folder fails
         try:
-            summary = pipeline.poll(settings, store, source, progress=progress, pool=pool)
+            pipeline.poll(settings, store, source, progress=progress, pool=pool, summary=summary)
         finally:
             if pool is not None:
                 pool.close()

@@ -43,6 +43,9 @@ class RunRecord:
     kind: str
     started: datetime
     summary: dict[str, Any] = field(default_factory=dict)
+    #: what is recorded even if the run fails (its non-empty entries): what it did that is not undone,
+    #: such as a poll's batches quarantined (``released``) before a later folder failed
+    kept: dict[str, Any] = field(default_factory=dict)
 
 
 @contextmanager
@@ -51,16 +54,18 @@ def recorded_run(store: Store, kind: str, failure: Mapping[str, Any] | None = No
 
     Failures noted in the failures file by earlier runs are folded in first.
     A triage error is recorded and raised again, for the caller to turn into
-    an exit code (with its ``record`` mapping, if it has one: ``pipeline.BatchFailed``); when even that cannot be written, it goes to the failures
-    file. A storage failure (sqlite3.Error) is left to ``storage_failures``;
-    anything else (a bug, Ctrl-C) is not recorded as a run.
+    an exit code (with its ``record`` mapping, if it has one: ``pipeline.BatchFailed``, and the
+    run's ``kept``); when even that cannot be written, it goes to the failures file. A storage
+    failure (sqlite3.Error) is left to ``storage_failures``; anything else (a bug, Ctrl-C) is not
+    recorded as a run.
     """
     record = RunRecord(kind, utcnow())
     fold_in(store)
     try:
         yield record
     except TriageError as exc:
-        details = {"error": str(exc), **getattr(exc, "record", {}), **(failure or {})}
+        kept = {key: value for key, value in record.kept.items() if value}
+        details = {"error": str(exc), **kept, **getattr(exc, "record", {}), **(failure or {})}
         try:
             store.record_run(kind, record.started, False, details)
         except sqlite3.Error as cause:

@@ -63,7 +63,7 @@ class BatchFailure:
     messages: int  # the largest such batch
     quarantined: int  # messages quarantined when such batches were let through at last
     held: int  # failed polls in a row before a batch was quarantined
-    still_failing: bool  # the latest poll failed so
+    still_failing: bool  # no poll after the last that held it back succeeded or quarantined it
 
     @property
     def command(self) -> str:
@@ -200,25 +200,32 @@ def batch_failures(store: Store) -> tuple[list[BatchFailure], int]:
     after = max(store.last_ok_run_id("remind"), int(json.loads(told["detail"]).get("through_run", 0)) if told else 0)
     runs = store.runs_after("poll", after)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
+    failed_at: dict[tuple[str, str], int] = {}  # the latest run that held such a batch back
+    taken_at: dict[tuple[str, str], int] = {}  # the latest run that quarantined one
     for run in runs:
         summary = run["summary"] if isinstance(run["summary"], dict) else {}
-        if run["ok"]:
-            found = [r for r in summary.get("released", []) if isinstance(r, dict)]
-        else:
-            found = [summary["batch_failure"]] if isinstance(summary.get("batch_failure"), dict) else []
-        for f in found:
-            g = groups.setdefault((str(f.get("folder", "")), str(f.get("fault", ""))), {
+        # a failed run keeps what it quarantined before it failed (triage.poll), so both are read
+        found = [(r, True) for r in summary.get("released", []) if isinstance(r, dict)]
+        if not run["ok"] and isinstance(summary.get("batch_failure"), dict):
+            found.append((summary["batch_failure"], False))
+        for f, released in found:
+            key = (str(f.get("folder", "")), str(f.get("fault", "")))
+            g = groups.setdefault(key, {
                 "failed_runs": 0, "first": run["started_at"], "messages": 0, "quarantined": 0, "held": 0})
             g["last"] = run["finished_at"]
             g["messages"] = max(g["messages"], int(f.get("messages", 0)))
-            if run["ok"]:
+            if released:
                 g["quarantined"] += int(f.get("messages", 0))
                 g["held"] = max(g["held"], int(f.get("held", 0)))
+                taken_at[key] = run["id"]
             else:
                 g["failed_runs"] += 1
-    latest = runs[-1]["summary"].get("batch_failure") if runs and not runs[-1]["ok"] else None
-    failing = (str(latest.get("folder", "")), str(latest.get("fault", ""))) if isinstance(latest, dict) else None
-    return ([BatchFailure(folder, fault, still_failing=(folder, fault) == failing, **g)
+                failed_at[key] = run["id"]
+    last_ok = max((run["id"] for run in runs if run["ok"]), default=0)
+    # still held back unless a poll after the last that held it back succeeded (or quarantined it):
+    # a later poll that failed for another reason (a login refused) took nothing
+    return ([BatchFailure(folder, fault, still_failing=max(last_ok, taken_at.get((folder, fault), 0))
+                          < failed_at.get((folder, fault), 0), **g)
              for (folder, fault), g in groups.items()], runs[-1]["id"] if runs else after)
 
 
