@@ -371,3 +371,36 @@ def test_a_batch_still_held_back_when_the_next_poll_fails_otherwise_is_not_told_
     assert (told["failed_runs"], told["still_failing"], told["command"]) == (1, True, "triage poll"), told
     body = _owner_mail(smtp_server)[0].get_content()
     assert "still held back" in body and "nothing is left to do" not in body, body
+
+
+def test_a_batch_failure_is_told_once_an_owner_is_configured_not_used_up_without_one(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    """remind runs while no owner is configured: it tells no one, so the failure is still told by
+    the first run after an owner is set, and not again after that."""
+    _buggy_setup(workspace, maildir, smtp_server)
+    with_owner = workspace.config.read_text(encoding="utf-8")
+    workspace.config.write_text(with_owner.replace(f'owner = "{OWNER}"\n', ""), encoding="utf-8")
+    assert workspace.run("poll").returncode == 3
+    assert remind(workspace, "2026-11-20T09:00")["batch_failures"] == []
+    assert _owner_mail(smtp_server) == []
+    workspace.config.write_text(with_owner, encoding="utf-8")
+    [told] = remind(workspace, "2026-11-20T10:00")["batch_failures"]
+    assert (told["failed_runs"], told["still_failing"]) == (1, True), told
+    assert remind(workspace, "2026-11-20T11:00")["batch_failures"] == [] and len(_owner_mail(smtp_server)) == 1
+
+
+def test_a_batch_failure_due_when_smtp_fails_is_told_by_the_next_run(
+    workspace: Workspace, maildir: Any, smtp_server: SmtpServer
+) -> None:
+    _buggy_setup(workspace, maildir, smtp_server)
+    assert workspace.run("poll").returncode == 3
+    smtp_server.refuse_all = "451 4.3.0 try later"
+    failed = workspace.run("remind", "--now", "2026-11-20T09:00")
+    assert failed.returncode == 3 and "451" in failed.stderr, failed.stderr
+    assert _owner_mail(smtp_server) == []
+    smtp_server.refuse_all = None
+    [told] = remind(workspace, "2026-11-20T10:00")["batch_failures"]
+    assert (told["failed_runs"], told["still_failing"]) == (1, True), told
+    assert "still held back" in _owner_mail(smtp_server)[0].get_content()
+    assert remind(workspace, "2026-11-20T11:00")["batch_failures"] == [] and len(_owner_mail(smtp_server)) == 1

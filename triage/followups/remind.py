@@ -159,9 +159,14 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     #: ``[store] retention_days``: what the purge of old resolved cases erased (None: no purge configured).
     purged: dict[str, int] | None = None
+    #: the latest poll run whose whole-batch failures were told to an owner or had none to tell
+    #: (0: no owner to tell): kept in the run's record, not printed
+    batch_through: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["batch_through"]
+        return out
 
 
 def _item(row: CaseDeadline, now: datetime) -> Item:
@@ -197,7 +202,11 @@ def batch_failures(store: Store) -> tuple[list[BatchFailure], int]:
     successful remind run and after the last run told of, by folder and fault; and the latest
     poll run looked at. A failed remind run (SMTP down) moves neither, so the next run tells them."""
     told = store.last_event_of(BATCH_EVENT)
-    after = max(store.last_ok_run_id("remind"), int(json.loads(told["detail"]).get("through_run", 0)) if told else 0)
+    # a remind run with an owner to tell and nothing to tell covers its polls too (``batch_through``);
+    # one without an owner covers nothing, so its failures are told once an owner is configured
+    last = store.last_ok_run("remind")
+    after = max(int(last["summary"].get("batch_through", 0)) if last and isinstance(last["summary"], dict) else 0,
+                int(json.loads(told["detail"]).get("through_run", 0)) if told else 0)
     runs = store.runs_after("poll", after)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     failed_at: dict[tuple[str, str], int] = {}  # the latest run that held such a batch back
@@ -478,6 +487,8 @@ def run(settings: Settings, store: Store, policy: Policy, now: datetime, dry_run
         if batch:
             out.batch_failures = [f.as_dict() for f in batch]
             store.event(BATCH_EVENT, "remind", now, to=owner, through_run=p.batch_through, failures=out.batch_failures)
+        if owner:
+            out.batch_through = p.batch_through
     return out
 
 
@@ -502,6 +513,8 @@ def run_locked(settings: Settings, policy: Policy, now: datetime, dry_run: bool 
                     out.purged = store.purge_resolved(now - timedelta(days=settings.retention_days),
                                                       "remind", now).as_dict()
             record.summary = {k: len(v) if isinstance(v, list) else v for k, v in out.as_dict().items()}
+            if out.batch_through:
+                record.summary["batch_through"] = out.batch_through
         return out
 
 

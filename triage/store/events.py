@@ -79,22 +79,21 @@ class EventTable(StoreBase):
 
     def runs_of(self, kind: str, limit: int = 100) -> list[dict[str, Any]]:
         """The latest runs of ``kind`` (poll, remind), newest first, summaries decoded."""
-        rows = self._all("SELECT * FROM runs WHERE kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
-        for row in rows:
-            row["summary"] = json.loads(row["summary"])
-        return rows
+        return self._runs("kind = ? ORDER BY id DESC LIMIT ?", (kind, limit))
 
     def runs_after(self, kind: str, after_id: int) -> list[dict[str, Any]]:
         """The runs of ``kind`` recorded after the run with id ``after_id``, oldest first, summaries decoded."""
-        rows = self._all("SELECT * FROM runs WHERE kind = ? AND id > ? ORDER BY id", (kind, after_id))
+        return self._runs("kind = ? AND id > ? ORDER BY id", (kind, after_id))
+
+    def last_ok_run(self, kind: str) -> dict[str, Any] | None:
+        """The latest run of ``kind`` that succeeded, its summary decoded (None: none)."""
+        return next(iter(self._runs("kind = ? AND ok = 1 ORDER BY id DESC LIMIT 1", (kind,))), None)
+
+    def _runs(self, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        rows = self._all(f"SELECT * FROM runs WHERE {where}", params)
         for row in rows:
             row["summary"] = json.loads(row["summary"])
         return rows
-
-    def last_ok_run_id(self, kind: str) -> int:
-        """The id of the latest run of ``kind`` that succeeded (0: none)."""
-        row = self.conn.execute("SELECT MAX(id) FROM runs WHERE kind = ? AND ok = 1", (kind,)).fetchone()
-        return int(row[0] or 0)
 
     # -- auto-responder loops (triage.automatic.is_loop; flagged by events) ----------
 
