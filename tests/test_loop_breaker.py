@@ -28,9 +28,10 @@ from servers import Dovecot, SmtpServer
 from triage.automatic import LoopPolicy, is_loop, loop_address, similar
 
 CUSTOMER = "orders@wholesale.example"
+COMPLAINT_TEXT = "Forty kettles from order #48213 arrived broken. This is unacceptable. Replace them now."
 COMPLAINT = email_bytes(
     subject="Order #48213: 40 kettles arrived broken",
-    body="Forty kettles from order #48213 arrived broken. This is unacceptable. Replace them now.",
+    body=COMPLAINT_TEXT,
     sender=f"Wholesale Orders <{CUSTOMER}>",
     message_id="<po-48213@wholesale.example>",
 )
@@ -349,3 +350,29 @@ def test_a_loop_policy_from_the_rules_file(tmp_path: Path) -> None:
 ])
 def test_a_responders_changing_addresses_are_one_and_people_never_are(addresses: list[str], one: bool) -> None:
     assert (len({loop_address(a) for a in addresses}) == 1) is one, [loop_address(a) for a in addresses]
+
+
+def test_two_customers_whose_addresses_differ_only_in_digits_are_never_one_loop(
+    dovecot: Dovecot, smtp_server: SmtpServer, workspace: Workspace
+) -> None:
+    """maria-0612345678@ answered two of our replies at once with the same words; maria-0698765432@,
+    another customer on a case of her own, answers our first reply to her the same way. Nothing
+    threads the two cases together, so hers is drafted, never held as the first one's loop."""
+    first, second = "maria-0612345678@hotmail.example", "maria-0698765432@hotmail.example"
+    dovecot.append("INBOX", email_bytes(subject="Order #48213: 40 kettles arrived broken", body=COMPLAINT_TEXT,
+                                        sender=f"Maria <{first}>", message_id="<m1@hotmail.example>"))
+    workspace.imap_config(dovecot, extra=smtp_config(smtp_server))
+    assert workspace.run_json("poll")["drafts"] == 1
+    for n in (1, 2):
+        [draft] = workspace.run_json("queue")
+        assert workspace.run("approve", str(draft["id"]), "--agent", "dana").returncode == 0
+        dovecot.append("INBOX", responder_answer(smtp_server.wait_for(n)[-1].message, n, sender=first))
+        assert workspace.run_json("poll")["drafts"] == 1
+    dovecot.append("INBOX", email_bytes(subject="Order #48999: 12 kettles arrived broken", body=COMPLAINT_TEXT,
+                                        sender=f"Maria <{second}>", message_id="<m2@hotmail.example>"))
+    assert workspace.run_json("poll")["drafts"] == 1
+    [draft] = [d for d in workspace.run_json("queue") if d["customer"] == second]
+    assert workspace.run("approve", str(draft["id"]), "--agent", "dana").returncode == 0
+    dovecot.append("INBOX", responder_answer(smtp_server.wait_for(3)[-1].message, 3, sender=second))
+    summary = workspace.run_json("poll")
+    assert (summary["loops"], summary["drafts"]) == (0, 1), summary
