@@ -30,6 +30,7 @@ from triage.drafting.situation import (
     order_value,
     rhetorical,
     subject_opens_text,
+    without_links,
 )
 from triage.errors import DraftError
 from triage.message import Message
@@ -362,7 +363,7 @@ def not_the_problem(phrase: str, text: str) -> bool:
         return True
     if not text:
         return False
-    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", text or "")
+    plain = without_links(text)
     if len(_sentence_list(plain)) < 2:
         return False  # a message of one statement: quoting it says we read it, asking would not
     said = _COUNTED.findall(plain)
@@ -376,7 +377,7 @@ def told_us(text: str) -> bool:
     """True when some clause of theirs says something happened: not only a verdict on us, an insult,
     a feeling or praise ("Honestly you people are dreadful.", "Worst bank ever, never again."). A
     message that says what happened is never asked what happened, even when no rule could say it back."""
-    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", text or "")
+    plain = without_links(text)
     for sentence in _sentence_list(plain):
         at = 0
         for stop in [*_CLAUSE_BREAK.finditer(sentence), None]:

@@ -747,6 +747,13 @@ def about_them(said: str, who: tuple[str, bool, str]) -> str:
 # "Re:", "Fwd:" and their kin in other languages before a subject
 FORWARDED = re.compile(r"^\s*(?:(?:fwd?|fw|re|aw|wg|tr)\s*:\s*)+", re.I)
 _GREETING_WORDS = frozenset({"hi", "hello", "hey", "dear", "hiya"})
+_LINKS = re.compile(r"https?://\S+|(?<!\w)[@#]\w+")
+
+
+def without_links(text: str) -> str:
+    """``text`` with its links, @handles and #hashtags blanked out: not words of theirs to read
+    back or to compare (a subject never carries them)."""
+    return _LINKS.sub(" ", text or "")
 
 
 def subject_opens_text(subject: str, text: str) -> bool:
@@ -764,7 +771,7 @@ def subject_opens_text(subject: str, text: str) -> bool:
     said = words(FORWARDED.sub("", subject or ""))
     if said and (subject or "").rstrip().endswith(("\u2026", "...")):
         said = said[:-1]  # the last word may be cut
-    plain = re.sub(r"https?://\S+|(?<!\w)[@#]\w+", " ", (text or "")[:2000])
+    plain = without_links((text or "")[:2000])
     return len(said) >= 2 and words(plain)[: len(said)] == said
 
 
