@@ -686,6 +686,9 @@ _OTHERS = {
 }
 _OTHER = re.compile(r"\b(?:my|our|a)\s+(?:\w+\s+)?(" + "|".join(_OTHERS) + r")(?:['\u2019]s)?\b", re.I)
 _SELF = re.compile(r"\b(?:i|i['\u2019]m|i['\u2019]ve|me|my|we|we['\u2019]re|us|our|myself)\b", re.I)
+# "your" before none of the names we call them by ("your wife", "your friends"): said of them, "her", "their"
+_YOUR_NOT_THEIR_NAME = re.compile(
+    r"\byour\b(?!\s+(?:" + "|".join(sorted({name.split()[-1] for name, _, _ in _OTHERS.values()})) + r"))")
 
 
 def third_party(sentence: str, at: int) -> tuple[str, bool, str] | None:
@@ -740,8 +743,7 @@ def about_them(said: str, who: tuple[str, bool, str]) -> str:
         out = re.sub(r"\byou\b", name, said, count=1)
     if out == said:
         return re.sub(r"\byour\b", name + "'s" if not plural else name + "'", said, count=1)
-    return re.sub(r"\byour\b(?!\s+(?:friend|colleague|partner|wife|husband|mother|mum|mom|father|dad|parents|son|"
-                  r"daughter|brother|sister|boss|client|guests|grand\w+|girlfriend|boyfriend|uncle|aunt))", their, out)
+    return _YOUR_NOT_THEIR_NAME.sub(their, out)
 
 
 # "Re:", "Fwd:" and their kin in other languages before a subject
@@ -847,10 +849,11 @@ def problems_in(policy: ReplyPolicy,
     chosen.sort(key=lambda c: c[0])
     kept = chosen[:PROBLEMS_SAID]
     steps = tuple(dict.fromkeys(r.step for _, r, _ in kept if r.step))
-    # the urgency of a problem another entry said for it is not theirs: a subject's "delay" over
-    # "my blender arrived two days late" is a late parcel, not a journey held up
     situation = next((r.situation for _, r, _ in kept if r.situation and not r.say.startswith(WONDERED)), "")
-    return tuple((r.say, thing) for _, r, thing in kept), any(r.urgent for _, r, _ in chosen), steps, situation
+    # urgent from the problems chosen only: the urgency of a problem another entry said for it is not
+    # theirs (a subject's "delay" over "my blender arrived two days late" is a late parcel, not a journey held up)
+    urgent = any(r.urgent for _, r, _ in chosen)
+    return tuple((r.say, thing) for _, r, thing in kept), urgent, steps, situation
 
 
 def fill(text: str, values: dict[str, str]) -> str:
