@@ -136,6 +136,24 @@ def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter:
     ("Refund", "I am still waiting for my refund for the flight I never took.", False),
     ("Card", "My card is still blocked and I cannot pay for anything now.", False),  # banking: no journey
     ("Kettle", "The kettle I ordered is still not here and it is 9pm.", False),
+    # told by structure ([urgent.journey] who, doing, places, codes, asking), not by a listed phrase
+    ("Rebooking", "Why are your agents working so slowly to rebook us?", True),  # a progressive of `who`
+    ("Row 30", "We're sat in row 30 with no air and the crew have vanished.", True),  # a `doing` lemma
+    ("Held", "Held on the ground at ORD, nobody tells us anything.", True),  # a `doing` lemma opening it
+    ("Denver", "Sitting in DEN since 6 and nobody at the desk knows anything.", True),  # an airport code
+    ("Our connection", "Nobody from your airline is here in ORD and our connection is gone.", True),
+    ("Transfer", "We are on the bus to the terminal and the driver says the plane has gone.", True),  # `places`
+    ("Shuttle", "Crowded shuttle to the plane, no air, kids crying. HELP!", True),  # a cry after the journey
+    ("Flight ZX 402", "Flight ZX 402: when does it board?", True),  # a numbered flight, `asking`
+    ("Seats", "The plane is old and the seats are falling apart.", False),  # a thing's progressive
+    ("Bags", "Why are you charging for carry on bags on every flight?", False),  # how the airline works
+    ("Flight UA 902", "I am writing about flight UA 902, which I took on 14 March.", False),  # `telling`
+    ("Rome", "We are flying to Rome next month and I want to add a bag to my flight.", False),
+    ("Crew", "The crew were rude and the plane was dirty. I am still shocked.", False),
+    ("Flight", "I am still waiting for a reply about my flight.", False),  # a wait for our answer
+    ("Bus", "We were on the bus to the plane in Rome with no air, and nobody came.", False),  # told in the past
+    ("Fees", "I'm still new to international travel, so I wanted to double check in case of a mistake.", False),
+    ("Transfer", "My transfer is still pending since forever in 2018, is it not?", False),
 ])
 def test_a_journey_going_wrong_now_is_urgent_and_a_trip_that_is_over_is_not(subject: str, text: str,
                                                                           urgent: bool) -> None:
@@ -408,11 +426,13 @@ def test_the_journey_rule_is_checked(tmp_path: Path) -> None:
     rules = _copy(tmp_path)
     policy = (rules / "policy.toml").read_text(encoding="utf-8")
     policy = policy.replace("[urgent.journey]\ntravel = [", '[urgent.journey]\nwhen = "now"\ntravel = [\n  "(flight",')
+    policy = policy.replace('doing = ["wait", ', 'doing = ["wait on", ').replace('codes = ["at", ', 'codes = [3, ')
     (rules / "policy.toml").write_text(policy, encoding="utf-8")
     with pytest.raises(RulesError) as exc:
         Drafter.load(rules, TEMPLATES, SUPPORT)
     found = {(Path(p.file).name, p.key) for p in exc.value.problems}
-    assert {("policy.toml", "urgent.journey.travel[0]"), ("policy.toml", "urgent.journey.when")} <= found, found
+    assert {("policy.toml", "urgent.journey.travel[0]"), ("policy.toml", "urgent.journey.when"),
+            ("policy.toml", "urgent.journey.doing[0]"), ("policy.toml", "urgent.journey.codes")} <= found, found
 
 
 def test_the_drafter_reads_what_detection_reads_of_a_very_long_message(detector: Detector, drafter: Drafter) -> None:

@@ -169,20 +169,140 @@ def denied(sentence: str, at: int) -> bool:
 
 @dataclass(frozen=True)
 class Journey:
-    """``[urgent.journey]``: a sentence naming the journey (``travel``) told as going on now (``ongoing``, or a
-    time of day, or "for 40 minutes"), or asking a flight's status (``status``), is urgent, unless it has one
-    of ``unless`` (money after the trip) or of ``[urgent] unless`` (a trip that is over)."""
+    """``[urgent.journey]``: a sentence about the journey (it, or the sentence before it, names it with a
+    ``travel`` word, a flight number or an airport code) told as going on now is urgent, and so is a
+    request for a flight's status. Going on now: an ``ongoing`` word ("still", "right now"), a time of
+    day, a wait still running ("for 40 minutes"), a cry for help, a place they are at (``places``, or an
+    airport code after one of ``codes``), a present progressive ("are working", "is boarding": any verb
+    but the ``telling`` lemmas, "I am writing to"), or a ``doing`` lemma told in the present ("are
+    stuck", "have been held", "Sitting on the plane"). A status request: one of ``status``, or a
+    numbered flight in a question with one of ``asking`` ("Flight 802: when does it board?"). Never in
+    a sentence told in the past only ("we were at the gate", "we sat"), nor in one with an ``unless``
+    of its own (money after the trip) or of ``[urgent] unless`` (a trip that is over)."""
 
     travel: tuple[Pattern, ...] = ()
     ongoing: tuple[Pattern, ...] = ()
     status: tuple[Pattern, ...] = ()
     unless: tuple[Pattern, ...] = ()
+    places: tuple[Pattern, ...] = ()
+    asking: tuple[Pattern, ...] = ()
+    doing: frozenset[str] = frozenset()  # lemmas: "stuck", "held", "sitting" after "are", "been" or first
+    telling: frozenset[str] = frozenset()  # lemmas whose progressive tells the message, not the journey
+    codes: frozenset[str] = frozenset()  # "at", "in": an airport code after one is where they are
+    who: frozenset[str] = frozenset()  # whose present progressive tells the journey: "we", "agents", "flight"
 
 
 # a time of day ("11pm", "10:30", "at 9 am"), a wait still running ("for 40 minutes", "for 2 hours") or a
-# plea ("help!"): told as it happens
+# plea ("help!", "HELP", "SOS"): told as it happens
 _NOW_TIME = re.compile(r"\b(?:\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm)|\d{1,2}:\d{2}|for (?:over |more than |about )?"
-                       r"\d+\+? ?(?:minutes|mins|min|hours|hrs|h)\b|\bhelp\s*!)", re.I)
+                       r"\d+\+? ?(?:minutes|mins|min|hours|hrs|h)\b|(?:^\W*|[,;:\-\u2013\u2014\u2026]\s*|\b(?:please|pls|plz|someone|somebody|"
+                       r"anyone|anybody|send)\s+)help\b\s*(?:me|us)?\s*[!?])", re.I)
+_CRY = re.compile(r"(?<!NO )(?<!ANY )(?<!OF )\b(?:HELP|SOS)\b(?! (?:FROM|WITH|AT|DESK|LINE))")
+# a flight number: "flight 402", "flt #88", "UA 1234", "ZX901"
+_FLIGHT_CODE = re.compile(r"\b(?!AM\b|PM\b)(?:[A-Z]{2}\s?|[A-Z]\d\s)\d{2,4}\b(?![/:.]\d)")  # the airline's code in capitals
+_FLIGHT_NO = re.compile(r"(?i:\b(?:flight|flt)\.?\s*(?:no\.?|number|#)?\s*#?\s*\d{1,4}\b)|" + _FLIGHT_CODE.pattern)
+_WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
+_BE_NOW = frozenset({"am", "is", "are", "i'm", "we're", "they're", "you're", "he's", "she's", "it's", "that's",
+                     "there's", "isn't", "aren't", "been"})
+_PAST = frozenset({"was", "were", "had", "did", "wasn't", "weren't", "hadn't", "didn't", "got", "went"})
+_PRESENT = frozenset({"am", "is", "are", "isn't", "aren't", "have", "has", "haven't", "hasn't", "do", "does",
+                      "don't", "doesn't", "can", "can't", "cannot", "won't", "will"})
+_SUBJECTS = frozenset({"i", "we", "they", "he", "she", "you", "it"})
+_NOW_WORDS = frozenset({"now", "currently"})
+_WHERE = frozenset({"on", "at", "in", "inside", "outside", "here", "there", "captive", "hostage", "for", "since",
+                    "without", "again", "still", "behind", "by", "near", "next", "aboard", "onboard", "around"})
+# words between "are" and its verb in a question or with an adverb: "are your agents working", "is still boarding"
+_BETWEEN = frozenset({"still", "now", "currently", "just", "really", "so", "all", "being", "not", "also", "literally",
+                      "actually", "only", "again", "you", "your", "the", "our", "my", "these", "those"})
+
+
+def _lemma(word: str) -> str:
+    from triage.detect.lexicon import lemma_table
+
+    return lemma_table().get(word, word)
+
+
+def _told_in_past(words: list[str]) -> bool:
+    """The sentence is told in the past only: a past "was", "had", "got" or "we sat", and no verb in
+    the present ("we were at the gate", "I was stuck in Denver"; not "we were told it is boarding",
+    "got on at 7:50, it's 10:20 now")."""
+    past = present = False
+    for i, w in enumerate(words):
+        if w in _PAST:
+            past = True
+        elif w in _PRESENT or w in _NOW_WORDS or w.endswith(("'m", "'re", "'ve")):
+            present = True
+        elif i and words[i - 1] in _SUBJECTS and not w.endswith(("s", "ing")) and _lemma(w) != w:
+            past = True  # "we sat", "they told"
+    return past and not present
+
+
+def _would_be(words: list[str]) -> bool:
+    """The sentence tells what would be, not what is: "I would happily wait in the terminal", "if not
+    for Otis I would be still sitting at ORD"."""
+    return any(w in {"i'd", "we'd"} or w == "would" and (i and words[i - 1] in _SUBJECTS
+                                                         or i + 1 < len(words) and words[i + 1] in {"be", "have"})
+               for i, w in enumerate(words))
+
+
+def _live_verb(journey: Journey, words: list[str]) -> bool:
+    """A present progressive of a verb not in ``telling`` ("are working", "is boarding", "are your agents
+    rebooking"), or a ``doing`` lemma after a present "be", "still", "now" or opening the sentence
+    ("are stuck", "have been held", "Held captive on the ground")."""
+    between = _BETWEEN | journey.who
+    for i, w in enumerate(words):
+        lemma = _lemma(w)
+        doing = lemma in journey.doing and lemma != w
+        progressive = w.endswith("ing") and lemma != w and lemma not in journey.telling
+        if not (doing or progressive):
+            continue
+        if doing and (words[i - 1] in {"still", "now", "currently", "just"} if i else
+                      # opening the sentence, where it is (not "Held flight 1027 for us": what they did)
+                      i + 1 < len(words) and words[i + 1] in _WHERE):
+            return True
+        j = i - 1
+        while j >= 0 and i - j <= 4 and words[j] in between:
+            j -= 1
+        if j < 0 or i - j > 4 or words[j] not in _BE_NOW or j and words[j - 1] in {"had", "hadn't"}:
+            continue
+        if set(words[max(0, j - 2):j]) & {"when", "whenever", "if", "unless", "once"}:
+            continue  # "when I'm flying first class": any time, not this journey
+        if doing:
+            return True
+        # a progressive tells the journey when its subject is one of ``who`` ("we are boarding", "are your
+        # agents working", "the flight is leaving"), not a thing ("the seats are falling apart"); what "you
+        # are doing" is how the airline works ("why are you charging for bags")
+        subject = words[max(0, j - 1):i]
+        if {"you", "you're"} & set(subject):
+            continue
+        if any(w in journey.who or w.split("'")[0] in journey.who for w in subject):
+            return True
+    return False
+
+
+def _airport_code(journey: Journey, sentence: str, about_journey: bool, *, here: bool = False) -> bool:
+    """Three capitals after one of ``codes`` written in small letters ("at ORD", not "AT THE"), in a
+    message about a journey or right after a ``doing`` lemma ("Stuck at DEN since 6"). ``here``: only
+    where the words before say they are there now: a ``doing`` lemma, a present "be", "still", "here"
+    ("sitting at EWR", "we are in DEN", "here in ORD"; not "the agents in ABQ", "a stop in STL")."""
+    for m in re.finditer(r"((?:[\w']+\s+){0,3})([a-z]+)\s+([A-Z]{3})\b(?!['\u2019]?[a-z])", sentence):
+        lead = [w.lower().replace("\u2019", "'") for w in m.group(1).split()]
+        doing = any(_lemma(w) in journey.doing and _lemma(w) != w for w in lead)
+        if m.group(2) not in journey.codes or _stop_word(m.group(3).lower()):  # "at THE airport": stressed
+            continue
+        if doing or (not here and about_journey) or here and about_journey and set(lead) & (
+                _BE_NOW | _NOW_WORDS | {"still", "here"}):
+            return True
+    return False
+
+
+def _stop_word(lower: str) -> bool:
+    from triage.detect.spacyload import import_spacy
+
+    import_spacy()  # (loaded by detection already)
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return lower in STOP_WORDS
 
 
 def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
@@ -191,14 +311,33 @@ def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
     journey = policy.journey
     if not journey.travel and not journey.status:
         return False
-    for s in _SENTENCE.finditer(_unquoted(text)):
+    text = _unquoted(text)
+    about_journey = any(p.search(text) for p in journey.travel) or bool(_FLIGHT_CODE.search(text))
+    before = False  # the sentence before names the journey
+    for s in _SENTENCE.finditer(text):
         sentence = s.group(0)
+        named = (any(p.search(sentence) for p in journey.travel) or bool(_FLIGHT_NO.search(sentence))
+                 or _airport_code(journey, sentence, about_journey))
+        context, before = named or before, named
+        if not context:
+            continue
         if any(u.search(sentence) for u in journey.unless) or any(u.search(sentence) for u in policy.urgent_unless):
+            before = False  # "Our flight is next week. No help!": the next sentence is not about a journey now
+            continue
+        words = [w.lower().replace("\u2019", "'") for w in _WORD.findall(sentence)]
+        if _told_in_past(words) or _would_be(words):
             continue
         if any(p.search(sentence) for p in journey.status):
             return True
-        if any(p.search(sentence) for p in journey.travel) and (
-                _NOW_TIME.search(sentence) or any(p.search(sentence) for p in journey.ongoing)):
+        if (_FLIGHT_NO.search(sentence) and sentence.rstrip().endswith("?")
+                and any(p.search(sentence) for p in journey.asking)):
+            return True
+        # "still", "now" or a time need the journey in their own sentence ("The crew were rude. I am still
+        # shocked."); a cry, a place or a verb telling where they are now may lean on the sentence before
+        if named and (_NOW_TIME.search(sentence) or any(p.search(sentence) for p in journey.ongoing)):
+            return True
+        if (_CRY.search(sentence) or any(p.search(sentence) for p in journey.places)
+                or _airport_code(journey, sentence, about_journey, here=True) or _live_verb(journey, words)):
             return True
     return False
 
@@ -1009,9 +1148,8 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
     urgent_t = f.table(d, "urgent", allowed={"phrases", "within_hours", "unless", "journey"})
     urgent = compile_patterns(f, "urgent.phrases", urgent_t.get("phrases"), regex=False)
     urgent_unless = compile_patterns(f, "urgent.unless", urgent_t.get("unless"), regex=False)
-    journey_t = f.table(urgent_t, "journey", "urgent", allowed={"travel", "ongoing", "status", "unless"})
-    journey = Journey(*(tuple(compile_patterns(f, f"urgent.journey.{key}", journey_t.get(key), regex=False))
-                        for key in ("travel", "ongoing", "status", "unless")))
+    journey = _load_journey(f, f.table(urgent_t, "journey", "urgent", allowed={
+        "travel", "ongoing", "status", "unless", "places", "asking", "doing", "telling", "codes", "who"}))
     urgent_hours = urgent_t.get("within_hours", 0)
     if isinstance(urgent_hours, bool) or not isinstance(urgent_hours, (int, float)) or urgent_hours < 0:
         f.problem("urgent.within_hours", "expected a number of hours (0 = the first-response time)")
@@ -1032,6 +1170,23 @@ def load_policy(rules_dir: Path) -> tuple[ReplyPolicy | None, list[Problem]]:
     return ReplyPolicy(topics, remedy, tuple(named), asks, tuple(urgent), deadline, tuple(thanks),
                        answers, ask_situations, ask_variants, tuple(thanks_unless), signs, float(urgent_hours),
                        problem_rules, tuple(urgent_unless), journey), []
+
+
+def _load_journey(f: TomlFile, table: dict[str, Any]) -> Journey:
+    """``[urgent.journey]``: phrase lists, and lists of single words (``doing`` and ``telling`` lemmas,
+    ``codes``)."""
+    def phrases(key: str) -> tuple[Pattern, ...]:
+        return tuple(compile_patterns(f, f"urgent.journey.{key}", table.get(key), regex=False))
+
+    def words(key: str) -> frozenset[str]:
+        items = f.str_list(table, key, "urgent.journey")
+        for i, item in enumerate(items):
+            if not re.fullmatch(r"[a-z]+", item):
+                f.problem(f"urgent.journey.{key}[{i}]", f"expected one word in small letters, got {item!r}")
+        return frozenset(items)
+
+    return Journey(phrases("travel"), phrases("ongoing"), phrases("status"), phrases("unless"), phrases("places"),
+                   phrases("asking"), words("doing"), words("telling"), words("codes"), words("who"))
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
