@@ -22,7 +22,18 @@ Contract (documented for owners in rules/README.md):
   the replacement counts).
 * A past form opening a term is a report, not a request ("you cancelled my
   order", "I spoke to your manager"), unless a request frame comes before it
-  ("I want it replaced").
+  ("I want it replaced"); after its subject or a past "be" it is one whatever
+  comes before ("I sent it back", "it was returned"), and so is any form after
+  "already". What someone else told the customer (``[frames] reported``: "they
+  told me to call back") or what they only suppose (``[frames] hypothetical``:
+  "if I cancel", "should I cancel?") governs a term in its clause: no ask.
+* A request no ask kind names is an ``information`` ask, its ``detail`` what
+  is asked: ``asks.request`` (``[frames] direct`` or an imperative acting on
+  the customer's things, then a verb: "Stop asking me to size-check my bag"),
+  ``asks.wish`` (``[frames] wish``: "I'd like a Visa card", only where nothing
+  else is asked); never one opening with a ``[frames] vague`` word ("please help").
+* A ``status`` question that names nothing of theirs ("How long does an
+  international transfer take?") carries the question as its ``detail``.
 * Where asks' spans overlap the one of the rule listed first in the file wins
   (so ``close_account`` before ``cancel``: "cancel my account" is one ask).
   Where a ``status`` ask is found in a sentence, another ask of that sentence
@@ -65,7 +76,7 @@ AFTER = 3  # how far after its term a following frame may be
 NEG_REACH = 3
 _ASKING = ("request", "inquiry")  # the frames read with the terms (see ``compile_asks``)
 _FRAME_KEYS = ("request", "after", "inquiry", "openers", "negation", "contrast", "question_openers", "rhetorical",
-               "owned", "chased", "theirs", "next_step")
+               "owned", "chased", "theirs", "next_step", "reported", "hypothetical", "direct", "wish", "vague")
 # a remedy the customer already asked for, or was promised, is chased: a status ask about it
 _CHASEABLE = frozenset({"refund", "replacement", "repair"})
 _REMEDY_NOUNS = frozenset({"refund", "replacement", "repair", "reimbursement"})  # "my refund", not "that money back"
@@ -85,6 +96,27 @@ _GENERAL = frozenset({"usually", "normally", "typically", "generally", "average"
 _WH = frozenset({"what", "where", "when", "how", "why", "which", "who"})
 _AUXILIARY = frozenset({"do", "can", "could", "should", "shall", "may", "must", "will", "would"})
 _PRONOUNS = frozenset({"i", "you", "we", "it", "my", "the", "this", "they", "there", "he", "she", "someone", "anyone"})
+# who did a thing: "I sent it back", "they cancelled it" (a past form after one is what happened)
+_SUBJECTS = frozenset({"i", "we", "you", "they", "he", "she"})
+# what may come between a subject and its verb: "I have already sent", "we'd just returned"
+_BETWEEN = frozenset({"have", "'ve", "had", "'d", "already", "just", "also", "even", "finally", "recently", "then",
+                      "actually", "since", "both", "all", "did", "do", "has", "never", "truly", "really", "successfully",
+                      "eventually", "duly", "properly"})
+# a past participle after one of these is what was done to it: "it was returned", "they were sent back"
+_PASSIVE = frozenset({"was", "were", "been"})
+# someone else as the one who says: "they tell me to call back" (a base form after "I" is mine)
+_OTHERS = frozenset({"they", "he", "she", "who", "it", "people", "everyone", "everybody", "someone", "somebody"})
+# what an imperative's verb acts on, right after it: "send ME", "fix MY", "cancel THE"
+_ACTED_ON = frozenset({"me", "us", "my", "our", "the", "a", "an", "this", "that", "it", "them", "these", "those",
+                       "all", "any", "everything", "someone", "somebody", "back"})
+# words that point back at what was said before: "I need it ASAP" wants what another sentence asks
+_POINTING = frozenset({"it", "this", "that", "them", "these", "those", "one", "so"})
+# the conditions a ``hypothetical`` frame may open with: only where they open a clause
+_CONDITIONS = frozenset({"if", "unless", "once", "when", "before", "whether"})
+# a thing of theirs named in a question: "how long will MY transfer take" is status; "how long
+# does AN international transfer take" asks how things work (information)
+_THEIRS = frozenset({"my", "our", "mine", "ours", "me", "i", "we", "us", "it", "its", "the", "this", "that", "these",
+                     "those", "they", "them", "i'm", "i've", "we're", "we've"})
 
 
 @dataclass(frozen=True)
@@ -555,6 +587,10 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     if any(k.kind != "information" for k in found):  # "How do I do that?", "What should I do?": about the other ask
         found = [k for k in found if not (k.kind == "information"
                                           and (_BACK_REFERENCE.search(k.text) or k.rule == "asks.next_step"))]
+    if any(k.rule != "asks.wish" for k in found):
+        # "Please cancel it. I need it done today", "I'd like to order the knife set. Will it arrive
+        # by Christmas?": what they want is said by the other ask
+        found = [k for k in found if k.rule != "asks.wish"]
     return _one_per_kind(found), deadline
 
 
@@ -619,6 +655,8 @@ def _detail(ask: Ask, sentence: str, offset: int) -> Ask:
         return replace(ask, detail=" ".join(rest[: stop.start() if stop else len(rest)].split())[:80])
     if ask.kind == "information":
         text = _LEAD_IN.sub("", ask.text, count=1) or ask.text
+        if ask.rule in ("asks.request", "asks.wish"):  # the detail is what is asked: "send me the receipt"
+            return replace(ask, text=text)
         return replace(ask, text=text, detail=text)
     return ask
 
@@ -655,8 +693,8 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         opener and doc.lowers[words[0]] in _WH and doc.lemmas[words[1]] in _AUXILIARY
         and doc.lowers[words[2]] in ("i", "we")
     )
-    if not (terms or question or inquiry):
-        return [], bool(request)  # no ask's words, and not asking to know anything
+    if not (terms or question or inquiry or request or _imperative(doc, words, n_words)):
+        return [], bool(request)  # no ask's words, and not asking to know or to have anything
     spans: dict[str, list[tuple[int, int]]] = {name: [] for name in _FRAME_KEYS}
     for start, end, name in _find(compiled.framing, doc, lo, hi):
         spans[name].append((start, end))
@@ -674,6 +712,27 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     chased = spans["chased"]
     theirs = {e for _, e in spans["theirs"]}
     openers = {s for s, _ in spans["openers"]}
+    # what someone else told or asked of the customer ("they told me to call back", "I was asked to
+    # send it back"), and what the customer only supposes ("if I cancel", "should I cancel?")
+    reported = [f for f in spans["reported"] if _reporting(doc, f, lo)]
+    # a condition opens its clause ("If I cancel, ...", "but if I cancel"); "tell me if I can" asks whether
+    hypothetical = [f for f in spans["hypothetical"] if doc.lemmas[f[0]] not in _CONDITIONS
+                    or f[0] == lo or doc.punct[f[0] - 1] or doc.lowers[f[0] - 1] in _COORDINATING | {"but", "so"}]
+
+    def governed(start: int, frames: list[tuple[int, int]]) -> bool:
+        """A frame of ``frames`` before the term governs it: in the same clause (no punctuation or
+        contrast word between), within WINDOW words, with no request frame of the customer's own
+        starting after it ("they told me to wait, so please call me back")."""
+        for _f0, f1 in frames:
+            if f1 > start or start - f1 > WINDOW:
+                continue
+            # a clause ends at punctuation, a contrast word or a question word ("If I order a card when does it arrive?")
+            if any(doc.punct[k] or k in contrast or doc.lowers[k] in _WH for k in range(f1, start)):
+                continue
+            if any(f1 < r0 < start for r0, _ in request):
+                continue
+            return True
+        return False
 
     def negated(start: int, frame_start: int | None) -> bool:
         for anchor in ([frame_start] if frame_start is not None else []) + [start]:
@@ -706,6 +765,9 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         inquiry_before = max((f for f in inquiry if f[1] <= i and i - f[1] <= WINDOW), default=None)
         frame_after = any(f[0] >= end and f[0] - end <= AFTER for f in after)
         past = _is_past(doc.lowers[i], doc.lemmas[i])
+        if rule.frame == "request" and (governed(i, reported) or (governed(i, hypothetical) and not frame_after)
+                                        or _done(doc, i, lo, past)):
+            continue  # told, supposed or already done: not what the customer asks of us
         used = frame_before
         if rule.frame == "none":
             ok = not past or frame_before is not None
@@ -729,14 +791,105 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
     if question and not _GENERAL.isdisjoint(doc.lemmas[lo:hi]):  # "how long does delivery usually take"
         asks = [x for x in asks if x.kind != "status"]
+    elif question and _THEIRS.isdisjoint(doc.lowers[lo:hi]):
+        # "how long does an international transfer take?" names nothing of theirs: how things work,
+        # which "I'll find out where things stand" does not answer: the question goes with the ask
+        sa, sb = doc.starts[lo], doc.ends[hi - 1]
+        asks = [replace(x, detail=" ".join(doc.text[sa:sb].split())) if x.kind == "status" else x for x in asks]
     if any(x.kind == "status" for x in asks):  # "where is my refund": where it is, not a new one
         asks = [x for x in asks if x.kind == "status" or not _owned(doc, x, lo, owned)]
+    a, b = doc.starts[lo], doc.ends[hi - 1]  # the sentence (a term's span was read into a, b above)
     if not asks and not rhetorical and (question or inquiry) and n_words >= 3:
         text = " ".join(doc.text[a:b].split())
         next_step = bool(spans["next_step"])  # "What should I do?": about the problem
         asks.append(Ask("information", text, a, b,
                         "asks.next_step" if next_step else "asks.question" if question else "asks.inquiry"))
+    elif not asks and not terms and not question and not inquiry:
+        asked = _direct_request(doc, lo, hi, words, n_words, spans)
+        if asked is not None:  # "Stop asking me to size-check my bag.": a request no ask kind names
+            at, rule_id = asked
+            asks.append(Ask("information", " ".join(doc.text[a:b].split()), a, b, rule_id,
+                            detail=" ".join(doc.text[doc.starts[at]:doc.ends[hi - 1]].split()).rstrip(".!;,")))
     return asks, bool(request)
+
+
+@functools.cache
+def _verbs() -> frozenset[str]:
+    """Every lemma the table gives an -ing form of: a word that can be a verb ("stop", "send")."""
+    return frozenset(v for f, v in _lookup().items() if f.endswith("ing") and not v.endswith("ing"))
+
+
+def _reporting(doc: _Doc, frame: tuple[int, int], lo: int) -> bool:
+    """A ``reported`` frame is someone else's words: a past form in it ("told me to", "I was asked
+    to"), a verb's -s or -ing form ("says to", "keep telling me to"), or a base form after someone
+    else ("they tell me to"); never the customer's own base form ("I ask you to"), nor "I'm asking to"."""
+    start, end = frame
+    if any(_is_past(doc.lowers[k], doc.lemmas[k]) for k in range(start, end)):
+        return True
+    if doc.lowers[start] != doc.lemmas[start] and doc.lemmas[start] != "be":
+        return True
+    return start > lo and doc.lowers[start - 1] in _OTHERS
+
+
+def _done(doc: _Doc, i: int, lo: int, past: bool) -> bool:
+    """The customer (or someone) did it already: a past form after its subject ("I sent it back",
+    "we've already returned it") or after a past "be" ("it was returned last week"), or any form
+    after "already": a fact, not a request ("I want it to be returned" is one: "be", not "was")."""
+    k = i - 1
+    while k >= lo and doc.lowers[k] in _BETWEEN:
+        if doc.lowers[k] == "already":
+            return True
+        k -= 1
+    return past and k >= lo and (doc.lowers[k] in _SUBJECTS or doc.lowers[k] in _PASSIVE)
+
+
+def _imperative(doc: _Doc, words: list[int], n_words: int) -> bool:
+    """The sentence opens with a verb's base form and what it acts on: "Stop ASKING me...", "Send ME
+    the receipt" (never a noun that can be a verb: "Invoice INV-0883 was charged twice")."""
+    if n_words < 3 or doc.lowers[words[0]] != doc.lemmas[words[0]] or doc.lemmas[words[0]] not in _verbs():
+        return False
+    after = doc.lowers[words[1]]
+    return after in _ACTED_ON or (after.endswith("ing") and doc.lemmas[words[1]] != after)
+
+
+def _direct_request(doc: _Doc, lo: int, hi: int, words: list[int], n_words: int,
+                    spans: dict[str, list[tuple[int, int]]]) -> tuple[int, str] | None:
+    """(where what is asked starts, the rule) of a direct request no ask kind names, else None.
+
+    ``asks.request``, asking us to act: a ``[frames] direct`` phrase ("please", "can you", "I need
+    you to") or an imperative acting on the customer's things ("Stop asking ME", "Send MY
+    receipt"), then a verb ("please SEND", never "please, it's urgent"). ``asks.wish``, what the
+    customer wants (``[frames] wish``: "I'd like a Visa card", "I want to open an account for my
+    child"). Never a vague request (``[frames] vague``: "please help", "get back to me"), a
+    negated one, nor one someone else made or the customer only supposes."""
+    if n_words < 3:
+        return None
+    at: int | None = None
+    rule_id = "asks.request"
+    if spans["direct"]:
+        at = max(f[1] for f in spans["direct"])
+    elif _imperative(doc, words, n_words) and not {"me", "my", "us", "our", "mine"}.isdisjoint(doc.lowers[lo:hi]):
+        at = words[0]
+    elif spans["wish"]:
+        at, rule_id = max(f[1] for f in spans["wish"]), "asks.wish"
+    if at is None:
+        return None
+    while at < hi and (doc.punct[at] or doc.lemmas[at] in ("please", "kindly", "just", "also", "to", "you", "u")):
+        at += 1
+    wanted = at - 1 if rule_id == "asks.wish" and doc.lowers[at - 1] == "to" else at  # "you'd like TO open..."
+    if at >= hi or hi - at < 2:
+        return None
+    if rule_id == "asks.request" and (doc.lowers[at] != doc.lemmas[at] or doc.lemmas[at] not in _verbs()):
+        return None  # what is asked is an action: "please SEND me", not "please, it's urgent"
+    if any(f0 <= at < f1 or f0 == at + 1 for f0, f1 in spans["vague"]) or any(
+            f0 < at for f0, _ in spans["reported"] + spans["hypothetical"]):
+        return None  # "please help", "I need urgent help": what the reply does anyway
+    if rule_id == "asks.wish" and doc.lowers[at] in _POINTING:
+        return None  # "I need it ASAP": about something said before
+    at = wanted
+    if any(at - NEG_REACH - 2 <= n0 <= at for n0, _ in spans["negation"]):
+        return None
+    return at, rule_id
 
 
 def _excluded(compiled: Compiled, rule: AskRule, doc: _Doc, start: int, end: int, lo: int, hi: int) -> bool:
