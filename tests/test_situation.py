@@ -194,6 +194,44 @@ def test_a_question_without_a_saved_answer_is_marked_for_the_agent(drafter: Draf
     assert "I'm checking the exact answer" not in draft.body
 
 
+@pytest.mark.parametrize(("text", "marker"), [
+    # a question with no clause in it asks, even in a complaint
+    ("Status for flight 769? We have been sitting at the gate for an hour.", "[[answer: Status for flight 769?]]"),
+    # a question about how things work is not answered by "I'll find out where things stand"
+    ("How long does an international transfer take? I sent money to my sister on Monday and it still hasn't arrived.",
+     "[[answer: How long does an international transfer take?]]"),
+    # a direct request no ask kind names, in our words
+    ("Stop asking me to size-check my bag. Every single flight your gate agents make me do it.",
+     "[[answer: You asked us to stop asking you to size-check your bag.]]"),
+    ("I need you to send me the receipt for my flight. Your website is broken.",
+     "[[answer: You asked us to send you the receipt for your flight.]]"),
+])
+def test_every_question_and_request_reaches_the_draft(detector: Detector, drafter: Drafter, text: str,
+                                                      marker: str) -> None:
+    draft = real(detector, drafter, text)
+    assert marker in draft.body, draft.body
+    assert "where things stand: I'll find out" not in draft.body
+
+
+@pytest.mark.parametrize("text", [
+    "So you lost my bag? Unbelievable.",  # a statement with a question mark
+    "Stranded us for two days? Never again.",
+    "The phone line told me to call back tomorrow. My bag is still missing.",  # reported, not asked
+])
+def test_statements_and_reported_asks_get_no_marker_or_line(detector: Detector, drafter: Drafter, text: str) -> None:
+    draft = real(detector, drafter, text)
+    assert "[[answer:" not in draft.body and "You asked for a call" not in draft.body, draft.body
+
+
+@pytest.mark.parametrize("text", [
+    "My new kettle leaks. I sent it back on Monday, when do I get the replacement?",
+    "The blender arrived with a cracked jug. I've already returned it, can you confirm you got it?",
+])
+def test_a_return_already_made_is_not_asked_for_again(detector: Detector, drafter: Drafter, text: str) -> None:
+    draft = real(detector, drafter, text)
+    assert "send it back" not in draft.body, draft.body
+
+
 def test_requests_and_rhetorical_questions_are_not_marked_as_questions(drafter: Drafter) -> None:
     draft = drafter.render(msg("Could you send a new lid? Do you people even check what you send???"),
                            det("angry", "quality"), 7, NOW)

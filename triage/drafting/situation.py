@@ -443,6 +443,62 @@ _HOW_LONG = re.compile(r"by\s+(?:\d+|an?|one|two|three|four|five|six|seven|eight
 _REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bplease\b", re.I)
 
 
+# a customer's words in ours: "send me my receipt" -> "send you your receipt"
+_OUR_TURN = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "we": "you", "us": "you",
+             "our": "your", "ours": "yours", "ourselves": "yourselves", "i'm": "you're", "i've": "you've",
+             "i'd": "you'd", "i'll": "you'll", "we're": "you're", "we've": "you've", "we'd": "you'd", "we'll": "you'll",
+             "am": "are", "your": "our", "yours": "ours", "yourself": "ourselves", "u": "us", "ur": "our"}
+_SUBJECT_AFTER = frozenset({"", "and", "or", "that", "if", "whether", "when", "because", "so", "as", "but", "since"})
+
+
+def in_our_words(text: str) -> str:
+    """``text`` with the pronouns turned round ("stop asking me" -> "stop asking you"; "you" ->
+    "we" as a subject, else "us")."""
+    out: list[str] = []
+    before = ""
+    for piece in re.split(r"([\w'’]+)", text):
+        low = piece.lower().replace("’", "'")
+        if re.fullmatch(r"[\w']+", low):
+            said = ("we" if before in _SUBJECT_AFTER else "us") if low == "you" else _OUR_TURN.get(low, piece)
+            out.append(said)
+            before = low
+        else:
+            out.append(piece)
+            if re.search(r"[,.;:!?]", piece):
+                before = ""
+    return "".join(out)
+
+
+def asked_text(ask: Any) -> str:
+    """What an ask leaves for the agent to answer, "" for none: an ``information`` ask's question,
+    a direct request no ask kind names in our words ("You asked us to stop asking you to size-check
+    your bag"; ``asks.wish``: "You'd like a Visa card"), or a ``status`` question about how things
+    work ("How long does an international transfer take?", detection's ``detail``)."""
+    if ask.kind == "status":
+        return clean_line(ask.detail, 240) if ask.detail else ""
+    if ask.kind != "information":
+        return ""
+    if ask.rule in ("asks.request", "asks.wish") and ask.detail:
+        wanted = in_our_words(clean_line(ask.detail, 200))
+        if ask.rule == "asks.request":
+            return f"You asked us to {wanted[:1].lower() + wanted[1:]}."
+        return f"You'd like {wanted}."
+    return clean_line(ask.text, 240)
+
+
+# a question with no clause in it ("Status for flight 769?", "Any news on the refund?"): it asks;
+# one with a subject or a verb form ("So you lost my bag?", "Stranded us for two days?") says
+_CLAUSE_WORDS = frozenset({"i", "you", "u", "we", "they", "he", "she", "it", "there", "this", "that", "is", "are",
+                           "was", "were", "am", "be", "been", "being", "have", "has", "had", "do", "does", "did",
+                           "can", "could", "will", "would", "should", "shall", "may", "might", "must", "i'm",
+                           "it's", "you're", "they're", "we're", "that's", "there's"})
+
+
+def _fragment(question: str) -> bool:
+    words = [w.lower().replace("’", "'") for w in re.findall(r"[\w'’]+", question)]
+    return bool(words) and not any(w in _CLAUSE_WORDS or w.endswith(("ed", "n't")) for w in words)
+
+
 def _sentences(message: Message) -> list[str]:
     text = clean_line(message.text)
     return [clean_line(s, 240) for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
@@ -458,7 +514,7 @@ def _questions(message: Message, detection: Detection) -> list[str]:
     """
     asks = getattr(detection, "asks", None)
     if asks:
-        return [clean_line(a.text, 240) for a in asks if a.kind == "information" and clean_line(a.text)]
+        return [q for a in asks if (q := asked_text(a))]
     found = []
     for sentence in _sentences(message):
         body = _QUESTION_LEAD.sub("", sentence)
@@ -653,7 +709,12 @@ def order_noun(text: str, value: str) -> str | None:
 def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply:
     """The situation, the remedy to offer, the lines for each ask, the saved answers and open questions."""
     text = f"{message.subject}\n{message.text}"
+    all_asks = getattr(detection, "asks", ()) or ()
     kinds = ask_kinds(detection)
+    if "status" in kinds and all(a.detail for a in all_asks if a.kind == "status"):
+        # only questions about how things work ("how long does a transfer take?"): each is marked or
+        # answered as a question, never "I'll find out where things stand"
+        kinds = tuple(k for k in kinds if k != "status")
     questions = _questions(message, detection)
     names = set(detection.archetype_names)
     upset = detection.level in ("angry", "furious") or bool(names & {"aggressive", "barnacle"})
@@ -699,10 +760,11 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     lines = tuple((k, line) for k in kinds if (line := policy.ask_line(k, situation, signs)))
     answers: list[SavedAnswer] = []
     open_questions: list[str] = []
-    answered = [(a.start, a.end) for a in getattr(detection, "asks", ()) or ()
+    answered = [(a.start, a.end) for a in all_asks
                 if a.kind != "information" and a.where == "text" and any(k == a.kind for k, _ in lines)]
-    spans = {clean_line(a.text, 240): (a.start, a.end) for a in getattr(detection, "asks", ()) or ()
-             if a.kind == "information" and a.where == "text"}
+    spans = {asked_text(a): (a.start, a.end) for a in all_asks if a.where == "text" and asked_text(a)}
+    # a question that only says how bad it is, however it opens ("5 hours late and no explanation?")
+    said_bad = [(e.start, e.end) for e in detection.evidence if e.where == "text" and e.kind == "complaint" and e.weight > 0]
     # "What gives?" and "I don't understand why the fee was needed" ask us why: marked like any question
     for sentence in _sentences(message):
         # "I want a refund, but should I just cancel the payment?": the clause that asks what to do
@@ -715,10 +777,12 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
     questions = [q for q in questions if not any(q != o and o.startswith(q.rstrip("?.\u2026 ")) for o in questions)]
     for question in questions:
         # in a complaint, a statement with a question mark ("So you lost my bag?") asks us nothing
-        if trouble and question.rstrip().endswith("?") and not asks_like_a_question(question) or rhetorical(question):
+        # (one with no clause in it asks, unless it says what went wrong: "Status for flight 769?")
+        q0, q1 = spans.get(question, (0, 0))
+        if (trouble and question.rstrip().endswith("?") and not asks_like_a_question(question)
+                and (not _fragment(question) or any(x < q1 and q0 < y for x, y in said_bad))) or rhetorical(question):
             continue
         # "How can I get my money back?" is answered by the refund line
-        q0, q1 = spans.get(question, (0, 0))
         if any(x < q1 and q0 < y for x, y in answered) and not _ADVICE.match(_QUESTION_LEAD.sub("", question)):
             continue
         hit = next((a for a in policy.answers if a.matches(question)), None)
