@@ -331,6 +331,22 @@ def test_complaints_without_a_failure_word(detector: Detector, text: str) -> Non
     assert detect(detector, text).complaint, text
 
 
+@pytest.mark.parametrize(("text", "sarcastic"), [
+    # a thank-you closing a reported ordeal is sarcasm: a complaint, with the evidence named
+    ("drove 9 hours round trip to rescue my daughter. Thanks!", True),
+    ("We spent six hours at the airport with two toddlers. Thanks so much!", True),
+    # a genuine one: nothing went wrong, it turned out well, or they say what went right after "but"
+    ("It arrived today. Many thanks!", False),
+    ("The replacement arrived today and works perfectly. Thanks!", False),
+    ("My flight was delayed but the crew were lovely. Thank you!", False),
+    ("Sorry for the confusion, I found the order. Thanks!", False),
+])
+def test_a_thank_you_after_an_ordeal_is_a_complaint(detector: Detector, text: str, sarcastic: bool) -> None:
+    found = detect(detector, text)
+    assert found.complaint is sarcastic
+    assert any(e.rule == "complaint.sarcastic_thanks" for e in found.evidence) is sarcastic, found.evidence
+
+
 def test_sarcastic_praise_is_not_praise(detector: Detector) -> None:
     found = detect(detector, "Great job, third time the kettle broke.")
     assert not any(e.kind == "not_complaint" for e in found.evidence)

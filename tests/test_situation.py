@@ -248,6 +248,14 @@ def test_a_genuine_thank_you_gets_a_short_thanks(drafter: Drafter) -> None:
     assert len(draft.body.split()) < 50
 
 
+def test_a_sarcastic_thank_you_after_a_hardship_gets_a_complaint_draft(detector: Detector, drafter: Drafter) -> None:
+    m = msg("I drove 9 hours round trip to rescue my daughter from the airport. Thanks!", "Flight 1702")
+    [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
+    assert drafter.needs_reply(m, d)  # never closed as a thank-you
+    draft = drafter.render(m, d, 7, NOW)
+    assert draft.template != "thanks" and draft.situation != "thanks" and "made our day" not in draft.body
+
+
 @pytest.mark.parametrize(("text", "subject"), [
     # the thanks is what a screen said, not the customer
     ("I filled in the form twice and each time the page just says \u201cThank you for your request\u201d. "

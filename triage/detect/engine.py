@@ -27,6 +27,7 @@ from triage.detect.fastregex import lowered
 from triage.detect.judged import (
     ASKS_COLUMNS,
     sarcastic_praise,
+    sarcastic_thanks,
     shouting,
     strongest_stretch,
     token_array,
@@ -264,6 +265,7 @@ class Detector:
             text, lowered_or_none, rules.complaint.signals.regexes + rules.archetypes.signals.regexes
         )
         other = sarcastic_praise(text, other + complaint_valence)
+        other = sarcastic_thanks(text, other, rules.complaint.threshold, body_at)
         # swearing is how loud, not what went wrong: "holy shit, this is amazing" reports no problem
         swearing = {(e.start, e.end) for e in evidence if e.kind == "profanity"}
         calming = sarcastic_praise(

@@ -246,6 +246,54 @@ def sarcastic_praise(text: str, evidence: list[Evidence], problems_in: list[Evid
     return out
 
 
+# a thank-you, as the customer writes one: "Thanks!", "Thank you so much", "Cheers"
+_THANKS = re.compile(r"\b(?:thanks|thank\s+(?:you|u)|thx|cheers|much\s+appreciated)\b", re.I)
+_ASKING = re.compile(r"\?|\b(?:please|pls|kindly)\b|\b(?:can|could|would|will)\s+(?:you|u|someone|i|we)\b"
+                     r"|\b(?:i|we)\s+(?:want|need|expect|demand|would\s+like)\b|\b(?:i|we)['’]d\s+like\b", re.I)
+_CONTRAST = re.compile(r"\b(?:but|though|although|however|yet|still)\b", re.I)
+SARCASTIC_THANKS = "complaint.sarcastic_thanks"
+
+
+def sarcastic_thanks(text: str, evidence: list[Evidence], weight: float, body_at: int = 0) -> list[Evidence]:
+    """A thank-you closing a message that reports a failure or a hardship is sarcasm, a complaint
+    ("...drove 9 hours round trip to rescue my daughter. Thanks!"): a problem (kind ``complaint``,
+    any weight, graded valence too) outside the thanks' sentences, and no turn to the good after
+    it (praise, ``complaint.praise`` and the like, or a good word after "but": "delayed, but the
+    crew were lovely. Thank you!"). The thanks' own praise then counts 0, and evidence
+    ``complaint.sarcastic_thanks`` at the thanks, of ``weight`` (the complaint threshold), is added.
+    Not after a question or a request in the body: that thanks is in advance.
+    Only the body is read (from ``body_at``): a subject names the case ("Broken kettle"), and a
+    thank-you under it is for how it went."""
+    thanks = list(_THANKS.finditer(text, body_at))
+    if not thanks or _ASKING.search(text, body_at):
+        return evidence  # thanks after a question or a request is thanks in advance, a courtesy
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    closing = [_bounds(ends, m.start()) for m in thanks]
+
+    def outside(e: Evidence) -> bool:
+        return not any(lo <= e.start < hi for lo, hi in closing)
+
+    problems = [e for e in evidence if e.kind == "complaint" and e.weight > 0 and e.start >= body_at and outside(e)]
+    # a problem a rule names, or graded bad words as strong as a failure: one mild word ("sorry for
+    # the confusion, I found it") is no ordeal
+    if not any(not e.rule.endswith(".valence") for e in problems) and sum(e.weight for e in problems) < SARCASM_FAILURE:
+        return evidence
+    for good in (e for e in evidence if e.kind == "not_complaint" and e.weight < 0 and outside(e)):
+        before = [p.end for p in problems if p.end <= good.start]
+        if _strong(good) or (before and _CONTRAST.search(text, max(before), good.start)):
+            return evidence  # it turned out well, or they say what went right: the thanks is meant
+    if not any(p.end <= closing[-1][0] for p in problems):
+        return evidence  # the thanks comes before what went wrong: not a closing one
+    first = thanks[-1]
+    kept = [e for e in evidence if outside(e) or e.kind != "not_complaint"]
+    return [*kept, Evidence(first.start(), first.end(), first.group(0), SARCASTIC_THANKS, weight, "complaint")]
+
+
+def _strong(e: Evidence) -> bool:
+    """Praise a rule names ("works perfectly", "brilliant"), not only a graded good word ("rescue")."""
+    return e.weight <= -0.3
+
+
 def _bounds(ends: list[int], at: int) -> tuple[int, int]:
     lo = 0
     for end in ends:
