@@ -154,6 +154,13 @@ def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter:
     ("Bus", "We were on the bus to the plane in Rome with no air, and nobody came.", False),  # told in the past
     ("Fees", "I'm still new to international travel, so I wanted to double check in case of a mistake.", False),
     ("Transfer", "My transfer is still pending since forever in 2018, is it not?", False),
+    # a queue or a transit at the airport is the journey ([urgent] unless is for payments held up)
+    ("Amsterdam", "I'm currently in the queue at the transfer desk in Amsterdam and it has not moved.", True),
+    ("Doha", "We are in transit in Doha and our connecting flight was cancelled.", True),
+    ("Frankfurt", "I'm writing to you from gate 23 in Frankfurt.", True),
+    ("Heathrow", "The agents at Heathrow are turning passengers away with no hotel.", True),  # `who` before where
+    ("Shuttle", "Transportation from the airport: the shuttle is found at door 4.", False),
+    ("Dublin", "I'm writing about the check-in desk staff in Dublin last Friday.", False),
 ])
 def test_a_journey_going_wrong_now_is_urgent_and_a_trip_that_is_over_is_not(subject: str, text: str,
                                                                           urgent: bool) -> None:

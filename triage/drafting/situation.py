@@ -178,7 +178,8 @@ class Journey:
     stuck", "have been held", "Sitting on the plane"). A status request: one of ``status``, or a
     numbered flight in a question with one of ``asking`` ("Flight 802: when does it board?"). Never in
     a sentence told in the past only ("we were at the gate", "we sat"), nor in one with an ``unless``
-    of its own (money after the trip) or of ``[urgent] unless`` (a trip that is over)."""
+    (a trip that is over or still to come, money after the trip). ``[urgent] unless`` is not read: its
+    queues and transits are payments', and at an airport they are the journey."""
 
     travel: tuple[Pattern, ...] = ()
     ongoing: tuple[Pattern, ...] = ()
@@ -272,9 +273,10 @@ def _live_verb(journey: Journey, words: list[str]) -> bool:
         # a progressive tells the journey when its subject is one of ``who`` ("we are boarding", "are your
         # agents working", "the flight is leaving"), not a thing ("the seats are falling apart"); what "you
         # are doing" is how the airline works ("why are you charging for bags")
-        subject = words[max(0, j - 1):i]
-        if {"you", "you're"} & set(subject):
+        if {"you", "you're"} & set(words[max(0, j - 1):i]):
             continue
+        # the subject may stand before where it is: "the staff at Heathrow are rebooking no one"
+        subject = words[max(0, j - 1):i] + (words[j - 3:j - 2] if j >= 3 and words[j - 2] in _WHERE else [])
         if any(w in journey.who or w.split("'")[0] in journey.who for w in subject):
             return True
     return False
@@ -321,7 +323,7 @@ def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
         context, before = named or before, named
         if not context:
             continue
-        if any(u.search(sentence) for u in journey.unless) or any(u.search(sentence) for u in policy.urgent_unless):
+        if any(u.search(sentence) for u in journey.unless):
             before = False  # "Our flight is next week. No help!": the next sentence is not about a journey now
             continue
         words = [w.lower().replace("\u2019", "'") for w in _WORD.findall(sentence)]
