@@ -223,6 +223,8 @@ def test_every_question_and_request_reaches_the_draft(detector: Detector, drafte
 @pytest.mark.parametrize("text", [
     "So you lost my bag? Unbelievable.",  # a statement with a question mark
     "Stranded us for two days? Never again.",
+    "I've been trying to call you for days. Really? A global company? Help!",  # echoes, no clause
+    "please see a flight attendant for what? I carry on to save time!!!",
     "The phone line told me to call back tomorrow. My bag is still missing.",  # reported, not asked
 ])
 def test_statements_and_reported_asks_get_no_marker_or_line(detector: Detector, drafter: Drafter, text: str) -> None:

@@ -111,6 +111,12 @@ _ACTED_ON = frozenset({"me", "us", "my", "our", "the", "a", "an", "this", "that"
                        "all", "any", "everything", "someone", "somebody", "back"})
 # words that point back at what was said before: "I need it ASAP" wants what another sentence asks
 _POINTING = frozenset({"it", "this", "that", "them", "these", "those", "one", "so"})
+# a thing named by its kind, not one of theirs: "how long does AN international transfer take?"
+_INDEFINITE = frozenset({"a", "an", "any"})
+# words that open a clause of another (never an imperative, whatever the lemma table says: "While
+# transferring money, ...")
+_SUBORDINATING = frozenset({"while", "when", "since", "as", "after", "before", "until", "till", "unless", "once",
+                            "though", "although", "because", "if", "whether", "like", "so", "whilst"})
 # the conditions a ``hypothetical`` frame may open with: only where they open a clause
 _CONDITIONS = frozenset({"if", "unless", "once", "when", "before", "whether"})
 # a thing of theirs named in a question: "how long will MY transfer take" is status; "how long
@@ -791,8 +797,9 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
     if question and not _GENERAL.isdisjoint(doc.lemmas[lo:hi]):  # "how long does delivery usually take"
         asks = [x for x in asks if x.kind != "status"]
-    elif question and _THEIRS.isdisjoint(doc.lowers[lo:hi]):
-        # "how long does an international transfer take?" names nothing of theirs: how things work,
+    elif question and _THEIRS.isdisjoint(doc.lowers[lo:hi]) and not _INDEFINITE.isdisjoint(doc.lowers[lo:hi]):
+        # "how long does an international transfer take?" names nothing of theirs, and something
+        # by its kind ("an international transfer"): how things work,
         # which "I'll find out where things stand" does not answer: the question goes with the ask
         sa, sb = doc.starts[lo], doc.ends[hi - 1]
         asks = [replace(x, detail=" ".join(doc.text[sa:sb].split())) if x.kind == "status" else x for x in asks]
@@ -846,7 +853,8 @@ def _done(doc: _Doc, i: int, lo: int, past: bool) -> bool:
 def _imperative(doc: _Doc, words: list[int], n_words: int) -> bool:
     """The sentence opens with a verb's base form and what it acts on: "Stop ASKING me...", "Send ME
     the receipt" (never a noun that can be a verb: "Invoice INV-0883 was charged twice")."""
-    if n_words < 3 or doc.lowers[words[0]] != doc.lemmas[words[0]] or doc.lemmas[words[0]] not in _verbs():
+    if (n_words < 3 or doc.lowers[words[0]] != doc.lemmas[words[0]] or doc.lemmas[words[0]] not in _verbs()
+            or doc.lowers[words[0]] in _SUBORDINATING):
         return False
     after = doc.lowers[words[1]]
     return after in _ACTED_ON or (after.endswith("ing") and doc.lemmas[words[1]] != after)

@@ -497,8 +497,15 @@ _CLAUSE_WORDS = frozenset({"i", "you", "u", "we", "they", "he", "she", "it", "th
 
 
 def _fragment(question: str) -> bool:
+    """A question with no clause in it that asks ("Status for flight 769?"); never an echo of
+    what they were given or told ("A global company?", "see a flight attendant for what?")."""
     words = [w.lower().replace("’", "'") for w in re.findall(r"[\w'’]+", question)]
-    return bool(words) and not any(w in _CLAUSE_WORDS or w.endswith(("ed", "n't")) for w in words)
+    if not words or words[0] in ("a", "an") or words[-1] in _ECHO_ENDS:
+        return False
+    return not any(w in _CLAUSE_WORDS or w.endswith(("ed", "n't")) for w in words)
+
+
+_ECHO_ENDS = frozenset({"what", "where", "when", "why", "how", "who", "which"})
 
 
 def _sentences(message: Message) -> list[str]:
