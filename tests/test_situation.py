@@ -154,6 +154,7 @@ def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter:
     ("Bus", "We were on the bus to the plane in Rome with no air, and nobody came.", False),  # told in the past
     ("Fees", "I'm still new to international travel, so I wanted to double check in case of a mistake.", False),
     ("Transfer", "My transfer is still pending since forever in 2018, is it not?", False),
+    ("Parcel", "MY PARCEL IS STILL NOT HERE AND NOBODY CAN SAY WHERE IT IS, I ORDERED IT ON 12 OCT.", False),
     # a queue or a transit at the airport is the journey ([urgent] unless is for payments held up)
     ("Amsterdam", "I'm currently in the queue at the transfer desk in Amsterdam and it has not moved.", True),
     ("Doha", "We are in transit in Doha and our connecting flight was cancelled.", True),

@@ -200,7 +200,9 @@ _NOW_TIME = re.compile(r"\b(?:\d{1,2}(?:[:.]\d{2})?\s?(?:am|pm)|\d{1,2}:\d{2}|fo
                        r"anyone|anybody|send)\s+)help\b\s*(?:me|us)?\s*[!?])", re.I)
 _CRY = re.compile(r"(?<!NO )(?<!ANY )(?<!OF )\b(?:HELP|SOS)\b(?! (?:FROM|WITH|AT|DESK|LINE))")
 # a flight number: "flight 402", "flt #88", "UA 1234", "ZX901"
-_FLIGHT_CODE = re.compile(r"\b(?!AM\b|PM\b)(?:[A-Z]{2}\s?|[A-Z]\d\s)\d{2,4}\b(?![/:.]\d)")  # the airline's code in capitals
+# the airline's code in capitals, not a time or a shouted word ("AM 08", "ON 12 MARCH", "IN 2019")
+_FLIGHT_CODE = re.compile(r"\b(?!(?:AM|PM|ON|IN|AT|TO|BY|OF|OR|IF|IS|IT|MY|NO|SO|UP|WE|ME|BE|DO|GO|AN|AS|HE|OK)\b)"
+                          r"(?:[A-Z]{2}\s?|[A-Z]\d\s)\d{2,4}\b(?![/:.]\d)")
 _FLIGHT_NO = re.compile(r"(?i:\b(?:flight|flt)\.?\s*(?:no\.?|number|#)?\s*#?\s*\d{1,4}\b)|" + _FLIGHT_CODE.pattern)
 _WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
 _BE_NOW = frozenset({"am", "is", "are", "i'm", "we're", "they're", "you're", "he's", "she's", "it's", "that's",
