@@ -92,6 +92,20 @@ def test_a_located_search_finds_what_re_finds(pattern: str, text: str, ignore_ca
         assert _spans(plain.finditer(text, None)) == want, (pattern, as_written, text)
 
 
+@settings(max_examples=400, deadline=None)
+@given(_patterns(CASE_ATOMS), TEXTS, st.booleans(), st.integers(0, 30), st.integers(0, 30))
+@example(r"s", "ΑΣs", True, 1, 3)  # the slice's lowered sigma is final, the text's is not
+@example(r"ab", "xaby", False, 1, 3)
+def test_a_slice_of_a_text_the_whole_rules_out_holds_no_match(
+    pattern: str, text: str, ignore_case: bool, a: int, b: int
+) -> None:
+    # asks reads the [[times]] sentence by sentence, each rule only where the whole text may hold it
+    fast = FastRegex.of(re.compile(pattern, re.IGNORECASE if ignore_case else 0))
+    piece = text[a:b]
+    if not fast.may_match_within(text, lowered(text)):
+        assert not _spans(fast.finditer(piece, lowered(piece))), (pattern, text, piece)
+
+
 def test_case_traps_are_every_letter_re_and_lower_read_differently() -> None:
     ascii_letter = re.compile("[a-z]", re.IGNORECASE)
     traps = set()

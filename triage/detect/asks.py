@@ -364,7 +364,6 @@ class Compiled:
     openers: Index  # question_openers
     excludes: dict[str, Index]  # rule id -> its exclude terms
     vocabulary: frozenset[str] = frozenset()  # every word of a term or a frame, for misspellings
-    deadlines: tuple[TimeRule, ...] = ()  # the [[times]] marked deadline: all a sentence asking nothing is read for
     read: dict[int, _Word] = field(default_factory=dict)  # a word (its ORTH) as read before (see ``_read``)
     order: dict[str, int] = field(default_factory=dict)  # rule id -> its place in the file (the first listed wins)
 
@@ -390,9 +389,8 @@ def compile_asks(rules: AskRules, nlp: Any) -> Compiled:
     words |= {w for patterns in frames.values() for slots in patterns for slot in slots for w in slot or ()}
     vocabulary = frozenset(w for w in words if w.isalpha() and len(w) >= 4)
     openers = _index([(slots, None) for slots in frames["question_openers"]])
-    deadlines = tuple(r for r in rules.times if r.deadline)
     order = {r.rule: i for i, r in enumerate(rules.asks)}
-    return Compiled(rules, asking, framing, openers, excludes, vocabulary, deadlines, order=order)
+    return Compiled(rules, asking, framing, openers, excludes, vocabulary, order=order)
 
 
 def _index(patterns: list[tuple[tuple[Slot, ...], Any]]) -> Index:
@@ -566,6 +564,9 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
     order = compiled.order
     found: list[Ask] = []
     deadline = ""
+    low = lowered(text)  # the [[times]] a sentence is read for: those the whole text may hold
+    times = tuple(r for r in rules.times if r.fast.may_match_within(text, low))
+    deadlines = tuple(r for r in times if r.deadline)  # all a sentence asking nothing is read for
     for lo, hi in sentences(doc):
         asks, requested = _sentence_asks(compiled, doc, lo, hi, heated)
         a, b = doc.starts[lo], doc.ends[hi - 1]
@@ -581,7 +582,7 @@ def find_asks(compiled: Compiled, spacy_doc: Any, text: str, evidence: list[Evid
         kept.sort(key=lambda a: a.start)
         sentence = text[a:b]
         # with nothing asked here only a deadline of theirs matters: only the deadline rules are read
-        when, deadline_here = _times(rules.times if kept else compiled.deadlines, sentence)
+        when, deadline_here = _times(times if kept else deadlines, sentence)
         if when:
             kept = [replace(k, when=when) for k in kept]
         if not deadline and deadline_here:

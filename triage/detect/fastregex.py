@@ -76,6 +76,18 @@ class FastRegex:
             locator = None  # starts near so many places that re's own scan is faster
         return cls(regex, fast, on_lower, boundary, needs, locator)
 
+    def may_match_within(self, text: str, lowered: str | None) -> bool:
+        """False only when ``finditer`` finds nothing in any slice of ``text`` (``lowered`` is
+        ``lowered(text)``): a slice lacks every string the whole text lacks, so a caller that
+        searches many slices of one text asks once.
+
+        A slice's lowered text is the same slice of the lowered text (``lowered`` is length for
+        length), but at a capital sigma, the one letter ``lower`` reads in context ("σ" or final
+        "ς"): a pattern run on lowered text names no cased letter beyond ASCII, so neither is in
+        its prefilter's strings."""
+        haystack = lowered if self.on_lower else text
+        return self.needs is None or haystack is None or may_match(haystack, self.needs)
+
     def finditer(self, text: str, lowered: str | None) -> Iterator[re.Match[str]]:
         """Matches of ``regex`` in ``text``; ``lowered`` is ``lowered(text)``.
 
