@@ -23,6 +23,8 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -233,7 +235,7 @@ def sarcastic_praise(text: str, evidence: list[Evidence], problems_in: list[Evid
                 if e.kind == "complaint" and e.weight >= SARCASM_FAILURE]
     if not problems:
         return evidence
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = _sentence_ends(text)
     out = []
     for e in evidence:
         if _graded_praise(e):
@@ -267,7 +269,7 @@ def sarcastic_thanks(text: str, evidence: list[Evidence], weight: float, body_at
     thanks = list(_THANKS.finditer(text, body_at))
     if not thanks or _ASKING.search(text, body_at):
         return evidence  # thanks after a question or a request is thanks in advance, a courtesy
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    ends = _sentence_ends(text)
     closing = [_bounds(ends, m.start()) for m in thanks]
 
     def outside(e: Evidence) -> bool:
@@ -294,13 +296,15 @@ def _strong(e: Evidence) -> bool:
     return e.weight <= -0.3
 
 
-def _bounds(ends: list[int], at: int) -> tuple[int, int]:
-    lo = 0
-    for end in ends:
-        if end > at:
-            return lo, end
-        lo = end
-    return lo, 1 << 30
+@functools.lru_cache(maxsize=2)  # the engine asks about each text several times in turn
+def _sentence_ends(text: str) -> tuple[int, ...]:
+    return tuple(m.end() for m in _SENTENCE_END.finditer(text))
+
+
+def _bounds(ends: tuple[int, ...], at: int) -> tuple[int, int]:
+    """The sentence holding offset ``at``: from the end before it to the first end after it."""
+    k = bisect.bisect_right(ends, at)
+    return (ends[k - 1] if k else 0), (ends[k] if k < len(ends) else 1 << 30)
 
 
 def strongest_stretch(evidence: Iterable[Evidence], kinds: frozenset[str], window: int) -> float:
