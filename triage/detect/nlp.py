@@ -55,6 +55,7 @@ class Compiled:
     matcher: Any  # spacy.matcher.Matcher: token patterns without a usable anchor
     entries: dict[int, Entry] = field(default_factory=dict)
     has_patterns: bool = False
+    anchors: dict[int, Anchored] = field(default_factory=dict)  # match id -> its Anchored, for the anchor entries
 
     def match(self, doc: Any, table: Any = None) -> list[tuple[int, int, int]]:
         """All phrase and pattern matches of ``doc``; anchor hits replaced by their pattern's matches.
@@ -64,15 +65,14 @@ class Compiled:
             matches += self.matcher(doc)
         found: list[tuple[int, int, int]] = []
         windows: dict[Anchored, list[tuple[int, int]]] = {}
-        for match_id, start, end in matches:
-            entry = self.entries[match_id]
-            if entry.anchored is None:
-                found.append((match_id, start, end))
+        anchors, n = self.anchors, len(doc)
+        for match in matches:
+            anchored = anchors.get(match[0])
+            if anchored is None:
+                found.append(match)
             else:
-                anchored = entry.anchored
-                windows.setdefault(anchored, []).append(
-                    (max(0, start - anchored.before), min(len(doc), end + anchored.after))
-                )
+                _, start, end = match
+                windows.setdefault(anchored, []).append((max(0, start - anchored.before), min(n, end + anchored.after)))
         if windows:
             found += run_anchored(doc, windows, table)
         return found
@@ -104,6 +104,8 @@ def build(
 
     def add_phrases(key: str, terms: tuple[str, ...], entry: Entry) -> None:
         compiled.entries[nlp.vocab.strings.add(key)] = entry
+        if entry.anchored is not None:
+            compiled.anchors[nlp.vocab.strings.add(key)] = entry.anchored
         tokenizer: Any = nlp.tokenizer
         phrases.add(key, list(tokenizer.pipe(terms, batch_size=batch_size)))
 
