@@ -6,7 +6,7 @@ Doc reaches it without entities and the ruler always overwrites. spaCy's own
 every match to look for earlier entities, and filters a list per match; this one
 only makes the Spans it sets as ``doc.ents``. The choice is the same: the matches
 come longest first (ties: the earlier one), and a match overlapping a kept one is
-dropped.
+dropped. Its ``match`` skips the empty token Matcher when the ruler holds phrases only.
 """
 
 from __future__ import annotations
@@ -21,6 +21,14 @@ FACTORY = "triage_entity_ruler"
 
 
 class LeanEntityRuler(EntityRuler):
+    def match(self, doc: Doc) -> list[tuple[int, int, int]]:
+        """spaCy's matches, in its order; without token patterns only the phrase matcher runs (spaCy
+        also runs the empty Matcher, inside a warnings filter made anew for every text)."""
+        if len(self.matcher) or not len(self.phrase_matcher):
+            return super().match(doc)  # type: ignore[no-any-return]
+        matches = {(m_id, start, end) for m_id, start, end in self.phrase_matcher(doc) if start != end}
+        return sorted(matches, key=lambda m: (m[2] - m[1], -m[1]), reverse=True)
+
     def set_annotations(self, doc: Doc, matches: list[tuple[int, int, int]]) -> None:
         spans: list[Span] = []
         seen: set[int] = set()
