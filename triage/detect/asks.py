@@ -420,6 +420,7 @@ class _Word(NamedTuple):
     asking: tuple[Starting, ...]  # the patterns of ``Compiled.asking`` it starts (by its lemma, then form)
 
 
+_COLUMNS: tuple[Any, ...] = tuple(map(operator.itemgetter, range(len(_Word._fields))))  # its fields, by index
 _BLANK = _Word("", "", "=", f"{PUNCT}{FORM}{CLOSE}", True, ())  # a blank line: no pattern matches it
 _READ_KEPT = 1 << 16
 Candidates = list[tuple[int, Starting]]  # (token, patterns starting there), in token order
@@ -459,7 +460,9 @@ def _prepare(spacy_doc: Any, text: str, compiled: Compiled, rows: Any) -> _Doc:
         words = [w or read.get(orth) or _read(compiled, spacy_doc.vocab, orth) for w, orth in zip(words, orths, strict=True)]
     if not words:
         return _Doc(text, (), (), (), [], [], (), "", [0], [], [])
-    lowers, lemmas, forms, written, punct, asking = zip(*words, strict=True)
+    # one column at a time: zip(*words) would make an iterator per token, and so many new objects
+    # at once start the garbage collector every other text
+    lowers, lemmas, forms, written, punct, asking = (tuple(map(column, words)) for column in _COLUMNS)
     tokens = range(len(words))
     return _Doc(text, lowers, lemmas, forms, rows[:, 1].tolist(), (rows[:, 1] + rows[:, 2]).tolist(), punct,
                 "".join(written), [0, *itertools.accumulate(map(len, written))],
