@@ -101,6 +101,8 @@ ASK_CASES = [
     ("I was advised to request a refund.", set()),
     ("They keep telling me to send it back.", set()),
     ("They told me to wait, so please call me back.", {"callback"}),
+    ("They said I should call back tomorrow.", set()),
+    ("The agent told me I would need to call back on Monday to get a refund.", {"status"}),  # the refund is chased
     ("I am asking to end my account.", {"close_account"}),
     # a condition or a weighing is no ask: a question at most
     ("Should I cancel?", {"information"}),

@@ -775,9 +775,11 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         inquiry_before = max((f for f in inquiry if f[1] <= i and i - f[1] <= WINDOW), default=None)
         frame_after = any(f[0] >= end and f[0] - end <= AFTER for f in after)
         past = _is_past(doc.lowers[i], doc.lemmas[i])
-        if rule.frame == "request" and (governed(i, reported) or (governed(i, hypothetical) and not frame_after)
-                                        or _done(doc, i, lo, past)):
-            continue  # told, supposed or already done: not what the customer asks of us
+        promised = rule.kind in _CHASEABLE and any(f[1] <= i and i - f[1] <= WINDOW for f in chased)
+        if rule.frame == "request" and ((governed(i, reported) and not promised)
+                                        or (governed(i, hypothetical) and not frame_after) or _done(doc, i, lo, past)):
+            continue  # told, supposed or already done: not what the customer asks of us (a remedy
+            # they were told they would get is chased: "the agent told me I would get a refund")
         used = frame_before
         if rule.frame == "none":
             ok = not past or frame_before is not None
