@@ -461,7 +461,7 @@ def test_findings_kept_by_body_are_still_filtered_by_each_contexts_customer_word
 
     linter = Linter.load(RULES)
     body = "Hi, you wrote that it is no big deal. Thank you in advance for your patience."
-    empty: dict[str, Any] = {k: "" for k in ("their_words", "subject", "about", "details", "problem_phrase",
+    empty: dict[str, Any] = {k: "" for k in ("their_words", "subject", "about", "details", "problem_phrase", "restated",
                                              "their_question", "wondered")}
     empty.update({k: [] for k in ("orders", "products", "dates", "amounts")})
     theirs = {**empty, "their_words": "it is no big deal"}

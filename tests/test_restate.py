@@ -182,3 +182,74 @@ def test_the_restatement_says_what_went_wrong_not_the_first_words(detector: Dete
     restated = _restated(detector, text)
     assert said in restated and never not in restated, restated
     assert _first_words(text).rstrip(".") not in restated
+
+
+# --------------------------------------------------------------------------- their clause, said in our words
+
+OUR_WORDS = [
+    # pronouns turned round; tense and negation stay theirs
+    ("my bag was left in Denver", "your bag was left in Denver"),
+    ("you lost my bag", "we lost your bag"),
+    ("I've been charged twice for one coffee", "you've been charged twice for one coffee"),
+    ("the card that was sent to me never arrived", "the card that was sent to you never arrived"),
+    ("the refund that I was promised was never paid", "the refund that you were promised was never paid"),
+    ("im stuck in Denver", "you're stuck in Denver"),
+    # no subject written: it happened to them
+    ("was told to wait at the gate", "you were told to wait at the gate"),
+    ("been delayed three times now", "you've been delayed three times now"),
+    ("supervisor humiliated us", "the supervisor humiliated you"),
+    # nothing there, said as such
+    ("Still no response", "there's still no response"),
+    ("no longer freezing", ""),
+    # a shouted word is said plainly, an acronym stays
+    ("I've been trying for DAYS", "you've been trying for days"),
+    ("the ATM kept my card", "the ATM kept your card"),
+    # never ours to say: a feeling or a habit of ours they judge, a verdict, what it is not
+    ("you don't care about your customers", ""),
+    ("you never answer the phone", ""),
+    ("the service here is horrible", ""),
+    ("three late deliveries is enough", ""),
+    ("I'm not a grown man", ""),
+    # "it" would name nothing in our sentence; no subject and verb to read; links and tags
+    ("it broke", ""),
+    ("Bad coffee", ""),
+    ("the gate agent", ""),
+    ("my flight was cancelled #fail", ""),
+]
+
+
+@pytest.mark.parametrize(("clause", "said"), OUR_WORDS)
+def test_in_our_words(clause: str, said: str) -> None:
+    from triage.drafting.restate import in_our_words
+
+    assert in_our_words(clause) == said
+
+
+@pytest.mark.parametrize(("text", "said", "never"), [
+    # the clause that says what went wrong, not the side remark after it, in our words
+    ("I got to the check-in desk and they said they won't take my bike box. I showed the agent my booking, "
+     "and she said to call you…?", "As I understand it, they said they won't take your bike box.", "you showed"),
+    # no rule says it and no evidence quoted it: read from its own structure, not left at "I've read your message."
+    ("The refund that I was promised last week was never paid. Where is it?",
+     "As I understand it, the refund that you were promised last week was never paid.", "I've read your message."),
+    # what they suspect happened is what went wrong
+    ("I think someone has used my card in a shop abroad.",
+     "you think someone has used your card", "you wrote"),
+    # "it" comes with the clause that says what it is
+    ("Why has nothing changed? I paid in a cheque on Monday and it still isn't showing.",
+     "you paid in a cheque on Monday and it still isn't showing", "As I understand it, it "),
+    # what we did, as they tell it, is said as ours
+    ("You moved my seat without asking me first. Now my wife and I sit apart.",
+     "we moved your seat without asking you first", "You moved my seat"),
+    # what follows a concession is what went wrong
+    ("Okay, I understand the weather is nobody's fault, but my bag was sent to Oslo.",
+     "As I understand it, your bag was sent to Oslo.", "you wrote"),
+    # the reason for an aside is not what went wrong ("…as I can't be bothered"), nor a verdict
+    ("I'll keep the dented tin as I can't be bothered going to the post office.", "", "bothered"),
+    ("Honestly the service here is dreadful, and I want my account closed.", "", "dreadful"),
+    # a judgement of us is neither quoted nor said back as what we do
+    ("You people don't care about your customers at all.", "", "care"),
+])
+def test_the_restatement_says_their_clause_in_our_words(detector: Detector, text: str, said: str, never: str) -> None:
+    restated = _restated(detector, text)
+    assert said in restated and never not in restated, restated

@@ -9,15 +9,16 @@ Pure: no I/O, the clock comes in as ``now``. Raises ``DraftError`` for an
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from triage.config import SupportSettings
-from triage.detect import Detection, Evidence, Facts
+from triage.detect import Detection, Facts
+from triage.detect.lexicon import is_ordinary_word
 from triage.drafting.outgoing import clean_line, reply_subject
+from triage.drafting.restate import in_our_voice, in_our_words, judges_us, ours, tells_what_happened
 from triage.drafting.rules import Specialist
 from triage.drafting.situation import (
     _REQUEST,
@@ -145,7 +146,7 @@ CONTEXT_KEYS = (
     "archetypes", "today", "next_step_date", "next_step_days", "specialist", "specialist_name",
     "specialist_role", "specialist_why", "situation", "remedy", "asks", "ask_replies", "urgent",
     "deadline", "deadline_line", "problem_steps", "next_step", "answers", "open_questions", "all_answered", "about_order", "upset",
-    "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", "wondered", "leaving",
+    "problem_phrase", "repeat", "waited", "asked_for", "their_question", "problems", "understood", "restated", "wondered", "leaving",
     "hardship", "told_us", *EXTRA_KEYS,
 )
 
@@ -243,7 +244,7 @@ _QUOTED_KINDS = frozenset({"complaint"})  # anger is how they feel, not what wen
 _NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
 # "so" starts a clause only before its subject ("…, so I missed it"); before an adjective or "much" it
 # only says how much ("the wifi is so slow"), and the clause goes on
-_CLAUSE_BREAK = re.compile(r"[,;()\[\]\u2013\u2014\u2026\"\u201c\u201d]|(?<!\d):(?!\d)|\s-\s|\b(?:but|and|because|although|though|"
+_CLAUSE_BREAK = re.compile(r",(?!\d{3}\b)|[;()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\.{2,}|(?<!\d):(?!\d)|\s-\s|\s[&+]\s(?=(?:i|we|you|they|he|she|it|my|our|the|now|then|so)\b)|\b(?:but|and|because|although|though|"
                            r"(?<!\ba\s)while|which|whereas|then|or|if|unless|since|as|why|when)\b"
                            r"|\bso\b(?=\s+(?:i|we|you|u|they|he|she|it|its|it['\u2019]s|the|my|our|your|their|this|that"
                            r"|there|now|please|can|could|would|will|what|why|how|i['\u2019]\w+|we['\u2019]\w+|no|nobody"
@@ -253,13 +254,15 @@ _SENTENCE_STOP = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
 _META = re.compile(r"\b(?:writ(?:e|ing)\s+(?:to|in|regarding|about|again|because)|i\s+hope\s+(?:it|this|that)\s+is\s+ok"
                    r"|to\s+whom|sorry\s+to\s+(?:bother|trouble)|hope\s+you\s+(?:are|'re)\s+well"
                    r"|(?:wrote|written|emailed|e-mailed|called)\s+(?:to\s+)?you)", re.I)
-# what they intend or suppose is not what went wrong: "I'll keep the scratched one", "maybe it's just me"
+# what they intend or suppose is not what went wrong: "I'll keep the scratched one", "maybe it's just me",
+# "would have been possible"
+# (what they think happened is: "I think there's been a withdrawal I didn't make")
 _NOT_WHAT_WENT_WRONG = re.compile(
-    r"\b(?:i|we)(?:'ll|\u2019ll|\s+will|\s+would|'d|\u2019d|\s+want|\s+think|\s+hope|\s+might|\s+expect|\s+need"
+    r"\b(?:i|we)(?:'ll|\u2019ll|\s+will|\s+would|'d|\u2019d|\s+want|\s+think(?!\s+(?:that\s+)?(?:there|someone|somebody)\b)|\s+hope|\s+might|\s+expect|\s+need"
     r"|\s+feel|\s+understand|\s+know|\s+get\s+(?:it|that)|\s+reali[sz]e|\s+can(?!['\u2019]?t\b|not\b|\s+not\b|\s+no\b)"
     r"|(?:\s+am|'m|\u2019m)\s+(?:going\s+to|gonna|about\s+to|happy|glad|sure|not\s+sure|keen|willing|thinking|hoping"
     r"|wondering|writing|trying\s+to\s+(?:find|understand|work\s+out)))\b"
-    r"|\bmaybe\b|\bperhaps\b|^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b", re.I)
+    r"|\bmaybe\b|\bperhaps\b|^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b|^(?:would|could|should|might)\s+(?:not\s+)?have\b", re.I)
 _CONTRAST = re.compile(r"\b(?:but|however|yet)\b", re.I)
 # how strongly a piece of complaint evidence says what went wrong: a failure or a wrong thing before a
 # bare problem word ("again", "still")
@@ -282,8 +285,6 @@ _LEADING_WHEN = re.compile(r"^(?:(?:on|since|by|last|this)\s+)?(?:monday|tuesday
                            r"sunday|today|yesterday|tonight|now|then|recently|lately|suddenly)\b,?\s*", re.I)
 _LOWER_FIRST = frozenset({"the", "a", "an", "it", "its", "it's", "my", "our", "this", "that", "there", "they",
                           "one", "some", "both", "all", "only", "still", "now", "then", "is", "was", "has", "had"})
-_FLIP = {"my": "your", "our": "your", "me": "you", "us": "you", "i": "you", "mine": "yours", "myself": "yourself",
-         "i'm": "you're", "i've": "you've", "we": "you", "we're": "you're"}
 # what each ask sounds like in our words, after "You'd like …"
 _ASKED = {
     "refund": "a refund", "replacement": "a replacement", "repair": "a repair", "return": "to send it back",
@@ -307,7 +308,7 @@ _NOT_THE_PROBLEM = re.compile(
     r"|\b(?:i|we)\s+(?:was|were|am|are|'m|\u2019m)?\s*(?:not|n['\u2019]t|never)\s+(?:asking|saying|expecting|wanting|"
     r"looking\s+for|trying\s+to\s+get)\b|\b(?:i|we)\s+(?:wasn['\u2019]t|weren['\u2019]t|didn['\u2019]t|don['\u2019]t|"
     r"did\s+not|do\s+not)\s+(?:ask|say|want|mean|expect)\b"
-    r"|\b(?:i|we)\s+(?:now\s+|therefore\s+|simply\s+|just\s+)?(?:refuse|won['\u2019]t|will\s+not|will\s+never|shall\s+never"
+    r"|\b(?:i|we)\s+(?:now\s+|therefore\s+|simply\s+|just\s+)?(?:refuse|won['\u2019]?t|will\s+not|will\s+never|shall\s+never"
     r"|would\s+never|am\s+done|['\u2019]m\s+done|demand|insist)\b|\bnever\s+(?:again|do(?:ing)?\s+business|fly\w*|us\w*|shop\w*|bank\w*|book\w*|com\w*\s+back)\b"
     r"|^(?:this|that|it|which)\s+(?:is|was|'s|\u2019s)\s+(?:beyond\s+|just\s+|so\s+|totally\s+|completely\s+|absolutely\s+)?"
     r"(?:unacceptable|ridiculous|a\s+joke|outrageous|disgraceful|appalling|shocking|pathetic|terrible|awful|insane)\b"
@@ -336,7 +337,7 @@ _PEOPLE = (r"(?!(?:the|this|that|your|ur)\s+(?:[\w-]+\s+)?(?:staff|agents?|crew|
            r"representatives?|reps?|managers?|drivers?|person|lady|man|guy|woman|cashier|teller|supervisor|"
            r"stewardess|steward|officer|clerk|advisor|adviser)\b)")
 _VERDICT = re.compile(
-    rf"^{_PEOPLE}{_OF_US}\s+(?:is|are|was|were|['\u2019]s|['\u2019]re|has\s+been|have\s+been|seems?|looks?|sounds?|remains?)\s+"
+    rf"^{_PEOPLE}{_OF_US}(?:\s+(?:here|there|now|today|lately|recently|these\s+days))?\s+(?:is|are|was|were|['\u2019]s|['\u2019]re|has\s+been|have\s+been|seems?|looks?|sounds?|remains?)\s+"
     r"(?:(?:\w+ly|so|such|just|truly|beyond|really|very|pretty|quite|the|a|an|one|of|ever|far|by|now)\s+)*"
     rf"(?!{_STATE}\b)[\w-]+(?:\s+[\w-]+){{0,3}}\s*[.!]*$"
     r"|\b(?:worst|best|greatest|poorest|most\s+\w+|least\s+\w+)\b(?:\s+[\w-]+){0,3}\s+(?:ever|in\s+the\s+world"
@@ -378,11 +379,9 @@ def told_us(text: str) -> bool:
     a feeling or praise ("Honestly you people are dreadful.", "Worst bank ever, never again."). A
     message that says what happened is never asked what happened, even when no rule could say it back."""
     plain = without_links(text)
-    for sentence in _sentence_list(plain):
-        at = 0
-        for stop in [*_CLAUSE_BREAK.finditer(sentence), None]:
-            clause = sentence[at:stop.start() if stop else len(sentence)].strip(" .!?\"'\u201c\u201d")
-            at = stop.end() if stop else len(sentence)
+    for a, b in _sentences(plain):
+        for lo, hi, _opener in _clause_spans(plain, a, b):
+            clause = clean_line(plain[lo:hi]).strip(" .!?\"'\u201c\u201d")
             if len(_COUNTED.findall(clause)) < 3 or _ELLIPTICAL.match(clause) or _THANKS.search(clause):
                 continue
             if not not_the_problem(clause, ""):
@@ -390,88 +389,193 @@ def told_us(text: str) -> bool:
     return False
 
 
-def _flip(text: str) -> str:
-    """Their words about themselves as ours about them: "my subscription" -> "your subscription"."""
-    return re.sub(r"\b[\w']+\b", lambda m: _FLIP.get(m.group(0).lower(), m.group(0)), text)
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each sentence of ``text``, its stop left out: the one sentence splitter
+    the restatement reads by (a blank line ends one too)."""
+    spans, at = [], 0
+    for m in _SENTENCE_STOP.finditer(text):
+        if _WORD.search(text, at, m.start()):
+            spans.append((at, m.start()))
+        at = m.end()
+    if _WORD.search(text, at):
+        spans.append((at, len(text)))
+    return spans
 
 
-def key_phrase(text: str, detection: Detection) -> str:
-    """A short phrase of theirs that says what went wrong, fit to quote: at most RESTATE_WORDS words
-    of the clause holding the strongest complaint evidence (else anger or blame); never from a
-    sentence holding an insult, profanity or a threat, nor a greeting or a sentence about the
-    message itself ("I am writing in English"). "" when there is none."""
-    text = text or ""
+def _sentence_list(text: str) -> list[str]:
+    """Their sentences, each one clean line with its stop, without the signature (a last short line)."""
+    plain = _SIGNATURE.sub("", text or "")
+    return [clean_line(plain[a:b] + plain[b:b + 1].strip(), 240) for a, b in _sentences(plain)]
+
+
+def _clause_spans(text: str, a: int, b: int) -> list[tuple[int, int, str]]:
+    """The clauses of the sentence text[a:b], split where ``_CLAUSE_BREAK`` says (a question word
+    that opens the sentence starts a clause rather than breaking one): (start, end, opener), the
+    opener the lower-cased word that broke it off ("if", "as", "but"), or "" after punctuation."""
+    spans: list[tuple[int, int, str]] = []
+    at, opener = a, ""
+    for stop in [*(m for m in _CLAUSE_BREAK.finditer(text, a, b) if not _opens(text, a, m)), None]:
+        end = stop.start() if stop else b
+        if _WORD.search(text, at, end):
+            spans.append((at, end, opener))
+        opener = stop.group(0).strip().lower() if stop and _WORD.match(stop.group(0).strip()) else ""
+        at = stop.end() if stop else b
+    return spans
+
+
+_CONDITION = frozenset({"if", "unless", "when", "whether"})
+_WILL = re.compile(r"\b(?:will|would|shall|gonna)\b|['\u2019]ll\b", re.I)
+# how strongly a sign says what went wrong (``_key_clause``): complaint evidence scores 3 and its
+# weight, a bare problem word ("again", "problem") less; the rest come from the case being trouble
+# alone: a clause turning from a concession, a [signs] trouble phrase, a negated verb, the first
+# clause of detection's problem sentence, their first statement
+_WEAK = 2.8
+_AFTER_CONCESSION = 2.6
+_TROUBLE_SIGN = 2.5
+_NEGATED_SIGN = 2.0
+_PROBLEM_SENTENCE = 1.5
+FIRST_STATEMENT = 0.1
+_TROUBLE_ONLY = frozenset({_AFTER_CONCESSION, _TROUBLE_SIGN, _NEGATED_SIGN, _PROBLEM_SENTENCE, FIRST_STATEMENT})
+_STRUCTURE_ONLY = frozenset({_AFTER_CONCESSION, _NEGATED_SIGN, FIRST_STATEMENT})  # no owner's phrase among them
+_TURN = frozenset({"but", "however", "yet", "though", "although"})
+# what joins a reason or a result to the clause before it: "I'll keep it, as I can't be bothered…"
+_BECAUSE = frozenset({"as", "because", "since", "so", "cause"})
+
+
+# a negated verb says something did not happen as it should: "they won't fix the handle"
+_NEGATED_VERB = re.compile(r"(?:\b(?:am|is|are|was|were|be|been|do|does|did|have|has|had|can|could|will|would|should"
+                           r"|may|might|must|i|we|you|it|they|he|she)\s+not|\bnever|\bno\s+longer|\bnothing|\bnobody"
+                           r"|\bno\s+one)\b|n['\u2019]t\b", re.I)
+
+
+def key_phrase(text: str, detection: Detection, trouble: tuple[int, int] | None = None) -> str:
+    """The phrase of ``_key_clause``: see there."""
+    return _key_clause(text, detection, trouble)[1]
+
+
+def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None = None) -> tuple[float, str]:
+    """A short phrase of theirs that says what went wrong, fit to quote or to say back in our words:
+    at most RESTATE_WORDS words of the clause that carries the strongest sign of it. The signs, from
+    strongest: complaint evidence of a failure or a wrong thing, then a bare problem word
+    ("again"); with ``trouble`` given (the case is known to be trouble; the span of a sign of it,
+    or (0, 0)), a clause that turns from a concession ("I understand the weather is nobody's fault,
+    but…"), that sign, a negated verb ("they won't fix the handle"), the first clause of
+    detection's problem sentence, and last their first statement, past an aside that opens it. A
+    word graded only by the valence lexicon is no sign. A clause whose subject is only "it" or
+    "they" comes with the clause that says what it is (``_with_antecedent``). Never from a sentence
+    holding an insult, profanity or a threat, a greeting or a real question; never a clause that
+    asks for something, follows a condition ("if not…"), gives the reason for an aside ("…as I
+    can't be bothered"), or is not fit to say (``_fit_to_say``); a bare problem word or a sign from
+    the case being trouble alone is never read in a sentence ending "?", and one from structure
+    alone must tell what happened (``tells_what_happened``). Links, handles and hashtags are not
+    read. (score, phrase): the score of the sign that gave it; (0, "") when there is none."""
+    text = without_links(_SIGNATURE.sub("", text or ""))  # blanked, so the offsets stay
     evidence = [e for e in detection.evidence if e.where == "text" and e.end <= len(text)]
     taboo = [e.start for e in evidence if e.kind in _NEVER_QUOTED]
     # a clause that asks for something is not what went wrong; "it still hasn't arrived" (status)
     # and a question (quoted as a question) may well be
     asked = [(a.start, a.end) for a in detection.asks if a.where == "text" and a.kind not in ("status", "information")]
+    signs: list[tuple[float, int, int]] = []
+    for e in evidence:
+        # a word graded by the valence lexicon alone ("worry", "wasted") is too weak a sign of what went wrong
+        if e.kind in _QUOTED_KINDS and e.weight > 0 and not e.rule.endswith(".valence"):
+            score = _WEAK if e.rule in _WEAK_RULES else 3 + e.weight
+            # "tried to pay in a cheque but the balance…": what went wrong is what follows the contrast
+            turn = _CONTRAST.search(text, e.start, e.end)
+            signs.append((score, turn.end() if turn and _WORD.search(text, turn.end(), e.end) else e.start, e.end))
+    if trouble is not None:
+        if trouble[0] < trouble[1] <= len(text):
+            signs.append((_TROUBLE_SIGN, *trouble))
+        signs += [(_NEGATED_SIGN, m.start(), m.end()) for m in _NEGATED_VERB.finditer(text)]
+        # detection's problem sentence: the start of its first clause
+        head = _WORD.findall(detection.facts.problem)[:4]
+        found = re.search(r"\W+".join(map(re.escape, head)), text) if head else None
+        if found:
+            signs.append((_PROBLEM_SENTENCE, found.start(), found.start()))
+    best: tuple[float, str] = (0.0, "")
+    first_statement = trouble is not None
+    for a, b in _sentences(text):
+        if any(a <= t < b for t in taboo) or _real_question(text, a, b) or _GREETING_LINE.match(text[a:b].strip()):
+            continue
+        aside = False  # the clause before was what they will do or suppose, or a concession
+        for lo, hi, opener in _clause_spans(text, a, b):
+            clause = clean_line(text[lo:hi])
+            # a condition ("if not…"), and the reason for an aside ("…as I can't be bothered going to
+            # the post office"), are not what went wrong; what follows a concession is ("I understand
+            # the weather is nobody's fault, but my bag was sent to Oslo")
+            turned = aside and opener in _TURN and trouble is not None
+            skip, aside = opener in _CONDITION or (aside and opener in _BECAUSE), bool(
+                _NOT_WHAT_WENT_WRONG.search(clause) or _CONCEDED.search(clause)) or (aside and opener in _BECAUSE)
+            inside = [s for s in signs if lo <= s[1] < hi] + ([(FIRST_STATEMENT, lo, lo)] if first_statement else []) + (
+                [(_AFTER_CONCESSION, lo, lo)] if turned else [])
+            first_statement = first_statement and aside  # their first statement, past an aside opening it
+            asking = text[b:b + 1] == "?"
+            for score, x, y in sorted(inside, key=lambda s: -s[0]):
+                if score <= best[0] or skip:
+                    break
+                if asking and (score in _TROUBLE_ONLY or score == _WEAK):
+                    continue
+                phrase, plo, phi = _clause(text, a, b, x, y)
+                # a clause only its structure points at must say that something happened (a subject and
+                # a verb, not only a quality, nothing that will or would happen)
+                if score in _STRUCTURE_ONLY and phrase and (not tells_what_happened(phrase) or _WILL.search(phrase)):
+                    continue
+                if phrase and _fit_to_say(phrase) and not any(plo < y2 and x2 < phi for x2, y2 in asked):
+                    best = (score, _with_antecedent(text, a, b, plo, phi, phrase))
+                    break
+        first_statement = False  # their first statement is the first sentence that is not a question
+    return best
 
-    def rank(e: Evidence) -> int:
-        return 1 if e.rule in _WEAK_RULES else 0
 
-    # a word graded by the valence lexicon alone ("worry", "wasted") is too weak a sign of what went wrong
-    ranked = sorted((e for e in evidence if e.kind in _QUOTED_KINDS and e.weight > 0
-                     and not e.rule.endswith(".valence")),
-                    key=lambda e: (rank(e), -e.weight, e.start))
-    for ev in ranked:
-        # "tried to pay in a cheque but the balance…": what went wrong is what follows the contrast
-        turn = _CONTRAST.search(text, ev.start, ev.end)
-        if turn and _WORD.search(text, turn.end(), ev.end):
-            ev = dataclasses.replace(ev, start=turn.end())
-        a, b = _sentence_around(text, ev.start, ev.end)
-        if any(a <= t < b for t in taboo) or _META.search(text[a:b]) or _real_question(text, a, b):
-            continue  # a real question is quoted as their question, not as what went wrong
-        phrase, lo, hi = _clause(text, a, b, ev.start, ev.end)
-        # a clause that asks for something, or says what they will do, is not what went wrong
-        if (phrase and not any(lo < y and x < hi for x, y in asked) and not _NOT_WHAT_WENT_WRONG.search(phrase)
-                and not not_the_problem(phrase, "")):
-            return phrase
-    return ""
+_BARE_SUBJECT = re.compile(r"^(?:it|they|it['\u2019]s|its|they['\u2019]re)\s", re.I)
+# a clause that goes on with the subject of the one before: "…and didn't get home until midnight"
+_NO_SUBJECT = re.compile(r"(?:did|didn['\u2019]t|never|was|wasn['\u2019]t|has|hasn['\u2019]t|had|hadn['\u2019]t|got|still)\b", re.I)
+_JOINED_BY = re.compile(r"^[\s,]*(?:and|but|,)?[\s,]*$", re.I)
 
 
-def _sentence_list(text: str) -> list[str]:
-    return [clean_line(s, 240) for s in re.split(r"(?<=[.!?])\s+", clean_line(_SIGNATURE.sub("", text or ""), 4000))
-            if s.strip()]
+def _with_antecedent(text: str, a: int, b: int, lo: int, hi: int, phrase: str) -> str:
+    """``phrase`` (of the clause text[lo:hi] in the sentence text[a:b]) with the clause that says
+    what its "it" or "they" is, when the two, joined by "and", "but" or a comma, still fit: the
+    clause before one whose subject is only "it" or "they" ("I did a bank transfer and it isn't
+    current", never "it isn't current" alone), or the one after that goes on about it ("I have a
+    cash deposit to my account but it is experiencing a problem") or whose subject it shares ("was
+    supposed to get home at 9pm and didn't get home until midnight")."""
+    spans = _clause_spans(text, a, b)
+    if _BARE_SUBJECT.match(phrase):
+        pairs = [(x, hi) for (x, y, _), (nx, _, _) in zip(spans, spans[1:], strict=False) if nx == lo and y <= lo
+                 and _JOINED_BY.match(text[y:lo])]
+    else:
+        pairs = [(lo, ny) for (_, y, _), (nx, ny, _) in zip(spans, spans[1:], strict=False) if y == hi
+                 and _JOINED_BY.match(text[y:nx]) and (_BARE_SUBJECT.match(clean_line(text[nx:ny]) + " ")
+                                                      or _NO_SUBJECT.match(clean_line(text[nx:ny])))]
+    for x, y in pairs:
+        first = _WORD.search(text, x, y)
+        if not first or first.group(0).lower() not in _SUBJECT_START:
+            continue
+        joined = _clause(text, x, y, x, y)[0]  # no break inside [x, y) is one: the two clauses read as one
+        if joined and _fit_to_say(joined) and not _NUMBERISH.search(joined):
+            return joined
+    return phrase
 
 
-def problem_clause(text: str, span: tuple[int, int], problem: str,
-                   asked: tuple[tuple[int, int], ...] = ()) -> str:
-    """A short phrase of theirs that shows what went wrong when no complaint evidence gave one:
-    the clause around ``span`` (a sign that something went wrong), else the first clause of the
-    problem sentence fit to quote, else of their first statement (never a question). "" when none."""
-    text = _SIGNATURE.sub("", text or "")
-    for sentence in re.split(r"(?<=[.!?\u2026])\s+", clean_line(problem)):  # detection's problem sentence first
-        sentence = clean_line(sentence)
-        if sentence and not sentence.endswith("?") and not _TAGGED.search(sentence) and not _THANKS.search(sentence):
-            phrase = _first_clause(sentence)
-            at = text.lower().find(phrase.lower()) if phrase else -1
-            # a clause that asks for something ("please cancel my box") is not what went wrong
-            if phrase and not (at >= 0 and any(x < at + len(phrase) and at < y for x, y in asked)):
-                return phrase
-    start, end = span
-    if start < end <= len(text) and not any(x < end and start < y for x, y in asked):
-        a, b = _sentence_around(text, start, end)
-        # a sign inside a question is said by "You asked"; the sign itself says what went wrong
-        # ("I want my bag"), so only a concession ("okay, I understand…") rules its clause out
-        if not _META.search(text[a:b]) and not _real_question(text, a, b):
-            phrase = _clause(text, a, b, start, end)[0]
-            if phrase and not _CONCEDED.search(phrase) and not _TAGGED.search(phrase):
-                return phrase
-    # the problem sentence detection found, else their first statement when it opens with what
-    # happened: never a question, a thank-you ("Thanks guys!"), a hashtag, or a clause from the
-    # middle of a sentence ("If not, tell us now")
-    first = next((s for s in _sentence_list(text) if not s.endswith("?")), "")
-    if first and not _TAGGED.search(first) and not _THANKS.search(first):
-        return _first_clause(first)
-    return ""
+def _fit_to_say(phrase: str) -> bool:
+    """True when a clause of theirs may say what went wrong: not what they will do or suppose, a
+    concession, a thank-you, words about the message itself ("I am writing in English"), a request
+    ("please…"), a hashtag or a handle, a verdict or a denial, a judgement of us ("you don't care")."""
+    return not (_NOT_WHAT_WENT_WRONG.search(phrase) or _CONCEDED.search(phrase) or _THANKS.search(phrase)
+                or _META.search(phrase)
+                or re.match(r"(?:please|pls|plz)\b", phrase, re.I)
+                or _TAGGED.search(phrase) or not_the_problem(phrase, "") or judges_us(phrase))
 
 
 _SIGNATURE = re.compile(r"\n\s*\n\s*[^\n.!?]{1,40}\s*$")  # a last short line: their name
 _TAGGED = re.compile(r"(?<!\w)[#@]\w")  # hashtags and handles are not what went wrong
 _THANKS = re.compile(r"\bthank(?:s|\s+you)\b|\bcheers\b", re.I)
 _CONCEDED = re.compile(r"^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b|\b(?:i|we)\s+(?:understand|know|get\s+(?:it|that))\b|"
-                       r"\bmaybe\b|\bperhaps\b", re.I)
+                       r"\bmaybe\b|\bperhaps\b|\bunderstandable\b|\bno\s+(?:problem|worries|big\s+deal)\b"
+                       # what is not bad is not what went wrong: "it's not a big deal", "0% isn't bad"
+                       r"|(?:\bnot|n['\u2019]t)\s+(?:so\s+|too\s+|that\s+|really\s+)?(?:bad|terrible|awful|a\s+(?:big\s+)?deal"
+                       r"|a\s+problem|an\s+issue|the\s+(?:issue|problem|point))\b", re.I)
 
 
 def all_answered(reply: Reply) -> bool:
@@ -481,24 +585,6 @@ def all_answered(reply: Reply) -> bool:
         return False
     said = {k for k, _ in reply.ask_lines} | ({"information"} if reply.answers else set())
     return all(k in said for k in reply.asks) and "status" not in said  # "I'll find out" is not an answer
-
-
-def _first_clause(text: str) -> str:
-    """The first clause of ``text`` fit to quote (see ``_clause``), or ""; never a condition
-    ("If not, tell us now": "tell us now" is no clause of what happened)."""
-    text = _GREETING_LEAD.sub("", text)
-    at, condition = 0, False
-    for stop in [*(m for m in _CLAUSE_BREAK.finditer(text) if not _opens(text, 0, m)), None]:
-        end = stop.start() if stop else len(text)
-        piece = text[at:end]
-        if _WORD.search(piece) and not _META.search(piece) and not condition:
-            phrase = _clause(text, at, end, at, at)[0]
-            if phrase and not _NOT_WHAT_WENT_WRONG.search(phrase):
-                return phrase
-        if stop and stop.group(0).strip():
-            condition = stop.group(0).lower() in ("if", "unless", "when", "whether")
-        at = stop.end() if stop else end
-    return ""
 
 
 def _real_question(text: str, a: int, b: int) -> bool:
@@ -513,14 +599,6 @@ def _opens(text: str, a: int, m: re.Match[str]) -> bool:
     """True for a question word that opens the sentence ("Where is my refund"): it starts the
     clause, it does not break it (mid-sentence, "delayed in Chicago why offer…", it does)."""
     return m.group(0).lower() in _WH and not _WORD.search(text, a, m.start())
-
-
-def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
-    a = 0
-    for m in _SENTENCE_STOP.finditer(text, 0, start):
-        a = m.end()
-    stop = _SENTENCE_STOP.search(text, end)
-    return a, (stop.start() if stop else len(text))
 
 
 def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, int]:
@@ -539,7 +617,8 @@ def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, 
     if len(words) > RESTATE_WORDS:
         words = _core(words, start, end)
     # order numbers, amounts and long numbers are restated from the facts, in our words, not quoted
-    if not 2 <= len(words) <= RESTATE_WORDS or _NUMBERISH.search(text, max(0, words[0].start() - 1), words[-1].end()):
+    if not 2 <= len(words) <= RESTATE_WORDS or _NUMBERISH.search(text, max(0, words[0].start() - 1), words[-1].end()) or any(
+            _CODE.fullmatch(w.group(0)) and not is_ordinary_word(w.group(0).lower()) for w in words):
         return "", lo, hi
     original = _LEADING_WHEN.sub("", clean_line(text[words[0].start() : words[-1].end()]))
     original = re.sub(r"\bi\b", "I", original)  # "the goods i ordered": quoted as they meant it
@@ -556,7 +635,10 @@ def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, 
 
 # "#10234", "630", "$40", "89.99", "2 November", "3/11": restated from the facts; "2 days" may be quoted
 _NUMBERISH = re.compile(r"\d{3,}|[$\u20ac\u00a3#]\s?\d|\d[.,]\d\d\b|\d[/.-]\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?"
-                        r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I)
+                        r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+                        r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b", re.I)
+# "MKWLKR", "AB12CD": a booking reference or a code, as numbers are, restated from the facts
+_CODE = re.compile(r"(?=[A-Z\d]*[A-Z])[A-Z\d]{5,10}")
 # the words a clause's subject starts with: a long clause is quoted from its subject to the evidence
 _SUBJECT_START = frozenset({"i", "we", "my", "our", "it", "they", "the", "this", "that", "these", "you", "your",
                             "he", "she", "his", "her", "their", "nobody", "no", "nothing", "someone"})
@@ -568,7 +650,8 @@ _RELATIVE = frozenset({"that", "which", "who", "whom", "whose"})
 _DANGLING = frozenset({"seeing", "told", "said", "saying", "asked", "getting", "having", "doing", "making", "trying",
                        "wondering", "thinking", "hoping", "wanting", "is", "are", "was", "were", "be", "been", "am",
                        "have", "has", "had", "get", "got", "the", "a", "an", "my", "your", "our", "their", "to", "of",
-                       "for", "with", "at", "in", "on", "from", "by", "very", "really", "so", "too"})
+                       "for", "with", "at", "in", "on", "from", "by", "very", "really", "so", "too", "did", "can", "could",
+                       "will", "would", "should"})
 # words that open what may be left off the end of a quote: a time, a place, a reason, a manner
 _ADJUNCT_START = frozenset({"for", "in", "on", "at", "since", "after", "before", "during", "every", "each", "when",
                             "while", "because", "from", "with", "without", "again", "today", "yesterday", "tonight",
@@ -653,14 +736,14 @@ def asked_for(text: str, detection: Detection) -> str:
         elif ask.kind == "return" and re.search(r"label", ask.text + " " + (text or ""), re.I):
             phrase = "a prepaid label to send it back"
         elif ask.kind == "cancel" and ask.detail:
-            phrase = f"to cancel {_flip(clean_line(ask.detail, 60))}"
+            phrase = f"to cancel {in_our_voice(clean_line(ask.detail, 60))}"
         elif ask.kind == "change" and re.match(r"(?:change|move|amend|switch|modify|rebook|re-book|reschedule)\w*\s+\S",
                                                ask.text, re.I):
-            phrase = f"to {_flip(clean_line(ask.text, 60))}"  # "change my reservation" -> "to change your reservation"
+            phrase = f"to {in_our_voice(clean_line(ask.text, 60))}"  # "change my reservation" -> "to change your reservation"
         elif ask.kind == "callback" and ask.detail:
             phrase = f"a call back on {clean_line(ask.detail, 30)}"
         if ask.kind in ("cancel", "callback") and ask.when:
-            phrase += f" {_flip(clean_line(ask.when, 40))}"
+            phrase += f" {in_our_voice(clean_line(ask.when, 40))}"
         parts.append((phrase, ask))
     if not parts:
         return ""
@@ -695,8 +778,6 @@ _COMMON_VERBS = frozenset({
     "expire", "run", "deliver", "arrive", "stay", "keep", "last", "fit", "use", "contain", "require", "let", "exist",
     "happen", "change", "send", "pay", "refund", "fly", "stop", "leave", "depart", "land", "carry", "do", "know"})
 _IRREGULAR_S = {"have": "has", "do": "does", "go": "goes", "be": "is"}
-_OUR_WORDS = {**_FLIP, "i'd": "you'd", "i'll": "you'll", "we've": "you've", "am": "are", "your": "our",
-              "yours": "ours", "you": "us", "u": "us", "ur": "our", "yall": "we", "y'all": "we"}
 
 
 _PAST = {"get": "got", "have": "had", "do": "did", "make": "made", "send": "sent", "take": "took", "give": "gave",
@@ -726,15 +807,7 @@ def _third_person(verb: str) -> str:
 
 
 def _ours(words: list[str]) -> str:
-    """Their words with the pronouns turned round: "my card" -> "your card", "you" (us) -> "we"/"us"."""
-    out = []
-    for i, w in enumerate(words):
-        low = w.lower()
-        if low in ("you", "u") and (i == 0 or words[i - 1].lower() in ("and", "or", "if", "when", "that", "whether")):
-            out.append("we")  # "...whether you ship" -> "whether we ship"
-        else:
-            out.append(_OUR_WORDS.get(low, w))
-    return " ".join(out)
+    return " ".join(ours(words))
 
 
 def indirect_question(question: str) -> str:
@@ -948,7 +1021,8 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     amounts = list(dict.fromkeys(a for a in (clean_line(a, 30) for a in facts.amounts) if a))
     words, source = their_words(message, facts)
     trouble = reply.trouble if reply else detection.complaint
-    phrase = key_phrase(message.text, detection)
+    score, phrase = _key_clause(message.text, detection,
+                                (reply.trouble_span if reply else (0, 0)) if trouble else None)
     waited = waited_for(message.text)
     # "You asked" only for a real question: "So you lost my bag?" is a complaint, not a question
     questions = [a.text for a in detection.asks if a.kind == "information" and a.where == "text"
@@ -962,11 +1036,13 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     subject = reply_subject(message.subject)[4:] if message.subject.strip() else ""
     echo = subject_opens_text(subject, message.text)
     named = bool(subject.strip()) and not echo  # a subject of its own says what it is about
-    if not phrase and trouble and not orders and not products and (not named or not (wanted or questions)):
-        # nothing detected to restate and nothing else names the case: the clause that shows it
-        phrase = problem_clause(message.text, reply.trouble_span if reply else (0, 0), facts.problem,
-                                tuple((a.start, a.end) for a in detection.asks
-                                      if a.where == "text" and a.kind not in ("status", "information")))
+    # said back in our words ("your bag was left in Denver"), else quoted: a clause only the case
+    # being trouble gave is quoted only when nothing else names the case, and their first statement,
+    # a guess at what went wrong, is said as what we understood only when it is all they told us
+    only = score == FIRST_STATEMENT and len(_sentence_list(without_links(message.text))) == 1
+    restated = in_our_words(phrase) if score > FIRST_STATEMENT or only else ""
+    if not restated and score in _TROUBLE_ONLY and (orders or products or (named and (wanted or questions))):
+        phrase = ""
     if phrase and questions and " ".join(_WORD.findall(phrase.lower())) in " ".join(_WORD.findall(questions[0].lower())):
         phrase = ""  # their question says it ("why was I declined from getting cash?"): not said twice
     if orders:
@@ -999,14 +1075,17 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     wonders = [p[len(WONDERED):] for p in problems if p.startswith(WONDERED)]
     problems = [p for p in problems if not p.startswith(WONDERED)]
     wondered = wonders[0] if wonders else (indirect_question(asked[0]) if asked else "")
-    if phrase and not_the_problem(phrase, message.text):
-        phrase = ""
+    if phrase and not restated and not_the_problem(phrase, message.text):
+        phrase = ""  # nearly all of a short message quoted back is parroting; said in our words it is not
+    if problems or not phrase:
+        restated = ""
     rep = repeat_of(message.text)
-    said = "" if problems else phrase.lower()  # the phrase is not quoted when the problems say it
+    said = "" if problems else phrase.lower()  # the phrase is not quoted when the problems or our words say it
     rep = "" if rep and rep.split()[0] in said else rep
     waited = "" if waited and waited in said else waited
-    understood = _and([*problems, *([f"this is the {rep}"] if rep else []),
-                       *([f"you've been waiting {waited}"] if waited else [])]) if problems else ""
+    understood = _and([*(problems or [restated]), *([f"this is the {rep}"] if rep else []),
+                       *([f"you've been waiting {waited}"] if waited else [])]) if problems or restated else ""
+    phrase = "" if restated else phrase
     placeholders = {"when": next_step, "order": refs[0] if orders else "your order",
                     "deadline": deadline, "specialist": specialist.full if specialist else "a colleague"}
     return {
@@ -1064,6 +1143,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
         "their_question": _short_question(questions[0]) if questions else "",
         "problems": problems,
         "understood": understood,
+        "restated": restated,
         "wondered": wondered,
         "hardship": bool(reply and reply.hardship),
         "told_us": told_us(message.text),

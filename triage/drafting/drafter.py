@@ -108,8 +108,9 @@ def normalise_body(raw: str) -> str:
 
 def _customer_spans(body: str, ctx: Mapping[str, Any]) -> list[tuple[int, int]]:
     """Where the customer's own words appear in ``body``: lint does not blame us for them."""
+    # their clause said back in our words is still what they told us ("our agent told you to calm down")
     values: list[str] = [ctx["their_words"], ctx["subject"], ctx["about"], ctx["details"], ctx["problem_phrase"],
-                         ctx["their_question"], ctx["wondered"]]
+                         ctx["restated"], ctx["their_question"], ctx["wondered"]]
     for key in ("orders", "products", "dates", "amounts"):
         values.extend(ctx[key])
     spans = []
