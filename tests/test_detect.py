@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
 import shutil
 import subprocess
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from triage.detect import LEVELS, Ask, Context, Detection, Evidence, HistoryItem
+from triage.detect import LEVELS, Context, Detection, HistoryItem
 from triage.detect.engine import Detector, classify_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -399,20 +397,3 @@ def test_a_stored_detection_reads_back_whole(detector: Detector) -> None:
     stored = json.loads(json.dumps(found.to_dict()))  # through the store's JSON columns
     assert found.evidence and found.facts.orders
     assert Detection.from_dict(stored) == found
-
-
-@pytest.mark.parametrize("cls", [Evidence, Ask])
-def test_hand_written_init_takes_every_field_in_order(cls: type) -> None:
-    """Evidence and Ask set their fields in their own __init__ (speed): a field added to the class
-    and not to it would be left unset, so the signature must list every field, in order, with its default."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    assert [p.name for p in params] == [f.name for f in dataclasses.fields(cls)]
-    assert [p.default for p in params] == [
-        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(cls)
-    ]
-    values = [f"v{k}" for k in range(len(params))]
-    made = cls(*values)
-    assert [getattr(made, p.name) for p in params] == values
-    assert dataclasses.replace(made, **{params[0].name: "other"}) == cls("other", *values[1:])
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        setattr(made, params[0].name, "x")

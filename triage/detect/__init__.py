@@ -15,7 +15,7 @@ LEVELS = ("calm", "annoyed", "angry", "furious")
 ARCHETYPES = ("meek", "aggressive", "high_roller", "chronic", "barnacle", "cancelling")
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Evidence:
     """One matched span of the customer's text and the rule that matched it."""
 
@@ -26,15 +26,6 @@ class Evidence:
     weight: float
     kind: str  # anger | complaint | archetype | threat | shout | negation | ...
     where: str = "text"  # "subject": the span is in the subject line (offsets index the subject)
-
-    def __init__(self, start: int, end: int, text: str, rule: str, weight: float, kind: str,
-                 where: str = "text") -> None:
-        # speed: detection makes dozens per text, and a frozen dataclass's own __init__ sets each
-        # field through object.__setattr__ (tests/test_detect.py checks this one takes the fields,
-        # in their order, with their defaults)
-        fields = self.__dict__
-        fields["start"], fields["end"], fields["text"], fields["rule"] = start, end, text, rule
-        fields["weight"], fields["kind"], fields["where"] = weight, kind, where
 
 
 def _evidence_dict(e: Evidence) -> dict[str, Any]:
@@ -61,7 +52,7 @@ class Facts:
     deadline: str = ""  # the customer's own deadline, as they wrote it ("by Friday", "tonight"); see asks.py
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Ask:
     """One thing the customer asks for (see ``detect/asks.py``), with its evidence.
 
@@ -81,12 +72,6 @@ class Ask:
     detail: str = ""
     flag: str = ""
     where: str = "text"  # "subject": offsets index the subject line
-
-    def __init__(self, kind: str, text: str, start: int, end: int, rule: str, when: str = "", detail: str = "",
-                 flag: str = "", where: str = "text") -> None:
-        fields = self.__dict__  # speed, as Evidence's
-        fields["kind"], fields["text"], fields["start"], fields["end"], fields["rule"] = kind, text, start, end, rule
-        fields["when"], fields["detail"], fields["flag"], fields["where"] = when, detail, flag, where
 
 
 @dataclass(frozen=True)
