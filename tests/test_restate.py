@@ -253,3 +253,23 @@ def test_in_our_words(clause: str, said: str) -> None:
 def test_the_restatement_says_their_clause_in_our_words(detector: Detector, text: str, said: str, never: str) -> None:
     restated = _restated(detector, text)
     assert said in restated and never not in restated, restated
+
+
+@pytest.mark.parametrize(("text", "said", "never"), [
+    # "wrong" said of a queue, not of what arrived: no wrong item
+    ("The agent sent us to the wrong gate and the kiosks weren't working.",
+     "equipment of ours you needed didn't work", "isn't what you ordered"),
+    ("They sent me to the wrong desk twice.", "As I understand it, they sent you to the wrong desk twice.",
+     "isn't what you ordered"),
+    # a payment in one sentence and "has not arrived" in the next: the parcel has not arrived, not the money
+    ("I need to stop a card payment. The parcel I paid for has still not arrived.",
+     "what you ordered hasn't reached you", "money you sent"),
+    # what they grant is not what went wrong: the delay they concede is not said as the problem
+    ("I understand delays happen, but my bag was sent to Oslo.", "As I understand it, your bag was sent to Oslo.",
+     "delay"),
+    ("Delays happen, but the crew was rude to my mother.", "treated badly by our staff", "delay"),
+])
+def test_a_problem_is_named_only_where_the_text_says_it_went_wrong(detector: Detector, text: str, said: str,
+                                                                   never: str) -> None:
+    restated = _restated(detector, text)
+    assert said in restated and never not in restated, restated

@@ -18,6 +18,7 @@ from triage.config import SupportSettings
 from triage.detect import Detection, Facts
 from triage.detect.lexicon import is_ordinary_word
 from triage.drafting.outgoing import clean_line, reply_subject
+from triage.drafting.restate import CONCEDED as _CONCEDED
 from triage.drafting.restate import in_our_voice, in_our_words, judges_us, ours, tells_what_happened
 from triage.drafting.rules import Specialist
 from triage.drafting.situation import (
@@ -436,7 +437,7 @@ _NEGATED_SIGN = 2.0
 _PROBLEM_SENTENCE = 1.5
 FIRST_STATEMENT = 0.1
 _TROUBLE_ONLY = frozenset({_AFTER_CONCESSION, _TROUBLE_SIGN, _NEGATED_SIGN, _PROBLEM_SENTENCE, FIRST_STATEMENT})
-_STRUCTURE_ONLY = frozenset({_AFTER_CONCESSION, _NEGATED_SIGN, FIRST_STATEMENT})  # no owner's phrase among them
+_STRUCTURE_ONLY = frozenset({_AFTER_CONCESSION, _TROUBLE_SIGN, _NEGATED_SIGN, FIRST_STATEMENT})
 _TURN = frozenset({"but", "however", "yet", "though", "although"})
 # what joins a reason or a result to the clause before it: "I'll keep it, as I can't be bothered…"
 _BECAUSE = frozenset({"as", "because", "since", "so", "cause"})
@@ -467,7 +468,7 @@ def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None
     asks for something, follows a condition ("if not…"), gives the reason for an aside ("…as I
     can't be bothered"), or is not fit to say (``_fit_to_say``); a bare problem word or a sign from
     the case being trouble alone is never read in a sentence ending "?", and one from structure
-    alone must tell what happened (``tells_what_happened``). Links, handles and hashtags are not
+    or a sign of trouble must tell what happened (``tells_what_happened``). Links, handles and hashtags are not
     read. (score, phrase): the score of the sign that gave it; (0, "") when there is none."""
     text = without_links(_SIGNATURE.sub("", text or ""))  # blanked, so the offsets stay
     evidence = [e for e in detection.evidence if e.where == "text" and e.end <= len(text)]
@@ -516,8 +517,8 @@ def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None
                 if asking and (score in _TROUBLE_ONLY or score == _WEAK):
                     continue
                 phrase, plo, phi = _clause(text, a, b, x, y)
-                # a clause only its structure points at must say that something happened (a subject and
-                # a verb, not only a quality, nothing that will or would happen)
+                # a clause only its structure or a sign of trouble points at must say that something
+                # happened (a subject and a verb, not only a quality, nothing that will or would happen)
                 if score in _STRUCTURE_ONLY and phrase and (not tells_what_happened(phrase) or _WILL.search(phrase)):
                     continue
                 if phrase and _fit_to_say(phrase) and not any(plo < y2 and x2 < phi for x2, y2 in asked):
@@ -571,11 +572,6 @@ def _fit_to_say(phrase: str) -> bool:
 _SIGNATURE = re.compile(r"\n\s*\n\s*[^\n.!?]{1,40}\s*$")  # a last short line: their name
 _TAGGED = re.compile(r"(?<!\w)[#@]\w")  # hashtags and handles are not what went wrong
 _THANKS = re.compile(r"\bthank(?:s|\s+you)\b|\bcheers\b", re.I)
-_CONCEDED = re.compile(r"^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b|\b(?:i|we)\s+(?:understand|know|get\s+(?:it|that))\b|"
-                       r"\bmaybe\b|\bperhaps\b|\bunderstandable\b|\bno\s+(?:problem|worries|big\s+deal)\b"
-                       # what is not bad is not what went wrong: "it's not a big deal", "0% isn't bad"
-                       r"|(?:\bnot|n['\u2019]t)\s+(?:so\s+|too\s+|that\s+|really\s+)?(?:bad|terrible|awful|a\s+(?:big\s+)?deal"
-                       r"|a\s+problem|an\s+issue|the\s+(?:issue|problem|point))\b", re.I)
 
 
 def all_answered(reply: Reply) -> bool:

@@ -35,6 +35,7 @@ AUX = frozenset({"am", "is", "are", "was", "were", "be", "been", "being", "has",
                  "can", "could", "will", "would", "shall", "should", "may", "might", "must", "keep", "keeps", "kept",
                  "get", "gets", "got", "gotten", "seem", "seems", "seemed", "still", "ca", "wo"})
 _NEGATION = re.compile(r"n['\u2019]t$|^(?:not|never|no|nothing|nobody|none|neither|nor|cannot)$")
+_VERB_NEGATION = re.compile(r"n['\u2019]t$|^(?:not|never|cannot)$")  # never "no" or "nothing": no verb of their own
 _PRONOUNS = frozenset({"i", "we", "you", "it", "they", "he", "she", "there", "nobody", "someone", "somebody",
                        "everyone", "everybody", "everything", "nothing", "noone", "anyone", "this", "that"})
 _CONTRACTED_SUBJECT = re.compile(r"^(?:i|we|you|it|they|he|she|there|that|nobody|everything|nothing)['\u2019]"
@@ -61,6 +62,28 @@ _PAST_IRREGULAR = frozenset({"lost", "left", "sent", "put", "cut", "got", "had",
                              "lied", "won", "ate", "forgot", "forgotten", "taken", "given", "broken", "done", "gone",
                              "seen", "shown", "thrown", "threw", "hung", "rang", "rung", "spent", "charged"})
 _TAGS = re.compile(r"(?:https?://|www\.|[@#])", re.I)
+# a concession: what they grant is not what went wrong ("okay, I understand a delay", "delays happen",
+# "it's not a big deal", "0% isn't bad")
+CONCEDED = re.compile(r"^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b|\b(?:i|we)\s+(?:understand|know|get\s+(?:it|that))\b"
+                      r"|\bmaybe\b|\bperhaps\b|\bunderstandable\b|\bno\s+(?:problem|worries|big\s+deal)\b"
+                      r"|\b(?:things|these\s+things|delays|stuff|it)\s+happens?\b(?!\s+(?:every|each|all|again|always|constantly|too))"
+                      r"|\bnot\s+(?:about|blaming\s+you\s+for|complaining\s+about)\b|\bi\s+doubt\b"
+                      r"|(?:\bnot|n['\u2019]t)\s+(?:so\s+|too\s+|that\s+|really\s+)?(?:bad|terrible|awful|a\s+(?:big\s+)?deal"
+                      r"|a\s+problem|an\s+issue|the\s+(?:issue|problem|point))\b", re.I)
+_TURNS = re.compile(r"\b(?:but|however|yet|although|though|still)\b", re.I)
+
+
+def conceded(sentence: str, start: int, end: int) -> bool:
+    """True when the words at sentence[start:end] are granted, not complained of: a concession
+    before them in their clause, since the last "but" ("I understand delays happen" before "…, but
+    my bag was lost" concedes the delay, not the bag), or one about them right after ("the delay is
+    understandable", "delays happen")."""
+    head = re.split(r"[,;:.!?\u2013\u2014]", sentence[:start])[-1]
+    turns = list(_TURNS.finditer(head))
+    head = head[turns[-1].end():] if turns else head
+    tail = _TURNS.split(re.split(r"[,;:.!?\u2013\u2014]", sentence[end:])[0])[0]
+    return bool(CONCEDED.search(head) or re.match(r"\s*(?:is|are|was|were|'s)?\s*(?:understandable|fine|ok|okay|forgivable)\b"
+                                                    r"|\s*happens?\b", tail, re.I))
 
 
 @cache
@@ -91,7 +114,7 @@ def _finite(word: str) -> bool:
     """True for a word that carries a clause's tense after a subject that is not a pronoun: an
     auxiliary, a modal, a negation, or a past form ("lost", "declined", "showed")."""
     low = word.lower().replace("\u2019", "'")
-    if low in AUX or _NEGATION.search(low):
+    if low in AUX or _VERB_NEGATION.search(low):
         return True
     lemma = _lemma(low)
     if lemma == low or lemma not in _verbs():

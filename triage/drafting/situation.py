@@ -36,6 +36,7 @@ from triage.detect import Detection, Evidence
 from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
 from triage.drafting.phrases import spans
+from triage.drafting.restate import conceded
 from triage.drafting.tone import Finding, Pattern, compile_patterns
 from triage.errors import Problem
 from triage.message import Message
@@ -822,6 +823,9 @@ def decide(policy: ReplyPolicy, message: Message, detection: Detection) -> Reply
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# a sentence's end inside a match: its words belong to two sentences, unless the second goes on
+# about the first's ("flight #2231? It was cancelled")
+_ACROSS = re.compile(r"(?:[.!?]+\s+|\n\s*)(?!(?:it|it['\u2019]s|they|they['\u2019]re|this|that|which|and|then)\b)", re.I)
 
 
 def _sentence_at(text: str) -> Callable[[int], tuple[int, str]]:
@@ -1001,8 +1005,9 @@ def problems_in(policy: ReplyPolicy,
     entries sharing a ``group`` (one name or a list) only the first in the owner's order that is
     found is said; with them the ``step`` of each problem said, each once. Urgent: one of the problems chosen (not one
     another entry said instead) is ``urgent`` in a sentence without an ``[urgent] unless`` phrase ("my flight was
-    cancelled", not "my flight last month was cancelled"). A phrase the customer denies ("it wasn't a delay") is
-    no problem. Last, the ``situation`` of the first problem said that names one ("" when none does)."""
+    cancelled", not "my flight last month was cancelled"). A phrase the customer denies ("it wasn't a delay") or
+    grants ("I understand delays happen, but…", ``restate.conceded``) is no problem, nor one whose words run
+    into the next sentence, unless that sentence goes on about it ("flight #2231? It was cancelled"). Last, the ``situation`` of the first problem said that names one ("" when none does)."""
     found: list[tuple[int, int, int, ProblemRule, str]] = []
     # a subject that is only the first words of the text is read in the text, where its sentence is whole
     subject = "" if subject_opens_text(message.subject or "", message.text or "") else message.subject or ""
@@ -1014,6 +1019,10 @@ def problems_in(policy: ReplyPolicy,
                     sentence_at = sentence_at or _sentence_at(text)
                     at, sentence = sentence_at(m.start())
                     if any(u.search(sentence) for u in rule.unless) or denied(sentence, m.start() - at):
+                        continue
+                    # the key word and what went wrong must be said together: in one sentence (or the
+                    # next, about it), and not as something they grant ("I understand delays happen, but…")
+                    if _ACROSS.search(text, m.start(), m.end()) or conceded(sentence, m.start() - at, m.end() - at):
                         continue
                     if only_wondered(sentence, m.start() - at, m.end() - at):
                         if rule.asked:  # asked about, not happened: said as what they'd like to know
