@@ -6,13 +6,15 @@ causes of misfires found on public development sets, one row each.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from conftest import email_bytes
 
-from triage.detect import Context
+from triage.detect import Context, Evidence
 from triage.detect.engine import Detector, subject_line
+from triage.detect.judged import sarcastic_thanks
 from triage.message import parse
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -335,16 +337,39 @@ def test_complaints_without_a_failure_word(detector: Detector, text: str) -> Non
     # a thank-you closing a reported ordeal is sarcasm: a complaint, with the evidence named
     ("drove 9 hours round trip to rescue my daughter. Thanks!", True),
     ("We spent six hours at the airport with two toddlers. Thanks so much!", True),
+    ("I drove 9 hours round trip to rescue my daughter because you cancelled our flight. Thanks!", True),
+    ("My order never arrived. Thanks!", True),
     # a genuine one: nothing went wrong, it turned out well, or they say what went right after "but"
     ("It arrived today. Many thanks!", False),
     ("The replacement arrived today and works perfectly. Thanks!", False),
     ("My flight was delayed but the crew were lovely. Thank you!", False),
     ("Sorry for the confusion, I found the order. Thanks!", False),
+    # what went wrong was put right after it, with or without "but"
+    ("Parcel was delayed, arrived today. Thanks!", False),
+    ("The parcel was delayed by a week, it finally came today. Thank you so much!", False),
+    ("My card was declined yesterday, today it worked. Thanks!", False),
+    ("I was charged twice and Sarah sorted it out at once. Thank you!", False),
+    # a good word after the last problem, in a clause of its own
+    ("We spent six hours at the airport and the staff were wonderful. Thank you!", False),
 ])
 def test_a_thank_you_after_an_ordeal_is_a_complaint(detector: Detector, text: str, sarcastic: bool) -> None:
     found = detect(detector, text)
     assert found.complaint is sarcastic
     assert any(e.rule == "complaint.sarcastic_thanks" for e in found.evidence) is sarcastic, found.evidence
+
+
+def test_many_thank_yous_are_read_in_linear_time() -> None:
+    # each evidence is looked up among the thanks' sentences once, by bisection: 20000 thank-yous
+    # after a problem took minutes when every evidence was checked against every closing sentence
+    n = 20000
+    text = "It was broken. " + "Thanks. " * n
+    evidence = [Evidence(3, 13, "was broken", "complaint.done_to_me", 0.3, "complaint")]
+    evidence += [Evidence(15 + 8 * i, 21 + 8 * i, "Thanks", "complaint.valence", -0.038, "not_complaint")
+                 for i in range(n)]
+    started = time.perf_counter()
+    out = sarcastic_thanks(text, evidence, 0.3)
+    assert time.perf_counter() - started < 5
+    assert any(e.rule == "complaint.sarcastic_thanks" for e in out)
 
 
 def test_sarcastic_praise_is_not_praise(detector: Detector) -> None:

@@ -270,25 +270,62 @@ def sarcastic_thanks(text: str, evidence: list[Evidence], weight: float, body_at
     if not thanks or _ASKING.search(text, body_at):
         return evidence  # thanks after a question or a request is thanks in advance, a courtesy
     ends = _sentence_ends(text)
-    closing = [_bounds(ends, m.start()) for m in thanks]
+    # the thanks' sentences by index (the sentence holding offset ``at`` is bisect_right(ends, at)):
+    # one lookup per evidence, however many thank-yous the text holds
+    closing = {bisect.bisect_right(ends, m.start()) for m in thanks}
 
     def outside(e: Evidence) -> bool:
-        return not any(lo <= e.start < hi for lo, hi in closing)
+        return bisect.bisect_right(ends, e.start) not in closing
 
     problems = [e for e in evidence if e.kind == "complaint" and e.weight > 0 and e.start >= body_at and outside(e)]
     # a problem a rule names, or graded bad words as strong as a failure: one mild word ("sorry for
     # the confusion, I found it") is no ordeal
     if not any(not e.rule.endswith(".valence") for e in problems) and sum(e.weight for e in problems) < SARCASM_FAILURE:
         return evidence
-    for good in (e for e in evidence if e.kind == "not_complaint" and e.weight < 0 and outside(e)):
-        before = [p.end for p in problems if p.end <= good.start]
-        if _strong(good) or (before and _CONTRAST.search(text, max(before), good.start)):
-            return evidence  # it turned out well, or they say what went right: the thanks is meant
-    if not any(p.end <= closing[-1][0] for p in problems):
+    last_thanks = _bounds(ends, thanks[-1].start())[0]
+    if not any(p.end <= last_thanks for p in problems):
         return evidence  # the thanks comes before what went wrong: not a closing one
+    problem_ends = sorted(p.end for p in problems)
+    last_end = problem_ends[-1]
+    for good in (e for e in evidence if e.kind == "not_complaint" and e.weight < 0 and outside(e)):
+        k = bisect.bisect_right(problem_ends, good.start)
+        if not k:
+            continue  # praise before anything went wrong
+        if _strong(good) or _CONTRAST.search(text, problem_ends[k - 1], good.start):
+            return evidence  # it turned out well, or they say what went right: the thanks is meant
+        if good.start >= last_end and _CLAUSE_BREAK.search(text, last_end, good.start):
+            return evidence  # after the last problem, in a clause of its own: "...and the staff were wonderful"
+    if _resolved_after(text, last_end, last_thanks):
+        return evidence  # what went wrong was put right: "delayed, arrived today. Thanks!"
     first = thanks[-1]
     kept = [e for e in evidence if outside(e) or e.kind != "not_complaint"]
     return [*kept, Evidence(first.start(), first.end(), first.group(0), SARCASTIC_THANKS, weight, "complaint")]
+
+
+# what went wrong was put right: the closing phrases of a thank-you that needs no reply ("arrived
+# today", "works now", "sorted", rules/replies.toml [no_reply] closing) and the past or present of
+# come/arrive/work/fix/refund/sort/resolve, in a clause that does not deny or only expect it
+_RESOLVED = re.compile(
+    r"\b(?:arrived|arrives|came|comes|turned\s+up|showed\s+up|worked|works|working|fixed|refunded|"
+    r"sorted|resolved|solved|(?:got|received)\s+it|all\s+(?:good|set))\b", re.I)
+_UNRESOLVED = re.compile(
+    r"\b(?:not|never|no|nothing|yet|still|should|supposed|meant|expected|hope|hoped|hoping|would|if|until|unless)\b"
+    r"|n[\'\u2019]t\b", re.I)
+# where a clause ends: a stop, a comma or semicolon, or a word that joins a clause of its own
+_CLAUSE_BREAK = re.compile(r"[,;:.!?\n]|\b(?:and|but|then|so|though|although|however|yet|now)\b", re.I)
+
+
+def _resolved_after(text: str, start: int, stop: int) -> bool:
+    """A resolution between ``start`` and ``stop`` whose clause (from the break before it) holds no denial."""
+    for m in _RESOLVED.finditer(text, start, stop):
+        breaks = [b.end() for b in _CLAUSE_BREAK.finditer(text, start, m.start())
+                  if not _UNRESOLVED.fullmatch(b.group(0))]
+        lo = breaks[-1] if breaks else start
+        after = _CLAUSE_BREAK.search(text, m.end(), stop)
+        hi = after.start() if after else stop
+        if not _UNRESOLVED.search(text, lo, hi):
+            return True
+    return False
 
 
 def _strong(e: Evidence) -> bool:
