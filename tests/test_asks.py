@@ -104,6 +104,11 @@ ASK_CASES = [
     ("They said I should call back tomorrow.", set()),
     ("The agent told me I would need to call back on Monday to get a refund.", {"status"}),  # the refund is chased
     ("I am asking to end my account.", {"close_account"}),
+    # ...unless what they were told is to ask us: the ask is passed on, theirs
+    ("My bank told me to ask you for a refund.", {"refund"}),
+    ("The bank said to ask you for a refund.", {"refund"}),
+    ("I was advised to ask you for a replacement.", {"replacement"}),
+    ("They told me to ask for a refund.", set()),  # ask whom: still a report
     # a condition or a weighing is no ask: a question at most
     ("Should I cancel?", {"information"}),
     ("If I cancel my plan, what happens to my points?", {"status"}),  # no cancel asked
@@ -300,7 +305,7 @@ def test_broken_asks_rules_name_file_key_and_line(tmp_path: Path, extra: str, ke
     assert problems[0].file.endswith("asks.toml") and message in problems[0].message and problems[0].line
 
 
-@pytest.mark.parametrize("frame", ["reported", "hypothetical", "direct", "wish", "vague"])
+@pytest.mark.parametrize("frame", ["reported", "relay", "hypothetical", "direct", "wish", "vague"])
 def test_broken_frame_lists_are_reported(tmp_path: Path, frame: str) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)

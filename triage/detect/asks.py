@@ -76,7 +76,8 @@ AFTER = 3  # how far after its term a following frame may be
 NEG_REACH = 3
 _ASKING = ("request", "inquiry")  # the frames read with the terms (see ``compile_asks``)
 _FRAME_KEYS = ("request", "after", "inquiry", "openers", "negation", "contrast", "question_openers", "rhetorical",
-               "owned", "chased", "theirs", "next_step", "reported", "hypothetical", "direct", "wish", "vague")
+               "owned", "chased", "theirs", "next_step", "reported", "relay", "hypothetical", "direct", "wish",
+               "vague")
 # a remedy the customer already asked for, or was promised, is chased: a status ask about it
 _CHASEABLE = frozenset({"refund", "replacement", "repair"})
 _REMEDY_NOUNS = frozenset({"refund", "replacement", "repair", "reimbursement"})  # "my refund", not "that money back"
@@ -724,7 +725,12 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     openers = {s for s, _ in spans["openers"]}
     # what someone else told or asked of the customer ("they told me to call back", "I was asked to
     # send it back"), and what the customer only supposes ("if I cancel", "should I cancel?")
-    reported = [f for f in spans["reported"] if _reporting(doc, f, lo)]
+    # ...unless what they were told is to ask us ("my bank told me to ask you for a refund"): that
+    # passes the request on, and the ask after it is the customer's own
+    relay = [r0 for r0, _ in spans["relay"]]
+    reported = [f for f in spans["reported"] if _reporting(doc, f, lo)
+                and not any(f[1] <= r0 and not any(doc.punct[k] or k in contrast for k in range(f[1], r0))
+                            for r0 in relay)]
     # a condition opens its clause ("If I cancel, ...", "but if I cancel"); "tell me if I can" asks whether
     hypothetical = [f for f in spans["hypothetical"] if doc.lemmas[f[0]] not in _CONDITIONS
                     or f[0] == lo or doc.punct[f[0] - 1] or doc.lowers[f[0] - 1] in _COORDINATING | {"but", "so"}]
