@@ -165,6 +165,14 @@ def test_a_direct_request_carries_what_is_asked(detector: Detector, text: str, r
     assert (ask.kind, ask.rule, ask.detail) == ("information", rule, detail)
 
 
+@pytest.mark.parametrize("text", ["Any update?", "Still nothing. Any update?", "Any update on a delivery date?",
+                                  "Any news on an order?"])
+def test_a_chaser_is_status_about_their_own_case(detector: Detector, text: str) -> None:
+    # "any update" asks where their case stands: no question carried for the agent
+    [ask] = classify_text(detector, text).asks
+    assert ask.kind == "status" and ask.detail == "", ask
+
+
 def test_a_question_about_how_things_work_carries_the_question(detector: Detector) -> None:
     # nothing of theirs named: the status ask carries the question (the draft marks it for the agent)
     [ask] = classify_text(detector, "How long does an international transfer take?").asks

@@ -221,6 +221,17 @@ def test_every_question_and_request_reaches_the_draft(detector: Detector, drafte
     assert "where things stand: I'll find out" not in draft.body
 
 
+@pytest.mark.parametrize(("text", "subject"), [
+    # a chaser about their own case: where it stands, never a question about how things work
+    ("Still nothing. Any update?", "Order 5521"),
+    ("Still nothing. Any update on a delivery date?", "Order 5521"),
+])
+def test_a_chaser_gets_the_status_line(detector: Detector, drafter: Drafter, text: str, subject: str) -> None:
+    draft = real(detector, drafter, text, subject)
+    assert "You asked where things stand: I'll find out" in draft.body, draft.body
+    assert "[[answer: Any" not in draft.body
+
+
 @pytest.mark.parametrize("text", [
     "So you lost my bag? Unbelievable.",  # a statement with a question mark
     "Stranded us for two days? Never again.",

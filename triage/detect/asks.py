@@ -113,7 +113,11 @@ _ACTED_ON = frozenset({"me", "us", "my", "our", "the", "a", "an", "this", "that"
 # words that point back at what was said before: "I need it ASAP" wants what another sentence asks
 _POINTING = frozenset({"it", "this", "that", "them", "these", "those", "one", "so"})
 # a thing named by its kind, not one of theirs: "how long does AN international transfer take?"
-_INDEFINITE = frozenset({"a", "an", "any"})
+_INDEFINITE = frozenset({"a", "an"})
+# what a chaser asks after, right after "any": "Any update?", "any news on a delivery date?" ask
+# where their own case stands, never how things work
+_CHASING = frozenset({"update", "updates", "news", "progress", "word", "info", "information", "luck", "response",
+                      "reply", "answer", "feedback", "change", "changes", "movement", "idea"})
 # words that open a clause of another (never an imperative, whatever the lemma table says: "While
 # transferring money, ...")
 _SUBORDINATING = frozenset({"while", "when", "since", "as", "after", "before", "until", "till", "unless", "once",
@@ -809,7 +813,8 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         asks.append(Ask(kind, doc.text[a:b], a, b, rule_id, flag=rule.flag))
     if question and not _GENERAL.isdisjoint(doc.lemmas[lo:hi]):  # "how long does delivery usually take"
         asks = [x for x in asks if x.kind != "status"]
-    elif question and _THEIRS.isdisjoint(doc.lowers[lo:hi]) and not _INDEFINITE.isdisjoint(doc.lowers[lo:hi]):
+    elif question and _THEIRS.isdisjoint(doc.lowers[lo:hi]) and not _INDEFINITE.isdisjoint(doc.lowers[lo:hi]) \
+            and not _chaser(doc.lowers[lo:hi]):
         # "how long does an international transfer take?" names nothing of theirs, and something
         # by its kind ("an international transfer"): how things work,
         # which "I'll find out where things stand" does not answer: the question goes with the ask
@@ -830,6 +835,11 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
             asks.append(Ask("information", " ".join(doc.text[a:b].split()), a, b, rule_id,
                             detail=" ".join(doc.text[doc.starts[at]:doc.ends[hi - 1]].split()).rstrip(".!;,")))
     return asks, bool(request)
+
+
+def _chaser(lowers: tuple[str, ...]) -> bool:
+    """"Any update", "any news...": asking after their own case (``_CHASING`` right after "any")."""
+    return any(w == "any" and nxt in _CHASING for w, nxt in zip(lowers, lowers[1:], strict=False))
 
 
 @functools.cache
