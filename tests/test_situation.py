@@ -162,6 +162,17 @@ def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter:
     ("Heathrow", "The agents at Heathrow are turning passengers away with no hotel.", True),  # `who` before where
     ("Shuttle", "Transportation from the airport: the shuttle is found at door 4.", False),
     ("Dublin", "I'm writing about the check-in desk staff in Dublin last Friday.", False),
+    # a bare code is a flight number only beside a travel word, or after "flight"/"flt"; a shop's code never
+    ("Repair", "My HP 2000 printer still doesn't work after the repair.", False),
+    ("Order", "My order AB1234 is still not here.", False),
+    ("Order", "Order ZX901 still not delivered.", False),
+    ("Tracking", "Tracking number RM 5566 still shows nothing.", False),
+    ("TV", "I bought the TV 4500 model and it still won't turn on.", False),
+    ("My flight", "My order AB1234 is still not here.", False),  # after "order" even beside a travel word
+    ("Question", "UA 1523 when does it leave?", False),  # a code alone names no journey
+    ("Stuck", "Flight US 746 still sitting at the gate", True),
+    ("My flight", "UA 1523 when does it leave?", True),  # a travel word in the sentence before
+    ("Going home", "Our flight home is today. UA 1523 when does it leave?", True),
 ])
 def test_a_journey_going_wrong_now_is_urgent_and_a_trip_that_is_over_is_not(subject: str, text: str,
                                                                           urgent: bool) -> None:

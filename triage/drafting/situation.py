@@ -171,12 +171,13 @@ def denied(sentence: str, at: int) -> bool:
 @dataclass(frozen=True)
 class Journey:
     """``[urgent.journey]``: a sentence about the journey (it, or the sentence before it, names it with a
-    ``travel`` word, a flight number or an airport code) told as going on now is urgent, and so is a
-    request for a flight's status. Going on now: an ``ongoing`` word ("still", "right now"), a time of
-    day, a wait still running ("for 40 minutes"), a cry for help, a place they are at (``places``, or an
-    airport code after one of ``codes``), a present progressive ("are working", "is boarding": any verb
-    but the ``telling`` lemmas, "I am writing to"), or a ``doing`` lemma told in the present ("are
-    stuck", "have been held", "Sitting on the plane"). A status request: one of ``status``, or a
+    ``travel`` word, a flight number or an airport code; an airline's code and number alone, "UA 1234",
+    only beside a travel word or after "flight", never a shop's "order AB1234") told as going on now is
+    urgent, and so is a request for a flight's status. Going on now: an ``ongoing`` word ("still", "right
+    now"), a time of day, a wait still running ("for 40 minutes"), a cry for help, a place they are at
+    (``places``, or an airport code after one of ``codes``), a present progressive ("are working", "is
+    boarding": any verb but the ``telling`` lemmas, "I am writing to"), or a ``doing`` lemma told in the
+    present ("are stuck", "have been held", "Sitting on the plane"). A status request: one of ``status``, or a
     numbered flight in a question with one of ``asking`` ("Flight 802: when does it board?"). Never in
     a sentence told in the past only ("we were at the gate", "we sat"), nor in one with an ``unless``
     (a trip that is over or still to come, money after the trip). ``[urgent] unless`` is not read: its
@@ -204,7 +205,11 @@ _CRY = re.compile(r"(?<!NO )(?<!ANY )(?<!OF )\b(?:HELP|SOS)\b(?! (?:FROM|WITH|AT
 # the airline's code in capitals, not a time or a shouted word ("AM 08", "ON 12 MARCH", "IN 2019")
 _FLIGHT_CODE = re.compile(r"\b(?!(?:AM|PM|ON|IN|AT|TO|BY|OF|OR|IF|IS|IT|MY|NO|SO|UP|WE|ME|BE|DO|GO|AN|AS|HE|OK)\b)"
                           r"(?:[A-Z]{2}\s?|[A-Z]\d\s)\d{2,4}\b(?![/:.]\d)")
-_FLIGHT_NO = re.compile(r"(?i:\b(?:flight|flt)\.?\s*(?:no\.?|number|#)?\s*#?\s*\d{1,4}\b)|" + _FLIGHT_CODE.pattern)
+_FLIGHT_WORD = r"(?i:\b(?:flight|flt)\.?\s*(?:no\.?|number|#)?\s*#?\s*)"
+_FLIGHT_BEFORE = re.compile(_FLIGHT_WORD + r"$")
+# what a shop's code stands after: "order AB1234", "tracking number RM 5566", "model TV 4500", "#ZX901"
+_NOT_FLIGHT = re.compile(r"(?i:\b(?:order|orders|package|parcel|tracking|model|ref|reference|invoice|item|serial)"
+                         r"\b\W*(?:(?:no|nr|number|num|id|code)\b\W*)?|#\s*)$")
 _WORD = re.compile(r"[A-Za-z]+(?:['\u2019][A-Za-z]+)?")
 _BE_NOW = frozenset({"am", "is", "are", "i'm", "we're", "they're", "you're", "he's", "she's", "it's", "that's",
                      "there's", "isn't", "aren't", "been"})
@@ -310,6 +315,22 @@ def _stop_word(lower: str) -> bool:
     return lower in STOP_WORDS
 
 
+def _flight_number(sentence: str, travel: bool) -> bool:
+    """A flight number in ``sentence``: "flight 402", "flt 4439", "Flight US 746", or an airline's code
+    and number alone ("UA 1523", "ZX901") where ``travel`` (a travel word in this sentence or the one
+    before) says it is a flight, and never after what a shop numbers ("order AB1234", "tracking number
+    RM 5566", "model TV 4500", "#ZX901"): a product's or an order's code is no journey."""
+    if re.search(_FLIGHT_WORD + r"\d{1,4}\b", sentence):
+        return True
+    for m in _FLIGHT_CODE.finditer(sentence):
+        lead = sentence[max(0, m.start() - 40):m.start()]
+        if _FLIGHT_BEFORE.search(lead):
+            return True
+        if travel and not _NOT_FLIGHT.search(lead):
+            return True
+    return False
+
+
 def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
     """Whether a sentence of ``text`` tells a journey going wrong now, or asks a flight's status
     (``[urgent.journey]``), without an ``unless`` of its own or of ``[urgent]``."""
@@ -317,13 +338,16 @@ def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
     if not journey.travel and not journey.status:
         return False
     text = _unquoted(text)
-    about_journey = any(p.search(text) for p in journey.travel) or bool(_FLIGHT_CODE.search(text))
+    # a code alone ("AB1234", "HP 2000") is no journey: the message names one with a travel word
+    about_journey = any(p.search(text) for p in journey.travel)
     before = False  # the sentence before names the journey
+    travel_before = False  # the sentence before has a travel word
     for s in _SENTENCE.finditer(text):
         sentence = s.group(0)
-        named = (any(p.search(sentence) for p in journey.travel) or bool(_FLIGHT_NO.search(sentence))
-                 or _airport_code(journey, sentence, about_journey))
-        context, before = named or before, named
+        travel = any(p.search(sentence) for p in journey.travel)
+        flight = _flight_number(sentence, travel or travel_before)
+        named = travel or flight or _airport_code(journey, sentence, about_journey)
+        context, before, travel_before = named or before, named, travel
         if not context:
             continue
         if any(u.search(sentence) for u in journey.unless):
@@ -334,7 +358,7 @@ def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
             continue
         if any(p.search(sentence) for p in journey.status):
             return True
-        if (_FLIGHT_NO.search(sentence) and sentence.rstrip().endswith("?")
+        if (flight and sentence.rstrip().endswith("?")
                 and any(p.search(sentence) for p in journey.asking)):
             return True
         # "still", "now" or a time need the journey in their own sentence ("The crew were rude. I am still
