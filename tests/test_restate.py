@@ -210,6 +210,10 @@ OUR_WORDS = [
     ("the service here is horrible", ""),
     ("three late deliveries is enough", ""),
     ("I'm not a grown man", ""),
+    # what must have been or should be is not what happened; "need" is no past of ours
+    ("you guys must have been swamped", ""),
+    ("bad weather shouldn't mean bad service", ""),
+    ("you need to follow me first", ""),
     # "it" would name nothing in our sentence; no subject and verb to read; links and tags
     ("it broke", ""),
     ("Bad coffee", ""),

@@ -348,7 +348,7 @@ _VERDICT = re.compile(
     r"enjoy|enjoyed|adore|adored|appreciate|prefer)\b"
     r"|^(?:you|u|ya|you\s+(?:guys|lot|people|all))\s+(?:suck|stink|rock|rule)\b"
     # how they feel about us, not what happened: "I am not satisfied with your service"
-    r"|^(?:i|we)(?:\s+am|\s+are|['\u2019]m|['\u2019]re)\s+(?:(?:not|so|very|really|extremely|totally|completely|truly"
+    r"|^(?:i|we)(?:\s+am|\s+are|['\u2019]m|['\u2019]re)\s+(?:(?:not|so|very|really|extremely|totally|completely|truly|still"
     r"|just|absolutely|deeply|quite|beyond)\s+)*(?:satisfied|happy|pleased|impressed|disappointed|unhappy|dissatisfied"
     r"|upset|angry|furious|annoyed|frustrated|fed\s+up|disgusted|appalled|livid)\b", re.I)
 

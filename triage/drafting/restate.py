@@ -92,6 +92,11 @@ def _verbs() -> frozenset[str]:
 
 
 @cache
+def _adjectives() -> frozenset[str]:
+    return frozenset(_lemma_index()["adj"])
+
+
+@cache
 def _nouns() -> frozenset[str]:
     return frozenset(_lemma_index()["noun"])
 
@@ -211,6 +216,9 @@ def in_our_words(clause: str) -> str:
         else:
             return ""
         lowered = [w.lower().replace("\u2019", "'") for w in words]
+    if any(w in _SUPPOSED for w in lowered) or any(w in ("must", "might", "could", "would") and after == "have"
+                                                   for w, after in zip(lowered, lowered[1:], strict=False)):
+        return ""  # "you must have been swamped", "bad weather shouldn't mean bad service": not what happened
     subject = lowered[:verb]
     if subject[0] not in _DETERMINERS | _PRONOUNS and not _CONTRACTED_SUBJECT.match(subject[0]) and subject[0] not in (
             "you", "u", "y'all", "yall", "i", "we"):
@@ -227,7 +235,7 @@ def in_our_words(clause: str) -> str:
         # feeling or a habit of ours they judge
         group = lowered[verb: verb + 4]
         if any(_lemma(w) in _JUDGED for w in group) or not any(
-                w.endswith("ed") or w in _PAST_IRREGULAR or w in ("have", "has", "had", "was", "were", "did", "didn't",
+                w.endswith("ed") and _lemma(w) != w or w in _PAST_IRREGULAR or w in ("have", "has", "had", "was", "were", "did", "didn't",
                                                                   "haven't", "hasn't", "wasn't", "weren't")
                 or w.endswith("'ve") for w in group):
             return ""
@@ -237,6 +245,8 @@ def in_our_words(clause: str) -> str:
 # a subject that names nothing said on its own
 # ("they" is the people they dealt with: "they say they won't fix the handle")
 _BARE = frozenset({"it", "it's", "its", "this", "that", "that's", "he", "she", "he's", "she's"})
+# what should be, or what must have been, is not what happened
+_SUPPOSED = frozenset({"should", "shouldn't", "ought", "should've", "could've", "would've", "must've", "might've"})
 _COPULA = frozenset({"is", "are", "was", "were", "am", "be", "been", "being", "isn't", "aren't", "wasn't", "weren't"})
 _DEGREE = frozenset({"so", "very", "really", "just", "absolutely", "totally", "completely", "beyond", "extremely",
                      "incredibly", "pretty", "quite", "too", "such", "truly", "utterly", "simply", "now", "still", "also"})
@@ -329,7 +339,8 @@ def _verb_at(lowered: list[str]) -> int | None:
         if at < len(lowered) and (_verb_after_pronoun(lowered[at]) or _NEGATION.search(lowered[at])):
             return 1 if first != "you" or at == 1 else 2
         return None
-    if first not in _DETERMINERS and first in _nouns() and first not in _verbs() and len(lowered) > 2:
+    if (first not in _DETERMINERS and first in _nouns() and first not in _verbs() and first not in _adjectives()
+            and len(lowered) > 2):
         # a subject without its article, as short messages write it: "supervisor humiliated us",
         # "back rows NOT CLEANED": a noun and a past verb or a negation within two words
         for at in (1, 2):
