@@ -123,6 +123,20 @@ ASK_CASES = [
     ("I need you to send me the receipt for my flight.", {"information"}),
     ("I'd like a Visa card.", {"information"}),
     ("Please help me, my card is not working.", set()),
+    # a closing "please" leaves the imperative before it a request
+    ("Send me the receipt please.", {"information"}),
+    # figures of speech and an imperative whose object is not right after it ask nothing of us
+    ("Imagine my surprise when the box was empty.", set()),
+    ("Trust me, I will never fly with you again.", set()),
+    ("Enjoy my money.", set()),
+    ("Let me tell you what happened.", set()),
+    ("Please find attached the photos of the damage.", set()),
+    ("Please excuse my English.", set()),
+    ("Please forgive the long email.", set()),
+    ("I want to complain about your driver.", set()),
+    ("I need to vent about your driver.", set()),
+    ("I wish I had never ordered from you.", set()),
+    ("Send the receipt to my old address.", set()),
     ("Invoice INV-0883 was charged to our card twice.", set()),
     ("While transferring money my transfer failed.", set()),  # a clause of another, no imperative
     # nothing asked
@@ -159,6 +173,7 @@ def test_information_carries_the_question(detector: Detector) -> None:
     ("Can you please add my frequent flyer number to my booking.", "asks.request",
      "add my frequent flyer number to my booking"),
     ("I want to open an account for my child.", "asks.wish", "to open an account for my child"),
+    ("Send me the receipt please.", "asks.request", "Send me the receipt"),
 ])
 def test_a_direct_request_carries_what_is_asked(detector: Detector, text: str, rule: str, detail: str) -> None:
     [ask] = classify_text(detector, text).asks

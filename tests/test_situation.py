@@ -224,6 +224,8 @@ def test_a_question_without_a_saved_answer_is_marked_for_the_agent(drafter: Draf
      "[[answer: You asked us to stop asking you to size-check your bag.]]"),
     ("I need you to send me the receipt for my flight. Your website is broken.",
      "[[answer: You asked us to send you the receipt for your flight.]]"),
+    ("Send me the receipt for my flight please. Your website is broken.",
+     "[[answer: You asked us to send you the receipt for your flight.]]"),
 ])
 def test_every_question_and_request_reaches_the_draft(detector: Detector, drafter: Drafter, text: str,
                                                       marker: str) -> None:
@@ -249,6 +251,12 @@ def test_a_chaser_gets_the_status_line(detector: Detector, drafter: Drafter, tex
     "I've been trying to call you for days. Really? A global company? Help!",  # echoes, no clause
     "please see a flight attendant for what? I carry on to save time!!!",
     "The phone line told me to call back tomorrow. My bag is still missing.",  # reported, not asked
+    # figures of speech, never a request to us
+    "Imagine my surprise when the box was empty. The blender was missing.",
+    "Trust me, I will never fly with you again. You lost my bag.",
+    "Please excuse my English. My parcel is missing.",
+    "Please find attached the photos of the damage. The kettle arrived dented.",
+    "I wish I had never ordered from you. The kettle arrived dented.",
 ])
 def test_statements_and_reported_asks_get_no_marker_or_line(detector: Detector, drafter: Drafter, text: str) -> None:
     draft = real(detector, drafter, text)

@@ -77,7 +77,7 @@ NEG_REACH = 3
 _ASKING = ("request", "inquiry")  # the frames read with the terms (see ``compile_asks``)
 _FRAME_KEYS = ("request", "after", "inquiry", "openers", "negation", "contrast", "question_openers", "rhetorical",
                "owned", "chased", "theirs", "next_step", "reported", "relay", "hypothetical", "direct", "wish",
-               "vague")
+               "vague", "aside")
 # a remedy the customer already asked for, or was promised, is chased: a status ask about it
 _CHASEABLE = frozenset({"refund", "replacement", "repair"})
 _REMEDY_NOUNS = frozenset({"refund", "replacement", "repair", "reimbursement"})  # "my refund", not "that money back"
@@ -88,6 +88,8 @@ _IRREGULAR_PAST = frozenset(
     ["spoke", "spoken", "sent", "gave", "given", "got", "gotten", "took", "taken", "made", "told", "said", "rang", "rung", "came", "went", "gone", "wrote", "written", "put", "paid", "bought", "brought", "sold", "left", "lost", "found", "heard", "kept"]
 )
 _BACK_REFERENCE = re.compile(r"^\W*(?:how|can|could|what)\b[^?]{0,20}\b(?:do|does)\s+(?:that|this|it)\s*\?", re.I)
+# the end of what a request asks: its stop, and a closing "please" ("Send me the receipt please.")
+_TRAILING_PLEASE = re.compile(r"(?:[\s,]+(?:please|pls|plz|thanks|thank\s+you))*[\s.!;,]*$", re.I)
 _PHONE = re.compile(r"(?<![\w#])\+?\d[\d ().-]{6,}\d(?!\w)")
 _SENTENCE_END = frozenset({".", "!", "?", "…", ";"})
 _STOPS = _SENTENCE_END | {""}  # "" marks a blank line
@@ -833,7 +835,7 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         if asked is not None:  # "Stop asking me to size-check my bag.": a request no ask kind names
             at, rule_id = asked
             asks.append(Ask("information", " ".join(doc.text[a:b].split()), a, b, rule_id,
-                            detail=" ".join(doc.text[doc.starts[at]:doc.ends[hi - 1]].split()).rstrip(".!;,")))
+                            detail=_TRAILING_PLEASE.sub("", " ".join(doc.text[doc.starts[at]:doc.ends[hi - 1]].split()))))
     return asks, bool(request)
 
 
@@ -876,7 +878,7 @@ def _imperative(doc: _Doc, words: list[int], n_words: int) -> bool:
     """The sentence opens with a verb's base form and what it acts on: "Stop ASKING me...", "Send ME
     the receipt" (never a noun that can be a verb: "Invoice INV-0883 was charged twice")."""
     if (n_words < 3 or doc.lowers[words[0]] != doc.lemmas[words[0]] or doc.lemmas[words[0]] not in _verbs()
-            or doc.lowers[words[0]] in _SUBORDINATING):
+            or doc.lowers[words[0]] in _SUBORDINATING or doc.lowers[words[0]] in ("please", "kindly")):
         return False
     after = doc.lowers[words[1]]
     return after in _ACTED_ON or (after.endswith("ing") and doc.lemmas[words[1]] != after)
@@ -896,16 +898,22 @@ def _direct_request(doc: _Doc, lo: int, hi: int, words: list[int], n_words: int,
         return None
     at: int | None = None
     rule_id = "asks.request"
-    if spans["direct"]:
-        at = max(f[1] for f in spans["direct"])
-    elif _imperative(doc, words, n_words) and not {"me", "my", "us", "our", "mine"}.isdisjoint(doc.lowers[lo:hi]):
+    # the last direct frame a verb follows ("Please SEND me..."): a "please" closing the sentence
+    # ("Send me the receipt please.") asks nothing by itself, and the imperative before it does
+    for _f0, f1 in sorted(spans["direct"], key=lambda f: f[1], reverse=True):
+        k = _skip_fillers(doc, f1, hi)
+        if k < hi and doc.lowers[k] == doc.lemmas[k] and doc.lemmas[k] in _verbs():
+            at = f1
+            break
+    if at is None and _imperative(doc, words, n_words) and _acts_on_theirs(doc, words, n_words):
         at = words[0]
-    elif spans["wish"]:
+    elif at is None and spans["wish"]:
         at, rule_id = max(f[1] for f in spans["wish"]), "asks.wish"
     if at is None:
         return None
-    while at < hi and (doc.punct[at] or doc.lemmas[at] in ("please", "kindly", "just", "also", "to", "you", "u")):
-        at += 1
+    at = _skip_fillers(doc, at, hi)
+    if any(f0 <= at < f1 or (f0 < at and f1 == at + 1) for f0, f1 in spans["aside"]):
+        return None  # "Imagine my surprise", "Please excuse my English", "I wish I had never...": a figure of speech
     wanted = at - 1 if rule_id == "asks.wish" and doc.lowers[at - 1] == "to" else at  # "you'd like TO open..."
     if at >= hi or hi - at < 2:
         return None
@@ -920,6 +928,22 @@ def _direct_request(doc: _Doc, lo: int, hi: int, words: list[int], n_words: int,
     if any(at - NEG_REACH - 2 <= n0 <= at for n0, _ in spans["negation"]):
         return None
     return at, rule_id
+
+
+def _skip_fillers(doc: _Doc, at: int, hi: int) -> int:
+    """The first word from ``at`` that is not punctuation or a filler ("please", "just", "to", "you")."""
+    while at < hi and (doc.punct[at] or doc.lemmas[at] in ("please", "kindly", "just", "also", "to", "you", "u")):
+        at += 1
+    return at
+
+
+def _acts_on_theirs(doc: _Doc, words: list[int], n_words: int) -> bool:
+    """The imperative's object, right after its verb, is the customer or theirs: "Send ME the
+    receipt", "Fix MY booking", "Stop asking ME" (after an -ing form); never a "my" further on."""
+    mine = {"me", "us", "my", "our"}
+    if doc.lowers[words[1]] in mine:
+        return True
+    return n_words > 2 and doc.lowers[words[1]].endswith("ing") and doc.lowers[words[2]] in mine
 
 
 def _excluded(compiled: Compiled, rule: AskRule, doc: _Doc, start: int, end: int, lo: int, hi: int) -> bool:
