@@ -355,6 +355,7 @@ def journey_urgent(policy: ReplyPolicy, text: str) -> bool:
             continue
         words = [w.lower().replace("\u2019", "'") for w in _WORD.findall(sentence)]
         if _told_in_past(words) or _would_be(words):
+            before = False  # "I flew to Boston on 3 May. ... We are still waiting": nor is the next one now
             continue
         if any(p.search(sentence) for p in journey.status):
             return True
