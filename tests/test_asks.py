@@ -113,6 +113,9 @@ ASK_CASES = [
     ("Should I cancel?", {"information"}),
     ("If I cancel my plan, what happens to my points?", {"status"}),  # no cancel asked
     ("Can you tell me if I can track the parcel?", {"status"}),  # "tell me if": whether, no condition
+    # a condition before the question's own verb: whether they would get it, never where it stands
+    ("When I cancel do I get a refund?", {"refund"}),
+    ("If I cancel will I get my money back?", {"refund"}),
     # done already by the customer: a fact (what they want because of it still is an ask)
     ("I sent the kettle back on Monday, where is my refund?", {"status"}),
     ("I've already returned the blender, did you get it?", {"information"}),

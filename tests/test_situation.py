@@ -249,6 +249,12 @@ def test_a_chaser_gets_the_status_line(detector: Detector, drafter: Drafter, tex
     assert "[[answer: Any" not in draft.body
 
 
+def test_a_question_after_a_condition_gets_no_status_line(detector: Detector, drafter: Drafter) -> None:
+    # whether they would get a refund if they cancel: nothing of theirs to find out about
+    draft = real(detector, drafter, "When I cancel do I get a refund?", "Subscription")
+    assert "where things stand" not in draft.body, draft.body
+
+
 @pytest.mark.parametrize("text", [
     "So you lost my bag? Unbelievable.",  # a statement with a question mark
     "Stranded us for two days? Never again.",

@@ -741,6 +741,10 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
     hypothetical = [f for f in spans["hypothetical"] if doc.lemmas[f[0]] not in _CONDITIONS
                     or f[0] == lo or doc.punct[f[0] - 1] or doc.lowers[f[0] - 1] in _COORDINATING | {"but", "so"}]
 
+    def inverted(k: int) -> bool:
+        """A question's own verb opens a clause at ``k``: an auxiliary before its subject ("do I", "will we")."""
+        return doc.lemmas[k] in _AUXILIARY and k + 1 < hi and doc.lowers[k + 1] in _SUBJECTS
+
     def governed(start: int, frames: list[tuple[int, int]]) -> bool:
         """A frame of ``frames`` before the term governs it: in the same clause (no punctuation or
         contrast word between), within WINDOW words, with no request frame of the customer's own
@@ -748,8 +752,10 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
         for _f0, f1 in frames:
             if f1 > start or start - f1 > WINDOW:
                 continue
-            # a clause ends at punctuation, a contrast word or a question word ("If I order a card when does it arrive?")
-            if any(doc.punct[k] or k in contrast or doc.lowers[k] in _WH for k in range(f1, start)):
+            # a clause ends at punctuation, a contrast word, a question word ("If I order a card when
+            # does it arrive?") or a question's inverted verb ("When I cancel do I get a refund?")
+            if any(doc.punct[k] or k in contrast or doc.lowers[k] in _WH or (k > f1 and inverted(k))
+                   for k in range(f1, start)):
                 continue
             if any(f1 < r0 < start for r0, _ in request):
                 continue
@@ -779,10 +785,16 @@ def _sentence_asks(compiled: Compiled, doc: _Doc, lo: int, hi: int, heated: list
             k -= 1
         return k < lo or doc.punct[k]
 
+    # a condition opening the question ("When I cancel, do I get a refund?"): its "when" is no
+    # question word, and what the question asks comes after the inverted verb
+    conditions = {f0 for f0, f1 in hypothetical if doc.lemmas[f0] in _CONDITIONS
+                  and any(inverted(k) for k in range(f1 + 1, hi))}
     asks: list[Ask] = []
     for i, end, rule in terms:
         if _excluded(compiled, rule, doc, i, end, lo, hi):
             continue
+        if rule.kind == "status" and i in conditions:
+            continue  # "When I cancel do I get...": whether they get it, not where it stands
         frame_before = max((f for f in request if f[1] <= i and i - f[1] <= WINDOW), default=None)
         inquiry_before = max((f for f in inquiry if f[1] <= i and i - f[1] <= WINDOW), default=None)
         frame_after = any(f[0] >= end and f[0] - end <= AFTER for f in after)
