@@ -531,6 +531,22 @@ def test_the_journey_rule_is_checked(tmp_path: Path) -> None:
             ("policy.toml", "urgent.journey.doing[0]"), ("policy.toml", "urgent.journey.codes")} <= found, found
 
 
+def test_rules_check_rejects_a_form_where_the_journey_compares_lemmas(workspace: Any, tmp_path: Path) -> None:
+    # "waiting" passed as one word in small letters but never matched: the text's words are compared by lemma
+    rules = _copy(tmp_path)
+    policy = (rules / "policy.toml").read_text(encoding="utf-8")
+    policy = policy.replace('doing = ["wait", ', 'doing = ["waiting", ').replace('telling = [\n  "write", ',
+                                                                             'telling = [\n  "writing", ')
+    (rules / "policy.toml").write_text(policy, encoding="utf-8")
+    workspace.write_config(f'[mailbox]\nsource = "maildir"\npath = "{tmp_path}"\n[paths]\nrules = "{rules}"\n')
+    done = workspace.run("rules", "check")
+    assert done.returncode == 2, done.stderr
+    assert "policy.toml" in done.stderr and "urgent.journey.doing[0]" in done.stderr, done.stderr
+    assert "urgent.journey.telling[0]" in done.stderr and "'wait'" in done.stderr, done.stderr
+    # a lemma the table also reads as a form of another word ("bore", of "boring") is a lemma all the same
+    assert "telling[" not in done.stderr.replace("telling[0]", ""), done.stderr
+
+
 def test_the_drafter_reads_what_detection_reads_of_a_very_long_message(detector: Detector, drafter: Drafter) -> None:
     """A message of megabytes was drafted by scanning all of it (a poll of a dozen took minutes):
     the drafter reads the start, as detection does, so what lies past it changes nothing."""

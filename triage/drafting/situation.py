@@ -29,6 +29,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -1287,15 +1288,32 @@ def _load_journey(f: TomlFile, table: dict[str, Any]) -> Journey:
     def phrases(key: str) -> tuple[Pattern, ...]:
         return tuple(compile_patterns(f, f"urgent.journey.{key}", table.get(key), regex=False))
 
-    def words(key: str) -> frozenset[str]:
+    def words(key: str, lemmas: bool = False) -> frozenset[str]:
         items = f.str_list(table, key, "urgent.journey")
         for i, item in enumerate(items):
             if not re.fullmatch(r"[a-z]+", item):
                 f.problem(f"urgent.journey.{key}[{i}]", f"expected one word in small letters, got {item!r}")
+            elif lemmas and not _is_lemma(item):
+                # the text's words are compared by their lemma: "waiting" would never match
+                f.problem(f"urgent.journey.{key}[{i}]",
+                          f"expected a lemma, got {item!r} (write {_lemma(item)!r}: words are compared by lemma)")
         return frozenset(items)
 
     return Journey(phrases("travel"), phrases("ongoing"), phrases("status"), phrases("unless"), phrases("places"),
-                   phrases("asking"), words("doing"), words("telling"), words("codes"), words("who"))
+                   phrases("asking"), words("doing", True), words("telling", True), words("codes"), words("who"))
+
+
+def _is_lemma(word: str) -> bool:
+    """``word`` is what the lookup lemmatizer gives for a form of it: its own lemma ("wait"), or the lemma
+    of an "-ing" form though a form of another word itself ("bore", of "boring"; itself a form of "bear")."""
+    return _lemma(word) == word or word in _ing_lemmas()
+
+
+@cache
+def _ing_lemmas() -> frozenset[str]:
+    from triage.detect.lexicon import lemma_table
+
+    return frozenset(lemma for form, lemma in lemma_table().items() if form.endswith("ing"))
 
 
 def load_answers(rules_dir: Path) -> tuple[tuple[SavedAnswer, ...], list[Problem]]:
