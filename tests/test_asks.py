@@ -343,6 +343,27 @@ def test_broken_frame_lists_are_reported(tmp_path: Path, frame: str) -> None:
     assert any(frame in p.key and p.file.endswith("asks.toml") for p in caught.value.problems), caught.value.problems
 
 
+@pytest.mark.parametrize(("frame", "phrase", "message"), [
+    ("vague", "|", "empty"),
+    ("vague", "help|", "empty"),
+    ("direct", "**", "a gap is one *"),
+    ("direct", "please *", "start and end with a word"),
+    ("relay", "ask||contact you", "empty"),
+])
+def test_malformed_frame_phrases_are_reported(tmp_path: Path, frame: str, phrase: str, message: str) -> None:
+    # a phrase that could never match as written is refused, not silently kept
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (RULES / "asks.toml").read_text()
+    (rules / "asks.toml").write_text(text.replace(f"\n{frame} = [\n", f'\n{frame} = ["{phrase}",\n', 1),
+                                     encoding="utf-8")
+    with pytest.raises(RulesError) as caught:
+        Detector.load(rules)
+    [problem] = caught.value.problems
+    assert problem.key == f"frames.{frame}" and problem.file.endswith("asks.toml") and message in problem.message
+    assert problem.line is not None and text.splitlines()[problem.line - 1].startswith(f"{frame} = [")
+
+
 def test_a_rules_folder_without_asks_reads_the_shipped_file(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
@@ -355,6 +376,16 @@ def test_rules_check_reports_asks_toml(workspace: Workspace, tmp_path: Path) -> 
     workspace.write_config(f'[mailbox]\nsource = "maildir"\npath = "{tmp_path}"\n[paths]\nrules = "{rules}"\n')
     done = workspace.run("rules", "check")
     assert done.returncode == 2 and "asks.toml" in done.stderr and "asks[x].kind" in done.stderr
+
+
+def test_rules_check_refuses_a_malformed_frame_phrase(workspace: Workspace, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    text = (RULES / "asks.toml").read_text()
+    (rules / "asks.toml").write_text(text.replace("\nvague = [\n", '\nvague = ["help|",\n', 1), encoding="utf-8")
+    workspace.write_config(f'[mailbox]\nsource = "maildir"\npath = "{tmp_path}"\n[paths]\nrules = "{rules}"\n')
+    done = workspace.run("rules", "check")
+    assert done.returncode == 2 and "asks.toml" in done.stderr and "frames.vague" in done.stderr, done.stderr
 
 
 # ---------------------------------------------------------------- classify and eval

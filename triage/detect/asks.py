@@ -214,6 +214,11 @@ def load_asks(tf: TomlFile) -> AskRules:
     tf.unknown_keys(data, {"frames", "asks", "times"}, "")
     table = tf.table(data, "frames", allowed=_FRAME_KEYS, expected="a table of frame lists")
     frames = {name: tf.str_list(table, name, "frames") for name in _FRAME_KEYS}
+    for name, patterns in frames.items():
+        broken = [(t, why) for t in patterns if (why := _malformed(t))]
+        for t, why in broken:
+            tf.problem(f"frames.{name}", f"{why}, got {t!r}", tf.line_of(f"frames.{name}"))
+        frames[name] = tuple(t for t in patterns if not _malformed(t))
     asks: list[AskRule] = []
     seen: set[str] = set()
     for n, entry in enumerate(tf.tables(data, "asks")):
@@ -235,10 +240,9 @@ def load_asks(tf: TomlFile) -> AskRules:
                 tf.problem(f"{key}.kind", f"missing (expected one of {', '.join(ASK_KINDS)})", line)
             continue
         terms = tf.str_list(entry, "terms", key, required=True, line=tf.entry_line("asks", rule_id, "terms"))
-        bad = [t for t in terms if all(w == "*" for w in t.split()) or t.split()[0] == "*" or t.split()[-1] == "*"]
-        for t in bad:
-            tf.problem(f"{key}.terms", f"a term must start and end with a word, got {t!r}",
-                       tf.entry_line("asks", rule_id, "terms"))
+        bad = [(t, why) for t in terms if (why := _malformed(t))]
+        for t, why in bad:
+            tf.problem(f"{key}.terms", f"{why}, got {t!r}", tf.entry_line("asks", rule_id, "terms"))
         frame = tf.choice(entry, "frame", key, FRAMES, "request", line=tf.entry_line("asks", rule_id, "frame"))
         flag = tf.string(entry, "flag", key, "", line=tf.entry_line("asks", rule_id, "flag"))
         exclude = tf.str_list(entry, "exclude", key, line=tf.entry_line("asks", rule_id, "exclude"))
@@ -315,6 +319,20 @@ _compile = functools.lru_cache(maxsize=None)(re.compile)  # one pattern starts w
 
 
 Index = dict[str, Starting]  # first word (a lemma, or "=" + a form) -> the patterns starting with it
+
+
+def _malformed(term: str) -> str:
+    """Why a term or a frame phrase cannot match as written ("" when it can): an empty alternative
+    ("|", "help|"), a gap written as more than one * ("**"), or a gap at either end."""
+    words = term.split()
+    for word in words:
+        if "|" in word and not all(word.split("|")):
+            return f"an alternative in {word!r} is empty (write a|b)"
+        if len(word) > 1 and set(word) == {"*"}:
+            return f"{word!r} is no word (a gap is one *)"
+    if not words or words[0] == "*" or words[-1] == "*":
+        return "a term must start and end with a word"
+    return ""
 
 
 def _slots(text: str, tokenize: Any) -> tuple[Slot, ...]:
