@@ -491,3 +491,20 @@ GAP_CASES = [
 def test_a_gap_reads_up_to_four_words_and_stops_at_punctuation(detector: Detector, text: str,
                                                                 expected: list[tuple[str, str]]) -> None:
     assert [(a.kind, a.text) for a in classify_text(detector, text).asks] == expected
+
+
+def test_a_pasted_blob_of_letters_is_not_respelt_into_millions_of_candidates(detector: Detector) -> None:
+    # one 2,000-letter "word" (a pasted blob, a held-down key) once built every string one edit
+    # from it: some 100,000 strings of 2,000 letters, hundreds of megabytes; at 20,000 letters
+    # the process ran out of memory
+    import tracemalloc
+
+    text = "Please refund me. " + "x" * 2000
+    tracemalloc.start()
+    try:
+        detection = detector.detect([text], [])[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert {a.kind for a in detection.asks} == {"refund"}
+    assert peak < 20_000_000

@@ -188,12 +188,19 @@ def _one_edit(word: str) -> set[str]:
             | {a + c + b for a, b in splits for c in letters})
 
 
+@functools.lru_cache(maxsize=8)
+def _longest(vocabulary: frozenset[str]) -> int:
+    return max(map(len, vocabulary), default=0)
+
+
 def respell(lower: str, vocabulary: frozenset[str]) -> str:
     """A misspelt word ("recieve", "transcation") as the one rule word a single edit away, else itself.
 
     Only words of five letters or more that the lemma table does not know, and only when exactly
     one rule word is that close: customers misspell, and a rule should not care."""
-    if len(lower) < 5 or not lower.isalpha() or lower in _known():
+    # a word two letters longer than every rule word is no edit of one (and a pasted 5,000-letter
+    # blob would otherwise make some 54 x 5,000 strings of 5,000 letters)
+    if len(lower) < 5 or len(lower) > _longest(vocabulary) + 1 or not lower.isalpha() or lower in _known():
         return lower
     close = _one_edit(lower) & vocabulary
     return next(iter(close)) if len(close) == 1 else lower
