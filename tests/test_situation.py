@@ -173,6 +173,8 @@ def test_an_urgent_case_promises_contact_within_the_first_response_time(drafter:
     ("Stuck", "Flight US 746 still sitting at the gate", True),
     ("My flight", "UA 1523 when does it leave?", True),  # a travel word in the sentence before
     ("Going home", "Our flight home is today. UA 1523 when does it leave?", True),
+    ("Gate", "flt 4439 on the ground at DCA, no gate", True),  # `places`: held on the ground now
+    ("DCA", "We were on the ground at DCA for three hours.", False),  # told in the past
     # a sentence told in the past lends the next none of its journey (luggage still missing is urgent by
     # its [[problems]] rule, not by the journey)
     ("Boston", "I flew to Boston on 3 May. The crew were lovely. We are still waiting for the pram.", False),
