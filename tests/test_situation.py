@@ -300,6 +300,30 @@ def test_a_genuine_thank_you_gets_a_short_thanks(drafter: Drafter) -> None:
     assert len(draft.body.split()) < 50
 
 
+@pytest.mark.parametrize("text", [
+    "Parcel was delayed, arrived today. Thanks!",
+    "The parcel was delayed by a week, it finally came today. Thank you so much!",
+    "My card was declined yesterday, today it worked. Thanks!",
+    "I was charged twice and Sarah sorted it out at once. Thank you!",
+    "We spent six hours at the airport and the staff were wonderful. Thank you!",
+])
+def test_a_thank_you_after_a_problem_put_right_needs_no_reply(detector: Detector, drafter: Drafter,
+                                                               text: str) -> None:
+    m = msg(text, "Re: your order")
+    [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
+    assert not d.complaint and not drafter.needs_reply(m, d), d.evidence
+
+
+@pytest.mark.parametrize("text", [
+    "I drove 9 hours round trip to rescue my daughter because you cancelled our flight. Thanks!",
+    "Thanks for ruining my morning.",
+])
+def test_sarcastic_thanks_needs_a_reply(detector: Detector, drafter: Drafter, text: str) -> None:
+    m = msg(text, "Flight 1702")
+    [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
+    assert d.complaint and drafter.needs_reply(m, d)
+
+
 def test_a_sarcastic_thank_you_after_a_hardship_gets_a_complaint_draft(detector: Detector, drafter: Drafter) -> None:
     m = msg("I drove 9 hours round trip to rescue my daughter from the airport. Thanks!", "Flight 1702")
     [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
