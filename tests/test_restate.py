@@ -114,6 +114,25 @@ def test_key_phrase(detector: Detector, text: str, phrase: str) -> None:
     assert key_phrase(text, classify_text(detector, text)) == phrase
 
 
+# where a sentence and a clause end, read in a case known to be trouble
+SPLIT = [
+    # "even though" opens one clause: no "even" left dangling on the one before
+    ("My subscription renewed even though I cancelled it last month.", "my subscription renewed"),
+    # "and" between two numbers, and "since" before a time, break no clause
+    ("The engineer was supposed to come between 8 and 12.", "the engineer was supposed to come between 8 and 12"),
+    ("I've been waiting since March for my deposit.", "I've been waiting since March for my deposit"),
+    # a date at the clause's end is left off, not the whole clause
+    ("It's the 4th and the tracking hasn't moved since Oct 29.", "the tracking hasn't moved"),
+    # a title before a name ends no sentence
+    ("The St. Louis branch closed my account.", "the St. Louis branch closed my account"),
+]
+
+
+@pytest.mark.parametrize(("text", "phrase"), SPLIT)
+def test_clauses_and_sentences_end_where_they_do(detector: Detector, text: str, phrase: str) -> None:
+    assert key_phrase(text, classify_text(detector, text), (0, 0)) == phrase
+
+
 def test_repeat_and_waiting() -> None:
     assert repeat_of("This is the SECOND time it broke") == "second time"
     assert repeat_of("my third email about this") == "third email"

@@ -245,12 +245,22 @@ _QUOTED_KINDS = frozenset({"complaint"})  # anger is how they feel, not what wen
 _NEVER_QUOTED = frozenset({"insult", "profanity", "threat"})
 # "so" starts a clause only before its subject ("…, so I missed it"); before an adjective or "much" it
 # only says how much ("the wifi is so slow"), and the clause goes on
-_CLAUSE_BREAK = re.compile(r",(?!\d{3}\b)|[;()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\.{2,}|(?<!\d):(?!\d)|\s-\s|\s[&+]\s(?=(?:i|we|you|they|he|she|it|my|our|the|now|then|so)\b)|\b(?:but|and|because|although|though|"
-                           r"(?<!\ba\s)while|which|whereas|then|or|if|unless|since|as|why|when)\b"
+_CLAUSE_BREAK = re.compile(r",(?!\d{3}\b)|[;()\[\]\u2013\u2014\u2026\"\u201c\u201d]|\.{2,}|(?<!\d):(?!\d)|\s-\s|\s[&+]\s(?=(?:i|we|you|they|he|she|it|my|our|the|now|then|so)\b)|\beven\s+(?:though|if)\b|\b(?:but|because|although|(?<!\beven\s)though|"
+                           r"(?<!\ba\s)while|which|whereas|then|or|(?<!\beven\s)if|unless|as|why|when)\b"
+                           # "between 8 and 12" is one span, not two clauses
+                           r"|(?<!\d\s)(?<!\d[ap]m\s)\band\b|\band\b(?!\s+\d)"
+                           # "since March", "since the 3rd", "since last week" is when, not a clause
+                           r"|\bsince\b(?!\s+(?:\d|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+                           r"|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|last\b|yesterday\b|then\b|early\b|mid\b"
+                           r"|the\s+(?:\d|start|beginning|end|middle)|this\s+(?:morning|week|month|year)\b"
+                           r"|christmas\b|easter\b))"
                            r"|\bso\b(?=\s+(?:i|we|you|u|they|he|she|it|its|it['\u2019]s|the|my|our|your|their|this|that"
                            r"|there|now|please|can|could|would|will|what|why|how|i['\u2019]\w+|we['\u2019]\w+|no|nobody"
                            r"|nothing|now|then)\b)", re.I)
-_SENTENCE_STOP = re.compile(r"[.!?]+(?=\s|$)|\n\s*\n")
+# a title or an abbreviation before a name or a number ends no sentence: "St. Louis", "Mrs. Lee", "No. 5"
+_ABBREVIATION_STOP = (r"(?:(?<=\bMr)|(?<=\bMrs)|(?<=\bMs)|(?<=\bDr)|(?<=\bSt)|(?<=\be\.g)|(?<=\bi\.e)|(?<=\betc))"
+                      r"\.(?=\s+[A-Z\d])|(?<=\bNo)\.(?=\s+\d)")
+_SENTENCE_STOP = re.compile(rf"(?!{_ABBREVIATION_STOP})[.!?]+(?=\s|$)|\n\s*\n")
 # "I am writing in English", "I'm writing regarding…", "to whom it may concern": about the message, not the problem
 _META = re.compile(r"\b(?:writ(?:e|ing)\s+(?:to|in|regarding|about|again|because)|i\s+hope\s+(?:it|this|that)\s+is\s+ok"
                    r"|to\s+whom|sorry\s+to\s+(?:bother|trouble)|hope\s+you\s+(?:are|'re)\s+well"
@@ -419,7 +429,7 @@ def _clause_spans(text: str, a: int, b: int) -> list[tuple[int, int, str]]:
         end = stop.start() if stop else b
         if _WORD.search(text, at, end):
             spans.append((at, end, opener))
-        opener = stop.group(0).strip().lower() if stop and _WORD.match(stop.group(0).strip()) else ""
+        opener = stop.group(0).split()[-1].lower() if stop and _WORD.match(stop.group(0).strip()) else ""
         at = stop.end() if stop else b
     return spans
 
@@ -612,6 +622,12 @@ def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, 
     words = list(_WORD.finditer(text, lo, hi))
     if len(words) > RESTATE_WORDS:
         words = _core(words, start, end)
+    # a date is restated from the facts: a clause that ends on when it happened is said without it
+    # ("the tracking hasn't moved | since Oct 29")
+    for i in range(len(words) - 1, 1, -1):
+        if words[i].group(0).lower() in _WHEN_ADJUNCT and _NUMBERISH.search(text, words[i].start(), words[-1].end()):
+            words = words[:i]
+            break
     # order numbers, amounts and long numbers are restated from the facts, in our words, not quoted
     if not 2 <= len(words) <= RESTATE_WORDS or _NUMBERISH.search(text, max(0, words[0].start() - 1), words[-1].end()) or any(
             _CODE.fullmatch(w.group(0)) and not is_ordinary_word(w.group(0).lower()) for w in words):
@@ -633,6 +649,7 @@ def _clause(text: str, a: int, b: int, start: int, end: int) -> tuple[str, int, 
 _NUMBERISH = re.compile(r"\d{3,}|[$\u20ac\u00a3#]\s?\d|\d[.,]\d\d\b|\d[/.-]\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?"
                         r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
                         r"|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b", re.I)
+_WHEN_ADJUNCT = frozenset({"since", "on", "from", "until", "till", "by", "after", "before"})
 # "MKWLKR", "AB12CD": a booking reference or a code, as numbers are, restated from the facts
 _CODE = re.compile(r"(?=[A-Z\d]*[A-Z])[A-Z\d]{5,10}")
 # the words a clause's subject starts with: a long clause is quoted from its subject to the evidence
@@ -643,7 +660,7 @@ _SUBJECT_START = frozenset({"i", "we", "my", "our", "it", "they", "the", "this",
 _RELATIVE = frozenset({"that", "which", "who", "whom", "whose"})
 # a clause that ends on one of these stops short of what it says: a verb waiting for its object, a
 # determiner, a preposition
-_DANGLING = frozenset({"seeing", "told", "said", "saying", "asked", "getting", "having", "doing", "making", "trying",
+_DANGLING = frozenset({"seeing", "waiting", "told", "said", "saying", "asked", "getting", "having", "doing", "making", "trying",
                        "wondering", "thinking", "hoping", "wanting", "is", "are", "was", "were", "be", "been", "am",
                        "have", "has", "had", "get", "got", "the", "a", "an", "my", "your", "our", "their", "to", "of",
                        "for", "with", "at", "in", "on", "from", "by", "very", "really", "so", "too", "did", "can", "could",
