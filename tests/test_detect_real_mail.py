@@ -6,7 +6,6 @@ causes of misfires found on public development sets, one row each.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -358,18 +357,19 @@ def test_a_thank_you_after_an_ordeal_is_a_complaint(detector: Detector, text: st
     assert any(e.rule == "complaint.sarcastic_thanks" for e in found.evidence) is sarcastic, found.evidence
 
 
-def test_many_thank_yous_are_read_in_linear_time() -> None:
-    # each evidence is looked up among the thanks' sentences once, by bisection: 20000 thank-yous
-    # after a problem took minutes when every evidence was checked against every closing sentence
-    n = 20000
+def test_many_thank_yous_after_a_problem_are_one_sarcastic_close() -> None:
+    # each thank-you's sentence is looked up by index (the cost is in bench/classify.py, never in a
+    # timed test): however many there are, the last closes a message that reported a problem
+    n = 2000
     text = "It was broken. " + "Thanks. " * n
     evidence = [Evidence(3, 13, "was broken", "complaint.done_to_me", 0.3, "complaint")]
     evidence += [Evidence(15 + 8 * i, 21 + 8 * i, "Thanks", "complaint.valence", -0.038, "not_complaint")
                  for i in range(n)]
-    started = time.perf_counter()
     out = sarcastic_thanks(text, evidence, 0.3)
-    assert time.perf_counter() - started < 5
-    assert any(e.rule == "complaint.sarcastic_thanks" for e in out)
+    added = [e for e in out if e.rule == "complaint.sarcastic_thanks"]
+    assert len(added) == 1
+    # the thanks' own praise counts nothing once the close is sarcastic
+    assert not any(e.kind == "not_complaint" for e in out)
 
 
 def test_sarcastic_praise_is_not_praise(detector: Detector) -> None:
