@@ -38,6 +38,11 @@ ASK_CASES = [
     ("Could you send a replacement?", {"replacement"}),
     ("I'd prefer it repaired under the warranty.", {"repair"}),
     ("How do I send this back? a prepaid label would be great", {"return"}),
+    # "there" before a quantifier says something exists ("isn't there enough room?"): a question,
+    # not their thing missing; "my refund isn't there" is
+    ("Why isn't there enough room for over head bags?", {"information"}),
+    ("Isn't there anyone who can help?", {"information"}),
+    ("My refund isn't there.", {"status"}),
     ("Please cancel my subscription from the end of this month.", {"cancel"}),
     ("Kindly close my account.", {"close_account"}),
     ("Please delete all the personal data you hold about me.", {"delete_data"}),
