@@ -71,11 +71,16 @@ def test_no_draft_repeats_more_than_twelve_of_their_words(drafted: list[tuple[st
 
 
 def test_no_draft_quotes_a_greeting_a_meta_sentence_or_an_insult(drafted: list[tuple[str, str, str]]) -> None:
+    restated = 0
     for message, _, body in drafted:
-        for quoted in re.findall(r"“([^”]*)”", body):
+        # what is quoted, and what is said back in our words (their clause, unquoted)
+        said = re.findall(r"As I understand it, ([^\n]*)", body)
+        restated += len(said)
+        for quoted in [*re.findall(r"“([^”]*)”", body), *said]:
             assert not _GREETING.match(quoted), (message, quoted)
             assert not _META.search(quoted), (message, quoted)
             assert not re.search(r"\b(?:incompetent|useless|idiots?|crap|ridiculous)\b", quoted, re.I), (message, quoted)
+    assert restated  # the restated lines are read too, not only the quotes
 
 
 def test_no_draft_claims_to_have_looked_up_an_order_in_the_restatement(drafted: list[tuple[str, str, str]]) -> None:
@@ -166,7 +171,7 @@ def _first_words(text: str) -> str:
     return " ".join(text.split()[:6]) + "..."
 
 
-def _restated(detector: Detector, text: str) -> str:
+def _restated(detector: Detector, text: str, subject: str = "") -> str:
     from triage.config import SupportSettings
     from triage.detect import Context
     from triage.drafting.drafter import Drafter
@@ -175,7 +180,7 @@ def _restated(detector: Detector, text: str) -> str:
     drafter = Drafter.load(ROOT / "rules", ROOT / "templates", SupportSettings(address="help@shop.test", name="Shop",
                                                                                 agent="Sam"))
     now = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
-    m = Message("<r1@customer.test>", "Ann Lee", "ann@customer.test", _first_words(text), now, text, text)
+    m = Message("<r1@customer.test>", "Ann Lee", "ann@customer.test", subject or _first_words(text), now, text, text)
     [d] = detector.detect([m.text], [Context(sender_address=m.sender_address, subject=m.subject)])
     return drafter.render(m, d, 7, now).body.split("\n\n")[1]
 
@@ -191,7 +196,7 @@ def _restated(detector: Detector, text: str) -> str:
     ("I attempted to pay in a cheque on Monday but the balance isn't showing it.", "the balance isn't showing",
      "but the"),
     # a concession is not the complaint, and a statement with a question mark is not a question
-    ("Okay I understand one late train. But every single day this week?", "", "You asked"),
+    ("Okay I understand one late train. But every single day this week?", "I've read your message.", "You asked"),
     # a sign of trouble says what went wrong when detection found no complaint words
     ("How long does a transfer take? I paid my landlord on Monday and it has not gone through.",
      "has not gone through", "You wrote to us about"),
@@ -238,7 +243,32 @@ OUR_WORDS = [
     ("Bad coffee", ""),
     ("the gate agent", ""),
     ("my flight was cancelled #fail", ""),
+    # what will or would happen is not said as what did; what does not happen now is
+    ("your loan payment will be taken twice", ""),
+    ("I'll be charged again next month", ""),
+    ("the machine won't switch on", "the machine won't switch on"),
+    # told what we would do: "you" does it
+    ("I was told you would update it", "you were told we would update it"),
+    ("they told you to wait", "they told us to wait"),
 ]
+
+
+@pytest.mark.parametrize(("clause", "unsaid", "said"), [
+    ("was refused boarding at the gate", "My son", "your son was refused boarding at the gate"),
+    ("was refused boarding at the gate", "I", "you were refused boarding at the gate"),
+    ("was refused boarding at the gate", "", ""),
+])
+def test_in_our_words_of_whom_the_sentence_named(clause: str, unsaid: str, said: str) -> None:
+    from triage.drafting.restate import in_our_words
+
+    assert in_our_words(clause, unsaid) == said
+
+
+def test_what_we_did_is_said_hedged_after_what_it_is_about(detector: Detector) -> None:
+    # their words said back are what we understood, never our own statement of fault
+    restated = _restated(detector, "You sent my personal data to another customer.", "Data")
+    assert restated == "I've read your message about “Data”. As I understand it, we sent your personal data to " \
+        "another customer.", restated
 
 
 @pytest.mark.parametrize(("clause", "said"), OUR_WORDS)
@@ -268,10 +298,23 @@ def test_in_our_words(clause: str, said: str) -> None:
     ("Okay, I understand the weather is nobody's fault, but my bag was sent to Oslo.",
      "As I understand it, your bag was sent to Oslo.", "you wrote"),
     # the reason for an aside is not what went wrong ("…as I can't be bothered"), nor a verdict
-    ("I'll keep the dented tin as I can't be bothered going to the post office.", "", "bothered"),
-    ("Honestly the service here is dreadful, and I want my account closed.", "", "dreadful"),
+    ("I'll keep the dented tin as I can't be bothered going to the post office.", "I've read your message.", "bothered"),
+    ("Honestly the service here is dreadful, and I want my account closed.", "I've read your message.", "dreadful"),
     # a judgement of us is neither quoted nor said back as what we do
-    ("You people don't care about your customers at all.", "", "care"),
+    ("You people don't care about your customers at all.", "I've read your message.", "care"),
+    # a clause with no subject of its own is about whoever the sentence opened with, across an aside
+    ("My son, who is 12, was refused boarding at the gate.",
+     "As I understand it, your son was refused boarding at the gate.", "you were"),
+    ("Our dog, a small terrier, was put in the wrong crate at the airport.",
+     "As I understand it, your dog was put in the wrong crate at the airport.", "you were"),
+    ("My grandmother, Mrs. Wiśniewska, was left in a wheelchair at gate B12 for three hours.",
+     "your grandmother was left in a wheelchair", "you were"),
+    # "you" told what we would do is us doing it
+    ("Please stop sending letters to my old address, I was told you would update it.",
+     "As I understand it, you were told we would update it.", "told us"),
+    # a fragment is never quoted: no verb, or under three words
+    ("They told me your manager would call me. She didn't.", "I've read your message.", "you wrote"),
+    ("My daughter, aged 9, was left alone at the airport.", "I've read your message.", "you wrote"),
 ])
 def test_the_restatement_says_their_clause_in_our_words(detector: Detector, text: str, said: str, never: str) -> None:
     restated = _restated(detector, text)

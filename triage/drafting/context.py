@@ -19,7 +19,15 @@ from triage.detect import Detection, Facts
 from triage.detect.lexicon import is_ordinary_word
 from triage.drafting.outgoing import clean_line, reply_subject
 from triage.drafting.restate import CONCEDED as _CONCEDED
-from triage.drafting.restate import in_our_voice, in_our_words, judges_us, ours, tells_what_happened
+from triage.drafting.restate import (
+    has_verb,
+    in_our_voice,
+    in_our_words,
+    judges_us,
+    lone_subject,
+    ours,
+    tells_what_happened,
+)
 from triage.drafting.rules import Specialist
 from triage.drafting.situation import (
     _REQUEST,
@@ -464,7 +472,8 @@ def key_phrase(text: str, detection: Detection, trouble: tuple[int, int] | None 
     return _key_clause(text, detection, trouble)[1]
 
 
-def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None = None) -> tuple[float, str]:
+def _key_clause(text: str, detection: Detection,
+                trouble: tuple[int, int] | None = None) -> tuple[float, str, str]:
     """A short phrase of theirs that says what went wrong, fit to quote or to say back in our words:
     at most RESTATE_WORDS words of the clause that carries the strongest sign of it. The signs, from
     strongest: complaint evidence of a failure or a wrong thing, then a bare problem word
@@ -479,7 +488,8 @@ def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None
     can't be bothered"), or is not fit to say (``_fit_to_say``); a bare problem word or a sign from
     the case being trouble alone is never read in a sentence ending "?", and one from structure
     or a sign of trouble must tell what happened (``tells_what_happened``). Links, handles and hashtags are not
-    read. (score, phrase): the score of the sign that gave it; (0, "") when there is none."""
+    read. (score, phrase, unsaid): the score of the sign that gave it, and who a phrase with no
+    subject of its own is about (``_unsaid_subject``); (0, "", "") when there is none."""
     text = without_links(_SIGNATURE.sub("", text or ""))  # blanked, so the offsets stay
     evidence = [e for e in detection.evidence if e.where == "text" and e.end <= len(text)]
     taboo = [e.start for e in evidence if e.kind in _NEVER_QUOTED]
@@ -503,7 +513,7 @@ def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None
         found = re.search(r"\W+".join(map(re.escape, head)), text) if head else None
         if found:
             signs.append((_PROBLEM_SENTENCE, found.start(), found.start()))
-    best: tuple[float, str] = (0.0, "")
+    best: tuple[float, str, str] = (0.0, "", "")
     first_statement = trouble is not None
     for a, b in _sentences(text):
         if any(a <= t < b for t in taboo) or _real_question(text, a, b) or _GREETING_LINE.match(text[a:b].strip()):
@@ -532,10 +542,33 @@ def _key_clause(text: str, detection: Detection, trouble: tuple[int, int] | None
                 if score in _STRUCTURE_ONLY and phrase and (not tells_what_happened(phrase) or _WILL.search(phrase)):
                     continue
                 if phrase and _fit_to_say(phrase) and not any(plo < y2 and x2 < phi for x2, y2 in asked):
-                    best = (score, _with_antecedent(text, a, b, plo, phi, phrase))
+                    best = (score, _with_antecedent(text, a, b, plo, phi, phrase), _unsaid_subject(text, a, b, plo))
                     break
         first_statement = False  # their first statement is the first sentence that is not a question
     return best
+
+
+def _unsaid_subject(text: str, a: int, b: int, lo: int) -> str:
+    """Who a clause at ``lo`` in the sentence text[a:b] is about when it says no subject ("was
+    refused boarding"): the customer ("I") when it opens the sentence (past words like "Yesterday,")
+    or follows a clause of theirs about themselves ("I got to the desk and was told to wait"); the
+    subject the sentence opened with, across an aside ("My son, who is 12, was refused boarding"
+    -> "my son"); else "" (no one to say it of: the customer would be a guess)."""
+    before = [(x, y) for x, y, _ in _clause_spans(text, a, b) if y <= lo]
+    lead = [w.lower() for w in _WORD.findall(_LEADING_WHEN.sub("", clean_line(text[a:lo])))]
+    if not before or all(w in _LEAD_WORDS for w in lead):
+        return "I"
+    first = clean_line(text[before[0][0]:before[0][1]])
+    if lone_subject(first):
+        return first
+    words = [w.lower().replace("\u2019", "'") for w in _WORD.findall(text, before[-1][0], before[-1][1])]
+    while words and words[0] in _LEAD_WORDS:
+        words = words[1:]
+    return "I" if words and words[0] in ("i", "we", "i'm", "i've", "we've", "we're", "im", "ive") else ""
+
+
+_LEAD_WORDS = frozenset({"so", "and", "but", "then", "now", "well", "oh", "also", "plus", "today", "yesterday",
+                         "tonight", "again", "anyway", "honestly", "sadly", "unfortunately", "apparently", "however"})
 
 
 _BARE_SUBJECT = re.compile(r"^(?:it|they|it['\u2019]s|its|they['\u2019]re)\s", re.I)
@@ -1034,7 +1067,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     amounts = list(dict.fromkeys(a for a in (clean_line(a, 30) for a in facts.amounts) if a))
     words, source = their_words(message, facts)
     trouble = reply.trouble if reply else detection.complaint
-    score, phrase = _key_clause(message.text, detection,
+    score, phrase, unsaid = _key_clause(message.text, detection,
                                 (reply.trouble_span if reply else (0, 0)) if trouble else None)
     waited = waited_for(message.text)
     # "You asked" only for a real question: "So you lost my bag?" is a complaint, not a question
@@ -1053,7 +1086,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     # being trouble gave is quoted only when nothing else names the case, and their first statement,
     # a guess at what went wrong, is said as what we understood only when it is all they told us
     only = score == FIRST_STATEMENT and len(_sentence_list(without_links(message.text))) == 1
-    restated = in_our_words(phrase) if score > FIRST_STATEMENT or only else ""
+    restated = in_our_words(phrase, unsaid) if score > FIRST_STATEMENT or only else ""
     if not restated and score in _TROUBLE_ONLY and (orders or products or (named and (wanted or questions))):
         phrase = ""
     if phrase and questions and " ".join(_WORD.findall(phrase.lower())) in " ".join(_WORD.findall(questions[0].lower())):
@@ -1088,6 +1121,9 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     wonders = [p[len(WONDERED):] for p in problems if p.startswith(WONDERED)]
     problems = [p for p in problems if not p.startswith(WONDERED)]
     wondered = wonders[0] if wonders else (indirect_question(asked[0]) if asked else "")
+    if phrase and not restated and (len(_COUNTED.findall(phrase)) < 3 or not (
+            tells_what_happened(phrase) or has_verb(phrase))):
+        phrase = ""  # a fragment ("She didn't", "my daughter") quoted back says nothing of what happened
     if phrase and not restated and not_the_problem(phrase, message.text):
         phrase = ""  # nearly all of a short message quoted back is parroting; said in our words it is not
     if problems or not phrase:

@@ -154,7 +154,9 @@ def ours(words: list[str]) -> list[str]:
                 continue
             subject = not before or before in _OPENS_CLAUSE or after in AUX or _NEGATION.search(after) or (
                 after in _ADVERBS) or (bool(after) and _verb_after_pronoun(after) and not after.endswith("ing"))
-            said = "we" if subject and before not in _SWAP_OBJECT_BEFORE else "us"
+            # "told you to wait" is done to us; "told you would update it": "you" does the updating
+            does = after in AUX or bool(_VERB_NEGATION.search(after))
+            said = "we" if subject and (before not in _SWAP_OBJECT_BEFORE or does and before in _TELLING) else "us"
         elif low in ("guys", "people", "lot", "folks", "all") and before in ("you", "u", "ya") and out and out[-1] == "we":
             continue
         elif low == "am" and before not in ("i", "i'm"):
@@ -174,6 +176,10 @@ def in_our_voice(text: str) -> str:
 
 # a "you" after these starts a clause of its own: "whether you ship", "that you sent"
 _OPENS_CLAUSE = frozenset({"and", "or", "if", "when", "that", "whether", "because", "but", "so", "as"})
+# after these a "you" may be the one told ("told you to wait") or the subject of what was said ("told
+# you would call")
+_TELLING = frozenset({"tell", "told", "said", "promised", "assured", "emailed", "called", "asked", "showed", "call",
+                      "ask", "confirmed", "explained", "wrote"})
 # after these, "you" is what something is done to: "told you", "for you", "with you"
 _SWAP_OBJECT_BEFORE = frozenset({"to", "for", "with", "at", "from", "by", "about", "of", "on", "than", "tell", "told",
                                  "called", "emailed", "asked", "showed", "paid", "gave", "sent", "call", "ask"})
@@ -186,11 +192,15 @@ def _words(clause: str) -> list[str]:
     return [_CONTRACTED.get(w.lower(), w) for w in words if w]
 
 
-def in_our_words(clause: str) -> str:
+def in_our_words(clause: str, unsaid: str = "I") -> str:
     """One clause of theirs about what went wrong, said back in our words, or "" when it does not
     read as a clause (a subject, then a verb), holds a link or a tag, or would have us say
     something about ourselves they did not say happened (a feeling, a habit, a verdict: "you don't
-    care", "you never answer"), or whose subject is only "it", "he", "she", "this" or "that". Tense and negation stay theirs: "my bag was left in Denver" ->
+    care", "you never answer"), or what will or would happen (never said as fact: "your payment will be
+    taken twice"), or whose subject is only "it", "he", "she", "this" or "that". ``unsaid`` is who
+    a clause with no subject of its own is about: "I" (the customer) by default, the subject of the
+    clause before it across an aside ("my son", for "My son, who is 12, | was refused boarding"), or
+    "" when no one can say (nothing is said). Tense and negation stay theirs: "my bag was left in Denver" ->
     "your bag was left in Denver"; "I've been charged twice" -> "you've been charged twice"; "you
     lost my bag" -> "we lost your bag"; "was told to wait" -> "you were told to wait"; "still no
     response" -> "there's still no response"."""
@@ -206,8 +216,14 @@ def in_our_words(clause: str) -> str:
         return _tidy(["there's", *words])
     verb = _verb_at(lowered)
     if verb is None:
-        # no subject said ("was told to wait", "been delayed three times"): it happened to them
-        if lowered[0] in ("was", "were"):
+        # no subject said ("was told to wait", "been delayed three times"): it happened to them, or to
+        # whoever the clause before named
+        if lowered[0] in ("was", "were", "been", "got", "had") and unsaid != "I":
+            if not unsaid or lowered[0] == "been" or lowered[0] in ("got", "had") and len(words) <= 2:
+                return ""
+            lead = unsaid.split()
+            words, verb = [*lead, *words], len(lead)
+        elif lowered[0] in ("was", "were"):
             words, verb = ["I", *words], 1
         elif lowered[0] == "been":
             words, verb = ["I've", *words], 1
@@ -219,6 +235,8 @@ def in_our_words(clause: str) -> str:
     if any(w in _SUPPOSED for w in lowered) or any(w in ("must", "might", "could", "would") and after == "have"
                                                    for w, after in zip(lowered, lowered[1:], strict=False)):
         return ""  # "you must have been swamped", "bad weather shouldn't mean bad service": not what happened
+    if _future(lowered, verb):
+        return ""  # "your loan payment will be taken twice": what will happen is not said as what did
     subject = lowered[:verb]
     if subject[0] not in _DETERMINERS | _PRONOUNS and not _CONTRACTED_SUBJECT.match(subject[0]) and subject[0] not in (
             "you", "u", "y'all", "yall", "i", "we"):
@@ -240,6 +258,28 @@ def in_our_words(clause: str) -> str:
                 or w.endswith("'ve") for w in group):
             return ""
     return _tidy(said)
+
+
+def _future(lowered: list[str], verb: int) -> bool:
+    """True when the clause's verb group says what will or would happen ("will be taken", "I'll",
+    "is going to", "gonna"); "won't", "wouldn't" say what does not happen now ("it won't switch on")."""
+    group = lowered[verb: verb + 3]
+    return bool(verb and re.search(r"['\u2019](?:ll)$", lowered[verb - 1])) or bool(group) and (
+        group[0] in ("will", "would", "shall", "gonna") or "going" in group[:2] and "to" in group[1:3])
+
+
+def has_verb(phrase: str) -> bool:
+    """True when ``phrase`` holds a verb that carries a tense ("makes a squeaking noise", "was
+    left"): "my daughter", "the gate agent" do not tell what happened."""
+    return any(_verb_after_pronoun(w) or _finite(w) for w in _words(phrase)[:6])
+
+
+def lone_subject(phrase: str) -> bool:
+    """True when ``phrase`` is only a subject, a determiner and its noun, with no verb: "my son",
+    "our dog", "my grandmother" (before an aside: "My son, who is 12, was refused boarding")."""
+    lowered = [w.lower() for w in _words(phrase)]
+    return 2 <= len(lowered) <= 4 and lowered[0] in ("my", "our", "the", "his", "her", "their") and not any(
+        _finite(w) or w in _PRONOUNS for w in lowered[1:])
 
 
 # a subject that names nothing said on its own
