@@ -312,6 +312,9 @@ def test_in_our_words(clause: str, said: str) -> None:
     # "you" told what we would do is us doing it
     ("Please stop sending letters to my old address, I was told you would update it.",
      "As I understand it, you were told we would update it.", "told us"),
+    # a hedge ("I guess", "I suppose", "I reckon") is not what happened
+    ("So I guess my bag is on holiday.", "I've read your message.", "you guess"),
+    ("I suppose the parcel went to the wrong town.", "I've read your message.", "you suppose"),
     # a fragment is never quoted: no verb, or under three words
     ("They told me your manager would call me. She didn't.", "I've read your message.", "you wrote"),
     ("My daughter, aged 9, was left alone at the airport.", "I've read your message.", "you wrote"),

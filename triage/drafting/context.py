@@ -278,7 +278,7 @@ _META = re.compile(r"\b(?:writ(?:e|ing)\s+(?:to|in|regarding|about|again|because
 # (what they think happened is: "I think there's been a withdrawal I didn't make")
 _NOT_WHAT_WENT_WRONG = re.compile(
     r"\b(?:i|we)(?:'ll|\u2019ll|\s+will|\s+would|'d|\u2019d|\s+want|\s+think(?!\s+(?:that\s+)?(?:there|someone|somebody)\b)|\s+hope|\s+might|\s+expect|\s+need"
-    r"|\s+feel|\s+understand|\s+know|\s+get\s+(?:it|that)|\s+reali[sz]e|\s+can(?!['\u2019]?t\b|not\b|\s+not\b|\s+no\b)"
+    r"|\s+feel|\s+understand|\s+know|\s+guess|\s+suppose|\s+reckon|\s+get\s+(?:it|that)|\s+reali[sz]e|\s+can(?!['\u2019]?t\b|not\b|\s+not\b|\s+no\b)"
     r"|(?:\s+am|'m|\u2019m)\s+(?:going\s+to|gonna|about\s+to|happy|glad|sure|not\s+sure|keen|willing|thinking|hoping"
     r"|wondering|writing|trying\s+to\s+(?:find|understand|work\s+out)))\b"
     r"|\bmaybe\b|\bperhaps\b|^(?:ok(?:ay)?|fair\s+enough|yes|sure)\b|^(?:would|could|should|might)\s+(?:not\s+)?have\b", re.I)
