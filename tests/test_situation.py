@@ -232,6 +232,13 @@ def test_a_question_without_a_saved_answer_is_marked_for_the_agent(drafter: Draf
      "[[answer: You asked us to send you the receipt for your flight.]]"),
     ("Send me the receipt for my flight please. Your website is broken.",
      "[[answer: You asked us to send you the receipt for your flight.]]"),
+    # the pronouns turned round as the restatement turns them: never "us guys", "us have", "you was"
+    ("I need you to send me the receipt you guys promised me. Your website is broken.",
+     "[[answer: You asked us to send you the receipt we promised you.]]"),
+    ("Send me the receipt for what you have charged me. Your website is broken.",
+     "[[answer: You asked us to send you the receipt for what we have charged you.]]"),
+    ("Send me the receipt I was promised. Your website is broken.",
+     "[[answer: You asked us to send you the receipt you were promised.]]"),
 ])
 def test_every_question_and_request_reaches_the_draft(detector: Detector, drafter: Drafter, text: str,
                                                       marker: str) -> None:

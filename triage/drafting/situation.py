@@ -37,7 +37,7 @@ from triage.detect import Detection, Evidence
 from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
 from triage.drafting.phrases import spans
-from triage.drafting.restate import conceded
+from triage.drafting.restate import conceded, in_our_voice
 from triage.drafting.tone import Finding, Pattern, compile_patterns
 from triage.errors import Problem
 from triage.message import Message
@@ -474,32 +474,6 @@ _HOW_LONG = re.compile(r"by\s+(?:\d+|an?|one|two|three|four|five|six|seven|eight
 _REQUEST = re.compile(r"\b(?:can|could|would|will) you\b|\bplease\b", re.I)
 
 
-# a customer's words in ours: "send me my receipt" -> "send you your receipt"
-_OUR_TURN = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "we": "you", "us": "you",
-             "our": "your", "ours": "yours", "ourselves": "yourselves", "i'm": "you're", "i've": "you've",
-             "i'd": "you'd", "i'll": "you'll", "we're": "you're", "we've": "you've", "we'd": "you'd", "we'll": "you'll",
-             "am": "are", "your": "our", "yours": "ours", "yourself": "ourselves", "u": "us", "ur": "our"}
-_SUBJECT_AFTER = frozenset({"", "and", "or", "that", "if", "whether", "when", "because", "so", "as", "but", "since"})
-
-
-def in_our_words(text: str) -> str:
-    """``text`` with the pronouns turned round ("stop asking me" -> "stop asking you"; "you" ->
-    "we" as a subject, else "us")."""
-    out: list[str] = []
-    before = ""
-    for piece in re.split(r"([\w'’]+)", text):
-        low = piece.lower().replace("’", "'")
-        if re.fullmatch(r"[\w']+", low):
-            said = ("we" if before in _SUBJECT_AFTER else "us") if low == "you" else _OUR_TURN.get(low, piece)
-            out.append(said)
-            before = low
-        else:
-            out.append(piece)
-            if re.search(r"[,.;:!?]", piece):
-                before = ""
-    return "".join(out)
-
-
 def asked_text(ask: Any) -> str:
     """What an ask leaves for the agent to answer, "" for none: an ``information`` ask's question,
     a direct request no ask kind names in our words ("You asked us to stop asking you to size-check
@@ -510,7 +484,7 @@ def asked_text(ask: Any) -> str:
     if ask.kind != "information":
         return ""
     if ask.rule in ("asks.request", "asks.wish") and ask.detail:
-        wanted = in_our_words(clean_line(ask.detail, 200))
+        wanted = in_our_voice(clean_line(ask.detail, 200))
         if ask.rule == "asks.request":
             return f"You asked us to {wanted[:1].lower() + wanted[1:]}."
         return f"You'd like {wanted}."
