@@ -378,6 +378,21 @@ def test_sarcastic_praise_is_not_praise(detector: Detector) -> None:
     assert found.angry and found.complaint
 
 
+@pytest.mark.parametrize(("text", "sarcastic"), [
+    # a verdict alone in its sentence, right after a problem, is said of the problem
+    ("The parcel arrived broken. Brilliant.", True),
+    ("The blender stopped working after a week. Just perfect!", True),
+    # praise of something that went well, or turned by "though", is meant
+    ("Delivery was quick. Brilliant.", False),
+    ("The parcel arrived a day late. Great product though!", False),
+])
+def test_a_lone_verdict_after_a_problem_is_sarcasm(detector: Detector, text: str, sarcastic: bool) -> None:
+    found = detect(detector, text)
+    assert any(e.kind == "not_complaint" for e in found.evidence) is not sarcastic, found.evidence
+    if sarcastic:
+        assert found.complaint
+
+
 def test_long_digest_of_other_peoples_news_is_not_fury(detector: Detector) -> None:
     sharp = "Critics called the price spike an outrageous disaster. "
     filler = ("The committee met on Tuesday to review the proposal for the new pipeline, and the staff "

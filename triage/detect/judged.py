@@ -244,8 +244,21 @@ def sarcastic_praise(text: str, evidence: list[Evidence], problems_in: list[Evid
             lo, hi = _bounds(ends, e.start)
             if any(lo <= p < hi for p in problems):
                 continue
+            # a verdict alone in its sentence ("Brilliant.", "Just great.") comments on the sentence
+            # before it: after a problem, and with no "but" or "though" turning it, it is sarcasm
+            if lo and _verdict_alone(text, lo, hi) and any(_bounds(ends, lo - 1)[0] <= p < lo for p in problems):
+                continue
         out.append(e)
     return out
+
+
+_WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def _verdict_alone(text: str, lo: int, hi: int) -> bool:
+    """The sentence text[lo:hi] is a verdict of three words at most, with no contrast in it."""
+    sentence = text[lo:hi]
+    return len(_WORDS.findall(sentence)) <= 3 and not _CONTRAST.search(sentence)
 
 
 # a thank-you, as the customer writes one: "Thanks!", "Thank you so much", "Cheers"
