@@ -317,7 +317,8 @@ def test_in_our_words(clause: str, said: str) -> None:
     ("I suppose the parcel went to the wrong town.", "I've read your message.", "you suppose"),
     # a fragment is never quoted: no verb, or under three words
     ("They told me your manager would call me. She didn't.", "I've read your message.", "you wrote"),
-    ("My daughter, aged 9, was left alone at the airport.", "I've read your message.", "you wrote"),
+    ("My daughter, aged 9, was left alone at the airport.",
+     "As I understand it, your daughter was left alone at the airport.", "you wrote"),
 ])
 def test_the_restatement_says_their_clause_in_our_words(detector: Detector, text: str, said: str, never: str) -> None:
     restated = _restated(detector, text)

@@ -519,6 +519,7 @@ def _key_clause(text: str, detection: Detection,
         if any(a <= t < b for t in taboo) or _real_question(text, a, b) or _GREETING_LINE.match(text[a:b].strip()):
             continue
         aside = False  # the clause before was what they will do or suppose, or a concession
+        carry = False  # the clauses before were only a subject and an aside about it ("My son, aged 9,")
         for lo, hi, opener in _clause_spans(text, a, b):
             clause = clean_line(text[lo:hi])
             # a condition ("if not…"), and the reason for an aside ("…as I can't be bothered going to
@@ -527,6 +528,8 @@ def _key_clause(text: str, detection: Detection,
             turned = aside and opener in _TURN and trouble is not None
             skip, aside = opener in _CONDITION or (aside and opener in _BECAUSE), bool(
                 _NOT_WHAT_WENT_WRONG.search(clause) or _CONCEDED.search(clause)) or (aside and opener in _BECAUSE)
+            carry = lone_subject(clause) or carry and not tells_what_happened(clause)
+            aside = aside or carry
             inside = [s for s in signs if lo <= s[1] < hi] + ([(FIRST_STATEMENT, lo, lo)] if first_statement else []) + (
                 [(_AFTER_CONCESSION, lo, lo)] if turned else [])
             first_statement = first_statement and aside  # their first statement, past an aside opening it
@@ -541,6 +544,8 @@ def _key_clause(text: str, detection: Detection,
                 # happened (a subject and a verb, not only a quality, nothing that will or would happen)
                 if score in _STRUCTURE_ONLY and phrase and (not tells_what_happened(phrase) or _WILL.search(phrase)):
                     continue
+                if phrase and lone_subject(phrase):
+                    continue  # "my daughter": who it happened to, not what happened
                 if phrase and _fit_to_say(phrase) and not any(plo < y2 and x2 < phi for x2, y2 in asked):
                     best = (score, _with_antecedent(text, a, b, plo, phi, phrase), _unsaid_subject(text, a, b, plo))
                     break
