@@ -18,8 +18,8 @@ from triage.config import SupportSettings
 from triage.detect import Detection, Facts
 from triage.detect.lexicon import is_ordinary_word
 from triage.drafting.outgoing import clean_line, reply_subject
-from triage.drafting.restate import CONCEDED as _CONCEDED
 from triage.drafting.restate import (
+    AUX,
     has_verb,
     in_our_voice,
     in_our_words,
@@ -28,6 +28,7 @@ from triage.drafting.restate import (
     ours,
     tells_what_happened,
 )
+from triage.drafting.restate import CONCEDED as _CONCEDED
 from triage.drafting.rules import Specialist
 from triage.drafting.situation import (
     _REQUEST,
@@ -551,6 +552,15 @@ def _key_clause(text: str, detection: Detection,
                     break
         first_statement = False  # their first statement is the first sentence that is not a question
     return best
+
+
+def _fragment(phrase: str) -> bool:
+    """True when ``phrase`` does not tell what happened: no verb ("my daughter", "almost stale"), or
+    two words with no subject ("almost stale") or ending on an auxiliary, the verb itself left unsaid
+    ("She didn't"); "it broke" does."""
+    words = [w.lower().replace("\u2019", "'") for w in _COUNTED.findall(phrase)]
+    return not (tells_what_happened(phrase) or has_verb(phrase)) or len(words) < 2 or len(words) == 2 and (
+        words[-1] in AUX or words[-1].endswith("n't") or not tells_what_happened(phrase))
 
 
 def _unsaid_subject(text: str, a: int, b: int, lo: int) -> str:
@@ -1126,8 +1136,7 @@ def build_context(message: Message, detection: Detection, case_id: int, now: dat
     wonders = [p[len(WONDERED):] for p in problems if p.startswith(WONDERED)]
     problems = [p for p in problems if not p.startswith(WONDERED)]
     wondered = wonders[0] if wonders else (indirect_question(asked[0]) if asked else "")
-    if phrase and not restated and (len(_COUNTED.findall(phrase)) < 3 or not (
-            tells_what_happened(phrase) or has_verb(phrase))):
+    if phrase and not restated and _fragment(phrase):
         phrase = ""  # a fragment ("She didn't", "my daughter") quoted back says nothing of what happened
     if phrase and not restated and not_the_problem(phrase, message.text):
         phrase = ""  # nearly all of a short message quoted back is parroting; said in our words it is not
