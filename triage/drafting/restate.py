@@ -111,7 +111,8 @@ def _known(word: str) -> bool:
     return word in lemma_table() or word in _lemmas()
 
 
-def _lemma(word: str) -> str:
+def lemma_of(word: str) -> str:
+    """The lookup table's lemma of ``word`` as written ("declined" -> "decline"); the word itself when unknown."""
     return lemma_table().get(word, word)
 
 
@@ -121,7 +122,7 @@ def _finite(word: str) -> bool:
     low = word.lower().replace("\u2019", "'")
     if low in AUX or _VERB_NEGATION.search(low):
         return True
-    lemma = _lemma(low)
+    lemma = lemma_of(low)
     if lemma == low or lemma not in _verbs():
         return False
     return low.endswith("ed") or low in _PAST_IRREGULAR or (
@@ -130,7 +131,7 @@ def _finite(word: str) -> bool:
 
 def _verb_after_pronoun(word: str) -> bool:
     low = word.lower().replace("\u2019", "'")
-    return _finite(low) or _lemma(low) in _verbs() and not low.endswith("ing")
+    return _finite(low) or lemma_of(low) in _verbs() and not low.endswith("ing")
 
 
 def ours(words: list[str]) -> list[str]:
@@ -252,8 +253,8 @@ def in_our_words(clause: str, unsaid: str = "I") -> str:
         # what we did is said back only as something that happened (a past or perfect verb), never a
         # feeling or a habit of ours they judge
         group = lowered[verb: verb + 4]
-        if any(_lemma(w) in _JUDGED for w in group) or not any(
-                w.endswith("ed") and _lemma(w) != w or w in _PAST_IRREGULAR or w in ("have", "has", "had", "was", "were", "did", "didn't",
+        if any(lemma_of(w) in _JUDGED for w in group) or not any(
+                w.endswith("ed") and lemma_of(w) != w or w in _PAST_IRREGULAR or w in ("have", "has", "had", "was", "were", "did", "didn't",
                                                                   "haven't", "hasn't", "wasn't", "weren't")
                 or w.endswith("'ve") for w in group):
             return ""
@@ -334,7 +335,7 @@ def judges_us(clause: str) -> bool:
     if not lowered or not (lowered[0] in ("you", "u", "ya", "y'all", "yall", "you're", "you've") or lowered[0] in (
             "your", "ur") and len(lowered) > 2):
         return False
-    return any(_lemma(w) in _JUDGED for w in lowered[1:6])
+    return any(lemma_of(w) in _JUDGED for w in lowered[1:6])
 
 
 def _nothing_there(lowered: list[str]) -> bool:
@@ -385,7 +386,7 @@ def _verb_at(lowered: list[str]) -> int | None:
         # "back rows NOT CLEANED": a noun and a past verb or a negation within two words
         for at in (1, 2):
             word = lowered[at]
-            if word.endswith("ed") and _lemma(word) in _verbs() or word in _PAST_IRREGULAR or _NEGATION.search(word):
+            if word.endswith("ed") and lemma_of(word) in _verbs() or word in _PAST_IRREGULAR or _NEGATION.search(word):
                 return at
             if word not in _nouns():
                 break

@@ -37,7 +37,7 @@ from triage.detect import Detection, Evidence
 from triage.drafting import checklist
 from triage.drafting.outgoing import clean_line
 from triage.drafting.phrases import spans
-from triage.drafting.restate import conceded, in_our_voice
+from triage.drafting.restate import conceded, in_our_voice, lemma_of
 from triage.drafting.tone import Finding, Pattern, compile_patterns
 from triage.errors import Problem
 from triage.message import Message
@@ -226,12 +226,6 @@ _BETWEEN = frozenset({"still", "now", "currently", "just", "really", "so", "all"
                       "actually", "only", "again", "you", "your", "the", "our", "my", "these", "those"})
 
 
-def _lemma(word: str) -> str:
-    from triage.detect.lexicon import lemma_table
-
-    return lemma_table().get(word, word)
-
-
 def _told_in_past(words: list[str]) -> bool:
     """The sentence is told in the past only: a past "was", "had", "got" or "we sat", and no verb in
     the present ("we were at the gate", "I was stuck in Denver"; not "we were told it is boarding",
@@ -242,7 +236,7 @@ def _told_in_past(words: list[str]) -> bool:
             past = True
         elif w in _PRESENT or w in _NOW_WORDS or w.endswith(("'m", "'re", "'ve")):
             present = True
-        elif i and words[i - 1] in _SUBJECTS and not w.endswith(("s", "ing")) and _lemma(w) != w:
+        elif i and words[i - 1] in _SUBJECTS and not w.endswith(("s", "ing")) and lemma_of(w) != w:
             past = True  # "we sat", "they told"
     return past and not present
 
@@ -261,7 +255,7 @@ def _live_verb(journey: Journey, words: list[str]) -> bool:
     ("are stuck", "have been held", "Held captive on the ground")."""
     between = _BETWEEN | journey.who
     for i, w in enumerate(words):
-        lemma = _lemma(w)
+        lemma = lemma_of(w)
         doing = lemma in journey.doing and lemma != w
         progressive = w.endswith("ing") and lemma != w and lemma not in journey.telling
         if not (doing or progressive):
@@ -298,7 +292,7 @@ def _airport_code(journey: Journey, sentence: str, about_journey: bool, *, here:
     ("sitting at EWR", "we are in DEN", "here in ORD"; not "the agents in ABQ", "a stop in STL")."""
     for m in re.finditer(r"((?:[\w']+\s+){0,3})([a-z]+)\s+([A-Z]{3})\b(?!['\u2019]?[a-z])", sentence):
         lead = [w.lower().replace("\u2019", "'") for w in m.group(1).split()]
-        doing = any(_lemma(w) in journey.doing and _lemma(w) != w for w in lead)
+        doing = any(lemma_of(w) in journey.doing and lemma_of(w) != w for w in lead)
         if m.group(2) not in journey.codes or _stop_word(m.group(3).lower()):  # "at THE airport": stressed
             continue
         if doing or (not here and about_journey) or here and about_journey and set(lead) & (
@@ -1270,7 +1264,7 @@ def _load_journey(f: TomlFile, table: dict[str, Any]) -> Journey:
             elif lemmas and not _is_lemma(item):
                 # the text's words are compared by their lemma: "waiting" would never match
                 f.problem(f"urgent.journey.{key}[{i}]",
-                          f"expected a lemma, got {item!r} (write {_lemma(item)!r}: words are compared by lemma)")
+                          f"expected a lemma, got {item!r} (write {lemma_of(item)!r}: words are compared by lemma)")
         return frozenset(items)
 
     return Journey(phrases("travel"), phrases("ongoing"), phrases("status"), phrases("unless"), phrases("places"),
@@ -1280,7 +1274,7 @@ def _load_journey(f: TomlFile, table: dict[str, Any]) -> Journey:
 def _is_lemma(word: str) -> bool:
     """``word`` is what the lookup lemmatizer gives for a form of it: its own lemma ("wait"), or the lemma
     of an "-ing" form though a form of another word itself ("bore", of "boring"; itself a form of "bear")."""
-    return _lemma(word) == word or word in _ing_lemmas()
+    return lemma_of(word) == word or word in _ing_lemmas()
 
 
 @cache
